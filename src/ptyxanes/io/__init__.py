@@ -1,0 +1,6 @@
+"""Readers and writers: CXI scans, NeXus stacks, TIFF stacks, reference spectra, project files."""
+
+from ptyxanes.io.errors import FormatError
+from ptyxanes.io.stack import ImageStack, StackKind
+
+__all__ = ["FormatError", "ImageStack", "StackKind"]
