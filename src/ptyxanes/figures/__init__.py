@@ -1,0 +1,1 @@
+"""Publication figures and colour maps (matplotlib with the Agg backend only)."""
