@@ -39,7 +39,7 @@ def valence_lut(n: int = 256) -> NDArray[np.uint8]:
     Examples
     --------
     >>> lut = valence_lut(5)
-    >>> lut.shape, lut[0, 2] > lut[0, 0], lut[-1, 0] > lut[-1, 2]
+    >>> lut.shape, bool(lut[0, 2] > lut[0, 0]), bool(lut[-1, 0] > lut[-1, 2])
     ((5, 4), True, True)
     """
     pos = np.array([a[0] for a in VALENCE_ANCHORS])
