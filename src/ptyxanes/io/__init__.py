@@ -1,6 +1,7 @@
 """Readers and writers: CXI scans, NeXus stacks, TIFF stacks, reference spectra, project files."""
 
 from ptyxanes.io.errors import FormatError
+from ptyxanes.io.nexus import read_stack, write_stack
 from ptyxanes.io.spectra import Spectrum, read_spectrum, write_spectrum
 from ptyxanes.io.stack import ImageStack, StackKind
 
@@ -10,5 +11,7 @@ __all__ = [
     "Spectrum",
     "StackKind",
     "read_spectrum",
+    "read_stack",
     "write_spectrum",
+    "write_stack",
 ]
