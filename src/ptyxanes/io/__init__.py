@@ -1,17 +1,23 @@
 """Readers and writers: CXI scans, NeXus stacks, TIFF stacks, reference spectra, project files."""
 
+from ptyxanes.io.cxi import CXIScan, CXIWriter, read_cxi, read_scan_series, write_cxi
 from ptyxanes.io.errors import FormatError
 from ptyxanes.io.nexus import read_stack, write_stack
 from ptyxanes.io.spectra import Spectrum, read_spectrum, write_spectrum
 from ptyxanes.io.stack import ImageStack, StackKind
 
 __all__ = [
+    "CXIScan",
+    "CXIWriter",
     "FormatError",
     "ImageStack",
     "Spectrum",
     "StackKind",
+    "read_cxi",
+    "read_scan_series",
     "read_spectrum",
     "read_stack",
+    "write_cxi",
     "write_spectrum",
     "write_stack",
 ]
