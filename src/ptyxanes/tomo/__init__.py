@@ -1,0 +1,29 @@
+"""Parallel-beam tomography: SIRT (CPU all-slices / CUDA), FBP, joint reprojection alignment."""
+
+from __future__ import annotations
+
+from ptyxanes.tomo.alignment import (
+    TiltAlignment,
+    align_tilt_series,
+    find_rotation_center,
+    normalize_flat_dark,
+    shift_projections,
+)
+from ptyxanes.tomo.projector import ParallelProjector, parallel_projector
+from ptyxanes.tomo.reconstruct import center_projections, fbp, sirt
+from ptyxanes.tomo.series import EnergySeriesVolumes, reconstruct_energy_series
+
+__all__ = [
+    "EnergySeriesVolumes",
+    "ParallelProjector",
+    "TiltAlignment",
+    "align_tilt_series",
+    "center_projections",
+    "fbp",
+    "find_rotation_center",
+    "normalize_flat_dark",
+    "parallel_projector",
+    "reconstruct_energy_series",
+    "shift_projections",
+    "sirt",
+]

@@ -1,0 +1,115 @@
+"""Align and reconstruct every energy of a spectral tilt series, then register the volumes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ptyxanes.align.registration import Registration, register_volumes
+from ptyxanes.progress import Control, Progress, sub_progress
+from ptyxanes.tomo.alignment import TiltAlignment, align_tilt_series, shift_projections
+from ptyxanes.tomo.reconstruct import fbp, sirt
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EnergySeriesVolumes:
+    """Per-energy volumes of a spectral tilt series.
+
+    Parameters
+    ----------
+    volumes : ndarray of shape (E, P, M, N)
+        Registered volumes (plane, row, col), in projection units per voxel
+        (linear attenuation coefficient × voxel size for −ln|T| input).
+    alignments : tuple of TiltAlignment
+        Tilt-series alignment of every energy (``None`` entries when not aligned).
+    registration : Registration or None
+        3D registration of the volumes (``None`` for a single energy).
+    """
+
+    volumes: NDArray[np.float32]
+    alignments: tuple[TiltAlignment | None, ...]
+    registration: Registration | None
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def reconstruct_energy_series(
+    projections: NDArray[np.floating],
+    angles: NDArray[np.floating],
+    *,
+    algorithm: Literal["sirt", "fbp"] = "sirt",
+    iterations: int = 200,
+    align: bool = True,
+    center: float | None = None,
+    max_outer: int = 10,
+    register: bool = True,
+    control: Control | None = None,
+) -> Generator[Progress, None, EnergySeriesVolumes]:
+    """Align and reconstruct every energy, then register the volumes in 3D.
+
+    Parameters
+    ----------
+    projections : ndarray of shape (E, A, M, N)
+        Line integrals (−ln|T|) per energy and angle.
+    angles : ndarray of shape (A,)
+        Degrees.
+    algorithm : {"sirt", "fbp"}, optional
+        Final reconstruction (FBP for quick previews).
+    iterations : int, optional
+        SIRT iterations of the final reconstruction.
+    align : bool, optional
+        Joint reprojection alignment of every energy (else only centring).
+    center : float, optional
+        Rotation-axis column; found per energy when None.
+    max_outer : int, optional
+        Alignment rounds.
+    register : bool, optional
+        Register the volumes to the first energy by 3D phase cross-correlation.
+    control : Control, optional
+
+    Returns
+    -------
+    result : EnergySeriesVolumes
+    """
+    control = control or Control()
+    projections = np.asarray(projections)
+    if projections.ndim != 4:
+        raise ValueError(f"expected (energy, angle, row, col) projections, got shape {projections.shape}")
+    if algorithm not in ("sirt", "fbp"):
+        raise ValueError(f"algorithm must be 'sirt' or 'fbp', got {algorithm!r}")
+    e_count = projections.shape[0]
+    total = 3.0 * e_count + 1
+    volumes = []
+    alignments: list[TiltAlignment | None] = []
+    for e in range(e_count):
+        control.check()
+        proj = projections[e]
+        if align:
+            al = yield from sub_progress(
+                align_tilt_series(proj, angles, center=center, max_outer=max_outer, control=control),
+                3 * e, 1, total, "align",
+            )
+            aligned, c = shift_projections(proj, al.shifts), None
+        else:
+            al, aligned, c = None, proj, center
+        alignments.append(al)
+        if algorithm == "sirt":
+            vol = yield from sub_progress(
+                sirt(aligned, angles, iterations=iterations, center=c, control=control), 3 * e + 1, 2, total, "tomo"
+            )
+        else:
+            vol = fbp(aligned, angles, center=c)
+            yield Progress(3 * e + 3, total, f"FBP energy {e + 1}", "tomo")
+        volumes.append(vol)
+    vols = np.stack(volumes)
+    reg = None
+    if register and e_count > 1:
+        vols, reg = yield from sub_progress(register_volumes(vols, control=control), 3 * e_count, 1, total, "register")
+    yield Progress(total, total, "done", "register")
+    return EnergySeriesVolumes(vols.astype(np.float32), tuple(alignments), reg)
