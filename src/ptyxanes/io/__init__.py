@@ -5,6 +5,7 @@ from ptyxanes.io.errors import FormatError
 from ptyxanes.io.nexus import read_stack, write_stack
 from ptyxanes.io.spectra import Spectrum, read_spectrum, write_spectrum
 from ptyxanes.io.stack import ImageStack, StackKind
+from ptyxanes.io.tiff import read_energy_list, read_tiff_stack
 
 __all__ = [
     "CXIScan",
@@ -14,9 +15,11 @@ __all__ = [
     "Spectrum",
     "StackKind",
     "read_cxi",
+    "read_energy_list",
     "read_scan_series",
     "read_spectrum",
     "read_stack",
+    "read_tiff_stack",
     "write_cxi",
     "write_spectrum",
     "write_stack",

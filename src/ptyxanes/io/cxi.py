@@ -500,8 +500,18 @@ def write_cxi(
     kind = np.dtype(data.dtype).kind if hasattr(data, "dtype") else "f"
     dtype = np.dtype(data.dtype) if kind in "iu" else np.dtype(np.float32)
     with CXIWriter(
-        path, shape[0], (shape[1], shape[2]), positions, energy, distance, detector_pixel_size,
-        mask=mask, angle=angle, overwrite=overwrite, provenance=provenance, dtype=dtype,
+        path,
+        shape[0],
+        (shape[1], shape[2]),
+        positions,
+        energy,
+        distance,
+        detector_pixel_size,
+        mask=mask,
+        angle=angle,
+        overwrite=overwrite,
+        provenance=provenance,
+        dtype=dtype,
         compression=compression,
     ) as w:
         step = max(1, int(2**26 // max(1, shape[1] * shape[2] * dtype.itemsize)))
@@ -551,8 +561,16 @@ def read_scan_series(
         lazy = _LazyFrames(fp, ds.name, tuple(ds.shape), ds.dtype)
         ds.file.close()
         scans.append(
-            CXIScan(lazy, s.positions, s.energy, s.distance, s.detector_pixel_size, s.mask,
-                    s.angle, s.path)
+            CXIScan(
+                lazy,
+                s.positions,
+                s.energy,
+                s.distance,
+                s.detector_pixel_size,
+                s.mask,
+                s.angle,
+                s.path,
+            )
         )
     scans.sort(key=lambda s: (s.angle if s.angle is not None else 0.0, s.energy))
     for a, b in zip(scans, scans[1:], strict=False):
@@ -560,7 +578,8 @@ def read_scan_series(
             raise FormatError(
                 where,
                 f"{Path(a.path or '').name} and {Path(b.path or '').name} have the same energy "
-                f"{a.energy:.3f} eV" + (f" and angle {a.angle:g} deg" if a.angle is not None else ""),
+                f"{a.energy:.3f} eV"
+                + (f" and angle {a.angle:g} deg" if a.angle is not None else ""),
             )
     shapes = {tuple(s.data.shape[1:]) for s in scans}
     if len(shapes) > 1:

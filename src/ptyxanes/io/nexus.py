@@ -112,7 +112,9 @@ def _attr_list(obj: h5py.HLObject, name: str) -> list[str] | None:
     return [x.decode() if isinstance(x, bytes) else str(x) for x in np.ravel(v)]
 
 
-def find_nxdata(f: h5py.File, path: str | os.PathLike[str], default: str = "/entry/data") -> h5py.Group:
+def find_nxdata(
+    f: h5py.File, path: str | os.PathLike[str], default: str = "/entry/data"
+) -> h5py.Group:
     """Follow the NeXus ``default`` attribute chain to the plotted NXdata group.
 
     Parameters
@@ -233,9 +235,7 @@ def _read_open(f: h5py.File, p: Path, lazy: bool) -> ImageStack:
     if not isinstance(ds, h5py.Dataset):
         raise FormatError(p, f"{ds.name} is a group, expected a dataset")
     if ds.ndim not in (3, 4):
-        raise FormatError(
-            p, f"{ds.name} has shape {ds.shape}; expected (E, M, N) or (E, A, M, N)"
-        )
+        raise FormatError(p, f"{ds.name} has shape {ds.shape}; expected (E, M, N) or (E, A, M, N)")
     if ds.dtype.kind not in "fciu":
         raise FormatError(p, f"{ds.name} has dtype {ds.dtype}; expected complex or real numbers")
     kind = _attr_str(ds, KIND_ATTR) or ("complex" if ds.dtype.kind == "c" else "modulus")
@@ -339,7 +339,9 @@ def write_stack(
     chunks = (1,) * (len(shape) - 2) + shape[-2:]
     dims = stack.dims
     if len(shape) == 4:
-        axes = ["energy", "angle", ".", "."] if stack.angle is not None else ["energy", ".", ".", "."]
+        axes = (
+            ["energy", "angle", ".", "."] if stack.angle is not None else ["energy", ".", ".", "."]
+        )
     else:
         axes = ["energy", ".", "."]
     prov = dict(provenance) if provenance else _provenance("stack", {})

@@ -68,7 +68,9 @@ def test_real_petra3_file():
 
 def test_roundtrip_and_layout(tmp_path):
     data, pos, mask = _scan()
-    p = write_cxi(tmp_path / "a.cxi", data, pos, 8340.0, 5.0, (75e-6, 70e-6), mask=mask, angle=-12.5)
+    p = write_cxi(
+        tmp_path / "a.cxi", data, pos, 8340.0, 5.0, (75e-6, 70e-6), mask=mask, angle=-12.5
+    )
     s = read_cxi(p, lazy=False)
     assert_array_equal(s.data, data)
     assert s.data.dtype == np.uint32
@@ -141,12 +143,15 @@ def test_empty_folder(tmp_path):
 
 def _good(tmp_path: Path) -> Path:
     data, pos, mask = _scan()
-    return write_cxi(tmp_path / "bad.cxi", data.astype(np.float32), pos, 8340.0, 5.0, 75e-6, mask=mask)
+    return write_cxi(
+        tmp_path / "bad.cxi", data.astype(np.float32), pos, 8340.0, 5.0, 75e-6, mask=mask
+    )
 
 
 def _del(name):
     def edit(f):
         del f[name]
+
     return edit
 
 
@@ -154,6 +159,7 @@ def _set(name, value):
     def edit(f):
         del f[name]
         f[name] = value
+
     return edit
 
 
@@ -166,13 +172,22 @@ def _del_data(f):
     "edit, problem",
     [
         (_del_data, "missing dataset /entry_1/instrument_1/detector_1/data"),
-        (_del("entry_1/instrument_1/detector_1/distance"), "missing dataset /entry_1/instrument_1/detector_1/distance"),
+        (
+            _del("entry_1/instrument_1/detector_1/distance"),
+            "missing dataset /entry_1/instrument_1/detector_1/distance",
+        ),
         (_del(TRANSLATION_PATH), "missing dataset " + TRANSLATION_PATH),
         (_set(TRANSLATION_PATH, np.zeros((4, 3))), "expected (5, 3)"),
         (_set("entry_1/instrument_1/detector_1/mask", np.zeros((3, 3))), "mask has shape"),
-        (_set("entry_1/instrument_1/detector_1/data", np.zeros((5, 8), np.float32)), "expected (N, H, W)"),
+        (
+            _set("entry_1/instrument_1/detector_1/data", np.zeros((5, 8), np.float32)),
+            "expected (N, H, W)",
+        ),
         (_set("entry_1/instrument_1/detector_1/data", np.zeros((5, 8, 9), "S2")), "dtype"),
-        (_set("entry_1/instrument_1/detector_1/data", np.full((5, 8, 9), np.inf, np.float32)), "NaN or inf"),
+        (
+            _set("entry_1/instrument_1/detector_1/data", np.full((5, 8, 9), np.inf, np.float32)),
+            "NaN or inf",
+        ),
         (_set(TRANSLATION_PATH, np.full((5, 3), np.nan)), "NaN or inf"),
         (_set(ENERGY_PATH, 8340.0), "really in J"),
         (_set("entry_1/instrument_1/detector_1/distance", -1.0), "positive"),

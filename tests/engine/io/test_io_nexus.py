@@ -21,7 +21,9 @@ def _stack2d(kind="complex", e=4, m=6, n=7) -> ImageStack:
         data = (rng.random((e, m, n)) * np.exp(1j * rng.random((e, m, n)))).astype(np.complex64)
     else:
         data = rng.random((e, m, n)).astype(np.float32)
-    return ImageStack(data, energy, 2e-8 * 8330 / energy, kind=kind, attrs={"sample": "nmc", "cycles": 200})
+    return ImageStack(
+        data, energy, 2e-8 * 8330 / energy, kind=kind, attrs={"sample": "nmc", "cycles": 200}
+    )
 
 
 def _sha(p: Path) -> str:
@@ -57,7 +59,10 @@ def test_roundtrip_tilt_series_and_volume(tmp_path):
         assert list(f["entry/data"].attrs["axes"]) == ["energy", "angle", ".", "."]
         assert f["entry/data/data"].chunks == (1, 1, 4, 6)
     vol = ImageStack(
-        np.abs(data).astype(np.float32), s.energy, s.pixel_size, kind="absorption",
+        np.abs(data).astype(np.float32),
+        s.energy,
+        s.pixel_size,
+        kind="absorption",
         dims=("energy", "plane", "row", "col"),
     )
     r = read_stack(write_stack(tmp_path / "v.h5", vol))
@@ -129,6 +134,7 @@ def _replace(name, value):
     def edit(f):
         del f[name]
         f[name] = value
+
     return edit
 
 
@@ -137,7 +143,10 @@ def _replace(name, value):
     [
         (lambda f: f.__delitem__("entry/data/data"), "missing dataset /entry/data/data"),
         (lambda f: f.__delitem__("entry/data/energy"), "missing dataset /entry/data/energy"),
-        (lambda f: f.__delitem__("entry/data/pixel_size"), "missing dataset /entry/data/pixel_size"),
+        (
+            lambda f: f.__delitem__("entry/data/pixel_size"),
+            "missing dataset /entry/data/pixel_size",
+        ),
         (_replace("entry/data/data", np.zeros((4, 6), np.float32)), "expected (E, M, N)"),
         (_replace("entry/data/data", np.zeros((4, 6, 7), "S4")), "dtype"),
         (_replace("entry/data/energy", np.arange(5.0)), "shape (5,)"),

@@ -61,7 +61,9 @@ def test_xdi_raw_i0_itrans_gives_log_ratio():
     assert_allclose(s.mu, np.log(raw[:, 1] / raw[:, 2]))
     # Ni foil edge near 8333 eV: the edge step is positive
     assert s.mu[s.energy > 8400][:5].mean() > s.mu[s.energy < 8300][-5:].mean()
-    s_ref = read_spectrum(_data("ni_kedge_xasdatalibrary", "NiOH2_rt_01.xdi"), column="ln(itrans/irefer)")
+    s_ref = read_spectrum(
+        _data("ni_kedge_xasdatalibrary", "NiOH2_rt_01.xdi"), column="ln(itrans/irefer)"
+    )
     assert s_ref.meta["column"] == "ln(itrans/irefer)"
 
 
