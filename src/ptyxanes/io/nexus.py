@@ -227,7 +227,41 @@ def read_stack(path: str | os.PathLike[str], *, lazy: bool = True) -> ImageStack
 
 
 def _read_open(f: h5py.File, p: Path, lazy: bool) -> ImageStack:
-    grp = find_nxdata(f, p)
+    stack = read_stack_group(find_nxdata(f, p), p, lazy=lazy)
+    extra_grp = f.get("/entry/extra")
+    if isinstance(extra_grp, h5py.Group):
+        stack.attrs["extra"] = {
+            k: v[()] for k, v in extra_grp.items() if isinstance(v, h5py.Dataset)
+        }
+    return stack
+
+
+def read_stack_group(
+    grp: h5py.Group, p: str | os.PathLike[str], *, lazy: bool = True
+) -> ImageStack:
+    """Read an ImageStack from an NXdata group laid out as in :func:`write_stack_group`.
+
+    Parameters
+    ----------
+    grp : h5py.Group
+        The NXdata group (``/entry/data`` of a stack file, ``/entry/stacks/<name>``
+        of a project).
+    p : path-like
+        The file, for error messages and ``attrs["source_file"]``.
+    lazy : bool, optional
+        Keep ``data`` as the ``h5py.Dataset`` (NaN/inf checked on the first image).
+
+    Returns
+    -------
+    stack : ImageStack
+
+    Raises
+    ------
+    FormatError
+        Missing datasets, wrong shapes or dtypes, energies not strictly
+        increasing, NaN or inf.
+    """
+    p = Path(p)
     signal = _attr_str(grp, "signal") or "data"
     if signal not in grp:
         raise FormatError(p, f"missing dataset {grp.name}/{signal}")
@@ -272,9 +306,6 @@ def _read_open(f: h5py.File, p: Path, lazy: bool) -> ImageStack:
             attrs.update(json.loads(raw))
         except json.JSONDecodeError:
             logger.warning("%s: unreadable ptyxanes_attrs ignored", p)
-    extra_grp = f.get("/entry/extra")
-    if isinstance(extra_grp, h5py.Group):
-        attrs["extra"] = {k: v[()] for k, v in extra_grp.items() if isinstance(v, h5py.Dataset)}
     attrs["source_file"] = str(p)
     return ImageStack(
         data=ds if lazy else first,
@@ -332,6 +363,51 @@ def write_stack(
         If the file exists and ``overwrite`` is false.
     """
     _check_stack(stack)
+    shape = tuple(int(s) for s in stack.data.shape)
+    prov = dict(provenance) if provenance else _provenance("stack", {})
+    dest = Path(path)
+    with atomic_path(dest, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["NX_class"] = "NXroot"
+        f.attrs["default"] = "entry"
+        f.attrs["creator"] = "ptyxanes"
+        entry = f.create_group("entry")
+        entry.attrs["NX_class"] = "NXentry"
+        entry.attrs["default"] = "data"
+        title = str(stack.attrs.get("title", stack.attrs.get("sample", dest.stem)))
+        entry.create_dataset("title", data=title)
+        write_stack_group(entry, "data", stack, compression=compression)
+        if extra:
+            ex = entry.create_group("extra")
+            ex.attrs["NX_class"] = "NXcollection"
+            for k, v in extra.items():
+                ex.create_dataset(str(k), data=v)
+        write_provenance(entry, prov)
+    logger.info("wrote stack %s %s (%s)", dest, shape, stack.kind)
+    return dest
+
+
+def write_stack_group(
+    parent: h5py.Group, name: str, stack: ImageStack, *, compression: str | None = None
+) -> h5py.Group:
+    """Write an ImageStack as an NXdata group ``parent/name`` (the stack-file layout).
+
+    Parameters
+    ----------
+    parent : h5py.Group
+        Where to create the group.
+    name : str
+        Group name.
+    stack : ImageStack
+        Checked first (ValueError when inconsistent); copied one image at a time.
+    compression : str, optional
+        h5py filter.
+
+    Returns
+    -------
+    group : h5py.Group
+        The NXdata group.
+    """
+    _check_stack(stack)
     data = stack.data
     complex_ = stack.kind == "complex"
     dtype = np.complex64 if complex_ else np.float32
@@ -344,63 +420,45 @@ def write_stack(
         )
     else:
         axes = ["energy", ".", "."]
-    prov = dict(provenance) if provenance else _provenance("stack", {})
-    dest = Path(path)
-    with atomic_path(dest, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs["NX_class"] = "NXroot"
-        f.attrs["default"] = "entry"
-        f.attrs["creator"] = "ptyxanes"
-        entry = f.create_group("entry")
-        entry.attrs["NX_class"] = "NXentry"
-        entry.attrs["default"] = "data"
-        title = str(stack.attrs.get("title", stack.attrs.get("sample", dest.stem)))
-        entry.create_dataset("title", data=title)
-        grp = entry.create_group("data")
-        grp.attrs["NX_class"] = "NXdata"
-        grp.attrs["signal"] = "data"
-        grp.attrs["axes"] = axes
-        grp.attrs["energy_indices"] = 0
-        if len(shape) == 4 and stack.angle is not None:
-            grp.attrs["angle_indices"] = 1
-        free = {k: v for k, v in stack.attrs.items() if k not in ("extra", "source_file")}
-        grp.attrs["ptyxanes_attrs"] = json.dumps(free, default=_jsonable)
-        ds = grp.create_dataset(
-            "data", shape=shape, dtype=dtype, chunks=chunks, compression=compression
+    grp = parent.create_group(name)
+    grp.attrs["NX_class"] = "NXdata"
+    grp.attrs["signal"] = "data"
+    grp.attrs["axes"] = axes
+    grp.attrs["energy_indices"] = 0
+    if len(shape) == 4 and stack.angle is not None:
+        grp.attrs["angle_indices"] = 1
+    free = {k: v for k, v in stack.attrs.items() if k not in ("extra", "source_file")}
+    grp.attrs["ptyxanes_attrs"] = json.dumps(free, default=_jsonable)
+    ds = grp.create_dataset(
+        "data", shape=shape, dtype=dtype, chunks=chunks, compression=compression
+    )
+    ds.attrs[KIND_ATTR] = stack.kind
+    ds.attrs["dims"] = list(dims)
+    ds.attrs["interpretation"] = "image"
+    if stack.kind == "absorption":
+        is_volume = len(dims) == 4 and dims[1] == "plane"
+        ds.attrs["units"] = "1/m" if is_volume else ""
+        ds.attrs["long_name"] = (
+            "linear attenuation coefficient (1/m)" if is_volume else "absorption -ln|T|"
         )
-        ds.attrs[KIND_ATTR] = stack.kind
-        ds.attrs["dims"] = list(dims)
-        ds.attrs["interpretation"] = "image"
-        if stack.kind == "absorption":
-            is_volume = len(dims) == 4 and dims[1] == "plane"
-            ds.attrs["units"] = "1/m" if is_volume else ""
-            ds.attrs["long_name"] = (
-                "linear attenuation coefficient (1/m)" if is_volume else "absorption -ln|T|"
-            )
-        else:
-            ds.attrs["long_name"] = "transmission T" if complex_ else "transmission modulus |T|"
-        for i in range(shape[0]):
-            img = np.asarray(data[i])
-            if not np.all(np.isfinite(img)):
-                raise ValueError(f"stack image {i} contains NaN or inf")
-            ds[i] = img.astype(dtype, copy=False)
-        e = grp.create_dataset("energy", data=np.asarray(stack.energy, np.float64))
-        e.attrs["units"] = "eV"
-        e.attrs["long_name"] = "photon energy (eV)"
-        px = grp.create_dataset("pixel_size", data=np.asarray(stack.pixel_size, np.float64))
-        px.attrs["units"] = "m"
-        px.attrs["long_name"] = "pixel size at each energy (m)"
-        if stack.angle is not None:
-            a = grp.create_dataset("angle", data=np.asarray(stack.angle, np.float64))
-            a.attrs["units"] = "deg"
-            a.attrs["long_name"] = "rotation angle (deg)"
-        if extra:
-            ex = entry.create_group("extra")
-            ex.attrs["NX_class"] = "NXcollection"
-            for k, v in extra.items():
-                ex.create_dataset(str(k), data=v)
-        write_provenance(entry, prov)
-    logger.info("wrote stack %s %s (%s)", dest, shape, stack.kind)
-    return dest
+    else:
+        ds.attrs["long_name"] = "transmission T" if complex_ else "transmission modulus |T|"
+    for i in range(shape[0]):
+        img = np.asarray(data[i])
+        if not np.all(np.isfinite(img)):
+            raise ValueError(f"stack image {i} contains NaN or inf")
+        ds[i] = img.astype(dtype, copy=False)
+    e = grp.create_dataset("energy", data=np.asarray(stack.energy, np.float64))
+    e.attrs["units"] = "eV"
+    e.attrs["long_name"] = "photon energy (eV)"
+    px = grp.create_dataset("pixel_size", data=np.asarray(stack.pixel_size, np.float64))
+    px.attrs["units"] = "m"
+    px.attrs["long_name"] = "pixel size at each energy (m)"
+    if stack.angle is not None:
+        a = grp.create_dataset("angle", data=np.asarray(stack.angle, np.float64))
+        a.attrs["units"] = "deg"
+        a.attrs["long_name"] = "rotation angle (deg)"
+    return grp
 
 
 def write_provenance(entry: h5py.Group, record: Mapping[str, str]) -> h5py.Group:
