@@ -3,6 +3,7 @@
 from ptyxanes.io.cxi import CXIScan, CXIWriter, read_cxi, read_scan_series, write_cxi
 from ptyxanes.io.errors import FormatError
 from ptyxanes.io.nexus import read_stack, write_stack
+from ptyxanes.io.project import MapData, Project, load_project, save_project
 from ptyxanes.io.spectra import Spectrum, read_spectrum, write_spectrum
 from ptyxanes.io.stack import ImageStack, StackKind
 from ptyxanes.io.tiff import read_energy_list, read_tiff_stack
@@ -12,14 +13,18 @@ __all__ = [
     "CXIWriter",
     "FormatError",
     "ImageStack",
+    "MapData",
+    "Project",
     "Spectrum",
     "StackKind",
+    "load_project",
     "read_cxi",
     "read_energy_list",
     "read_scan_series",
     "read_spectrum",
     "read_stack",
     "read_tiff_stack",
+    "save_project",
     "write_cxi",
     "write_spectrum",
     "write_stack",
