@@ -206,9 +206,13 @@ def _place_centres(
         tries += 1
         r = 0.5 * rng.uniform(*geom.diameter)
         if dim == "2d":
+            # an empty margin of 10 % keeps crystals inside the field of view when shifted
             r = min(r, 0.45 * ext[0])
+            mr, mc = 0.1 * ext[1] + r, 0.1 * ext[2] + r
+            if mr >= ext[1] - mr or mc >= ext[2] - mc:
+                continue
             c = np.array([ext[0] / 2 + rng.uniform(-0.1, 0.1) * (ext[0] / 2 - r),
-                          rng.uniform(r, ext[1] - r), rng.uniform(r, ext[2] - r)])
+                          rng.uniform(mr, ext[1] - mr), rng.uniform(mc, ext[2] - mc)])
         else:
             # inside the cylinder swept by rotation about the row axis
             rad = 0.5 * min(ext[0], ext[2]) - 1.05 * r
@@ -312,6 +316,14 @@ def make_sample(
     # shift so the voxel mean meets the paper's mean for this cycle number
     valence[occ] += np.float32(model.mean - float(valence[occ].mean(dtype=np.float64)))
     np.clip(valence, 2.0, 3.9, out=valence)
+    # slabs stay above Ni3+; the other voxels take up the difference in the mean
+    floor = np.float32(HIGH_OX_THRESHOLD + 0.1)
+    valence[slab_mask] = np.maximum(valence[slab_mask], floor)
+    rest = occ & ~slab_mask
+    if rest.any():
+        excess = float(valence[occ].mean(dtype=np.float64)) - model.mean
+        valence[rest] -= np.float32(excess * occ.sum() / rest.sum())
+        np.clip(valence, 2.0, 3.9, out=valence)
     high_ox = occ & (valence > HIGH_OX_THRESHOLD)
     return Sample(
         voxel_size=vs,
