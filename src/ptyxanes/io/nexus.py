@@ -294,7 +294,8 @@ def read_stack_group(
     if ds.ndim == 4 and (not dims or dims[1] == "angle"):
         angle = _vector(grp, "angle", p, ds.shape[1], required=False)
     try:
-        first = np.asarray(ds[0]) if lazy else np.asarray(ds[()])
+        # lazily: check one image only (a 4-D stack's ds[0] may be hundreds of MB)
+        first = np.asarray(ds[(0,) * (ds.ndim - 2)]) if lazy else np.asarray(ds[()])
     except OSError as exc:
         raise FormatError(p, f"cannot read {ds.name}; truncated or corrupt ({exc})") from exc
     if not np.all(np.isfinite(first)):
@@ -443,11 +444,12 @@ def write_stack_group(
         )
     else:
         ds.attrs["long_name"] = "transmission T" if complex_ else "transmission modulus |T|"
-    for i in range(shape[0]):
-        img = np.asarray(data[i])
+    # one image at a time: memory stays at one (M, N) image whatever the stack size
+    for idx in np.ndindex(*shape[:-2]):
+        img = np.asarray(data[idx])
         if not np.all(np.isfinite(img)):
-            raise ValueError(f"stack image {i} contains NaN or inf")
-        ds[i] = img.astype(dtype, copy=False)
+            raise ValueError(f"stack image {idx} contains NaN or inf")
+        ds[idx] = img.astype(dtype, copy=False)
     e = grp.create_dataset("energy", data=np.asarray(stack.energy, np.float64))
     e.attrs["units"] = "eV"
     e.attrs["long_name"] = "photon energy (eV)"

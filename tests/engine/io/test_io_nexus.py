@@ -183,3 +183,23 @@ def test_not_hdf5_truncated_missing(tmp_path):
     assert _sha(cut) == before
     with pytest.raises(FormatError, match="file not found"):
         read_stack(tmp_path / "none.h5")
+
+
+def test_silx_finds_the_default_plot(tmp_path):
+    """Where silx is installed, its own NXdata validator accepts the default plot."""
+    nxdata = pytest.importorskip("silx.io.nxdata")
+    s = _stack2d()
+    tilt = ImageStack(
+        np.ones((2, 3, 4, 5), np.float32),
+        np.array([8340.0, 8350.0]),
+        np.full(2, 2e-8),
+        kind="modulus",
+        angle=np.array([0.0, 60, 120]),
+    )
+    for name, st in (("s.h5", s), ("t.h5", tilt)):
+        p = write_stack(tmp_path / name, st)
+        with h5py.File(p) as f:
+            g = nxdata.get_default(f, validate=True)
+            assert g is not None and g.group.name == "/entry/data"
+            assert g.signal.shape == st.data.shape
+            assert g.axes_names[0] == "photon energy (eV)"
