@@ -66,7 +66,11 @@ class Registration:
 
 
 def rescale_image(
-    image: NDArray[Any], pixel_size: float, target: float = DEFAULT_PIXEL_SIZE, order: int = 1
+    image: NDArray[Any],
+    pixel_size: float,
+    target: float = DEFAULT_PIXEL_SIZE,
+    order: int = 1,
+    shape: tuple[int, ...] | None = None,
 ) -> NDArray[Any]:
     """Resample an image (or volume) to another pixel size about its centre.
 
@@ -81,12 +85,14 @@ def rescale_image(
         Wanted pixel size, m.
     order : int, optional
         Spline order of the interpolation.
+    shape : tuple of int, optional
+        Output shape (centre-anchored); default ``round(n * pixel_size / target)``
+        per axis.
 
     Returns
     -------
     out : ndarray
-        Image on the ``target`` grid; each axis has
-        ``round(n * pixel_size / target)`` pixels.
+        Image on the ``target`` grid, sharing its centre with the input.
 
     Examples
     --------
@@ -97,9 +103,12 @@ def rescale_image(
         raise ValueError(f"pixel sizes must be positive, got {pixel_size} and {target}")
     image = np.asarray(image)
     factor = pixel_size / target
-    if abs(factor - 1.0) < 1e-9:
+    if shape is None:
+        shape_out = tuple(max(1, int(round(n * factor))) for n in image.shape)
+    else:
+        shape_out = tuple(int(n) for n in shape)
+    if abs(factor - 1.0) < 1e-9 and shape_out == image.shape:
         return image.copy()
-    shape_out = tuple(max(1, int(round(n * factor))) for n in image.shape)
     # output pixel i sits at input coordinate c_in + (i - c_out) / factor
     scale = np.full(image.ndim, 1.0 / factor)
     offset = np.array([(n - 1) / 2 - (m - 1) / 2 / factor for n, m in zip(image.shape, shape_out)])
@@ -126,7 +135,7 @@ def rescale_stack(
     Returns
     -------
     out : ndarray of shape (E, M', N') or (E, P', M', N')
-        Centre-cropped to the smallest rescaled shape.
+        All on the smallest rescaled shape, centres kept.
 
     Examples
     --------
@@ -135,13 +144,11 @@ def rescale_stack(
     (2, 10, 10)
     """
     ps = np.broadcast_to(np.asarray(pixel_size, dtype=float), (len(stack),))
-    images = [rescale_image(np.asarray(stack[e]), float(ps[e]), target) for e in range(len(stack))]
-    shape = np.min([im.shape for im in images], axis=0)
-    out = []
-    for im in images:
-        sl = tuple(slice((n - m) // 2, (n - m) // 2 + m) for n, m in zip(im.shape, shape))
-        out.append(im[sl])
-    return np.stack(out)
+    # one common, centre-anchored output grid (cropping by whole pixels would move
+    # the centre by half a pixel whenever the size difference is odd)
+    shapes = np.array([[round(n * p / target) for n in np.shape(stack[e])] for e, p in enumerate(ps)])
+    shape = tuple(int(max(1, v)) for v in shapes.min(axis=0))
+    return np.stack([rescale_image(np.asarray(stack[e]), float(ps[e]), target, shape=shape) for e in range(len(stack))])
 
 
 def _channel_image(image: NDArray[Any], channel: str) -> NDArray[np.float64]:
