@@ -208,7 +208,8 @@ def transmission_2d(sample: Sample, energy: float, pixel_size: float | None = No
 
 def transmission_projection(sample: Sample, energy: float, angle_deg: float,
                             pixel_size: float | None = None,
-                            shift: Sequence[float] = (0.0, 0.0)) -> NDArray[np.complex64]:
+                            shift: Sequence[float] = (0.0, 0.0), *,
+                            out_shape: tuple[int, int] | None = None) -> NDArray[np.complex64]:
     """Complex transmission of one tilt projection (rotation about the row axis).
 
     Parameters
@@ -222,6 +223,9 @@ def transmission_projection(sample: Sample, energy: float, angle_deg: float,
         Output pixel size, m (default the voxel size).
     shift : (float, float), optional
         Misalignment (row, col) in output pixels: the image content moves by +shift.
+    out_shape : (int, int), optional
+        Output shape (default: the sample's field of view at ``pixel_size``),
+        centred on the rotation axis.
 
     Returns
     -------
@@ -230,7 +234,7 @@ def transmission_projection(sample: Sample, energy: float, angle_deg: float,
     nodes, paths = _projected_paths(sample, angle_deg)
     px = sample.voxel_size if pixel_size is None else float(pixel_size)
     a, p = _exponent(paths, nodes, energy)
-    shape = _out_shape(a.shape, sample.voxel_size, px)
+    shape = _out_shape(a.shape, sample.voxel_size, px) if out_shape is None else tuple(out_shape)
     return _to_t(_resample(a, sample.voxel_size, px, shape, shift),
                  _resample(p, sample.voxel_size, px, shape, shift))
 
@@ -268,13 +272,17 @@ class LazyTransmission:
                      _resample(p, self.voxel, px, self.out_shape, shift))
 
     def __getitem__(self, i: Any) -> NDArray[np.complex64]:
-        if not isinstance(i, (int, np.integer)):
+        idx = i if isinstance(i, tuple) else (i,)
+        if not all(isinstance(k, (int, np.integer)) for k in idx) or len(idx) > (2 if self.tilt else 1):
             return np.asarray(self)[i]
-        i = int(i) % self.shape[0]
+        e = int(idx[0]) % self.shape[0]
         if self.tilt:
-            return np.stack([self._one(self.paths[a], i, self.shifts[i, a])
+            if len(idx) == 2:
+                a = int(idx[1]) % self.shape[1]
+                return self._one(self.paths[a], e, self.shifts[e, a])
+            return np.stack([self._one(self.paths[a], e, self.shifts[e, a])
                              for a in range(self.shape[1])])
-        return self._one(self.paths, i, self.shifts[i])
+        return self._one(self.paths, e, self.shifts[e])
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> NDArray[Any]:
         out = np.stack([self[i] for i in range(self.shape[0])])
@@ -282,7 +290,8 @@ class LazyTransmission:
 
 
 def project_stack(sample: Sample, energies: ArrayLike, pixel_size: Any = None, *,
-                  shifts: ArrayLike | None = None, lazy: bool = False) -> ImageStack:
+                  shifts: ArrayLike | None = None, lazy: bool = False,
+                  out_shape: tuple[int, int] | None = None) -> ImageStack:
     """Complex transmission images of the sample at every energy (2D, beam along planes).
 
     Parameters
@@ -298,6 +307,8 @@ def project_stack(sample: Sample, energies: ArrayLike, pixel_size: Any = None, *
         Per-energy misalignment (row, col), px of that energy's grid.
     lazy : bool, optional
         Return a :class:`LazyTransmission` as ``data`` (computed per energy on access).
+    out_shape : (int, int), optional
+        Image shape (default: field of view / mean pixel size), centred on the sample.
 
     Returns
     -------
@@ -316,7 +327,8 @@ def project_stack(sample: Sample, energies: ArrayLike, pixel_size: Any = None, *
         raise ValueError("energies must be a 1-D strictly increasing array, eV")
     px = _pixel_array(pixel_size, e.size, sample.voxel_size)
     nodes, paths = _projected_paths(sample, 0.0)
-    shape = _out_shape(paths.shape[1:], sample.voxel_size, float(px.mean()))
+    shape = (_out_shape(paths.shape[1:], sample.voxel_size, float(px.mean()))
+             if out_shape is None else tuple(out_shape))
     sh = np.zeros((e.size, 2)) if shifts is None else np.asarray(shifts, np.float64)
     if sh.shape != (e.size, 2):
         raise ValueError(f"shifts must have shape ({e.size}, 2) (row, col) px")
