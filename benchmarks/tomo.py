@@ -1,3 +1,4 @@
+# ruff: noqa: T201 - a benchmark script prints its numbers
 """Benchmark: all-slices SIRT (ptyxanes CPU path) vs a loop of ASTRA's 2D CPU SIRT over slices.
 
 200 SIRT iterations on a 128^3 phantom with 181 projections over 180 degrees,
@@ -30,11 +31,15 @@ def phantom(n: int, seed: int = 0) -> np.ndarray:
     for _ in range(30):
         ctr = rng.uniform(0.3 * n, 0.7 * n, 3)
         rad = rng.uniform(0.04 * n, 0.12 * n)
-        vol += (((p - ctr[0]) ** 2 + (r - ctr[1]) ** 2 + (c - ctr[2]) ** 2) < rad**2) * rng.uniform(0.3, 1)
+        vol += (((p - ctr[0]) ** 2 + (r - ctr[1]) ** 2 + (c - ctr[2]) ** 2) < rad**2) * rng.uniform(
+            0.3, 1
+        )
     return ndimage.gaussian_filter(vol, 0.8).astype(np.float32)
 
 
-def astra_sirt_slices(proj: np.ndarray, angles: np.ndarray, rows: list[int], iterations: int) -> np.ndarray:
+def astra_sirt_slices(
+    proj: np.ndarray, angles: np.ndarray, rows: list[int], iterations: int
+) -> np.ndarray:
     import astra
 
     n = proj.shape[2]
@@ -66,7 +71,9 @@ def rel_err(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--size", type=int, default=128, help="volume edge, voxels")
     ap.add_argument("--angles", type=int, default=181, help="projections over 180 deg")
     ap.add_argument("--iterations", type=int, default=200)
@@ -92,15 +99,19 @@ def main() -> None:
 
     e_ours_sub = rel_err(rec[:, rows, :], vol[:, rows, :])
     e_astra_sub = rel_err(ref, vol[:, rows, :])
-    print(f"volume {n}^3, {a.angles} projections, {a.iterations} SIRT iterations, non-negative, 1% noise")
+    print(
+        f"volume {n}^3, {a.angles} projections, {a.iterations} SIRT iterations, non-negative, 1% noise"
+    )
     print(f"ptyxanes CPU all-slices SIRT : {t_ours:8.2f} s  (all {n} slices)")
     print(
         f"ASTRA 2D CPU SIRT loop      : {t_astra:8.2f} s  (measured {t_sub:.2f} s on {len(rows)} slices,"
         f" scaled linearly to {n})"
     )
     print(f"speed-up                     : {t_astra / t_ours:8.1f} x  (required >= 8)")
-    print(f"relative L2 error vs truth   : ptyxanes {e_ours_sub:.4f}, ASTRA loop {e_astra_sub:.4f} (same {len(rows)} slices);"
-          f" ptyxanes whole volume {rel_err(rec, vol):.4f}")
+    print(
+        f"relative L2 error vs truth   : ptyxanes {e_ours_sub:.4f}, ASTRA loop {e_astra_sub:.4f} (same {len(rows)} slices);"
+        f" ptyxanes whole volume {rel_err(rec, vol):.4f}"
+    )
     print(f"max |ptyxanes - ASTRA| / max : {np.abs(rec[:, rows, :] - ref).max() / ref.max():.2e}")
     if astra_has_cuda():
         t0 = time.perf_counter()

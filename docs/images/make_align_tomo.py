@@ -43,7 +43,9 @@ def align_figure() -> None:
     for e in range(n):
         beta = 0.05 if e < n // 2 else 0.4
         obj = shift_image(np.exp(-beta * t + 1j * 0.8 * t), -truth[e])[8:-8, 8:-8]
-        stack.append(obj + 0.01 * (rng.standard_normal(obj.shape) + 1j * rng.standard_normal(obj.shape)))
+        stack.append(
+            obj + 0.01 * (rng.standard_normal(obj.shape) + 1j * rng.standard_normal(obj.shape))
+        )
     reg = run_sync(register_stack(np.stack(stack), reference=0, channel="phase"))
     after = truth - reg.shifts
     rms = np.sqrt(np.mean(after**2))
@@ -52,8 +54,11 @@ def align_figure() -> None:
         ax[0].plot(truth[:, k], "o-", label=f"{name} shift before")
         ax[1].plot(after[:, k], "o-", label=f"{name} residual after")
     ax[0].set(xlabel="energy index", ylabel="misalignment (px)", title="before registration")
-    ax[1].set(xlabel="energy index", ylabel="misalignment (px)",
-              title=f"after registration (RMS {rms:.3f} px)")
+    ax[1].set(
+        xlabel="energy index",
+        ylabel="misalignment (px)",
+        title=f"after registration (RMS {rms:.3f} px)",
+    )
     ax[1].set_ylim(-0.2, 0.2)
     for a in ax:
         a.legend(fontsize=8)
@@ -69,13 +74,19 @@ def tomo_figure() -> None:
     for _ in range(10):
         ctr = rng.uniform([0.3 * n, 0.25 * m, 0.3 * n], [0.7 * n, 0.75 * m, 0.7 * n])
         rad = rng.uniform(0.06 * n, 0.14 * n)
-        vol += (((p - ctr[0]) ** 2 + (r - ctr[1]) ** 2 + (c - ctr[2]) ** 2) < rad**2) * rng.uniform(0.5, 1)
+        vol += (((p - ctr[0]) ** 2 + (r - ctr[1]) ** 2 + (c - ctr[2]) ** 2) < rad**2) * rng.uniform(
+            0.5, 1
+        )
     vol = ndimage.gaussian_filter(vol, 0.7).astype(np.float32)
     ang = np.linspace(0, 180, 90, endpoint=False)
-    proj = np.stack([ndimage.rotate(vol, -a, axes=(0, 2), reshape=False, order=1).sum(0) for a in ang])
+    proj = np.stack(
+        [ndimage.rotate(vol, -a, axes=(0, 2), reshape=False, order=1).sum(0) for a in ang]
+    )
     mis = rng.uniform(-3, 3, (len(ang), 2))
     mis -= mis.mean(0)
-    meas = np.stack([ndimage.shift(q, s, order=3, mode="constant") for q, s in zip(proj, mis)])
+    meas = np.stack(
+        [ndimage.shift(q, s, order=3, mode="constant") for q, s in zip(proj, mis, strict=True)]
+    )
     raw = run_sync(sirt(meas, ang, iterations=200))
     al = run_sync(align_tilt_series(meas, ang, center=(n - 1) / 2))
     rec = run_sync(sirt(shift_projections(meas, al.shifts), ang, iterations=200))
@@ -85,16 +96,24 @@ def tomo_figure() -> None:
     row = m // 2
     fig, ax = plt.subplots(1, 4, figsize=(13, 3.4), constrained_layout=True)
     vmax = vol[:, row].max()
-    for a, img, title in zip(ax[:3], (vol[:, row], raw[:, row], rec[:, row]),
-                             ("truth", "SIRT 200, not aligned", "SIRT 200, after joint alignment")):
+    for a, img, title in zip(
+        ax[:3],
+        (vol[:, row], raw[:, row], rec[:, row]),
+        ("truth", "SIRT 200, not aligned", "SIRT 200, after joint alignment"),
+        strict=True,
+    ):
         a.imshow(img, vmin=0, vmax=vmax, cmap="gray")
         a.set(title=title, xticks=[], yticks=[])
     found = al.shifts - al.shifts.mean(0)
     ax[3].plot(-mis[:, 1], found[:, 1], ".", label="col")
     ax[3].plot(-mis[:, 0], found[:, 0], ".", label="row")
     ax[3].plot([-3, 3], [-3, 3], "k-", lw=0.5)
-    ax[3].set(xlabel="true correction (px)", ylabel="found correction (px)",
-              title=f"{len(ang)} projections, RMS error {rms:.2f} px", aspect="equal")
+    ax[3].set(
+        xlabel="true correction (px)",
+        ylabel="found correction (px)",
+        title=f"{len(ang)} projections, RMS error {rms:.2f} px",
+        aspect="equal",
+    )
     ax[3].legend(fontsize=7)
     fig.savefig(HERE / "tomo_slice.png", dpi=110)
 

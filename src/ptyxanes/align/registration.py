@@ -111,10 +111,16 @@ def rescale_image(
         return image.copy()
     # output pixel i sits at input coordinate c_in + (i - c_out) / factor
     scale = np.full(image.ndim, 1.0 / factor)
-    offset = np.array([(n - 1) / 2 - (m - 1) / 2 / factor for n, m in zip(image.shape, shape_out)])
+    offset = np.array(
+        [(n - 1) / 2 - (m - 1) / 2 / factor for n, m in zip(image.shape, shape_out, strict=True)]
+    )
     if np.iscomplexobj(image):
-        re = ndimage.affine_transform(image.real, scale, offset, shape_out, order=order, mode="nearest")
-        im = ndimage.affine_transform(image.imag, scale, offset, shape_out, order=order, mode="nearest")
+        re = ndimage.affine_transform(
+            image.real, scale, offset, shape_out, order=order, mode="nearest"
+        )
+        im = ndimage.affine_transform(
+            image.imag, scale, offset, shape_out, order=order, mode="nearest"
+        )
         return (re + 1j * im).astype(image.dtype)
     return ndimage.affine_transform(image, scale, offset, shape_out, order=order, mode="nearest")
 
@@ -146,9 +152,16 @@ def rescale_stack(
     ps = np.broadcast_to(np.asarray(pixel_size, dtype=float), (len(stack),))
     # one common, centre-anchored output grid (cropping by whole pixels would move
     # the centre by half a pixel whenever the size difference is odd)
-    shapes = np.array([[round(n * p / target) for n in np.shape(stack[e])] for e, p in enumerate(ps)])
+    shapes = np.array(
+        [[round(n * p / target) for n in np.shape(stack[e])] for e, p in enumerate(ps)]
+    )
     shape = tuple(int(max(1, v)) for v in shapes.min(axis=0))
-    return np.stack([rescale_image(np.asarray(stack[e]), float(ps[e]), target, shape=shape) for e in range(len(stack))])
+    return np.stack(
+        [
+            rescale_image(np.asarray(stack[e]), float(ps[e]), target, shape=shape)
+            for e in range(len(stack))
+        ]
+    )
 
 
 def _channel_image(image: NDArray[Any], channel: str) -> NDArray[np.float64]:
@@ -224,7 +237,9 @@ def _fourier_shift(image: NDArray[Any], shift: NDArray[np.float64]) -> NDArray[A
 
 
 def shift_image(
-    image: NDArray[Any], shift: NDArray[np.float64] | tuple[float, ...], method: ShiftMethod = "fourier"
+    image: NDArray[Any],
+    shift: NDArray[np.float64] | tuple[float, ...],
+    method: ShiftMethod = "fourier",
 ) -> NDArray[Any]:
     """Shift an image (or volume) by a sub-pixel amount.
 
@@ -288,7 +303,9 @@ def valid_region(shifts: NDArray[np.float64], shape: tuple[int, ...]) -> tuple[s
         lo = int(np.ceil(max(0.0, shifts[:, ax].max()) - 1e-9))
         hi = n - int(np.ceil(max(0.0, -shifts[:, ax].min()) - 1e-9))
         if hi <= lo:
-            raise ValueError(f"shifts up to {np.abs(shifts[:, ax]).max():.1f} px leave no common region")
+            raise ValueError(
+                f"shifts up to {np.abs(shifts[:, ax]).max():.1f} px leave no common region"
+            )
         region.append(slice(lo, hi))
     return tuple(region)
 
@@ -325,7 +342,9 @@ def apply_shifts(
     stack = np.asarray(stack)
     shifts = np.asarray(shifts, dtype=float)
     if shifts.shape != (stack.shape[0], stack.ndim - 1):
-        raise ValueError(f"shifts of shape {shifts.shape} do not fit a stack of shape {stack.shape}")
+        raise ValueError(
+            f"shifts of shape {shifts.shape} do not fit a stack of shape {stack.shape}"
+        )
     out = np.stack([shift_image(stack[e], shifts[e], method) for e in range(len(stack))])
     if crop:
         out = out[(slice(None),) + valid_region(shifts, stack.shape[1:])]
@@ -417,7 +436,9 @@ def register_stack(
         reference %= n
     real_channel = channel if np.iscomplexobj(stack) else "real"
     prep = [
-        prepare_for_registration(_channel_image(stack[e], channel), mask_background=mask_background, taper=taper)
+        prepare_for_registration(
+            _channel_image(stack[e], channel), mask_background=mask_background, taper=taper
+        )
         for e in range(n)
     ]
     shifts = np.zeros((n, stack.ndim - 1))

@@ -23,18 +23,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("stack", help="input NeXus stack file, (energy, row, col)")
     p.add_argument("-o", "--output", required=True, help="output NeXus stack file")
-    p.add_argument("--pixel-size", type=float, default=40e-9, help="common pixel size, m (default 40e-9)")
+    p.add_argument(
+        "--pixel-size", type=float, default=40e-9, help="common pixel size, m (default 40e-9)"
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument("--reference", type=int, default=0, help="reference energy index (default 0)")
-    g.add_argument("--chain", action="store_true", help="register each energy to its neighbour, accumulate")
-    p.add_argument("--channel", choices=("phase", "modulus"), default="phase",
-                   help="what to register for complex data (default phase)")
-    p.add_argument("--method", choices=("fourier", "spline"), default="fourier",
-                   help="how shifts are applied (default fourier)")
-    p.add_argument("--upsample", type=int, default=100, help="sub-pixel precision 1/N px (default 100)")
-    p.add_argument("--shifts-from", metavar="FILE",
-                   help="re-apply (possibly hand-edited) shifts from FILE's /entry/registration/shifts "
-                   "(pixels at the common pixel size) instead of registering")
+    g.add_argument(
+        "--chain", action="store_true", help="register each energy to its neighbour, accumulate"
+    )
+    p.add_argument(
+        "--channel",
+        choices=("phase", "modulus"),
+        default="phase",
+        help="what to register for complex data (default phase)",
+    )
+    p.add_argument(
+        "--method",
+        choices=("fourier", "spline"),
+        default="fourier",
+        help="how shifts are applied (default fourier)",
+    )
+    p.add_argument(
+        "--upsample", type=int, default=100, help="sub-pixel precision 1/N px (default 100)"
+    )
+    p.add_argument(
+        "--shifts-from",
+        metavar="FILE",
+        help="re-apply (possibly hand-edited) shifts from FILE's /entry/registration/shifts "
+        "(pixels at the common pixel size) instead of registering",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
@@ -94,39 +111,73 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError("the output would overwrite the input; choose another -o")
     stack = read_stack(args.stack, lazy=False)
     if stack.is_3d:
-        raise FormatError(args.stack, f"expected a 2D (energy, row, col) stack, got {stack.data.shape}; "
-                          "use `ptyxanes tomo` for tilt series")
+        raise FormatError(
+            args.stack,
+            f"expected a 2D (energy, row, col) stack, got {stack.data.shape}; "
+            "use `ptyxanes tomo` for tilt series",
+        )
     data = rescale_stack(np.asarray(stack.data), stack.pixel_size, args.pixel_size)
     reference = None if args.chain else args.reference
     if args.shifts_from:
         shifts = read_shifts(args.shifts_from)
         if shifts.shape != (data.shape[0], 2):
-            raise FormatError(args.shifts_from, f"shifts of shape {shifts.shape} do not fit {data.shape[0]} energies")
+            raise FormatError(
+                args.shifts_from,
+                f"shifts of shape {shifts.shape} do not fit {data.shape[0]} energies",
+            )
         residual = outliers = None
     else:
         reg = run_with_bar(
-            register_stack(data, reference=reference, channel=args.channel, upsample_factor=args.upsample),
-            "align", quiet=args.quiet,
+            register_stack(
+                data, reference=reference, channel=args.channel, upsample_factor=args.upsample
+            ),
+            "align",
+            quiet=args.quiet,
         )
         shifts, residual, outliers = reg.shifts, reg.residual, reg.outliers
         for e in np.flatnonzero(outliers):
-            logger.warning("energy %d (%.2f eV) is a registration outlier (residual %.3f)",
-                           e, stack.energy[e], residual[e])
+            logger.warning(
+                "energy %d (%.2f eV) is a registration outlier (residual %.3f)",
+                e,
+                stack.energy[e],
+                residual[e],
+            )
     aligned = apply_shifts(data, shifts, method=args.method)
-    params = {"input": str(args.stack), "pixel_size": args.pixel_size, "reference": reference,
-              "channel": args.channel, "method": args.method, "upsample": args.upsample,
-              "shifts_from": args.shifts_from}
-    out = ImageStack(aligned, np.asarray(stack.energy), np.full(len(stack.energy), args.pixel_size),
-                     kind=stack.kind, dims=("energy", "row", "col"),
-                     attrs={k: v for k, v in stack.attrs.items() if k not in ("extra", "source_file")})
+    params = {
+        "input": str(args.stack),
+        "pixel_size": args.pixel_size,
+        "reference": reference,
+        "channel": args.channel,
+        "method": args.method,
+        "upsample": args.upsample,
+        "shifts_from": args.shifts_from,
+    }
+    out = ImageStack(
+        aligned,
+        np.asarray(stack.energy),
+        np.full(len(stack.energy), args.pixel_size),
+        kind=stack.kind,
+        dims=("energy", "row", "col"),
+        attrs={k: v for k, v in stack.attrs.items() if k not in ("extra", "source_file")},
+    )
     with atomic_path(args.output, overwrite=args.overwrite) as tmp:
         write_stack(tmp, out, overwrite=True, provenance=provenance("align", params))
         with h5py.File(tmp, "a") as f:
-            write_registration(f["entry"].create_group("registration"), shifts, residual, outliers,
-                               reference=-1 if reference is None else reference, channel=args.channel,
-                               method=args.method, pixel_size=args.pixel_size,
-                               chained=reference is None)
+            write_registration(
+                f["entry"].create_group("registration"),
+                shifts,
+                residual,
+                outliers,
+                reference=-1 if reference is None else reference,
+                channel=args.channel,
+                method=args.method,
+                pixel_size=args.pixel_size,
+                chained=reference is None,
+            )
     n_out = 0 if outliers is None else int(np.sum(outliers))
-    print(f"wrote {args.output}: {aligned.shape} at {args.pixel_size * 1e9:.1f} nm, "  # noqa: T201
-          f"max shift {np.abs(shifts).max():.2f} px, {n_out} outlier energies")
+    msg = (
+        f"wrote {args.output}: {aligned.shape} at {args.pixel_size * 1e9:.1f} nm, "
+        f"max shift {np.abs(shifts).max():.2f} px, {n_out} outlier energies"
+    )
+    print(msg)  # noqa: T201 - CLI output
     return 0

@@ -66,7 +66,9 @@ def normalize_flat_dark(
     return (-np.log(np.clip(trans, minimum, None))).astype(np.float32)
 
 
-def _com_columns(projections: NDArray[np.floating]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _com_columns(
+    projections: NDArray[np.floating],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     p = np.clip(np.asarray(projections, dtype=float), 0, None)
     mass = p.sum(axis=(1, 2)) + 1e-30
     cols = np.arange(p.shape[2])
@@ -159,7 +161,7 @@ def shift_projections(
     """
     projections = np.asarray(projections, dtype=np.float32)
     out = np.empty_like(projections)
-    for i, (p, s) in enumerate(zip(projections, np.asarray(shifts, dtype=float))):
+    for i, (p, s) in enumerate(zip(projections, np.asarray(shifts, dtype=float), strict=True)):
         out[i] = ndimage.shift(p, s, order=order, mode="constant", cval=0.0)
     return out
 
@@ -238,7 +240,9 @@ def align_tilt_series(
     for k in range(max_outer):
         control.check()
         aligned = shift_projections(proj, shifts)
-        volume = yield from _quiet(sirt(aligned, angles, iterations=sirt_iterations, backend="cpu", control=control))
+        volume = yield from _quiet(
+            sirt(aligned, angles, iterations=sirt_iterations, backend="cpu", control=control)
+        )
         reproj = pr.forward(volume)
         delta = np.zeros((a, 2))
         for i in range(a):

@@ -68,7 +68,9 @@ class ParallelProjector:
         projections : ndarray of shape (A, M, n)
         """
         p, m, c = volume.shape
-        x = np.ascontiguousarray(np.transpose(volume, (0, 2, 1)).reshape(p * c, m), dtype=np.float32)
+        x = np.ascontiguousarray(
+            np.transpose(volume, (0, 2, 1)).reshape(p * c, m), dtype=np.float32
+        )
         return self.forward_flat(x).reshape(self.n_angles, self.n, m).transpose(0, 2, 1)
 
     def forward_flat(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -82,7 +84,9 @@ class ParallelProjector:
     def to_flat_sino(self, projections: NDArray[np.floating]) -> NDArray[np.float32]:
         """(A, M, n) projections -> (A*n, M) float32 array, one column per slice."""
         a, m, n = projections.shape
-        return np.ascontiguousarray(np.transpose(projections, (0, 2, 1)).reshape(a * n, m), dtype=np.float32)
+        return np.ascontiguousarray(
+            np.transpose(projections, (0, 2, 1)).reshape(a * n, m), dtype=np.float32
+        )
 
     def from_flat_volume(self, x: NDArray[np.float32], m: int) -> NDArray[np.float32]:
         """(n*n, M) -> (n, M, n) volume."""
@@ -109,7 +113,9 @@ def _cached(angles: tuple[float, ...], n: int, kind: str) -> ParallelProjector:
     return ParallelProjector(np.asarray(angles, dtype=float), n, w, w.T.tocsr())
 
 
-def parallel_projector(angles: NDArray[np.floating], n: int, kind: str = "linear") -> ParallelProjector:
+def parallel_projector(
+    angles: NDArray[np.floating], n: int, kind: str = "linear"
+) -> ParallelProjector:
     """Build (or reuse) the projector for ``angles`` (degrees) and ``n`` detector columns.
 
     Parameters

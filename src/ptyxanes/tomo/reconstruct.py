@@ -140,12 +140,18 @@ def sirt(
     b = pr.to_flat_sino(proj)
     row_sum = np.asarray(pr.matrix.sum(axis=1)).ravel()
     col_sum = np.asarray(pr.matrix.sum(axis=0)).ravel()
-    inv_r = np.where(row_sum > 1e-6, 1.0 / np.maximum(row_sum, 1e-6), 0.0).astype(np.float32)[:, None]
-    inv_c = np.where(col_sum > 1e-6, 1.0 / np.maximum(col_sum, 1e-6), 0.0).astype(np.float32)[:, None]
+    inv_r = np.where(row_sum > 1e-6, 1.0 / np.maximum(row_sum, 1e-6), 0.0).astype(np.float32)[
+        :, None
+    ]
+    inv_c = np.where(col_sum > 1e-6, 1.0 / np.maximum(col_sum, 1e-6), 0.0).astype(np.float32)[
+        :, None
+    ]
     if initial is None:
         x = np.zeros((n * n, m), np.float32)
     else:
-        x = np.ascontiguousarray(np.transpose(np.asarray(initial, np.float32), (0, 2, 1)).reshape(n * n, m))
+        x = np.ascontiguousarray(
+            np.transpose(np.asarray(initial, np.float32), (0, 2, 1)).reshape(n * n, m)
+        )
     for start in range(0, iterations, chunk):
         control.check()
         if control.should_finish:

@@ -80,7 +80,9 @@ def reconstruct_energy_series(
     control = control or Control()
     projections = np.asarray(projections)
     if projections.ndim != 4:
-        raise ValueError(f"expected (energy, angle, row, col) projections, got shape {projections.shape}")
+        raise ValueError(
+            f"expected (energy, angle, row, col) projections, got shape {projections.shape}"
+        )
     if algorithm not in ("sirt", "fbp"):
         raise ValueError(f"algorithm must be 'sirt' or 'fbp', got {algorithm!r}")
     e_count = projections.shape[0]
@@ -92,8 +94,13 @@ def reconstruct_energy_series(
         proj = projections[e]
         if align:
             al = yield from sub_progress(
-                align_tilt_series(proj, angles, center=center, max_outer=max_outer, control=control),
-                3 * e, 1, total, "align",
+                align_tilt_series(
+                    proj, angles, center=center, max_outer=max_outer, control=control
+                ),
+                3 * e,
+                1,
+                total,
+                "align",
             )
             aligned, c = shift_projections(proj, al.shifts), None
         else:
@@ -101,7 +108,11 @@ def reconstruct_energy_series(
         alignments.append(al)
         if algorithm == "sirt":
             vol = yield from sub_progress(
-                sirt(aligned, angles, iterations=iterations, center=c, control=control), 3 * e + 1, 2, total, "tomo"
+                sirt(aligned, angles, iterations=iterations, center=c, control=control),
+                3 * e + 1,
+                2,
+                total,
+                "tomo",
             )
         else:
             vol = fbp(aligned, angles, center=c)
@@ -110,6 +121,8 @@ def reconstruct_energy_series(
     vols = np.stack(volumes)
     reg = None
     if register and e_count > 1:
-        vols, reg = yield from sub_progress(register_volumes(vols, control=control), 3 * e_count, 1, total, "register")
+        vols, reg = yield from sub_progress(
+            register_volumes(vols, control=control), 3 * e_count, 1, total, "register"
+        )
     yield Progress(total, total, "done", "register")
     return EnergySeriesVolumes(vols.astype(np.float32), tuple(alignments), reg)

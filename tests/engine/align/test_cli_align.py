@@ -18,7 +18,9 @@ def test_align_cli_writes_shifts_and_reapplies(tmp_path):
     truth[0] = 0
     data = _energy_series(rng, truth, shape=(80, 80)).astype(np.complex64)
     src = tmp_path / "stack.h5"
-    write_stack(src, ImageStack(data, np.arange(5) * 10 + 8300.0, np.full(5, 40e-9), kind="complex"))
+    write_stack(
+        src, ImageStack(data, np.arange(5) * 10 + 8300.0, np.full(5, 40e-9), kind="complex")
+    )
     out = tmp_path / "aligned.h5"
     assert main(["align", str(src), "-o", str(out), "-q"]) == 0
     with h5py.File(out, "r") as f:
@@ -31,9 +33,26 @@ def test_align_cli_writes_shifts_and_reapplies(tmp_path):
     # hand-edited shifts are re-applied
     edited = tmp_path / "edited.h5"
     with h5py.File(out, "r") as f, h5py.File(edited, "w") as g:
-        g.create_dataset("entry/registration/shifts", data=np.zeros_like(f["entry/registration/shifts"][()]))
+        g.create_dataset(
+            "entry/registration/shifts", data=np.zeros_like(f["entry/registration/shifts"][()])
+        )
     out2 = tmp_path / "again.h5"
-    assert main(["align", str(src), "-o", str(out2), "--shifts-from", str(edited), "--method", "spline", "-q"]) == 0
+    assert (
+        main(
+            [
+                "align",
+                str(src),
+                "-o",
+                str(out2),
+                "--shifts-from",
+                str(edited),
+                "--method",
+                "spline",
+                "-q",
+            ]
+        )
+        == 0
+    )
     np.testing.assert_allclose(read_stack(out2, lazy=False).data, data, atol=1e-5)
     # rescaled: half the pixel count at twice the pixel size; refuses to overwrite
     out3 = tmp_path / "coarse.h5"

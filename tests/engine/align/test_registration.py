@@ -69,7 +69,9 @@ def test_outlier_flagged_and_shifts_reapplied():
     truth = rng.uniform(-3, 3, (7, 2))
     truth[0] = 0
     stack = _energy_series(rng, truth)
-    stack[4] = np.exp(1j * ndimage.gaussian_filter(rng.random(stack.shape[1:]), 1))  # unrelated image
+    stack[4] = np.exp(
+        1j * ndimage.gaussian_filter(rng.random(stack.shape[1:]), 1)
+    )  # unrelated image
     reg = run_sync(register_stack(stack, reference=0))
     assert reg.outliers[4] and reg.outliers.sum() == 1
     # edited shifts re-applied: the aligned stack agrees with the reference

@@ -14,7 +14,9 @@ def phantom(n=48, m=16, seed=0, count=8):
     for _ in range(count):
         ctr = rng.uniform([0.3 * n, 0.25 * m, 0.3 * n], [0.7 * n, 0.75 * m, 0.7 * n])
         rad = rng.uniform(0.06 * n, 0.14 * n)
-        vol += (((p - ctr[0]) ** 2 + (r - ctr[1]) ** 2 + (c - ctr[2]) ** 2) < rad**2) * rng.uniform(0.5, 1.0)
+        vol += (((p - ctr[0]) ** 2 + (r - ctr[1]) ** 2 + (c - ctr[2]) ** 2) < rad**2) * rng.uniform(
+            0.5, 1.0
+        )
     return ndimage.gaussian_filter(vol, 0.7).astype(np.float32)
 
 

@@ -20,17 +20,28 @@ def test_tomo_cli_absorption_volumes(tmp_path):
     t = np.stack([np.exp(-p), np.exp(-2 * p)]).astype(np.complex64)
     pixel = 40e-9
     src = tmp_path / "tilt.h5"
-    write_stack(src, ImageStack(t, np.array([8300.0, 8400.0]), np.full(2, pixel), kind="complex", angle=ang))
+    write_stack(
+        src, ImageStack(t, np.array([8300.0, 8400.0]), np.full(2, pixel), kind="complex", angle=ang)
+    )
     out = tmp_path / "vol.h5"
-    code = main(["tomo", str(src), "-o", str(out), "--iterations", "60", "--align-rounds", "3", "-q"])
+    code = main(
+        ["tomo", str(src), "-o", str(out), "--iterations", "60", "--align-rounds", "3", "-q"]
+    )
     assert code == 0
     st = read_stack(out, lazy=False)
     assert st.kind == "absorption" and st.data.shape[0] == 2 and st.data.ndim == 4
     mu = np.asarray(st.data)
     # linear attenuation coefficient: truth 0.05/voxel / 40 nm in the balls
     inside = vol > 0.8 * vol.max()
-    assert abs(mu[0][inside[: mu.shape[1], : mu.shape[2], : mu.shape[3]]].mean() * pixel
-               / vol[inside].mean() - 1) < 0.25
+    assert (
+        abs(
+            mu[0][inside[: mu.shape[1], : mu.shape[2], : mu.shape[3]]].mean()
+            * pixel
+            / vol[inside].mean()
+            - 1
+        )
+        < 0.25
+    )
     assert abs(mu[1].sum() / mu[0].sum() - 2) < 0.1
     with h5py.File(out, "r") as f:
         assert f["entry/registration/shifts"].shape == (2, 3)

@@ -22,7 +22,14 @@ from ptyxanes.tomo import (
 
 from .conftest import phantom, rotate_project
 
-TOOTH = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "tomo_tomopy_tooth" / "tooth.h5"
+TOOTH = (
+    Path(__file__).resolve().parents[3]
+    / ".."
+    / "shared"
+    / "data"
+    / "tomo_tomopy_tooth"
+    / "tooth.h5"
+)
 ANGLES = np.linspace(0, 180, 60, endpoint=False)
 
 
@@ -110,7 +117,9 @@ def test_joint_reprojection_alignment_recovers_misalignment(given_center):
     rng = np.random.default_rng(7)
     mis = rng.uniform(-3, 3, (len(ANGLES), 2))
     mis -= mis.mean(axis=0)
-    meas = np.stack([ndimage.shift(p, s, order=3, mode="constant") for p, s in zip(proj, mis)])
+    meas = np.stack(
+        [ndimage.shift(p, s, order=3, mode="constant") for p, s in zip(proj, mis, strict=True)]
+    )
     al = run_sync(align_tilt_series(meas, ANGLES, center=23.5 if given_center else None))
     err = al.shifts + mis  # shifts are corrections: ideally -mis
     err -= err.mean(axis=0)  # the common offset is the rotation axis / vertical gauge
