@@ -247,6 +247,13 @@ def simulate(
         For unknown arguments, or ``level="cxi"`` without the ptycho module.
     """
     spec = _check(dim, size, cycles, level)
+    if level == "cxi":
+        try:
+            from ptyxanes.simulate import ptycho
+        except ImportError as exc:
+            raise ValueError("cxi level needs ptyxanes.simulate.ptycho") from exc
+        if not hasattr(ptycho, "simulate_cxi_series"):
+            raise ValueError("cxi level needs ptyxanes.simulate.ptycho.simulate_cxi_series")
     control = control or Control()
     t0 = time.monotonic()
     out = Path(outdir)
@@ -270,12 +277,6 @@ def simulate(
     shifts: NDArray[np.float64]
     extra_truth: dict[str, Any] = {}
     if level == "cxi":
-        try:
-            from ptyxanes.simulate import ptycho
-        except ImportError as exc:
-            raise ValueError("cxi level needs ptyxanes.simulate.ptycho") from exc
-        if not hasattr(ptycho, "simulate_cxi_series"):
-            raise ValueError("cxi level needs ptyxanes.simulate.ptycho.simulate_cxi_series")
         gen = ptycho.simulate_cxi_series(sample, energies, out, size=size, angles=angles,
                                          rng=rng, control=control)
         result: Any = None

@@ -1,0 +1,149 @@
+"""The demo dataset: four 2D samples (pristine, 200, 350, 500 cycles), cached.
+
+The README's first command and ``ptyxanes gui --demo`` open it. It is built
+once with :func:`ptyxanes.simulate.twin.simulate` (size ``demo``, level
+``stack``, photon noise) in a temporary folder beside the cache and renamed
+into place, so an interrupted build never leaves a half-written demo.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Generator
+from pathlib import Path
+
+from ptyxanes.progress import Control, Progress, run_sync, sub_progress
+from ptyxanes.simulate.twin import simulate
+
+logger = logging.getLogger(__name__)
+
+#: Bump when the simulator changes in a way that makes old demos stale.
+DEMO_VERSION: int = 1
+#: Sample folder name -> cycle number.
+DEMO_SAMPLES: dict[str, int] = {"pristine": 0, "cycles_200": 200, "cycles_350": 350, "cycles_500": 500}
+INDEX_NAME = "demo.json"
+
+
+def default_cache_dir() -> Path:
+    """The user cache folder of ptyxanes: ``$XDG_CACHE_HOME/ptyxanes`` or ``~/.cache/ptyxanes``.
+
+    Returns
+    -------
+    path : pathlib.Path
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ptyxanes"
+
+
+def demo_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where the demo lives: ``<cache_dir>/demo-v<DEMO_VERSION>``.
+
+    Parameters
+    ----------
+    cache_dir : path-like, optional
+        Default :func:`default_cache_dir`.
+
+    Returns
+    -------
+    path : pathlib.Path
+    """
+    return Path(cache_dir or default_cache_dir()) / f"demo-v{DEMO_VERSION}"
+
+
+def is_complete(folder: str | os.PathLike[str]) -> bool:
+    """True when ``folder`` holds a finished demo (index and every stack present)."""
+    p = Path(folder)
+    if not (p / INDEX_NAME).is_file():
+        return False
+    return all((p / name / "stack.nxs").is_file() and (p / name / "truth.h5").is_file()
+               for name in DEMO_SAMPLES)
+
+
+def build_demo(cache_dir: str | os.PathLike[str] | None = None, *, seed: int = 0,
+               control: Control | None = None) -> Generator[Progress, None, Path]:
+    """Generate the demo if it is not cached yet (generator for progress bars).
+
+    Parameters
+    ----------
+    cache_dir : path-like, optional
+        Parent folder of ``demo-v1`` (default :func:`default_cache_dir`).
+    seed : int, optional
+    control : Control, optional
+
+    Yields
+    ------
+    progress : Progress
+
+    Returns
+    -------
+    folder : pathlib.Path
+        The demo folder (``pristine/``, ``cycles_200/`` ... each with
+        ``stack.nxs``, ``truth.h5`` and ``references/``; plus ``demo.json``).
+    """
+    final = demo_dir(cache_dir)
+    if is_complete(final):
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+    n = len(DEMO_SAMPLES)
+    try:
+        index = {"version": DEMO_VERSION, "samples": {}}
+        for k, (name, cycles) in enumerate(DEMO_SAMPLES.items()):
+            files = yield from sub_progress(
+                simulate("2d", "demo", cycles, "stack", tmp / name, seed=seed, control=control),
+                k, 1, n, stage="demo")
+            index["samples"][name] = {"cycles": cycles, "stack": f"{name}/stack.nxs",
+                                      "truth": f"{name}/truth.h5", "references": f"{name}/references",
+                                      "seconds": round(files.seconds, 2),
+                                      "mean_valence": files.summary.get("mean_valence")}
+        (tmp / INDEX_NAME).write_text(json.dumps(index, indent=1), encoding="utf-8")
+        if final.exists() and not is_complete(final):
+            shutil.rmtree(final, ignore_errors=True)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not is_complete(final):  # someone else won the race only if theirs is whole
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("demo dataset ready in %s", final)
+    yield Progress(n, n, "demo ready", "demo")
+    return final
+
+
+def ensure_demo(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Return the cached demo folder, generating it on first use (about 10 s).
+
+    Parameters
+    ----------
+    cache_dir : path-like, optional
+        Parent folder of ``demo-v1`` (default ``$XDG_CACHE_HOME/ptyxanes`` or
+        ``~/.cache/ptyxanes``).
+
+    Returns
+    -------
+    folder : pathlib.Path
+    """
+    return run_sync(build_demo(cache_dir))
+
+
+def demo_stacks(folder: str | os.PathLike[str] | None = None) -> dict[str, Path]:
+    """Stack files of the demo, by sample name, in the order pristine, 200, 350, 500.
+
+    Parameters
+    ----------
+    folder : path-like, optional
+        A demo folder (default: :func:`ensure_demo`).
+
+    Returns
+    -------
+    stacks : dict of str to pathlib.Path
+    """
+    root = Path(folder) if folder is not None else ensure_demo()
+    return {name: root / name / "stack.nxs" for name in DEMO_SAMPLES}
