@@ -1,0 +1,48 @@
+"""XANES engine: absorption, normalisation, three-Gaussian edge fit, calibration, summaries.
+
+Spectra are energy-last arrays ``(..., E)`` with energies in eV. The main
+entry points are :func:`fit_spectrum` (one spectrum, for the GUI inspector),
+:func:`fit_spectra` (an in-memory map), :func:`fit_stack` (a generator over
+an :class:`~ptyxanes.io.stack.ImageStack`, chunked from HDF5) and
+:func:`calibrate_references`.
+"""
+
+from ptyxanes.xanes.absorption import to_absorption
+from ptyxanes.xanes.batch import (
+    METHODS,
+    FitOptions,
+    SpectrumFit,
+    XanesResult,
+    calibrate_references,
+    fit_spectra,
+    fit_spectrum,
+    fit_stack,
+    fit_stack_array,
+    otsu_threshold,
+    reference_edges,
+)
+from ptyxanes.xanes.calibration import Calibration, ReferenceEdge, calibrate
+from ptyxanes.xanes.normalize import Normalized, normalize
+from ptyxanes.xanes.status import Status, status_names
+
+__all__ = [
+    "METHODS",
+    "Calibration",
+    "FitOptions",
+    "Normalized",
+    "ReferenceEdge",
+    "SpectrumFit",
+    "Status",
+    "XanesResult",
+    "calibrate",
+    "calibrate_references",
+    "fit_spectra",
+    "fit_spectrum",
+    "fit_stack",
+    "fit_stack_array",
+    "normalize",
+    "otsu_threshold",
+    "reference_edges",
+    "status_names",
+    "to_absorption",
+]
