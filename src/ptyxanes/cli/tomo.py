@@ -48,11 +48,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _line_integrals(data: np.ndarray, kind: str) -> np.ndarray:
+    """Line integrals of the linear attenuation coefficient, ∫μ dl = −2 ln|T|.
+
+    |T| is the amplitude transmission, so the intensity transmission is
+    |T|² = exp(−∫μ dl); an "absorption" projection stores −ln|T|.
+    """
     if kind == "complex":
-        return -np.log(np.clip(np.abs(data), 1e-6, None))
+        return -2.0 * np.log(np.clip(np.abs(data), 1e-6, None))
     if kind == "modulus":
-        return -np.log(np.clip(data, 1e-6, None))
-    return data
+        return -2.0 * np.log(np.clip(data, 1e-6, None))
+    return 2.0 * np.asarray(data)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -16,8 +16,9 @@ def test_tomo_cli_absorption_volumes(tmp_path):
     vol = phantom(n=32, m=8, seed=4) * 0.05  # attenuation per voxel
     ang = np.linspace(0, 180, 40, endpoint=False)
     p = rotate_project(vol, ang)
-    # two energies: the second more absorbing; complex transmission as a ptychography output
-    t = np.stack([np.exp(-p), np.exp(-2 * p)]).astype(np.complex64)
+    # two energies: the second more absorbing; complex (amplitude) transmission as a
+    # ptychography output, |T|^2 = exp(-integral of mu)
+    t = np.stack([np.exp(-p / 2), np.exp(-p)]).astype(np.complex64)
     pixel = 40e-9
     src = tmp_path / "tilt.h5"
     write_stack(
