@@ -14,8 +14,10 @@ from ptyxanes.align.registration import (
     shift_image,
     valid_region,
 )
+from ptyxanes.align.stacks import align_image_stack
 
 __all__ = [
+    "align_image_stack",
     "DEFAULT_PIXEL_SIZE",
     "Registration",
     "apply_shifts",

@@ -97,12 +97,11 @@ def write_registration(group: h5py.Group, shifts, residual=None, outliers=None, 
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ptyxanes.align import apply_shifts, register_stack, rescale_stack
+    from ptyxanes.align import align_image_stack
     from ptyxanes.cli._progress import run_with_bar
     from ptyxanes.io._atomic import atomic_path
     from ptyxanes.io.errors import FormatError
     from ptyxanes.io.nexus import read_stack, write_stack
-    from ptyxanes.io.stack import ImageStack
     from ptyxanes.provenance import provenance
 
     if args.pixel_size <= 0:
@@ -116,33 +115,39 @@ def _run(args: argparse.Namespace) -> int:
             f"expected a 2D (energy, row, col) stack, got {stack.data.shape}; "
             "use `ptyxanes tomo` for tilt series",
         )
-    data = rescale_stack(np.asarray(stack.data), stack.pixel_size, args.pixel_size)
     reference = None if args.chain else args.reference
+    given = None
     if args.shifts_from:
-        shifts = read_shifts(args.shifts_from)
-        if shifts.shape != (data.shape[0], 2):
+        given = read_shifts(args.shifts_from)
+        if given.shape != (stack.n_energies, 2):
             raise FormatError(
                 args.shifts_from,
-                f"shifts of shape {shifts.shape} do not fit {data.shape[0]} energies",
+                f"shifts of shape {given.shape} do not fit {stack.n_energies} energies",
             )
-        residual = outliers = None
-    else:
-        reg = run_with_bar(
-            register_stack(
-                data, reference=reference, channel=args.channel, upsample_factor=args.upsample
-            ),
-            "align",
-            quiet=args.quiet,
-        )
-        shifts, residual, outliers = reg.shifts, reg.residual, reg.outliers
+    out, reg = run_with_bar(
+        align_image_stack(
+            stack,
+            pixel_size=args.pixel_size,
+            reference=reference,
+            channel=args.channel,
+            method=args.method,
+            upsample_factor=args.upsample,
+            shifts=given,
+        ),
+        "align",
+        quiet=args.quiet,
+    )
+    shifts = reg.shifts
+    residual, outliers = (None, None) if given is not None else (reg.residual, reg.outliers)
+    if outliers is not None:
         for e in np.flatnonzero(outliers):
             logger.warning(
                 "energy %d (%.2f eV) is a registration outlier (residual %.3f)",
                 e,
                 stack.energy[e],
-                residual[e],
+                reg.residual[e],
             )
-    aligned = apply_shifts(data, shifts, method=args.method)
+    aligned = out.data
     params = {
         "input": str(args.stack),
         "pixel_size": args.pixel_size,
@@ -152,14 +157,6 @@ def _run(args: argparse.Namespace) -> int:
         "upsample": args.upsample,
         "shifts_from": args.shifts_from,
     }
-    out = ImageStack(
-        aligned,
-        np.asarray(stack.energy),
-        np.full(len(stack.energy), args.pixel_size),
-        kind=stack.kind,
-        dims=("energy", "row", "col"),
-        attrs={k: v for k, v in stack.attrs.items() if k not in ("extra", "source_file")},
-    )
     with atomic_path(args.output, overwrite=args.overwrite) as tmp:
         write_stack(tmp, out, overwrite=True, provenance=provenance("align", params))
         with h5py.File(tmp, "a") as f:

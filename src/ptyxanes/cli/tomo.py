@@ -47,29 +47,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
-def _line_integrals(data: np.ndarray, kind: str) -> np.ndarray:
-    """Line integrals of the linear attenuation coefficient, ∫μ dl = −2 ln|T|.
-
-    |T| is the amplitude transmission, so the intensity transmission is
-    |T|² = exp(−∫μ dl); an "absorption" projection stores −ln|T|.
-    """
-    if kind == "complex":
-        return -2.0 * np.log(np.clip(np.abs(data), 1e-6, None))
-    if kind == "modulus":
-        return -2.0 * np.log(np.clip(data, 1e-6, None))
-    return 2.0 * np.asarray(data)
-
-
 def _run(args: argparse.Namespace) -> int:
-    from ptyxanes.align import rescale_image
     from ptyxanes.cli._progress import run_with_bar
     from ptyxanes.cli.align import write_registration
     from ptyxanes.io._atomic import atomic_path
     from ptyxanes.io.errors import FormatError
     from ptyxanes.io.nexus import read_stack, write_stack
-    from ptyxanes.io.stack import ImageStack
     from ptyxanes.provenance import provenance
-    from ptyxanes.tomo import reconstruct_energy_series
+    from ptyxanes.tomo import reconstruct_tilt_stack
 
     if args.iterations < 1:
         raise ValueError(f"--iterations must be at least 1, got {args.iterations}")
@@ -80,29 +65,10 @@ def _run(args: argparse.Namespace) -> int:
         raise FormatError(
             args.stack, f"expected an (energy, angle, row, col) tilt series, got {stack.data.shape}"
         )
-    ps = np.asarray(stack.pixel_size, dtype=float)
-    if args.pixel_size is not None:
-        data = np.stack(
-            [
-                np.stack(
-                    [
-                        rescale_image(np.asarray(stack.data[e, a]), ps[e], args.pixel_size)
-                        for a in range(stack.data.shape[1])
-                    ]
-                )
-                for e in range(stack.n_energies)
-            ]
-        )
-        pixel = float(args.pixel_size)
-    else:
-        if np.ptp(ps) > 1e-3 * ps.mean():
-            raise FormatError(args.stack, "pixel sizes differ between energies; give --pixel-size")
-        data, pixel = np.asarray(stack.data), float(ps.mean())
-    proj = _line_integrals(data, stack.kind).astype(np.float32)
-    res = run_with_bar(
-        reconstruct_energy_series(
-            proj,
-            np.asarray(stack.angle),
+    out, res = run_with_bar(
+        reconstruct_tilt_stack(
+            stack,
+            pixel_size=args.pixel_size,
             algorithm=args.algorithm,
             iterations=args.iterations,
             align=not args.no_align,
@@ -112,7 +78,7 @@ def _run(args: argparse.Namespace) -> int:
         "tomo",
         quiet=args.quiet,
     )
-    mu = np.clip(res.volumes, 0, None) / pixel  # per voxel -> 1/m
+    mu, pixel = out.data, float(out.pixel_size[0])
     params = {
         "input": str(args.stack),
         "iterations": args.iterations,
@@ -121,13 +87,6 @@ def _run(args: argparse.Namespace) -> int:
         "align": not args.no_align,
         "pixel_size": pixel,
     }
-    out = ImageStack(
-        mu,
-        np.asarray(stack.energy),
-        np.full(stack.n_energies, pixel),
-        kind="absorption",
-        dims=("energy", "plane", "row", "col"),
-    )
     with atomic_path(args.output, overwrite=args.overwrite) as tmp:
         write_stack(tmp, out, overwrite=True, provenance=provenance("tomo", params))
         with h5py.File(tmp, "a") as f:

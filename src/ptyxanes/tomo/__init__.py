@@ -11,19 +11,26 @@ from ptyxanes.tomo.alignment import (
 )
 from ptyxanes.tomo.projector import ParallelProjector, parallel_projector
 from ptyxanes.tomo.reconstruct import center_projections, fbp, sirt
-from ptyxanes.tomo.series import EnergySeriesVolumes, reconstruct_energy_series
+from ptyxanes.tomo.series import (
+    EnergySeriesVolumes,
+    attenuation_line_integrals,
+    reconstruct_energy_series,
+    reconstruct_tilt_stack,
+)
 
 __all__ = [
     "EnergySeriesVolumes",
     "ParallelProjector",
     "TiltAlignment",
     "align_tilt_series",
+    "attenuation_line_integrals",
     "center_projections",
     "fbp",
     "find_rotation_center",
     "normalize_flat_dark",
     "parallel_projector",
     "reconstruct_energy_series",
+    "reconstruct_tilt_stack",
     "shift_projections",
     "sirt",
 ]

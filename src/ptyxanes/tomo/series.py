@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ptyxanes.align.registration import Registration, register_volumes
+from ptyxanes.io.stack import ImageStack
 from ptyxanes.progress import Control, Progress, sub_progress
 from ptyxanes.tomo.alignment import TiltAlignment, align_tilt_series, shift_projections
 from ptyxanes.tomo.reconstruct import fbp, sirt
@@ -126,3 +127,121 @@ def reconstruct_energy_series(
         )
     yield Progress(total, total, "done", "register")
     return EnergySeriesVolumes(vols.astype(np.float32), tuple(alignments), reg)
+
+
+def attenuation_line_integrals(data: NDArray[Any], kind: str) -> NDArray[np.float32]:
+    """Line integrals of the linear attenuation coefficient, ``∫μ dl = −2 ln|T|``.
+
+    Parameters
+    ----------
+    data : ndarray
+        Complex transmission T, its modulus |T|, or −ln|T| ("absorption").
+    kind : {"complex", "modulus", "absorption"}
+
+    Returns
+    -------
+    line_integrals : ndarray, float32
+
+    Notes
+    -----
+    |T| is the amplitude transmission; the intensity transmission is
+    |T|² = exp(−∫μ dl), hence the factor 2.
+
+    Examples
+    --------
+    >>> float(attenuation_line_integrals(np.array([np.exp(-0.5)]), "modulus")[0])
+    1.0
+    """
+    if kind == "complex":
+        out = -2.0 * np.log(np.clip(np.abs(data), 1e-6, None))
+    elif kind == "modulus":
+        out = -2.0 * np.log(np.clip(np.asarray(data, dtype=float), 1e-6, None))
+    elif kind == "absorption":
+        out = 2.0 * np.asarray(data, dtype=float)
+    else:
+        raise ValueError(f"unknown stack kind {kind!r}")
+    return out.astype(np.float32)
+
+
+def reconstruct_tilt_stack(
+    stack: ImageStack,
+    *,
+    pixel_size: float | None = None,
+    algorithm: Literal["sirt", "fbp"] = "sirt",
+    iterations: int = 200,
+    align: bool = True,
+    center: float | None = None,
+    max_outer: int = 10,
+    register: bool = True,
+    control: Control | None = None,
+) -> Generator[Progress, None, tuple[ImageStack, EnergySeriesVolumes]]:
+    """Tilt-series ImageStack (E, A, M, N) -> volumes of μ (1/m), kind "absorption".
+
+    Parameters
+    ----------
+    stack : ImageStack
+        Tilt series with ``angle`` set (complex, modulus or absorption kind).
+    pixel_size : float, optional
+        Rescale every projection to this pixel size, m; by default the pixel
+        sizes must agree across energies.
+    algorithm, iterations, align, center, max_outer, register, control
+        See :func:`reconstruct_energy_series`.
+
+    Returns
+    -------
+    volumes : ImageStack
+        (energy, plane, row, col) linear attenuation coefficient, 1/m, kind
+        ``"absorption"``, ``dims=("energy", "plane", "row", "col")``.
+    result : EnergySeriesVolumes
+        Alignments and the 3D registration.
+
+    Raises
+    ------
+    ValueError
+        Not a tilt series, or pixel sizes that differ without ``pixel_size``.
+    """
+    from ptyxanes.align.registration import rescale_image
+
+    if not stack.is_3d or stack.angle is None:
+        raise ValueError(
+            f"expected an (energy, angle, row, col) tilt series, got {stack.data.shape}"
+        )
+    ps = np.asarray(stack.pixel_size, dtype=float)
+    if pixel_size is not None:
+        data = np.stack(
+            [
+                np.stack(
+                    [
+                        rescale_image(np.asarray(stack.data[e, a]), ps[e], pixel_size)
+                        for a in range(stack.data.shape[1])
+                    ]
+                )
+                for e in range(stack.n_energies)
+            ]
+        )
+        pixel = float(pixel_size)
+    else:
+        if np.ptp(ps) > 1e-3 * ps.mean():
+            raise ValueError("pixel sizes differ between energies; give pixel_size to rescale")
+        data, pixel = np.asarray(stack.data), float(ps.mean())
+    proj = attenuation_line_integrals(data, stack.kind)
+    res = yield from reconstruct_energy_series(
+        proj,
+        np.asarray(stack.angle, dtype=float),
+        algorithm=algorithm,
+        iterations=iterations,
+        align=align,
+        center=center,
+        max_outer=max_outer,
+        register=register,
+        control=control,
+    )
+    mu = np.clip(res.volumes, 0, None) / pixel
+    out = ImageStack(
+        mu.astype(np.float32),
+        np.asarray(stack.energy, dtype=float),
+        np.full(stack.n_energies, pixel),
+        kind="absorption",
+        dims=("energy", "plane", "row", "col"),
+    )
+    return out, res
