@@ -15,7 +15,7 @@ from ptyxanes.progress import Control, Progress
 from ptyxanes.xanes import model as mdl
 from ptyxanes.xanes.absorption import to_absorption
 from ptyxanes.xanes.calibration import Calibration, ReferenceEdge, calibrate
-from ptyxanes.xanes.edge import half_step_crossing, lcf, template_starts
+from ptyxanes.xanes.edge import detect_spikes, half_step_crossing, lcf, template_starts
 from ptyxanes.xanes.normalize import E0, POST_EDGE, PRE_EDGE, normalize, pre_edge_map
 from ptyxanes.xanes.status import Status
 
@@ -149,6 +149,8 @@ class XanesResult:
         eV.
     edge_jump : ndarray, float32
         Input units (−ln|T| or 1/m).
+    edge_sigma : ndarray, float32
+        1σ of the edge energy, eV.
     fit_quality : ndarray, float32
         R² of the edge fit in the window.
     status : ndarray, uint8
@@ -169,6 +171,7 @@ class XanesResult:
     valence_sigma: NDArray[np.float32]
     edge_energy: NDArray[np.float32]
     edge_jump: NDArray[np.float32]
+    edge_sigma: NDArray[np.float32]
     fit_quality: NDArray[np.float32]
     status: NDArray[np.uint8]
     mask: NDArray[np.bool_]
@@ -259,6 +262,8 @@ def fit_spectrum(
     npar = mdl.n_params(opts.step)
     nan = float("nan")
     status = int(norm.status[0])
+    if status == Status.OK and detect_spikes(y[w]):
+        status = int(Status.SPIKE)
     if status != Status.OK:
         return SpectrumFit(e, y, float(norm.edge_jump[0]), fine, np.full(fine.size, nan),
                            np.full((3 + opts.step, fine.size), nan), np.full(npar, nan), nan,
@@ -342,7 +347,12 @@ def reference_edges(
         f = fit_spectrum(e, mu, options=opts_curve)
         if f.status != Status.OK:
             raise ValueError(f"reference {ref.name!r}: edge fit failed ({Status(f.status).name})")
-        out.append(ReferenceEdge(ref.name, float(ref.valence), f.edge_energy, f.edge_sigma, f))
+        # The residual of a high-SNR reference is the model's systematic misfit, which
+        # is shared with the pixels and cancels in the calibration: it is not a random
+        # error of the reference edge. The calibration's floor (energy-scale
+        # reproducibility) and, with three or more references, their scatter about the
+        # line give the calibration uncertainty instead.
+        out.append(ReferenceEdge(ref.name, float(ref.valence), f.edge_energy, 0.0, f))
     return out
 
 
@@ -427,6 +437,8 @@ def _fit_chunk(
             st[(st == Status.OK) & ~(norm.edge_jump > threshold)] = Status.BELOW_THRESHOLD
     w = _window(energy, opts)
     ew = energy[w]
+    with np.errstate(invalid="ignore"):
+        st[(st == Status.OK) & detect_spikes(norm.mu[:, w])] = Status.SPIKE
     edge = np.full(n, np.nan)
     sig = np.full(n, np.nan)
     r2 = np.full(n, np.nan)
@@ -673,7 +685,7 @@ def fit_stack_array(
         thr = float(threshold)
     npix = int(np.prod(spatial)) if spatial else 1
     maps = {k: np.full(npix, np.nan, np.float32)
-            for k in ("valence", "sigma", "edge", "jump", "r2")}
+            for k in ("valence", "sigma", "edge", "jump", "r2", "esig")}
     status = np.zeros(npix, np.uint8)
     template = None
     k = 0
@@ -686,6 +698,7 @@ def fit_stack_array(
         maps["edge"][sl] = out.edge
         maps["jump"][sl] = out.jump
         maps["r2"][sl] = out.r2
+        maps["esig"][sl] = out.sigma
         status[sl] = out.status
         template = out.template if out.template is not None else template
         k += out.edge.size
@@ -704,7 +717,7 @@ def fit_stack_array(
     logger.info("fitted %d spectra in %.2f s", npix, elapsed)
     return XanesResult(
         valence=maps["valence"].reshape(shp), valence_sigma=maps["sigma"].reshape(shp),
-        edge_energy=maps["edge"].reshape(shp), edge_jump=maps["jump"].reshape(shp),
+        edge_energy=maps["edge"].reshape(shp), edge_jump=maps["jump"].reshape(shp), edge_sigma=maps["esig"].reshape(shp),
         fit_quality=maps["r2"].reshape(shp), status=status.reshape(shp), mask=mask.reshape(shp),
         threshold=float(thr) if thr is not None else float("nan"), calibration=calibration,
         options=opts, template=template, info={"seconds": elapsed, "n_spectra": npix})

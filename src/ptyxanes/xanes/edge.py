@@ -55,6 +55,41 @@ def half_step_crossing(energy: NDArray[np.float64], mu_norm: NDArray[np.float64]
     return np.where(ok, x, np.nan)
 
 
+def detect_spikes(mu_norm: NDArray[np.float64], *, min_size: float = 0.3,
+                  n_sigma: float = 8.0) -> NDArray[np.bool_]:
+    """Flag spectra with a single-energy spike.
+
+    A point is a spike when it differs from the mean of its two neighbours by
+    more than ``min_size`` (normalised units) and by more than ``n_sigma``
+    robust standard deviations of that difference over the spectrum.
+
+    Parameters
+    ----------
+    mu_norm : ndarray of shape (..., E)
+        Normalised spectra on a finely spaced window (1 eV steps or so).
+    min_size : float, optional
+        Smallest spike, normalised units.
+    n_sigma : float, optional
+        Robust significance.
+
+    Returns
+    -------
+    spike : ndarray of shape (...), bool
+
+    Examples
+    --------
+    >>> y = np.linspace(0, 1, 20)
+    >>> z = y.copy(); z[7] += 0.6
+    >>> detect_spikes(np.stack([y, z])).tolist()
+    [False, True]
+    """
+    y = np.asarray(mu_norm, np.float64)
+    d = y[..., 1:-1] - 0.5 * (y[..., :-2] + y[..., 2:])
+    rob = 1.4826 * np.median(np.abs(d), axis=-1, keepdims=True) / np.sqrt(1.5)
+    big = (np.abs(d) > min_size) & (np.abs(d) > n_sigma * rob)
+    return big.any(axis=-1)
+
+
 def direct_half_height(energy: NDArray[np.float64], mu_norm: NDArray[np.float64],
                        window: tuple[float, float] = (8325.0, 8370.0),
                        peak_fraction: float = 0.75) -> float:

@@ -174,8 +174,10 @@ def normalize(
     pre_coef, pre_var = _fit_lines(y[..., pre_sel], e[pre_sel], e0, 1)
     post_coef, post_var = _fit_lines(y[..., post_sel], e[post_sel], e0, post_order)
     jump = post_coef[..., 0] - pre_coef[..., 0]
+    scale = np.abs(pre_coef[..., 0]) + np.abs(post_coef[..., 0])
     with np.errstate(invalid="ignore"):
-        bad = ~(jump > 0) & (st == Status.OK)
+        # a jump within rounding of the absorption level is no edge (flat spectrum)
+        bad = ~(jump > 1e-9 * scale + 1e-300) & (st == Status.OK)
     st[bad] = Status.NO_EDGE
     pre_line = pre_coef[..., :1] + pre_coef[..., 1:] * (e - e0)
     with np.errstate(divide="ignore", invalid="ignore"):
