@@ -85,20 +85,30 @@ def _valence_nodes(valence: NDArray[np.floating]) -> NDArray[np.float64]:
 
 def _bin_project(valence: NDArray[np.floating], weight: NDArray[np.floating],
                  nodes: NDArray[np.float64], length: float) -> NDArray[np.float32]:
-    """Path length (m) through each valence node, summed along axis 0: (K, M, N)."""
+    """Path length (m) through each valence node, summed along axis 0: (K, M, N).
+
+    Each voxel's ``weight * length`` is split between the two valence nodes
+    around its valence (linear hat functions). Works in slabs of planes to
+    bound memory.
+    """
     _, m, n = valence.shape
     k = nodes.size
-    v = np.where(weight > 0, np.nan_to_num(valence, nan=nodes[0]), nodes[0])
-    pos = (v - nodes[0]) / VALENCE_STEP
-    i0 = np.clip(np.floor(pos).astype(np.int64), 0, k - 2)
-    frac = np.clip(pos - i0, 0.0, 1.0)
-    pix = np.broadcast_to(np.arange(m * n, dtype=np.int64).reshape(1, m, n), valence.shape)
-    w = weight.astype(np.float64) * length
-    sel = weight > 0
-    out = np.bincount((i0[sel] * (m * n) + pix[sel]), weights=(w * (1 - frac))[sel],
-                      minlength=k * m * n)
-    out += np.bincount(((i0[sel] + 1) * (m * n) + pix[sel]), weights=(w * frac)[sel],
-                       minlength=k * m * n)
+    out = np.zeros(k * m * n, np.float64)
+    step = max(1, int(4_000_000 // max(m * n, 1)))
+    for z0 in range(0, valence.shape[0], step):
+        wgt = np.asarray(weight[z0:z0 + step])
+        sel = wgt > 0
+        if not sel.any():
+            continue
+        v = np.asarray(valence[z0:z0 + step])[sel].astype(np.float64)
+        pos = (np.nan_to_num(v, nan=nodes[0]) - nodes[0]) / VALENCE_STEP
+        i0 = np.clip(np.floor(pos).astype(np.int64), 0, k - 2)
+        frac = np.clip(pos - i0, 0.0, 1.0)
+        pix = np.nonzero(sel)
+        flat = pix[1].astype(np.int64) * n + pix[2]
+        w = wgt[sel].astype(np.float64) * length
+        out += np.bincount(i0 * (m * n) + flat, weights=w * (1 - frac), minlength=k * m * n)
+        out += np.bincount((i0 + 1) * (m * n) + flat, weights=w * frac, minlength=k * m * n)
     return out.reshape(k, m, n).astype(np.float32)
 
 
