@@ -180,3 +180,30 @@ def calibrate(
             f"reference edge energies do not increase with valence ({dict(zip(v, e, strict=True))})")
     logger.info("calibration: E = %.3f + %.4f * v (eV)", coef[0], coef[1])
     return Calibration(float(coef[0]), float(coef[1]), cov, refs, method)
+
+
+#: Shipped default references (file, valence) under ``resources/references``: PyXAS
+#: NiO and LiNiO2 (one consistent energy scale, the one the digital twin was fitted to).
+DEFAULT_REFERENCES: tuple[tuple[str, float], ...] = (("NiO_pyxas.txt", 2.0),
+                                                     ("LiNiO2_pyxas.txt", 3.0))
+
+
+def default_references() -> list[Any]:
+    """Read the shipped default reference spectra.
+
+    Returns
+    -------
+    references : list of ptyxanes.io.spectra.Spectrum
+        NiO (valence 2) and LiNiO2 (valence 3); sources in
+        ``resources/references/README.md``.
+
+    Examples
+    --------
+    >>> [r.valence for r in default_references()]
+    [2.0, 3.0]
+    """
+    from ptyxanes.io.spectra import read_spectrum
+    from ptyxanes.resources import resource_path
+
+    return [read_spectrum(resource_path("references", f), valence=v)
+            for f, v in DEFAULT_REFERENCES]

@@ -1,0 +1,161 @@
+"""``ptyxanes fit``: XANES fit of an image/volume stack into an oxidation-state project file."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+def _ref_arg(text: str) -> tuple[float, str]:
+    try:
+        val, path = text.split(":", 1)
+        return float(val), path
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"--ref expects VALENCE:PATH (e.g. 2:NiO.txt), got {text!r}") from exc
+
+
+def _threshold_arg(text: str) -> float | str:
+    if text.lower() == "otsu":
+        return "otsu"
+    try:
+        return float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--threshold: a number or 'otsu', got {text!r}") from exc
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``fit`` subcommand.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The dispatcher's subparsers.
+    """
+    p = sub.add_parser(
+        "fit",
+        help="fit the Ni K-edge of every pixel/voxel: valence, sigma, edge energy maps",
+        description=(
+            "Fit the XANES of every pixel (2D stack, E x M x N) or voxel (volumes, E x P x M x N) "
+            "of a NeXus stack: -ln|T| (or the absorption as stored), pre/post-edge normalisation, "
+            "three Gaussians over the edge, edge energy, valence from a linear calibration on "
+            "reference spectra. Writes a project file with NXdata maps /entry/oxidation_state, "
+            "oxidation_state_sigma, edge_energy (eV), edge_energy_sigma (eV), edge_jump, "
+            "fit_quality (R^2), status and mask; NaN outside the mask."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("stack", help="input NeXus stack file (ptyxanes stack layout)")
+    p.add_argument("-o", "--output", required=True, help="result project file (.h5) to write")
+    p.add_argument("--ref", action="append", type=_ref_arg, default=None, metavar="VALENCE:PATH",
+                   help="reference spectrum with its Ni valence (two-column ASCII in eV or keV, "
+                        "or XDI); repeat for two or more. Default: the shipped NiO (2) and "
+                        "LiNiO2 (3) of resources/references")
+    p.add_argument("--method", choices=("halfheight", "halfstep", "deriv", "lcf"),
+                   default="halfheight",
+                   help="edge definition: half-height of the first main peak of the fitted "
+                        "curve (paper), half of the edge step, maximum of the first derivative, "
+                        "or linear-combination fit of the two highest-valence references")
+    p.add_argument("--window", nargs=2, type=float, default=(8325.0, 8370.0),
+                   metavar=("LOW", "HIGH"), help="energy window of the edge fit, eV")
+    p.add_argument("--pre-edge", nargs=2, type=float, default=(8270.0, 8300.0),
+                   metavar=("LOW", "HIGH"), help="pre-edge normalisation window, eV")
+    p.add_argument("--post-edge", nargs=2, type=float, default=(8400.0, 8420.0),
+                   metavar=("LOW", "HIGH"), help="post-edge normalisation window, eV")
+    p.add_argument("--post-order", type=int, choices=(0, 1), default=1,
+                   help="post-edge line (1) or constant (0)")
+    p.add_argument("--e0", type=float, default=8345.0,
+                   help="energy where the edge jump is measured, eV")
+    p.add_argument("--step", action="store_true",
+                   help="add an edge step (error function) to the three Gaussians")
+    p.add_argument("--threshold", type=_threshold_arg, default="otsu",
+                   help="edge-jump threshold of the sample mask (units of the input absorption, "
+                        "-ln|T| for projections) or 'otsu' for an automatic choice")
+    p.add_argument("--min-r2", type=float, default=0.9,
+                   help="fits with R^2 below this are masked as POOR_FIT (dimensionless)")
+    p.add_argument("--chunk", type=int, default=131072,
+                   help="spectra held in memory at once (memory ~ 50 x E bytes per spectrum)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ptyxanes.cli._progress import run_with_bar
+    from ptyxanes.io.nexus import read_stack
+    from ptyxanes.io.project import MapData, Project, save_project
+    from ptyxanes.io.spectra import read_spectrum
+    from ptyxanes.provenance import provenance
+    from ptyxanes.xanes import FitOptions, calibrate_references, fit_stack, status_names
+    from ptyxanes.xanes.calibration import default_references
+
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} exists; use --overwrite to replace it")
+    if out.resolve() == Path(args.stack).resolve():
+        raise ValueError("the output must not be the input stack")
+    opts = FitOptions(pre_edge=tuple(args.pre_edge), post_edge=tuple(args.post_edge),
+                      post_order=args.post_order, e0=args.e0, window=tuple(args.window),
+                      step=args.step, method=args.method, min_r2=args.min_r2)
+    if args.ref:
+        refs = [read_spectrum(path, valence=val) for val, path in args.ref]
+    else:
+        refs = default_references()
+    stack = read_stack(args.stack, lazy=True)
+    try:
+        cal = calibrate_references(refs, energy=stack.energy, options=opts)
+        res = run_with_bar(fit_stack(stack, options=opts, calibration=cal,
+                                     threshold=args.threshold, chunk_spectra=args.chunk),
+                           "fit", quiet=args.quiet)
+    finally:
+        if hasattr(stack.data, "file"):
+            stack.data.file.close()
+    px = float(np.asarray(stack.pixel_size)[0])
+    m = res.mask
+
+    def masked(a: np.ndarray) -> np.ndarray:
+        return np.where(m, a, np.nan).astype(np.float32)
+
+    maps = {
+        "oxidation_state": MapData(masked(res.valence), px, "oxidation_state", "",
+                                   "Ni oxidation state"),
+        "oxidation_state_sigma": MapData(masked(res.valence_sigma), px, "oxidation_state_sigma",
+                                         "", "Ni oxidation state 1 sigma"),
+        "edge_energy": MapData(masked(res.edge_energy), px, "edge_energy", "eV",
+                               f"edge energy ({args.method}) (eV)"),
+        "edge_energy_sigma": MapData(masked(res.edge_sigma), px, "edge_energy_sigma", "eV",
+                                     "edge energy 1 sigma (eV)"),
+        "edge_jump": MapData(masked(res.edge_jump), px, "edge_jump", "",
+                             "edge jump (input absorption units)"),
+        "fit_quality": MapData(masked(res.fit_quality), px, "fit_quality", "", "fit R^2"),
+        "status": MapData(res.status.astype(np.uint8), px, "status", "", "status code",
+                          {"codes": status_names()}),
+        "mask": MapData(res.mask.astype(np.uint8), px, "mask", "", "sample mask (1 = sample)",
+                        {"threshold": res.threshold}),
+    }
+    params = {"method": opts.method, "window_eV": list(opts.window),
+              "pre_edge_eV": list(opts.pre_edge), "post_edge_eV": list(opts.post_edge),
+              "post_order": opts.post_order, "e0_eV": opts.e0, "step": opts.step,
+              "min_r2": opts.min_r2, "threshold": res.threshold,
+              "calibration": {"intercept_eV": cal.intercept, "slope_eV_per_valence": cal.slope,
+                              "covariance": cal.covariance.tolist()}}
+    table = {"valence": np.array([r.valence for r in cal.references]),
+             "edge_energy_eV": np.array([r.edge_energy for r in cal.references]),
+             "residual_eV": cal.residuals}
+    inputs = {"stack": str(Path(args.stack).resolve())}
+    for i, r in enumerate(refs):
+        inputs[f"reference_{i}"] = f"{r.valence}:{r.path}"
+    proj = Project(maps=maps, tables={"calibration": table}, parameters={"fit": params},
+                   inputs=inputs, provenance=[provenance("fit", params)])
+    save_project(out, proj, overwrite=args.overwrite)
+    ok = m & (res.status == 0)
+    v = res.valence[ok]
+    msg = (f"wrote {out}: {int(ok.sum())} of {m.size} pixels fitted; calibration "
+           f"E = {cal.intercept:.2f} + {cal.slope:.3f} v eV")
+    if v.size:
+        msg += f"; valence mean {np.mean(v):.3f} median {np.median(v):.3f}"
+    print(msg)  # noqa: T201 - CLI output
+    return 0
