@@ -168,8 +168,21 @@ def _pixel_array(pixel_size: Any, n: int, voxel: float) -> NDArray[np.float64]:
     return px
 
 
+#: One-entry cache (sample, angle) -> (nodes, paths): callers that loop over energies
+#: at a fixed angle (ptychography per energy) rotate and bin the volume only once.
+_PATH_CACHE: list[Any] = [None, None, None]
+
+
 def _projected_paths(sample: Sample, angle_deg: float = 0.0) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
     """Valence nodes and node path lengths (K, M, N) of the projection at ``angle_deg``."""
+    if _PATH_CACHE[0] is sample and _PATH_CACHE[1] == float(angle_deg):
+        return _PATH_CACHE[2]
+    result = _projected_paths_uncached(sample, angle_deg)
+    _PATH_CACHE[:] = [sample, float(angle_deg), result]
+    return result
+
+
+def _projected_paths_uncached(sample: Sample, angle_deg: float) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
     nodes = _valence_nodes(sample.valence)
     occ = sample.occupancy
     if angle_deg % 360.0 == 0.0:
@@ -404,7 +417,7 @@ def tilt_paths(sample: Sample, angles: ArrayLike, *, scratch: str | os.PathLike[
     else:
         paths = np.empty(shape, np.float32)
     for i, ang in enumerate(a):
-        _, paths[i] = _projected_paths(sample, float(ang))
+        _, paths[i] = _projected_paths_uncached(sample, float(ang))
         yield i + 1, a.size
     return nodes, paths
 

@@ -95,11 +95,25 @@ def test_cancel_leaves_no_stack(tmp_path):
     assert not (tmp_path / "stack.nxs").exists()
 
 
-def test_cxi_level_needs_ptycho(tmp_path):
-    if importlib.util.find_spec("ptyxanes.simulate.ptycho") is not None:
-        pytest.skip("ptycho module present; its own tests cover the cxi level")
-    with pytest.raises(ValueError, match="ptycho"):
-        twin.run("2d", "tiny", 0, "cxi", tmp_path)
+def test_cxi_level(tmp_path):
+    """With simulate.ptycho: one readable CXI scan per energy plus truth; without: a clear error."""
+    spec = importlib.util.find_spec("ptyxanes.simulate.ptycho")
+    ptycho = None
+    if spec is not None:
+        from ptyxanes.simulate import ptycho
+    if ptycho is None or not hasattr(ptycho, "simulate_cxi_series"):
+        with pytest.raises(ValueError, match="ptycho"):
+            twin.run("2d", "tiny", 0, "cxi", tmp_path)
+        return
+    from ptyxanes.io.cxi import read_scan_series
+
+    files = twin.run("2d", "tiny", 200, "cxi", tmp_path, seed=2)
+    scans = read_scan_series(tmp_path)
+    e = twin.SIZES["tiny"].energies_2d
+    assert len(files.data) == e.size == len(scans)
+    assert_allclose([s.energy for s in scans], e, atol=1e-6)
+    truth = twin.read_truth(files.truth)
+    assert truth["attrs"]["cycles"] == 200 and "volume/valence" in truth
 
 
 def test_bad_arguments(tmp_path):
@@ -107,3 +121,26 @@ def test_bad_arguments(tmp_path):
                  ("2d", "tiny", 7, "stack"), ("2d", "tiny", 0, "raw")):
         with pytest.raises(ValueError):
             twin.run(*args, tmp_path)
+
+
+def test_truth_on_data_grid_matches_images(tmp_path):
+    """Truth thickness resampled to the data grid predicts -ln|T| of an unshifted image."""
+    from ptyxanes.simulate.optics import refractive_index, wavelength
+
+    sample = make_sample("tiny", 0, seed=6)
+    e = np.array([8300.0, 8420.0])
+    px = imaging.detector_pixel_size(e, 64)
+    st = imaging.project_stack(sample, e, px)
+    path = twin.write_truth(tmp_path / "truth.h5", sample, energies=e, pixel_size=px,
+                            shifts_px=np.zeros((2, 2)))
+    truth = twin.read_truth(path)
+    thick = truth["projection_data_grid/thickness"]
+    assert thick.shape == st.data.shape[1:]
+    _, beta = refractive_index(e[:1], 2.3)
+    predicted = 2 * np.pi / wavelength(e[0]) * beta[0] * thick
+    measured = -np.log(np.abs(st.data[0]))
+    assert_allclose(measured.sum(), predicted.sum(), rtol=0.01)
+    inside = thick > 0.3 * thick.max()
+    assert_allclose(measured[inside], predicted[inside], rtol=0.05)
+    pv = truth["projection_data_grid/valence"]
+    assert np.nanmean(pv) == pytest.approx(2.3, abs=0.03)
