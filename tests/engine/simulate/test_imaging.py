@@ -92,3 +92,12 @@ def test_tilt_series_shifts_and_lazy_equals_eager():
     assert_allclose(eager.attrs["shifts_px"], sh)
     single = imaging.transmission_projection(s, 8400.0, angles[3], shift=sh[1, 3])
     assert_allclose(eager.data[1, 3], single, atol=1e-6)
+
+
+def test_numba_rotation_kernel_equals_scipy_path():
+    s = make_sample("tiny", 350, seed=3, dim="3d")
+    for ang in (37.0, 121.5):
+        n1, p1 = imaging._projected_paths_uncached(s, ang, use_numba=False)
+        n2, p2 = imaging._projected_paths_uncached(s, ang, use_numba=True)
+        assert_allclose(n1, n2)
+        assert_allclose(p2, p1, rtol=1e-5, atol=1e-12)
