@@ -61,7 +61,7 @@ class FitOptions:
     method: str = "halfheight"
     peak_fraction: float = 0.75
     max_iter: int = 50
-    tol: float = 1e-6
+    tol: float = 1e-4
     min_r2: float = 0.9
 
     def __post_init__(self) -> None:
@@ -486,7 +486,7 @@ def _fit_chunk(
             # The model's systematic misfit is shared by all pixels of a material and
             # cancels in the calibration; remove it from the noise estimate by
             # subtracting the mean residual pattern of the well-fitted pixels.
-            res = mdl.model(ew, params) - y
+            res = mdl.model_batch(ew, params) - y
             good = st[todo] == Status.OK
             if good.sum() >= 20:
                 # the misfit pattern moves with the edge: average it in 0.25 eV bins of edge energy

@@ -174,34 +174,57 @@ def default_bounds(
 
 
 # ----------------------------------------------------------------------------- numba kernels
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, fastmath=True)
 def _eval_jac(e, p, step, f, jac):  # pragma: no cover - compiled
+    """Model values ``f`` (n,) and Jacobian ``jac`` stored transposed, (m, n)."""
     n = e.size
     for i in range(n):
-        x = e[i]
-        acc = 0.0
-        for k in range(3):
-            a = p[3 * k]
-            c = p[3 * k + 1]
-            s = p[3 * k + 2]
-            u = (x - c) / s
+        f[i] = 0.0
+    for k in range(3):
+        a = p[3 * k]
+        c = p[3 * k + 1]
+        s = p[3 * k + 2]
+        inv = 1.0 / s
+        for i in range(n):
+            u = (e[i] - c) * inv
             g = math.exp(-0.5 * u * u)
-            acc += a * g
-            jac[i, 3 * k] = g
-            jac[i, 3 * k + 1] = a * g * u / s
-            jac[i, 3 * k + 2] = a * g * u * u / s
-        if step:
-            h = p[9]
-            c0 = p[10]
-            s0 = p[11]
-            u = (x - c0) / s0
+            f[i] += a * g
+            jac[3 * k, i] = g
+            t = a * g * u * inv
+            jac[3 * k + 1, i] = t
+            jac[3 * k + 2, i] = t * u
+    if step:
+        h = p[9]
+        c0 = p[10]
+        s0 = p[11]
+        for i in range(n):
+            u = (e[i] - c0) / s0
             cdf = 0.5 * (1.0 + math.erf(u / SQRT2))
             pdf = math.exp(-0.5 * u * u) / SQRT2PI
-            acc += h * cdf
-            jac[i, 9] = cdf
-            jac[i, 10] = -h * pdf / s0
-            jac[i, 11] = -h * pdf * u / s0
-        f[i] = acc
+            f[i] += h * cdf
+            jac[9, i] = cdf
+            jac[10, i] = -h * pdf / s0
+            jac[11, i] = -h * pdf * u / s0
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _eval_f(e, p, step, f):  # pragma: no cover - compiled
+    n = e.size
+    for i in range(n):
+        f[i] = 0.0
+    for k in range(3):
+        a = p[3 * k]
+        c = p[3 * k + 1]
+        inv = 1.0 / p[3 * k + 2]
+        for i in range(n):
+            u = (e[i] - c) * inv
+            f[i] += a * math.exp(-0.5 * u * u)
+    if step:
+        h = p[9]
+        c0 = p[10]
+        s0 = p[11]
+        for i in range(n):
+            f[i] += h * 0.5 * (1.0 + math.erf((e[i] - c0) / (s0 * SQRT2)))
 
 
 @nb.njit(cache=True, nogil=True)
@@ -253,10 +276,10 @@ def _dfdp(x, p, step, out):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def _cholesky_solve(a, b, x):  # pragma: no cover - compiled
-    """Solve a x = b for symmetric positive definite a (in place on a copy); False if not SPD."""
+def _cholesky_solve(a, b, x, lmat, y):  # pragma: no cover - compiled
+    """Solve a x = b for symmetric positive definite a; ``lmat`` (m, m) and ``y`` (m,) are
+    work space. False if a is not SPD."""
     m = b.size
-    lmat = np.zeros((m, m))
     for j in range(m):
         d = a[j, j]
         for k in range(j):
@@ -265,12 +288,13 @@ def _cholesky_solve(a, b, x):  # pragma: no cover - compiled
             return False
         d = math.sqrt(d)
         lmat[j, j] = d
+        for i in range(j):
+            lmat[i, j] = 0.0
         for i in range(j + 1, m):
             v = a[i, j]
             for k in range(j):
                 v -= lmat[i, k] * lmat[j, k]
             lmat[i, j] = v / d
-    y = np.empty(m)
     for i in range(m):
         v = b[i]
         for k in range(i):
@@ -284,6 +308,22 @@ def _cholesky_solve(a, b, x):  # pragma: no cover - compiled
     return True
 
 
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _normal_eq(jac, f, y, a, g):  # pragma: no cover - compiled
+    m, n = jac.shape
+    for j in range(m):
+        v = 0.0
+        for i in range(n):
+            v += jac[j, i] * (f[i] - y[i])
+        g[j] = v
+        for l in range(j + 1):
+            v = 0.0
+            for i in range(n):
+                v += jac[j, i] * jac[l, i]
+            a[j, l] = v
+            a[l, j] = v
+
+
 @nb.njit(cache=True, nogil=True)
 def _lm(e, y, p0, lo, hi, step, max_iter, tol):  # pragma: no cover - compiled
     """Projected Levenberg–Marquardt for one spectrum. Returns (p, cost, iterations, converged)."""
@@ -293,14 +333,15 @@ def _lm(e, y, p0, lo, hi, step, max_iter, tol):  # pragma: no cover - compiled
     for j in range(m):
         p[j] = min(max(p[j], lo[j]), hi[j])
     f = np.empty(n)
-    jac = np.empty((n, m))
+    jac = np.empty((m, n))
     ft = np.empty(n)
-    jt = np.empty((n, m))
     a = np.empty((m, m))
     g = np.empty(m)
     d = np.empty(m)
     am = np.empty((m, m))
     pt = np.empty(m)
+    lw = np.empty((m, m))
+    yw = np.empty(m)
     _eval_jac(e, p, step, f, jac)
     cost = 0.0
     for i in range(n):
@@ -310,33 +351,21 @@ def _lm(e, y, p0, lo, hi, step, max_iter, tol):  # pragma: no cover - compiled
     converged = False
     it = 0
     for it in range(1, max_iter + 1):
+        _normal_eq(jac, f, y, a, g)
         for j in range(m):
-            v = 0.0
-            for i in range(n):
-                v += jac[i, j] * (f[i] - y[i])
-            g[j] = v
-            for l in range(j + 1):
-                v = 0.0
-                for i in range(n):
-                    v += jac[i, j] * jac[i, l]
-                a[j, l] = v
-                a[l, j] = v
+            g[j] = -g[j]
         improved = False
         for _ in range(12):
             for j in range(m):
                 for l in range(m):
                     am[j, l] = a[j, l]
                 am[j, j] = a[j, j] * (1.0 + lam) + 1e-12
-                g[j] = -g[j]
-            ok = _cholesky_solve(am, g, d)
-            for j in range(m):
-                g[j] = -g[j]
-            if not ok:
+            if not _cholesky_solve(am, g, d, lw, yw):
                 lam *= 10.0
                 continue
             for j in range(m):
                 pt[j] = min(max(p[j] + d[j], lo[j]), hi[j])
-            _eval_jac(e, pt, step, ft, jt)
+            _eval_f(e, pt, step, ft)
             ct = 0.0
             for i in range(n):
                 r = ft[i] - y[i]
@@ -345,10 +374,7 @@ def _lm(e, y, p0, lo, hi, step, max_iter, tol):  # pragma: no cover - compiled
                 rel = (cost - ct) / (cost + 1e-300)
                 for j in range(m):
                     p[j] = pt[j]
-                for i in range(n):
-                    f[i] = ft[i]
-                    for j in range(m):
-                        jac[i, j] = jt[i, j]
+                _eval_jac(e, p, step, f, jac)
                 cost = ct
                 lam = max(lam * 0.3, 1e-10)
                 improved = True
@@ -366,11 +392,12 @@ def _lm(e, y, p0, lo, hi, step, max_iter, tol):  # pragma: no cover - compiled
 @nb.njit(cache=True, nogil=True)
 def _first_peak(p, step, elo, ehi, frac):  # pragma: no cover - compiled
     """Energy and height of the first main peak: the first local maximum above ``frac`` x max."""
-    ng = int((ehi - elo) / 0.25) + 1
+    hstep = 0.5
+    ng = int((ehi - elo) / hstep) + 1
     vals = np.empty(ng)
     gmax = -1e300
     for i in range(ng):
-        x = elo + 0.25 * i
+        x = elo + hstep * i
         v, _, _ = _f_d1_d2(x, p, step)
         vals[i] = v
         if v > gmax:
@@ -379,13 +406,13 @@ def _first_peak(p, step, elo, ehi, frac):  # pragma: no cover - compiled
         return np.nan, np.nan
     for i in range(1, ng - 1):
         if vals[i] >= frac * gmax and vals[i] >= vals[i - 1] and vals[i] >= vals[i + 1]:
-            x = elo + 0.25 * i
+            x = elo + hstep * i
             for _ in range(8):  # Newton on f' = 0 inside the bracket
                 _, d1, d2 = _f_d1_d2(x, p, step)
                 if d2 >= 0.0:
                     break
                 xn = x - d1 / d2
-                xn = min(max(xn, elo + 0.25 * (i - 1)), elo + 0.25 * (i + 1))
+                xn = min(max(xn, elo + hstep * (i - 1)), elo + hstep * (i + 1))
                 if abs(xn - x) < 1e-7:
                     x = xn
                     break
@@ -525,14 +552,9 @@ def _fit_one(e, y, p0, lo, hi, step, method, max_iter, tol, frac, pre_map, out_p
         out_f[8] = FLAG_NO_EDGE
         return
     out_f[0] = xe
-    # spike: one residual far outside the robust noise level
     f = np.empty(n)
-    jac = np.empty((n, m))
+    jac = np.empty((m, n))
     _eval_jac(e, p, step, f, jac)
-    ares = np.abs(f - y)
-    rmax = ares.max()
-    rob = 1.4826 * np.median(ares)
-    spike = rmax > 8.0 * rob and rmax > 0.1
     # uncertainty: gradient of the edge energy w.r.t. the parameters, Gauss-Newton covariance
     grad = np.zeros(m)
     tmp = np.empty(m)
@@ -557,16 +579,11 @@ def _fit_one(e, y, p0, lo, hi, step, method, max_iter, tol, frac, pre_map, out_p
             q[j] = p[j]
             grad[j] = (xp_ - xm_) / (2.0 * h)
     a = np.empty((m, m))
+    _normal_eq(jac, f, y, a, tmp)
     for j in range(m):
-        for l in range(j + 1):
-            v = 0.0
-            for i in range(n):
-                v += jac[i, j] * jac[i, l]
-            a[j, l] = v
-            a[l, j] = v
         a[j, j] += 1e-12 * (1.0 + a[j, j])
     z = np.empty(m)
-    if _cholesky_solve(a, grad, z):
+    if _cholesky_solve(a, grad, z, np.empty((m, m)), np.empty(m)):
         # k = J z is dE/dy (sensitivity to each fitted point); the pre-edge line
         # carries noise of the pre-edge points into every y: dE/dmu_pre = -M^T k.
         var = 0.0
@@ -576,7 +593,7 @@ def _fit_one(e, y, p0, lo, hi, step, method, max_iter, tol, frac, pre_map, out_p
         for i in range(n):
             v = 0.0
             for j in range(m):
-                v += jac[i, j] * z[j]
+                v += jac[j, i] * z[j]
             k[i] = v
         for q_ in range(pre_map.shape[1]):
             v = 0.0
@@ -584,7 +601,7 @@ def _fit_one(e, y, p0, lo, hi, step, method, max_iter, tol, frac, pre_map, out_p
                 v += pre_map[i, q_] * k[i]
             var += v * v
         out_f[6] = math.sqrt(max(var * s2, 0.0))
-    out_f[8] = FLAG_SPIKE if spike else FLAG_OK
+    out_f[8] = FLAG_OK
 
 
 #: Columns of the per-spectrum scalar output of the kernels.
@@ -683,3 +700,83 @@ def fit_batch(
     kern(e, ys, p0s, lo, hi, step, code, int(max_iter), float(tol), float(peak_fraction),
          pm, out_p, out_f)
     return out_p, {k: out_f[:, i] for i, k in enumerate(_OUT)}
+
+
+@nb.njit(cache=True)
+def _edges_of(params, step, method, elo, ehi, frac, out):  # pragma: no cover - compiled
+    for i in range(params.shape[0]):
+        xe, xpk, hpk = _edge(params[i], step, method, elo, ehi, frac)
+        out[i, 0] = xe
+        out[i, 1] = xpk
+        out[i, 2] = hpk
+
+
+def edges_from_params(
+    params: NDArray[np.float64], window: tuple[float, float], *, method: str = "halfheight",
+    peak_fraction: float = 0.75,
+) -> NDArray[np.float64]:
+    """Edge energies of given model parameters (the same routine the fitter uses).
+
+    Parameters
+    ----------
+    params : ndarray of shape (N, 9) or (N, 12)
+        Model parameters.
+    window : tuple of float
+        Fit window (low, high), eV.
+    method : {"halfheight", "halfstep", "deriv"}, optional
+        Edge definition.
+    peak_fraction : float, optional
+        See :func:`fit_batch`.
+
+    Returns
+    -------
+    edges : ndarray of shape (N, 3)
+        Edge energy, first-peak energy (eV) and first-peak height.
+
+    Examples
+    --------
+    >>> p = np.array([[1.0, 8345.0, 3.0, 0.0, 8350.0, 3.0, 0.0, 8360.0, 3.0]])
+    >>> round(float(edges_from_params(p, (8325.0, 8370.0))[0, 0]), 3)
+    8341.468
+    """
+    p = np.ascontiguousarray(np.atleast_2d(params), np.float64)
+    out = np.empty((p.shape[0], 3))
+    _edges_of(p, p.shape[1] == 12, METHOD_CODES[method], float(window[0]), float(window[1]),
+              float(peak_fraction), out)
+    return out
+
+
+@nb.njit(parallel=True, cache=True)
+def _eval_batch(e, params, step, out):  # pragma: no cover - compiled
+    for i in nb.prange(params.shape[0]):
+        if np.isfinite(params[i, 0]):
+            _eval_f(e, params[i], step, out[i])
+        else:
+            out[i, :] = np.nan
+
+
+def model_batch(energy: NDArray[np.float64], params: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Evaluate the model for many parameter vectors (compiled, parallel).
+
+    Parameters
+    ----------
+    energy : ndarray of shape (E,)
+        eV.
+    params : ndarray of shape (N, 9) or (N, 12)
+        Model parameters; rows with NaN give NaN.
+
+    Returns
+    -------
+    f : ndarray of shape (N, E)
+
+    Examples
+    --------
+    >>> p = np.array([[1.0, 8340.0, 2.0, 0.0, 8350.0, 2.0, 0.0, 8360.0, 2.0]])
+    >>> float(model_batch(np.array([8340.0]), p)[0, 0])
+    1.0
+    """
+    e = np.ascontiguousarray(energy, np.float64)
+    p = np.ascontiguousarray(params, np.float64)
+    out = np.empty((p.shape[0], e.size))
+    _eval_batch(e, p, p.shape[1] == 12, out)
+    return out
