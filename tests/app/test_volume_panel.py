@@ -34,8 +34,9 @@ def volume_panel(qtbot):
 
 
 def test_volume_quarter_cut_slices_isolation_highlight(volume_panel, sample, qtbot):
-    from ptyxanes.segment import label_crystals
     from ptyxanes_gui.viewers.napari_viewer import outside_value, visible_by_planes
+
+    from ptyxanes.segment import label_crystals
 
     p = volume_panel
     p.set_volume(sample.valence, sample.voxel_size, clim=(2.0, 3.5))

@@ -1,0 +1,351 @@
+"""Hand segmentation of >Ni³⁺ slabs on the 3D panel's napari viewer.
+
+A threshold seeds a napari Labels layer; napari's brush, eraser and fill edit it
+in 2D slices or in 3D, with undo/redo; small islands are removed by connected
+components; a per-crystal table gives the >Ni³⁺ fraction, mean valence and the
+slab normal, drawn as arrows (Vectors layer). The engine work runs in the
+:class:`~ptyxanes_gui.presenters.segmentation_presenter.SegmentationPresenter`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from qtpy.QtCore import Qt, Signal
+from qtpy.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Label value of >Ni³⁺ voxels in the labels layer.
+HIGH_OX_LABEL = 1
+_TOOLS = (("Pan", "pan_zoom"), ("Brush", "paint"), ("Eraser", "erase"), ("Fill", "fill"))
+_T_MIN, _T_MAX, _T_STEPS = 2.0, 4.0, 400
+
+
+class SegmentationPanel(QWidget):
+    """Segmentation controls acting on a :class:`VolumePanel`'s viewer.
+
+    Signals
+    -------
+    table_requested : emitted by the "Crystal table" button.
+    islands_requested(int) : min size, voxels.
+    export_requested(str) : TIFF path chosen by the user.
+    labels_changed : after seeding or editing.
+    """
+
+    table_requested = Signal()
+    islands_requested = Signal(int)
+    export_requested = Signal(str)
+    labels_changed = Signal()
+    table_shown = Signal()
+    islands_removed = Signal(int)  # voxels removed
+
+    def __init__(self, volume_panel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.volume_panel = volume_panel
+        self.labels_layer = None
+        self.vectors_layer = None
+        self.valence: NDArray[np.float32] | None = None
+        self.mask: NDArray[np.bool_] | None = None
+        self.voxel_size_m = 1.0
+        self.table = None
+
+        self.spin_threshold = QDoubleSpinBox()
+        self.spin_threshold.setRange(_T_MIN, _T_MAX)
+        self.spin_threshold.setSingleStep(0.05)
+        self.spin_threshold.setDecimals(3)
+        self.spin_threshold.setValue(3.0)
+        self.spin_threshold.setToolTip("Voxels with valence above this seed the >Ni³⁺ labels")
+        self.slider_threshold = QSlider(Qt.Orientation.Horizontal)
+        self.slider_threshold.setRange(0, _T_STEPS)
+        self.slider_threshold.setValue(self._to_slider(3.0))
+        self.button_seed = QPushButton("Seed")
+        self.button_seed.setToolTip("Replace the labels by valence > threshold")
+
+        self.tool_group = QButtonGroup(self)
+        tools = QHBoxLayout()
+        for i, (text, _mode) in enumerate(_TOOLS):
+            b = QPushButton(text)
+            b.setCheckable(True)
+            self.tool_group.addButton(b, i)
+            tools.addWidget(b)
+        self.tool_group.button(0).setChecked(True)
+        self.spin_brush = QSpinBox()
+        self.spin_brush.setRange(1, 50)
+        self.spin_brush.setValue(3)
+        self.spin_brush.setToolTip("Brush size, voxels")
+        self.check_3d_edit = QCheckBox("Edit in 3D")
+        self.check_3d_edit.setToolTip("Brush and fill act on a ball/volume instead of the slice")
+        self.button_undo = QPushButton("Undo")
+        self.button_redo = QPushButton("Redo")
+
+        self.spin_min_size = QSpinBox()
+        self.spin_min_size.setRange(1, 10_000_000)
+        self.spin_min_size.setValue(10)
+        self.spin_min_size.setToolTip("Islands with fewer voxels are removed")
+        self.button_islands = QPushButton("Remove small islands")
+        self.button_table = QPushButton("Crystal table")
+        self.button_export = QPushButton("Export TIFF…")
+        self.label_status = QLabel("")
+
+        self.table_widget = QTableWidget(0, 5)
+        self.table_widget.setHorizontalHeaderLabels(
+            ["crystal", ">Ni³⁺ fraction", "mean valence", "slab normal (p, r, c)", "flatness"])
+        self.table_widget.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+
+        grid = QGridLayout()
+        grid.addWidget(QLabel("Threshold:"), 0, 0)
+        grid.addWidget(self.slider_threshold, 0, 1)
+        grid.addWidget(self.spin_threshold, 0, 2)
+        grid.addWidget(self.button_seed, 0, 3)
+        grid.addLayout(tools, 1, 0, 1, 2)
+        grid.addWidget(self.spin_brush, 1, 2)
+        grid.addWidget(self.check_3d_edit, 1, 3)
+        row2 = QHBoxLayout()
+        for w in (self.button_undo, self.button_redo, QLabel("min size:"), self.spin_min_size,
+                  self.button_islands):
+            row2.addWidget(w)
+        row3 = QHBoxLayout()
+        for w in (self.button_table, self.button_export):
+            row3.addWidget(w)
+        layout = QVBoxLayout(self)
+        layout.addLayout(grid)
+        layout.addLayout(row2)
+        layout.addLayout(row3)
+        layout.addWidget(self.table_widget, 1)
+        layout.addWidget(self.label_status)
+
+        self.slider_threshold.valueChanged.connect(self._on_slider_changed)
+        self.spin_threshold.valueChanged.connect(self._on_spin_changed)
+        self.button_seed.clicked.connect(self.seed)
+        self.tool_group.idClicked.connect(self._on_tool_clicked)
+        self.spin_brush.valueChanged.connect(self._on_brush_changed)
+        self.check_3d_edit.toggled.connect(self._on_3d_edit_toggled)
+        self.button_undo.clicked.connect(self.undo)
+        self.button_redo.clicked.connect(self.redo)
+        self.button_islands.clicked.connect(
+            lambda: self.islands_requested.emit(self.spin_min_size.value()))
+        self.button_table.clicked.connect(self.table_requested)
+        self.button_export.clicked.connect(self._on_export_clicked)
+
+        from ptyxanes_gui.presenters.segmentation_presenter import SegmentationPresenter
+
+        self.presenter = SegmentationPresenter(self)
+        self._set_enabled(False)
+
+    # ------------------------------------------------------------------ threshold
+    @staticmethod
+    def _to_slider(t: float) -> int:
+        return round((t - _T_MIN) / (_T_MAX - _T_MIN) * _T_STEPS)
+
+    @property
+    def threshold(self) -> float:
+        """Current seeding threshold, valence units."""
+        return float(self.spin_threshold.value())
+
+    def set_threshold(self, t: float) -> None:
+        """Set the threshold (re-seeds the labels)."""
+        self.spin_threshold.setValue(float(t))
+
+    def _on_slider_changed(self, pos: int) -> None:
+        t = _T_MIN + pos / _T_STEPS * (_T_MAX - _T_MIN)
+        if abs(t - self.spin_threshold.value()) > 0.5 * (_T_MAX - _T_MIN) / _T_STEPS:
+            self.spin_threshold.setValue(t)
+
+    def _on_spin_changed(self, t: float) -> None:
+        self.slider_threshold.blockSignals(True)
+        self.slider_threshold.setValue(self._to_slider(t))
+        self.slider_threshold.blockSignals(False)
+        self.seed()
+
+    def _set_enabled(self, on: bool) -> None:
+        for w in (self.button_seed, self.button_undo, self.button_redo, self.button_islands,
+                  self.button_table, self.button_export):
+            w.setEnabled(on)
+
+    # ------------------------------------------------------------------ data
+    def set_data(self, valence: NDArray[np.floating], voxel_size_m: float,
+                 mask: NDArray[np.bool_] | None = None) -> None:
+        """Segment this volume (P, M, N); ``mask`` is the sample mask (default: finite)."""
+        v = np.asarray(valence, np.float32)
+        if v.ndim != 3:
+            raise ValueError(f"volume must be 3D (P, M, N); got shape {v.shape}")
+        self.valence = v
+        self.voxel_size_m = float(voxel_size_m or 1.0)
+        self.mask = np.isfinite(v) if mask is None else np.asarray(mask, bool)
+        vp = self.volume_panel
+        if vp.valence is None or vp.valence.shape != v.shape:
+            vp.set_volume(v, self.voxel_size_m)
+        viewer = vp.viewer
+        for layer in (self.labels_layer, self.vectors_layer):
+            if layer is not None and layer in viewer.layers:
+                viewer.layers.remove(layer)
+        self.vectors_layer = None
+        self.table = None
+        self.table_widget.setRowCount(0)
+        scale = (self.voxel_size_m * 1e6,) * 3
+        self.labels_layer = viewer.add_labels(np.zeros(v.shape, np.uint8), name=">Ni3+ labels",
+                                              scale=scale, opacity=0.6)
+        self.labels_layer.selected_label = HIGH_OX_LABEL
+        self.labels_layer.brush_size = self.spin_brush.value()
+        self.labels_layer.n_edit_dimensions = 3 if self.check_3d_edit.isChecked() else 2
+        self.labels_layer.events.paint.connect(self._on_layer_painted)
+        self._set_enabled(True)
+        self.seed()
+
+    def seed(self) -> None:
+        """Replace the labels by ``valence > threshold`` inside the mask."""
+        if self.valence is None or self.labels_layer is None:
+            return
+        from ptyxanes.segment import threshold_labels
+
+        lab = threshold_labels(self.valence, self.threshold, mask=self.mask, label=HIGH_OX_LABEL)
+        self.labels_layer.data = lab
+        self.label_status.setText(
+            f"seeded {int(lab.sum())} voxels > {self.threshold:.3f}")
+        self.labels_changed.emit()
+
+    def labels(self) -> NDArray[np.uint8] | None:
+        """Copy of the current >Ni³⁺ labels (P, M, N), 0/1, or None before data."""
+        if self.labels_layer is None:
+            return None
+        return np.array(self.labels_layer.data, dtype=np.uint8, copy=True)
+
+    def apply_edit(self, new_labels: NDArray) -> int:
+        """Write ``new_labels`` into the layer as one undoable edit; returns voxels changed."""
+        layer = self.labels_layer
+        old = np.asarray(layer.data)
+        changed = np.nonzero(old != new_labels)
+        if changed[0].size:
+            layer.data_setitem(changed, np.asarray(new_labels)[changed])
+            self.labels_changed.emit()
+        return int(changed[0].size)
+
+    # ------------------------------------------------------------------ editing
+    def set_tool(self, mode: str) -> None:
+        """napari labels mode: 'pan_zoom', 'paint', 'erase' or 'fill'."""
+        ids = [m for _t, m in _TOOLS]
+        self.tool_group.button(ids.index(mode)).setChecked(True)
+        if self.labels_layer is not None:
+            self.volume_panel.viewer.layers.selection.active = self.labels_layer
+            self.labels_layer.mode = mode
+
+    def _on_tool_clicked(self, i: int) -> None:
+        self.set_tool(_TOOLS[i][1])
+
+    def _on_brush_changed(self, size: int) -> None:
+        if self.labels_layer is not None:
+            self.labels_layer.brush_size = size
+
+    def _on_3d_edit_toggled(self, on: bool) -> None:
+        if self.labels_layer is not None:
+            self.labels_layer.n_edit_dimensions = 3 if on else 2
+
+    def _on_layer_painted(self, event=None) -> None:
+        self.labels_changed.emit()
+
+    def undo(self) -> None:
+        """Undo the last brush, eraser, fill or island edit."""
+        if self.labels_layer is not None:
+            self.labels_layer.undo()
+            self.labels_changed.emit()
+
+    def redo(self) -> None:
+        """Redo the last undone edit."""
+        if self.labels_layer is not None:
+            self.labels_layer.redo()
+            self.labels_changed.emit()
+
+    # ------------------------------------------------------------------ table and arrows
+    def show_table(self, table) -> None:
+        """Fill the per-crystal table and draw the slab normals as arrows."""
+        self.table = table
+        tw = self.table_widget
+        tw.setRowCount(len(table))
+        for i in range(len(table)):
+            n = table.normal[i]
+            cells = [str(int(table.crystal_id[i])), f"{table.high_ox_fraction[i]:.4f}",
+                     f"{table.mean_valence[i]:.4f}",
+                     "—" if not np.all(np.isfinite(n)) else
+                     f"({n[0]:+.3f}, {n[1]:+.3f}, {n[2]:+.3f})",
+                     "—" if not np.isfinite(table.flatness[i]) else f"{table.flatness[i]:.3f}"]
+            for j, text in enumerate(cells):
+                tw.setItem(i, j, QTableWidgetItem(text))
+        tw.resizeColumnsToContents()
+        self._draw_normals(table)
+        self.label_status.setText(f"{len(table)} crystal(s)")
+        self.table_shown.emit()
+
+    def _draw_normals(self, table) -> None:
+        viewer = self.volume_panel.viewer
+        if self.vectors_layer is not None and self.vectors_layer in viewer.layers:
+            viewer.layers.remove(self.vectors_layer)
+            self.vectors_layer = None
+        ok = np.all(np.isfinite(table.normal), axis=1)
+        if not ok.any():
+            return
+        radius = (3 * table.n_voxels[ok] / (4 * np.pi)) ** (1 / 3)
+        centre = table.centroid[ok]
+        d = table.normal[ok] * (1.2 * radius)[:, None]
+        vec = np.concatenate([np.stack([centre, d], 1), np.stack([centre, -d], 1)])
+        self.vectors_layer = viewer.add_vectors(
+            vec, name="slab normals", edge_width=0.08, length=1.0, edge_color="white",
+            scale=(self.voxel_size_m * 1e6,) * 3, vector_style="arrow")
+
+    # ------------------------------------------------------------------ saving
+    def store_in_project(self, project, name: str = "high_ox") -> None:
+        """Put the labels (and the crystal table) into a ``ptyxanes.io.project.Project``."""
+        lab = self.labels()
+        if lab is None:
+            raise ValueError("no labels to store")
+        project.labels[name] = lab
+        if self.volume_panel.crystal_labels is not None:
+            project.labels.setdefault("crystals", self.volume_panel.crystal_labels.copy())
+        if self.table is not None:
+            project.tables["crystals"] = self.table.columns()
+        project.parameters.setdefault("segment", {})["threshold"] = self.threshold
+
+    def export_tiff(self, path: str | Path, *, overwrite: bool = True) -> Path:
+        """Write the labels as a multi-page uint8 TIFF (one page per plane), atomically."""
+        import tifffile
+
+        from ptyxanes.io._atomic import atomic_path
+
+        lab = self.labels()
+        if lab is None:
+            raise ValueError("no labels to export")
+        um = self.voxel_size_m * 1e6
+        p = Path(path)
+        with atomic_path(p, overwrite=overwrite) as tmp:
+            tifffile.imwrite(tmp, lab, imagej=True, resolution=(1 / um, 1 / um),
+                             metadata={"spacing": um, "unit": "um", "axes": "ZYX"})
+        self.label_status.setText(f"labels exported to {p.name}")
+        return p
+
+    def _on_export_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export labels", "labels.tif",
+                                              "TIFF (*.tif *.tiff)")
+        if path:
+            self.export_requested.emit(path)
+
+    def show_error(self, text: str) -> None:
+        """Show an error in the status line."""
+        self.label_status.setText(text)

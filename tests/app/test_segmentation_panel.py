@@ -1,0 +1,112 @@
+"""Segmentation panel: threshold seeding, brush + undo, islands, crystal table (Xvfb)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+pytest.importorskip("napari")
+
+pytestmark = pytest.mark.napari
+
+
+@pytest.fixture
+def sample():
+    from ptyxanes.simulate.sample import make_sample
+
+    return make_sample("tiny", 350, seed=0, dim="3d")
+
+
+@pytest.fixture
+def panels(qtbot):
+    from ptyxanes_gui.panels.segmentation_panel import SegmentationPanel
+    from ptyxanes_gui.panels.volume_panel import VolumePanel
+
+    vp = VolumePanel()
+    sp = SegmentationPanel(vp)
+    qtbot.addWidget(vp)
+    qtbot.addWidget(sp)
+    vp.show()
+    yield vp, sp
+    vp.close_viewer()
+
+
+def test_seed_paint_undo_islands_table(panels, sample, qtbot, tmp_path):
+    from ptyxanes.segment import crystal_table, remove_small_islands
+
+    vp, sp = panels
+    v = sample.valence
+    sp.set_data(v, sample.voxel_size, np.isfinite(v))
+    assert vp.valence is not None and sp.labels_layer in vp.viewer.layers
+    with np.errstate(invalid="ignore"):
+        assert np.array_equal(sp.labels() == 1, v > 3.0)  # default threshold 3.0
+    sp.set_threshold(3.3)
+    with np.errstate(invalid="ignore"):
+        assert np.array_equal(sp.labels() == 1, v > 3.3)
+    assert sp.slider_threshold.value() == sp._to_slider(3.3)
+    sp.set_threshold(3.0)
+    seeded = sp.labels()
+
+    # brush in 3D at an unlabelled voxel, then undo and redo
+    sp.check_3d_edit.setChecked(True)
+    sp.set_tool("paint")
+    assert sp.labels_layer.mode == "paint" and sp.labels_layer.n_edit_dimensions == 3
+    sp.spin_brush.setValue(3)
+    centre = (20, 20, 20)
+    sp.labels_layer.paint(centre, 1)
+    painted = sp.labels()
+    assert painted[centre] == 1 and (painted != seeded).sum() > 0
+    sp.button_undo.click()
+    assert np.array_equal(sp.labels(), seeded)
+    sp.button_redo.click()
+    assert np.array_equal(sp.labels(), painted)
+    sp.button_undo.click()
+
+    # a one-voxel island painted with a 1-voxel brush in a corner
+    sp.spin_brush.setValue(1)
+    sp.labels_layer.paint((1, 1, 1), 1)
+    seeded = sp.labels()
+    assert seeded[1, 1, 1] == 1
+
+    # remove small islands (worker) as one undoable edit; equals the engine
+    sp.spin_min_size.setValue(20)
+    with qtbot.waitSignal(sp.islands_removed, timeout=10_000) as blocker:
+        sp.button_islands.click()
+    expected = remove_small_islands(seeded, 20)
+    assert (seeded != expected).any() and expected[1, 1, 1] == 0
+    assert blocker.args == [int((seeded != expected).sum())]
+    assert np.array_equal(sp.labels(), expected)
+    sp.undo()
+    assert np.array_equal(sp.labels(), seeded)
+    sp.redo()
+
+    # crystal table from a worker equals the engine's, normals drawn as arrows
+    vp.set_crystal_labels(sample.crystal_labels)
+    with qtbot.waitSignal(sp.table_shown, timeout=10_000):
+        sp.button_table.click()
+    ref = crystal_table(v, sample.crystal_labels, expected, voxel_size=sample.voxel_size)
+    t = sp.table
+    assert_allclose(t.high_ox_fraction, ref.high_ox_fraction)
+    assert_allclose(t.mean_valence, ref.mean_valence)
+    assert_allclose(t.normal, ref.normal)
+    tw = sp.table_widget
+    assert tw.rowCount() == len(ref)
+    for i in range(len(ref)):
+        assert int(tw.item(i, 0).text()) == ref.crystal_id[i]
+        assert float(tw.item(i, 1).text()) == pytest.approx(ref.high_ox_fraction[i], abs=1e-4)
+        assert float(tw.item(i, 2).text()) == pytest.approx(ref.mean_valence[i], abs=1e-4)
+    n_arrows = int(np.all(np.isfinite(ref.normal), axis=1).sum())
+    assert sp.vectors_layer is not None and sp.vectors_layer.data.shape == (2 * n_arrows, 2, 3)
+
+    # TIFF export and project storage
+    import tifffile
+
+    path = sp.export_tiff(tmp_path / "labels.tif")
+    assert np.array_equal(tifffile.imread(path), expected)
+    from ptyxanes.io.project import Project
+
+    proj = Project()
+    sp.store_in_project(proj)
+    assert np.array_equal(proj.labels["high_ox"], expected)
+    assert_allclose(proj.tables["crystals"]["mean_valence"], ref.mean_valence)
