@@ -96,7 +96,7 @@ GEOMETRIES: dict[tuple[str, str], SampleGeometry] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Sample:
     """A simulated NMC811 agglomerate with its ground truth.
 
