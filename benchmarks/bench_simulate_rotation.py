@@ -1,3 +1,4 @@
+# ruff: noqa: T201 - a benchmark script prints its numbers
 """Rotated projection of a simulated 3D sample: scipy affine path vs fused numba kernel.
 
 Run: ``python benchmarks/bench_simulate_rotation.py [demo|paper]`` (default demo).
