@@ -335,6 +335,7 @@ def _lm(e, y, p0, lo, hi, step, max_iter, tol):  # pragma: no cover - compiled
     f = np.empty(n)
     jac = np.empty((m, n))
     ft = np.empty(n)
+    jt = np.empty((m, n))
     a = np.empty((m, m))
     g = np.empty(m)
     d = np.empty(m)
@@ -365,7 +366,7 @@ def _lm(e, y, p0, lo, hi, step, max_iter, tol):  # pragma: no cover - compiled
                 continue
             for j in range(m):
                 pt[j] = min(max(p[j] + d[j], lo[j]), hi[j])
-            _eval_f(e, pt, step, ft)
+            _eval_jac(e, pt, step, ft, jt)
             ct = 0.0
             for i in range(n):
                 r = ft[i] - y[i]
@@ -374,7 +375,8 @@ def _lm(e, y, p0, lo, hi, step, max_iter, tol):  # pragma: no cover - compiled
                 rel = (cost - ct) / (cost + 1e-300)
                 for j in range(m):
                     p[j] = pt[j]
-                _eval_jac(e, p, step, f, jac)
+                f, ft = ft, f
+                jac, jt = jt, jac
                 cost = ct
                 lam = max(lam * 0.3, 1e-10)
                 improved = True
