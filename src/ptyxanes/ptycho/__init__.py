@@ -1,0 +1,33 @@
+"""Ptychographic reconstruction: ePIE/rPIE with mixed-state probes, energy series.
+
+See docs/ptycho.md for the algorithms, their parameters and the handling of
+energy series (pixel size that changes with energy, warm starts, parallel jobs).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ptyxanes.ptycho.engine import (
+    ALGORITHMS,
+    PtychoParams,
+    PtychoResult,
+    group_positions,
+    init_modes,
+    orthogonalize_modes,
+    reconstruct,
+    support_size,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ALGORITHMS",
+    "PtychoParams",
+    "PtychoResult",
+    "group_positions",
+    "init_modes",
+    "orthogonalize_modes",
+    "reconstruct",
+    "support_size",
+]

@@ -1,0 +1,456 @@
+"""ePIE and rPIE with mixed-state probes, batched over non-overlapping positions.
+
+Model: the exit wave of probe mode ``k`` at scan position ``j`` is
+``psi_jk = P_k O_j`` (``O_j`` the object patch under the probe window); the
+detector measures ``I_j = sum_k |F psi_jk|^2`` (unitary FFT, incoherent modes).
+
+One iteration visits every position once (random group order). Positions are
+grouped so that the probe *supports* (a central box of ``support`` pixels that
+holds the probe power) of a group do not overlap; the exit waves of a group go
+through the FFTs together and their object updates touch disjoint pixels, so a
+group update equals the sequential ePIE updates of its members (apart from the
+negligible probe power outside the support box). The probe update of a group
+is the mean of its members' ePIE probe updates.
+
+Updates (``dpsi = F^-1[ sqrt(I) Psi / |Psi| ] - psi``, masked detector pixels
+keep the estimated amplitude):
+
+* ePIE (Maiden & Rodenburg 2009): ``O += alpha sum_k P_k* dpsi_k / max|P|^2``,
+  ``P_k += beta O* dpsi_k / max|O|^2``; defaults ``alpha = beta = 1``.
+* rPIE (Maiden, Johnson & Li 2017): ``O += sum_k P_k* dpsi_k / ((1 - alpha)|P|^2 +
+  alpha max|P|^2)`` and likewise for the probe with ``beta``; defaults
+  ``alpha = 0.1``, ``beta = 1`` (the paper recommends alpha 0.05-0.25).
+
+Mixed states (Thibault & Menzel 2013): K modes, orthogonalised by SVD after
+every iteration (keeps their incoherent sum, sorts them by power).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import fft as sfft
+
+from ptyxanes.progress import Control, Progress
+
+logger = logging.getLogger(__name__)
+
+ALGORITHMS = ("epie", "rpie")
+DEFAULTS = {"epie": (1.0, 1.0), "rpie": (0.1, 1.0)}
+
+
+@dataclass(frozen=True)
+class PtychoParams:
+    """Parameters of a reconstruction.
+
+    Attributes
+    ----------
+    algorithm : {"epie", "rpie"}
+    iterations : int
+    modes : int
+        Number of probe modes K (1 = pure state).
+    alpha, beta : float or None
+        Object and probe step parameters (None: the algorithm's default,
+        ePIE 1.0/1.0, rPIE 0.1/1.0).
+    probe_start : int
+        First iteration (0-based) in which the probe is updated.
+    mode_power : float
+        Initial power fraction of the extra modes.
+    support : int or None
+        Side of the probe support box, px (None: the centred box holding
+        ``support_fraction`` of the initial probe power plus 4 px on each
+        side, at most the window). Object updates are applied inside it.
+    support_fraction : float
+        See ``support``; 1.0 makes the grouping exact for any probe.
+    refine_positions : bool
+        Refine positions (sub-pixel gradient step, applied as whole pixels).
+    refine_start : int
+        First iteration of position refinement.
+    preview_every : int
+        Iterations between previews (object, probe) in ``Progress.preview``; 0 = never.
+    workers : int
+        ``scipy.fft`` workers.
+    seed : int
+        Random order of the groups.
+    gpu : bool
+        Use CuPy when a GPU is present (untested: no GPU in CI).
+    """
+
+    algorithm: str = "epie"
+    iterations: int = 100
+    modes: int = 1
+    alpha: float | None = None
+    beta: float | None = None
+    probe_start: int = 1
+    mode_power: float = 0.1
+    support: int | None = None
+    support_fraction: float = 0.95
+    refine_positions: bool = False
+    refine_start: int = 20
+    preview_every: int = 10
+    workers: int = 1
+    seed: int = 0
+    gpu: bool = False
+
+    def steps(self) -> tuple[float, float]:
+        """(alpha, beta) with the algorithm defaults filled in."""
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {ALGORITHMS}; got {self.algorithm!r}")
+        a0, b0 = DEFAULTS[self.algorithm]
+        return (a0 if self.alpha is None else self.alpha, b0 if self.beta is None else self.beta)
+
+
+@dataclass(frozen=True)
+class PtychoResult:
+    """Result of :func:`reconstruct`.
+
+    Attributes
+    ----------
+    object : ndarray of complex64, shape (M, N)
+        Complex transmission.
+    probe : ndarray of complex64, shape (K, H, W)
+        Probe modes (orthogonal, by decreasing power; photons^0.5 per pixel).
+    positions : ndarray of shape (P, 2)
+        (Refined) top-left corners of the probe window, px.
+    errors : ndarray of shape (iterations,)
+        Normalised Fourier error ``sum (|Psi| - sqrt(I))^2 / sum I`` per iteration.
+    illumination : ndarray of float32, shape (M, N)
+        ``sum_j |P|^2`` over positions (where the object is well determined).
+    seconds : float
+    """
+
+    object: NDArray[np.complex64]
+    probe: NDArray[np.complex64]
+    positions: NDArray[np.float64]
+    errors: NDArray[np.float64]
+    illumination: NDArray[np.float32]
+    seconds: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def support_size(probe: NDArray[np.complexfloating], fraction: float = 0.995, margin: int = 4) -> int:
+    """Side of the centred box holding ``fraction`` of the probe power, plus a margin, px.
+
+    Examples
+    --------
+    >>> p = np.zeros((32, 32), complex); p[14:18, 14:18] = 1
+    >>> support_size(p)
+    12
+    """
+    p2 = (np.abs(np.asarray(probe)) ** 2).reshape(-1, *np.shape(probe)[-2:]).sum(0)
+    h, w = p2.shape
+    total = p2.sum()
+    for s in range(2, min(h, w) + 1, 2):
+        r0, c0 = (h - s) // 2, (w - s) // 2
+        if p2[r0 : r0 + s, c0 : c0 + s].sum() >= fraction * total:
+            return min(s + 2 * margin, min(h, w))
+    return min(h, w)
+
+
+def group_positions(corners: NDArray[np.integer], separation: int,
+                    rng: np.random.Generator | None = None) -> list[NDArray[np.intp]]:
+    """Partition positions into groups whose ``separation``-boxes do not overlap.
+
+    Two boxes of side ``s`` at corners ``a, b`` are disjoint when
+    ``|a_row - b_row| >= s`` or ``|a_col - b_col| >= s``.
+
+    Parameters
+    ----------
+    corners : ndarray of int, shape (P, 2)
+    separation : int
+    rng : numpy.random.Generator, optional
+        Visit positions in random order (else in scan order).
+
+    Returns
+    -------
+    groups : list of ndarray of int
+
+    Examples
+    --------
+    >>> g = group_positions(np.array([[0, 0], [0, 2], [0, 5], [0, 7]]), 5)
+    >>> sorted(len(x) for x in g)
+    [2, 2]
+    """
+    c = np.asarray(corners)
+    order = rng.permutation(len(c)) if rng is not None else np.arange(len(c))
+    groups: list[list[int]] = []
+    members: list[NDArray[np.int64]] = []
+    for j in order:
+        for gi, g in enumerate(groups):
+            m = members[gi]
+            d = np.abs(m - c[j])
+            if np.all((d[:, 0] >= separation) | (d[:, 1] >= separation)):
+                g.append(int(j))
+                members[gi] = np.vstack([m, c[j]])
+                break
+        else:
+            groups.append([int(j)])
+            members.append(c[j][None, :].astype(np.int64))
+    return [np.asarray(g, dtype=np.intp) for g in groups]
+
+
+def orthogonalize_modes(probe: Any, xp: Any = np) -> Any:
+    """Orthogonalise probe modes by SVD, keeping their incoherent sum; sorted by power.
+
+    Parameters
+    ----------
+    probe : ndarray of shape (K, H, W)
+
+    Returns
+    -------
+    probe : ndarray of shape (K, H, W)
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.normal(size=(3, 8, 8)) + 1j * rng.normal(size=(3, 8, 8))
+    >>> q = orthogonalize_modes(p)
+    >>> np.allclose((np.abs(q) ** 2).sum(0), (np.abs(p) ** 2).sum(0))
+    True
+    """
+    k = probe.shape[0]
+    if k == 1:
+        return probe
+    flat = probe.reshape(k, -1)
+    _, s, vh = xp.linalg.svd(flat, full_matrices=False)
+    return (s[:, None] * vh).reshape(probe.shape).astype(probe.dtype)
+
+
+def init_modes(probe: NDArray[np.complexfloating], modes: int, power: float = 0.1) -> NDArray[np.complex64]:
+    """Probe modes from one probe: the probe plus ``modes - 1`` weak low-order variants.
+
+    The extra modes are the probe times Hermite-like polynomials of increasing
+    order along (row, col), each with ``power`` of the main mode's power; the
+    total power is kept.
+
+    Examples
+    --------
+    >>> init_modes(np.ones((8, 8), complex), 3).shape
+    (3, 8, 8)
+    """
+    p = np.asarray(probe, dtype=np.complex128)
+    if p.ndim == 3:
+        if p.shape[0] >= modes:
+            return p[:modes].astype(np.complex64)
+        base = p
+    else:
+        base = p[None]
+    h, w = base.shape[-2:]
+    y = (np.arange(h) - h / 2)[:, None] / (h / 4)
+    x = (np.arange(w) - w / 2)[None, :] / (w / 4)
+    polys = [x, y, x * y, x**2 - 0.5, y**2 - 0.5, x**3, y**3]
+    total = (np.abs(base) ** 2).sum()
+    out = list(base)
+    for i in range(modes - len(out)):
+        m = base[0] * polys[i % len(polys)]
+        m *= np.sqrt(power * (np.abs(base[0]) ** 2).sum() / max((np.abs(m) ** 2).sum(), 1e-30))
+        out.append(m)
+    arr = np.stack(out)
+    arr *= np.sqrt(total / (np.abs(arr) ** 2).sum())
+    return orthogonalize_modes(arr).astype(np.complex64)
+
+
+def _fft_pair(xp: Any, workers: int) -> tuple[Any, Any]:
+    if xp is np:
+        def fwd(a: Any) -> Any:
+            return sfft.fft2(a, norm="ortho", workers=workers, overwrite_x=True)
+
+        def inv(a: Any) -> Any:
+            return sfft.ifft2(a, norm="ortho", workers=workers, overwrite_x=True)
+        return fwd, inv
+    return (lambda a: xp.fft.fft2(a, norm="ortho")), (lambda a: xp.fft.ifft2(a, norm="ortho"))
+
+
+def reconstruct(data: Any, positions: NDArray[np.floating], probe: NDArray[np.complexfloating], *,
+                params: PtychoParams | None = None, obj: NDArray[np.complexfloating] | None = None,
+                obj_shape: tuple[int, int] | None = None, mask: NDArray[np.bool_] | None = None,
+                control: Control | None = None, label: str = "",
+                ) -> Generator[Progress, None, PtychoResult]:
+    """Reconstruct object and probe from far-field diffraction patterns (ePIE/rPIE).
+
+    Parameters
+    ----------
+    data : ndarray of shape (P, H, W)
+        Measured intensities (photons), detector-centred (zero frequency at
+        ``(H // 2, W // 2)``).
+    positions : ndarray of shape (P, 2)
+        Top-left corners (row, col) of the probe window in the object array,
+        px; rounded to whole pixels.
+    probe : ndarray of complex, shape (H, W) or (K, H, W)
+        Initial probe (any scale; extra modes are added unless it
+        already has K >= ``modes`` modes, a warm start, it is used as it is) and
+        scaled to the mean measured counts.
+    params : PtychoParams, optional
+    obj : ndarray of complex, shape (M, N), optional
+        Initial object (default ones).
+    obj_shape : (int, int), optional
+        Object array shape (default: just covers the positions).
+    mask : ndarray of bool, shape (H, W), optional
+        Bad detector pixels (True), detector-centred like ``data``.
+    control : Control, optional
+    label : str, optional
+        Prefix of progress messages.
+
+    Returns
+    -------
+    result : PtychoResult
+
+    Raises
+    ------
+    ValueError
+        For inconsistent shapes or positions outside the object array.
+    Cancelled
+        When ``control`` is cancelled.
+
+    References
+    ----------
+    A. M. Maiden, J. M. Rodenburg, Ultramicroscopy 109, 1256 (2009).
+    A. Maiden, D. Johnson, P. Li, Optica 4, 736 (2017).
+    P. Thibault, A. Menzel, Nature 494, 68 (2013).
+    """
+    params = params or PtychoParams()
+    control = control or Control()
+    alpha, beta = params.steps()
+    from ptyxanes.backend import array_module
+
+    xp = array_module(prefer_gpu=params.gpu)
+    t0 = time.monotonic()
+    d = np.asarray(data, dtype=np.float32)
+    if d.ndim != 3:
+        raise ValueError(f"data must be (P, H, W); got shape {d.shape}")
+    n_pos, h, w = d.shape
+    pos = np.asarray(positions, dtype=np.float64)
+    if pos.shape != (n_pos, 2):
+        raise ValueError(f"positions must be ({n_pos}, 2); got {pos.shape}")
+    corners = np.rint(pos).astype(np.int64)
+    if obj_shape is None:
+        obj_shape = (int(corners[:, 0].max()) + h, int(corners[:, 1].max()) + w)
+    if corners.min() < 0 or (corners[:, 0] + h).max() > obj_shape[0] or \
+            (corners[:, 1] + w).max() > obj_shape[1]:
+        raise ValueError("probe windows leave the object array")
+    # measured amplitudes in FFT order (zero frequency at [0, 0])
+    meas = np.sqrt(np.maximum(sfft.ifftshift(d, axes=(-2, -1)), 0.0)).astype(np.float32)
+    good = np.ones((h, w), np.float32) if mask is None else \
+        (~sfft.ifftshift(np.asarray(mask, bool))).astype(np.float32)
+    meas *= good
+    p_in = np.asarray(probe)
+    if p_in.ndim == 3 and p_in.shape[0] >= params.modes:
+        pr = p_in[: params.modes].astype(np.complex64)
+    else:
+        pr = init_modes(p_in, params.modes, params.mode_power)
+    # the probe power matches the mean counts (unitary FFT; |O| ~ 1)
+    counts = float((meas**2).sum(axis=(1, 2)).mean()) / float(good.mean())
+    pr = pr * np.float32(np.sqrt(counts / float((np.abs(pr) ** 2).sum())))
+    if pr.shape[-2:] != (h, w):
+        raise ValueError(f"probe shape {pr.shape[-2:]} differs from the patterns {(h, w)}")
+    o = np.ones(obj_shape, np.complex64) if obj is None else np.array(obj, np.complex64)
+    if o.shape != tuple(obj_shape):
+        raise ValueError(f"initial object shape {o.shape} differs from {obj_shape}")
+    sup = params.support or support_size(pr, params.support_fraction)
+    sup = min(sup, h, w)
+    r0, c0 = (h - sup) // 2, (w - sup) // 2
+    rng = np.random.default_rng(params.seed)
+    groups = group_positions(corners + [r0, c0], sup, rng)
+    logger.debug("%s%d positions in %d groups (support %d px)", label, n_pos, len(groups), sup)
+    fwd, inv = _fft_pair(xp, params.workers)
+    Ob = xp.asarray(o)
+    P = xp.asarray(pr)
+    M = xp.asarray(meas)
+    G = xp.asarray(good)
+    denom_meas = float((meas**2).sum())
+    errors: list[float] = []
+    refine = params.refine_positions
+    shifts = np.zeros((n_pos, 2))
+    for it in range(params.iterations):
+        control.check()
+        if control.should_finish and errors:
+            break
+        err = 0.0
+        update_probe = it >= params.probe_start
+        do_refine = refine and it >= params.refine_start
+        for gi in rng.permutation(len(groups)):
+            idx = groups[gi]
+            b = len(idx)
+            rc = corners[idx]
+            patches = xp.stack([Ob[r : r + h, c : c + w] for r, c in rc])  # (B, H, W)
+            psi = P[None, :, :, :] * patches[:, None]  # (B, K, H, W)
+            far = fwd(psi.copy())
+            amp = xp.sqrt((far.real**2 + far.imag**2).sum(axis=1))  # (B, H, W)
+            mj = M[idx]
+            err += float(((amp - mj) ** 2 * G).sum())
+            factor = G * mj / (amp + 1e-6) + (1.0 - G)
+            dpsi = inv(far * factor[:, None]) - psi
+            p2 = (P.real**2 + P.imag**2).sum(axis=0)
+            num_o = (xp.conj(P)[None] * dpsi).sum(axis=1)  # (B, H, W)
+            if params.algorithm == "epie":
+                new = patches + (alpha / float(p2.max())) * num_o
+            else:
+                new = patches + num_o / ((1 - alpha) * p2 + alpha * p2.max())
+            if do_refine:
+                _refine_step(patches, P, dpsi, idx, shifts, xp)
+            if update_probe:
+                o2 = patches.real**2 + patches.imag**2
+                num_p = (xp.conj(patches)[:, None] * dpsi).sum(axis=0)  # (K, H, W)
+                if params.algorithm == "epie":
+                    omax = o2.reshape(b, -1).max(axis=1)
+                    P = P + (beta / b) * (num_p / float(omax.mean()))
+                else:
+                    den = (1 - beta) * o2.sum(axis=0) + beta * float(o2.max()) * b
+                    P = P + num_p / den
+            for j, (r, c) in enumerate(rc):
+                Ob[r + r0 : r + r0 + sup, c + c0 : c + c0 + sup] = new[j, r0 : r0 + sup, c0 : c0 + sup]
+        if params.modes > 1:
+            P = orthogonalize_modes(P, xp)
+        if do_refine:
+            step = np.clip(np.rint(shifts), -1, 1).astype(np.int64)
+            moved = step.any(axis=1)
+            if moved.any():
+                newc = corners + step
+                ok = (newc.min(axis=1) >= 0) & (newc[:, 0] + h <= obj_shape[0]) & \
+                    (newc[:, 1] + w <= obj_shape[1]) & moved
+                corners[ok] = newc[ok]
+                shifts[ok] -= step[ok]
+                groups = group_positions(corners + [r0, c0], sup, rng)
+        errors.append(err / max(denom_meas, 1e-30))
+        preview = None
+        if params.preview_every and ((it + 1) % params.preview_every == 0):
+            preview = {"object": _np(Ob, xp).copy(), "probe": _np(P[0], xp).copy(), "iteration": it + 1}
+        yield Progress(it + 1, params.iterations, f"{label}iteration {it + 1}: error {errors[-1]:.4g}",
+                       "reconstruct", preview)
+    on = _np(Ob, xp).astype(np.complex64)
+    pn = _np(P, xp).astype(np.complex64)
+    illum = np.zeros(obj_shape, np.float32)
+    p2n = (np.abs(pn) ** 2).sum(axis=0)
+    for r, c in corners:
+        illum[r : r + h, c : c + w] += p2n
+    out_pos = corners + shifts if refine else pos
+    return PtychoResult(on, pn, out_pos,
+                        np.asarray(errors), illum, time.monotonic() - t0,
+                        {"algorithm": params.algorithm, "alpha": alpha, "beta": beta,
+                         "modes": params.modes, "support": sup, "groups": len(groups)})
+
+
+def _np(a: Any, xp: Any) -> NDArray[Any]:
+    return a if xp is np else xp.asnumpy(a)
+
+
+def _refine_step(patches: Any, P: Any, dpsi: Any, idx: NDArray[np.intp], shifts: NDArray[np.float64],
+                 xp: Any) -> None:
+    """Accumulate a least-squares position step (Zhang et al. / Dwivedi style gradient).
+
+    ``d psi / d r = P dO/dr``; the step minimising ``|dpsi - step * P dO/dr|^2``.
+    """
+    gy = (xp.roll(patches, -1, axis=1) - xp.roll(patches, 1, axis=1)) / 2
+    gx = (xp.roll(patches, -1, axis=2) - xp.roll(patches, 1, axis=2)) / 2
+    for k_axis, g in enumerate((gy, gx)):
+        dg = P[None] * g[:, None]  # (B, K, H, W)
+        num = (xp.conj(dg) * dpsi).real.sum(axis=(1, 2, 3))
+        den = (xp.abs(dg) ** 2).sum(axis=(1, 2, 3)) + 1e-12
+        # data from the true position c + s: psi_true ~ psi + s P dO/dr
+        shifts[idx, k_axis] += 0.5 * _np(num / den, xp)

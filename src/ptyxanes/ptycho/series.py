@@ -1,0 +1,557 @@
+"""Energy (and angle) series of ptychography scans: checks, pixel sizes, warm starts, output.
+
+Pixel size. The reconstruction pixel ``lambda z / (N p)`` changes with energy
+(about 1.8 % over 8.27-8.42 keV). Two ways to handle it:
+
+* ``pixel_mode="crop"`` (default): the detector window of every energy is
+  cropped to ``N_E = round(lambda_E z / (d p))`` so that the pixel stays within
+  half a detector pixel of the target ``d`` (default: the full window at the
+  lowest energy);
+* ``pixel_mode="native"``: every energy uses the full window at its own pixel
+  size; with a target pixel size the images are resampled to it afterwards,
+  otherwise the stack keeps the native pixel of every energy (the ``align``
+  stage rescales).
+
+The pixel size of every energy is in the output stack (``pixel_size``) and the
+native one under ``/entry/ptycho/native_pixel_size``.
+
+Warm start. The middle energy of the (first angle of the) series is
+reconstructed from the zone-plate probe (or a probe file); every other job
+starts from its probe (and optionally its object), rescaled to its own pixel
+size. After that the jobs are independent and run in a thread pool (the FFTs
+and array operations release the GIL).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import queue
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from ptyxanes.io.cxi import CXIScan
+from ptyxanes.io.errors import FormatError
+from ptyxanes.progress import Cancelled, Control, Progress, run_sync
+from ptyxanes.ptycho.engine import PtychoParams, PtychoResult, reconstruct
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SeriesParams:
+    """How a series is reconstructed.
+
+    Attributes
+    ----------
+    pixel_mode : {"crop", "native"}
+    pixel_size : float or None
+        Target pixel, m (crop: sets the windows; native: resample to it).
+    warm_start : bool
+        Start every job from the reference job's probe.
+    warm_object : bool
+        Also start from the reference job's object.
+    warm_iterations : int or None
+        Iterations of warm-started jobs (default: the same as the reference).
+    jobs : int
+        Parallel jobs (threads).
+    probe_file : str or None
+        ``.npy`` file (complex, (H, W) or (K, H, W)) with the initial probe;
+        default the zone-plate probe.
+    spot, defocus : float
+        Zone-plate probe initialisation (spot diameter, m, or defocus, m).
+    diameter, outer_zone : float
+        Zone plate, m.
+    saturation : float or None
+        Counts at or above which a pixel is saturated (default: the integer
+        dtype's maximum).
+    """
+
+    pixel_mode: str = "crop"
+    pixel_size: float | None = None
+    warm_start: bool = True
+    warm_object: bool = False
+    warm_iterations: int | None = None
+    jobs: int = 2
+    probe_file: str | None = None
+    spot: float = 2e-6
+    defocus: float | None = None
+    diameter: float = 400e-6
+    outer_zone: float = 200e-9
+    saturation: float | None = None
+
+
+@dataclass
+class SeriesResult:
+    """Reconstructed series.
+
+    Attributes
+    ----------
+    objects : ndarray of complex64, shape (E, M, N) or (E, A, M, N)
+    energy : ndarray of shape (E,)
+    angle : ndarray of shape (A,) or None
+    pixel_size : ndarray of shape (E,)
+        Pixel of the output images, m.
+    native_pixel_size : ndarray of shape (E,) or (E, A)
+        Pixel of each reconstruction, m.
+    windows : ndarray of int
+        Detector window used for each job.
+    results : list of PtychoResult
+        In job order (angle-major, as ``scans``).
+    files : list of str
+    """
+
+    objects: NDArray[np.complex64]
+    energy: NDArray[np.float64]
+    angle: NDArray[np.float64] | None
+    pixel_size: NDArray[np.float64]
+    native_pixel_size: NDArray[np.float64]
+    windows: NDArray[np.int64]
+    results: list[PtychoResult]
+    files: list[str]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def validate_scan(scan: CXIScan, *, saturation: float | None = None, check_frames: bool = True) -> None:
+    """Check one scan; raise a :class:`FormatError` naming its file.
+
+    Checks: frames (P, H, W) with P positions; finite positions with no
+    isolated position far outside the scanned field; mask shape; no empty and
+    no saturated frames.
+
+    Parameters
+    ----------
+    scan : CXIScan
+    saturation : float, optional
+        Saturation level (default: the maximum of an integer dtype).
+    check_frames : bool, optional
+        Read the frames to look for empty or saturated ones.
+
+    Raises
+    ------
+    FormatError
+    """
+    where = scan.path or "<scan>"
+    shape = tuple(scan.data.shape)
+    if len(shape) != 3:
+        raise FormatError(where, f"diffraction data must be (frames, rows, cols); got {shape}")
+    pos = np.asarray(scan.positions, dtype=np.float64)
+    if pos.shape != (shape[0], 2):
+        raise FormatError(where, f"{shape[0]} frames but positions of shape {pos.shape}")
+    if not np.all(np.isfinite(pos)):
+        raise FormatError(where, "positions contain NaN or inf")
+    if scan.mask is not None and tuple(scan.mask.shape) != shape[1:]:
+        raise FormatError(where, f"mask shape {scan.mask.shape} differs from frames {shape[1:]}")
+    if len(pos) > 3:
+        from scipy.spatial import cKDTree
+
+        dist, _ = cKDTree(pos).query(pos, k=2)
+        nn = dist[:, 1]
+        typical = float(np.median(nn))
+        far = np.nonzero(nn > 20 * max(typical, 1e-12))[0]
+        if far.size:
+            raise FormatError(where, f"{far.size} position(s) outside the scanned field (e.g. index "
+                              f"{far[0]} at {pos[far[0]]} m, {nn[far[0]] / typical:.0f} steps away)")
+    if not check_frames:
+        return
+    data = scan.data
+    dtype = np.dtype(getattr(data, "dtype", np.float32))
+    sat = saturation if saturation is not None else (
+        float(np.iinfo(dtype).max) if dtype.kind in "iu" else None)
+    empty: list[int] = []
+    saturated: list[int] = []
+    step = max(1, int(2**25 // max(1, shape[1] * shape[2] * 4)))
+    for i in range(0, shape[0], step):
+        block = np.asarray(data[i : i + step], dtype=np.float64)
+        if scan.mask is not None:
+            block[:, np.asarray(scan.mask, bool)] = 0
+        if not np.all(np.isfinite(block)):
+            raise FormatError(where, f"frames {i}..{i + len(block) - 1} contain NaN or inf")
+        sums = block.sum(axis=(1, 2))
+        empty.extend((i + np.nonzero(sums <= 0)[0]).tolist())
+        if sat is not None:
+            saturated.extend((i + np.nonzero(block.max(axis=(1, 2)) >= sat)[0]).tolist())
+    if empty:
+        raise FormatError(where, f"{len(empty)} empty frame(s) (no counts), first index {empty[0]}")
+    if saturated:
+        raise FormatError(where, f"{len(saturated)} saturated frame(s) (counts >= {sat:g}), "
+                          f"first index {saturated[0]}")
+
+
+def check_series(scans: Sequence[CXIScan]) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+    """Energies and angles of a series; every angle must have every energy.
+
+    Returns
+    -------
+    energy : ndarray of shape (E,)
+    angle : ndarray of shape (A,) or None
+
+    Raises
+    ------
+    FormatError
+        Mixed 2D/3D files, or an angle missing an energy (names the folder and both).
+    """
+    if not scans:
+        raise ValueError("no scans")
+    has_angle = {s.angle is not None for s in scans}
+    where = str(Path(scans[0].path or ".").parent)
+    if len(has_angle) > 1:
+        raise FormatError(where, "some CXI files have a rotation angle and some do not")
+    energies = np.unique(np.round([s.energy for s in scans], 3))
+    if has_angle == {False}:
+        return energies, None
+    angles = np.unique([float(s.angle) for s in scans if s.angle is not None])
+    for a in angles:
+        have = np.round([s.energy for s in scans if s.angle == a], 3)
+        missing = np.setdiff1d(energies, have)
+        if missing.size:
+            raise FormatError(where, f"angle {a:g} deg has no scan at {missing[0]:.3f} eV "
+                              f"(missing energy; {missing.size} in all)")
+    return energies, angles
+
+
+def crop_window(frames: NDArray[Any], n: int) -> NDArray[Any]:
+    """Centred ``n x n`` crop of detector-centred frames (zero frequency stays at ``n // 2``).
+
+    Examples
+    --------
+    >>> a = np.zeros((1, 8, 8)); a[0, 4, 4] = 1
+    >>> int(np.argmax(crop_window(a, 5)[0]))  # centre of 5x5 = (2, 2)
+    12
+    """
+    h, w = frames.shape[-2:]
+    r0, c0 = h // 2 - n // 2, w // 2 - n // 2
+    return frames[..., r0 : r0 + n, c0 : c0 + n]
+
+
+def rescale_probe(probe: NDArray[np.complexfloating], from_pixel: float, to_pixel: float,
+                  shape: tuple[int, int]) -> NDArray[np.complex64]:
+    """Resample probe modes to another pixel size and window, keeping total power.
+
+    Parameters
+    ----------
+    probe : ndarray of shape (K, H, W)
+    from_pixel, to_pixel : float
+        m.
+    shape : (int, int)
+        New window.
+
+    Returns
+    -------
+    probe : ndarray of complex64, shape (K, *shape)
+
+    Examples
+    --------
+    >>> rescale_probe(np.ones((1, 8, 8), complex), 1.0, 1.0, (6, 6)).shape
+    (1, 6, 6)
+    """
+    p = np.asarray(probe, dtype=np.complex64)
+    if p.ndim == 2:
+        p = p[None]
+    power = float((np.abs(p) ** 2).sum())
+    out = np.zeros((p.shape[0], *shape), np.complex64)
+    z = from_pixel / to_pixel
+    for k, m in enumerate(p):
+        h, w = m.shape
+        # output pixel (i, j) sits at input coordinate centre + (i - centre_out) / z
+        ii, jj = np.mgrid[: shape[0], : shape[1]].astype(np.float64)
+        ci = h // 2 + (ii - shape[0] // 2) / z
+        cj = w // 2 + (jj - shape[1] // 2) / z
+        re = ndimage.map_coordinates(m.real, [ci, cj], order=1, cval=0.0)
+        im = ndimage.map_coordinates(m.imag, [ci, cj], order=1, cval=0.0)
+        out[k] = re + 1j * im
+    new = float((np.abs(out) ** 2).sum())
+    if new > 0:
+        out *= np.sqrt(power / new)
+    return out
+
+
+def _resample(img: NDArray[np.complexfloating], from_pixel: float, to_pixel: float,
+              shape: tuple[int, int]) -> NDArray[np.complex64]:
+    z = from_pixel / to_pixel
+    h, w = img.shape
+    ii, jj = np.mgrid[: shape[0], : shape[1]].astype(np.float64)
+    ci = (h - 1) / 2 + (ii - (shape[0] - 1) / 2) / z
+    cj = (w - 1) / 2 + (jj - (shape[1] - 1) / 2) / z
+    re = ndimage.map_coordinates(img.real, [ci, cj], order=3, mode="nearest")
+    im = ndimage.map_coordinates(img.imag, [ci, cj], order=3, mode="nearest")
+    return (re + 1j * im).astype(np.complex64)
+
+
+def _fit(img: NDArray[Any], shape: tuple[int, int], fill: complex = 1.0) -> NDArray[Any]:
+    """Centre-crop or pad to ``shape``."""
+    out = np.full(shape, fill, dtype=img.dtype)
+    h, w = img.shape
+    sh, sw = min(h, shape[0]), min(w, shape[1])
+    ri, ci = (h - sh) // 2, (w - sw) // 2
+    ro, co = (shape[0] - sh) // 2, (shape[1] - sw) // 2
+    out[ro : ro + sh, co : co + sw] = img[ri : ri + sh, ci : ci + sw]
+    return out
+
+
+@dataclass(frozen=True)
+class _Job:
+    index: int
+    scan: CXIScan
+    window: int
+    pixel: float
+    corners: NDArray[np.float64]
+    shape: tuple[int, int]
+
+
+def _plan(scans: Sequence[CXIScan], sp: SeriesParams) -> tuple[list[_Job], tuple[int, int], float]:
+    frame = scans[0].data.shape[-1]
+    if scans[0].data.shape[-2] != frame:
+        raise FormatError(scans[0].path or "<scan>", "frames must be square")
+    lam = np.array([s.wavelength for s in scans])
+    z = scans[0].distance
+    pdet = scans[0].detector_pixel_size[1]
+    if sp.pixel_mode not in ("crop", "native"):
+        raise ValueError(f"pixel_mode must be 'crop' or 'native'; got {sp.pixel_mode!r}")
+    if sp.pixel_mode == "crop":
+        target = sp.pixel_size or float(lam.max() * z / (frame * pdet))
+        windows = np.rint(lam * z / (target * pdet)).astype(int)
+        if windows.max() > frame:
+            raise ValueError(f"pixel size {target:.3g} m needs a {windows.max()} px window; "
+                             f"the frames have {frame} px")
+    else:
+        windows = np.full(len(scans), frame)
+    pixels = lam * z / (windows * pdet)
+    ref_px = float(pixels.min())
+    # common field: every scan's positions relative to the centre of the first scan
+    allpos = np.concatenate([np.asarray(s.positions) for s in scans])
+    centre = (allpos.min(axis=0) + allpos.max(axis=0)) / 2
+    extent = allpos.max(axis=0) - allpos.min(axis=0)
+    jobs = []
+    for i, (s, n, px) in enumerate(zip(scans, windows, pixels, strict=True)):
+        shape = (int(np.ceil(extent[0] / px)) + int(n) + 4, int(np.ceil(extent[1] / px)) + int(n) + 4)
+        corners = (np.asarray(s.positions) - centre) / px + np.array(shape) // 2 - int(n) // 2
+        jobs.append(_Job(i, s, int(n), float(px), corners, shape))
+    out_px = sp.pixel_size if (sp.pixel_mode == "native" and sp.pixel_size) else ref_px
+    out_shape = (int(np.ceil(extent[0] / out_px)) + int(windows.max()) + 4,
+                 int(np.ceil(extent[1] / out_px)) + int(windows.max()) + 4)
+    return jobs, out_shape, out_px
+
+
+def _initial_probe(job: _Job, sp: SeriesParams) -> NDArray[np.complex64]:
+    if sp.probe_file:
+        p = np.load(sp.probe_file)
+        if not np.iscomplexobj(p) or p.ndim not in (2, 3):
+            raise FormatError(sp.probe_file, "probe file must hold a complex (H, W) or (K, H, W) array")
+        p3 = p if p.ndim == 3 else p[None]
+        return rescale_probe(p3, job.pixel, job.pixel, (job.window, job.window)) \
+            if p3.shape[-1] != job.window else p3.astype(np.complex64)
+    from ptyxanes.simulate.ptycho import fzp_probe
+
+    return fzp_probe(job.scan.energy, job.window, job.pixel, diameter=sp.diameter,
+                     outer_zone=sp.outer_zone, defocus=sp.defocus, spot=sp.spot)
+
+
+def _run_job(job: _Job, params: PtychoParams, sp: SeriesParams, probe: NDArray[np.complex64],
+             obj: NDArray[np.complex64] | None, control: Control, report: Any) -> PtychoResult:
+    s = job.scan
+    data = crop_window(np.asarray(s.data[:], dtype=np.float32), job.window)
+    mask = None if s.mask is None else crop_window(np.asarray(s.mask, bool), job.window)
+    gen = reconstruct(data, job.corners, probe, params=params, obj=obj, obj_shape=job.shape,
+                      mask=mask, control=control, label=f"{Path(s.path or '').name}: ")
+    res = run_sync(gen, on_progress=report)
+    if not (np.all(np.isfinite(res.object)) and np.all(np.isfinite(res.probe))):
+        raise FormatError(s.path or "<scan>", "reconstruction diverged (non-finite values)")
+    return res
+
+
+def reconstruct_series(scans: Sequence[CXIScan], params: PtychoParams | None = None,
+                       series: SeriesParams | None = None, *, control: Control | None = None,
+                       ) -> Generator[Progress, None, SeriesResult]:
+    """Reconstruct every scan of an energy (or energy x angle) series.
+
+    Parameters
+    ----------
+    scans : sequence of CXIScan
+        As from :func:`ptyxanes.io.cxi.read_scan_series` (sorted by angle, energy).
+    params : PtychoParams, optional
+        Engine parameters of every job.
+    series : SeriesParams, optional
+    control : Control, optional
+
+    Returns
+    -------
+    result : SeriesResult
+
+    Raises
+    ------
+    FormatError
+        A bad scan (named) -- checked for all files before any work starts --
+        or a job that diverged.
+    Cancelled
+    """
+    params = params or PtychoParams()
+    sp = series or SeriesParams()
+    control = control or Control()
+    scans = list(scans)
+    energies, angles = check_series(scans)
+    for i, s in enumerate(scans):
+        validate_scan(s, saturation=sp.saturation)
+        yield Progress(i + 1, len(scans), f"checked {Path(s.path or '').name}", "check")
+    jobs, out_shape, out_px = _plan(scans, sp)
+    n_it = params.iterations
+    warm_it = sp.warm_iterations or n_it
+    total = float(n_it + warm_it * (len(jobs) - 1))
+    ref = jobs[len(jobs) // 2] if angles is None else jobs[int(np.argmin(
+        [abs(s.energy - energies[len(energies) // 2]) + 1e6 * (s.angle != angles[0]) for s in scans]))]
+    done = {"n": 0.0}
+    t0 = time.monotonic()
+    results: dict[int, PtychoResult] = {}
+    q: queue.Queue[Progress] = queue.Queue()
+
+    def report(p: Progress) -> None:
+        q.put(p)
+
+    # reference job, cold start (progress forwarded as it comes)
+    gen = reconstruct(crop_window(np.asarray(ref.scan.data[:], np.float32), ref.window),
+                      ref.corners, _initial_probe(ref, sp), params=params, obj_shape=ref.shape,
+                      mask=None if ref.scan.mask is None else crop_window(np.asarray(ref.scan.mask, bool), ref.window),
+                      control=control, label=f"{Path(ref.scan.path or '').name}: ")
+    while True:
+        try:
+            p = next(gen)
+        except StopIteration as stop:
+            results[ref.index] = stop.value
+            break
+        yield Progress(p.done, total, p.message, "reconstruct", p.preview)
+    done["n"] = n_it
+    base = results[ref.index]
+    others = [j for j in jobs if j.index != ref.index]
+    wparams = replace(params, iterations=warm_it)
+    failures: list[str] = []
+    with cf.ThreadPoolExecutor(max_workers=max(1, sp.jobs)) as pool:
+        futs = {}
+        for j in others:
+            if sp.warm_start:
+                probe = rescale_probe(base.probe, ref.pixel, j.pixel, (j.window, j.window))
+            else:
+                probe = _initial_probe(j, sp)
+            obj = None
+            if sp.warm_object:
+                obj = _fit(_resample(base.object, ref.pixel, j.pixel,
+                                     (int(base.object.shape[0] * ref.pixel / j.pixel),
+                                      int(base.object.shape[1] * ref.pixel / j.pixel))), j.shape)
+            futs[pool.submit(_run_job, j, wparams, sp, probe, obj, control, report)] = j
+        pending = set(futs)
+        last_preview = None
+        while pending:
+            finished, pending = cf.wait(pending, timeout=0.3)
+            while not q.empty():
+                p = q.get_nowait()
+                if p.preview is not None:
+                    last_preview = p.preview
+                done["n"] += 1
+            for f in finished:
+                j = futs[f]
+                try:
+                    results[j.index] = f.result()
+                except Cancelled:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - reported with the file name below
+                    failures.append(f"{Path(j.scan.path or '').name}: {exc}")
+            yield Progress(min(done["n"], total), total, f"{len(results)}/{len(jobs)} scans done",
+                           "reconstruct", last_preview)
+            last_preview = None
+            if control.cancelled.is_set():
+                raise Cancelled
+    if failures:
+        raise RuntimeError("reconstruction failed for " + "; ".join(failures))
+    # assemble the stack
+    n_e = len(energies)
+    n_a = 1 if angles is None else len(angles)
+    out = np.ones((n_e, n_a, *out_shape), np.complex64)
+    native = np.zeros((n_e, n_a))
+    for j in jobs:
+        e_i = int(np.argmin(np.abs(energies - j.scan.energy)))
+        a_i = 0 if angles is None else int(np.argmin(np.abs(angles - float(j.scan.angle))))
+        o = results[j.index].object
+        if sp.pixel_mode == "native" and sp.pixel_size:
+            o = _resample(o, j.pixel, out_px, (int(round(o.shape[0] * j.pixel / out_px)),
+                                               int(round(o.shape[1] * j.pixel / out_px))))
+        out[e_i, a_i] = _fit(o, out_shape)
+        native[e_i, a_i] = j.pixel
+    if sp.pixel_mode == "native" and sp.pixel_size:
+        pix = np.full(n_e, out_px)
+    else:
+        pix = native.mean(axis=1)
+    stack = out[:, 0] if angles is None else out
+    logger.info("reconstructed %d scans in %.1f s", len(jobs), time.monotonic() - t0)
+    return SeriesResult(stack, energies, angles, pix, native if angles is not None else native[:, 0],
+                        np.array([j.window for j in jobs]), [results[j.index] for j in jobs],
+                        [str(s.path) for s in scans],
+                        {"reference": ref.index, "seconds": time.monotonic() - t0,
+                         "pixel_mode": sp.pixel_mode})
+
+
+def write_series(path: str | Path, result: SeriesResult, *, overwrite: bool = False,
+                 parameters: dict[str, Any] | None = None) -> Path:
+    """Write the reconstructed stack (NeXus) plus ``/entry/ptycho/`` in one atomic write.
+
+    ``/entry/data``: complex transmission (energy[, angle], row, col) with
+    energy (eV), angle (deg), pixel_size (m, per energy). ``/entry/ptycho/``:
+    ``native_pixel_size`` (m), ``windows`` (px), and per scan ``scan_<i>/``
+    with ``probe`` (K, H, W), ``errors`` (iterations), ``positions`` (P, 2;
+    px, window corners), ``energy``, ``angle``, ``file``.
+
+    Parameters
+    ----------
+    path : path-like
+    result : SeriesResult
+    overwrite : bool, optional
+    parameters : dict, optional
+        Stored in the provenance record.
+
+    Returns
+    -------
+    path : pathlib.Path
+    """
+    from ptyxanes.io._atomic import atomic_path
+    from ptyxanes.io.nexus import write_provenance, write_stack_group
+    from ptyxanes.io.stack import ImageStack
+    from ptyxanes.provenance import provenance
+
+    dims = ("energy", "row", "col") if result.angle is None else ("energy", "angle", "row", "col")
+    stack = ImageStack(result.objects, result.energy, result.pixel_size, "complex", result.angle,
+                       dims, {"title": "ptychography"})
+    dest = Path(path)
+    with atomic_path(dest, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["NX_class"] = "NXroot"
+        f.attrs["default"] = "entry"
+        f.attrs["creator"] = "ptyxanes"
+        entry = f.create_group("entry")
+        entry.attrs["NX_class"] = "NXentry"
+        entry.attrs["default"] = "data"
+        entry.create_dataset("title", data="ptychography")
+        write_stack_group(entry, "data", stack)
+        g = entry.create_group("ptycho")
+        g.attrs["NX_class"] = "NXcollection"
+        g.create_dataset("native_pixel_size", data=result.native_pixel_size).attrs["units"] = "m"
+        g.create_dataset("windows", data=result.windows)
+        for i, (r, fname) in enumerate(zip(result.results, result.files, strict=True)):
+            s = g.create_group(f"scan_{i:04d}")
+            s.create_dataset("probe", data=r.probe)
+            s.create_dataset("errors", data=r.errors)
+            s.create_dataset("positions", data=r.positions).attrs["units"] = "pixel"
+            s.attrs["file"] = fname
+            for k, v in r.info.items():
+                s.attrs[k] = v
+        write_provenance(entry, provenance("reconstruct", parameters or {}))
+    logger.info("wrote %s", dest)
+    return dest
+
+
+__all__ = ["SeriesParams", "SeriesResult", "validate_scan", "check_series", "crop_window",
+           "rescale_probe", "reconstruct_series", "write_series"]
