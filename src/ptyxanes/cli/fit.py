@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    metavar=("LOW", "HIGH"), help="pre-edge normalisation window, eV")
     p.add_argument("--post-edge", nargs=2, type=float, default=(8400.0, 8420.0),
                    metavar=("LOW", "HIGH"), help="post-edge normalisation window, eV")
-    p.add_argument("--post-order", type=int, choices=(0, 1), default=1,
+    p.add_argument("--post-order", type=int, choices=(0, 1), default=0,
                    help="post-edge line (1) or constant (0)")
     p.add_argument("--e0", type=float, default=8345.0,
                    help="energy where the edge jump is measured, eV")

@@ -54,7 +54,7 @@ class FitOptions:
 
     pre_edge: tuple[float, float] = PRE_EDGE
     post_edge: tuple[float, float] = POST_EDGE
-    post_order: int = 1
+    post_order: int = 0
     e0: float = E0
     window: tuple[float, float] = (8325.0, 8370.0)
     step: bool = False
