@@ -85,9 +85,11 @@ class TwinSize:
 SIZES: dict[str, TwinSize] = {
     "tiny": TwinSize(
         "tiny",
-        energies_2d=np.array([8270.0, 8300.0, 8330.0, 8336.0, 8339.0, 8341.0, 8343.0, 8345.0,
-                              8348.0, 8352.0, 8360.0, 8400.0, 8420.0]),
-        energies_3d=np.array([8300.0, 8338.0, 8342.0, 8346.0, 8352.0, 8420.0]),
+        # enough energies inside the XANES fit window (8325-8370 eV) for the 9-parameter edge model
+        energies_2d=np.array([8270.0, 8285.0, 8300.0, 8330.0, 8334.0, 8337.0, 8339.0, 8341.0,
+                              8343.0, 8345.0, 8347.0, 8349.0, 8352.0, 8356.0, 8362.0, 8370.0,
+                              8400.0, 8420.0]),
+        energies_3d=np.array([8270.0, 8300.0, *np.arange(8334.0, 8359.0, 2.0), 8400.0, 8420.0]),
         n_angles=19, window_2d=64, window_3d=64, photons_per_pixel=None,
         shift_px=(1.0, 1.0, 0.3), notes="tests: seconds; 100 nm voxels, 3 crystals"),
     "demo": TwinSize(

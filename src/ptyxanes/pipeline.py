@@ -1,0 +1,374 @@
+"""The end-to-end pipeline: scans or stacks in, a project file with valence maps out.
+
+2D: reconstruct (if given CXI scans) → rescale + register energies → XANES fit.
+3D: reconstruct every (energy, angle) → align tilt series + SIRT per energy →
+register volumes → voxel-wise XANES fit.
+
+Every intermediate is kept in the project file (``/entry/stacks/<stage>``), so
+the GUI can open it and any stage can be re-run with new parameters from the
+previous stage's output without redoing the earlier ones
+(:func:`run_pipeline` with ``start=``).
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from ptyxanes.io.errors import FormatError
+from ptyxanes.io.project import MapData, Project, load_project, save_project
+from ptyxanes.io.stack import ImageStack
+from ptyxanes.progress import Control, Progress, sub_progress
+from ptyxanes.provenance import provenance
+
+logger = logging.getLogger(__name__)
+
+Dim = Literal["2d", "3d"]
+
+#: Stages in order; the middle one depends on the dimensionality.
+STAGES: dict[str, tuple[str, ...]] = {
+    "2d": ("reconstruct", "align", "fit"),
+    "3d": ("reconstruct", "tomo", "fit"),
+}
+
+#: Name of the stack each stage leaves in the project (``/entry/stacks/<name>``).
+STAGE_OUTPUT: dict[str, str] = {
+    "reconstruct": "reconstructed",
+    "align": "aligned",
+    "tomo": "volumes",
+}
+
+
+@dataclass(frozen=True)
+class PipelineParams:
+    """Parameters of every stage (all optional; defaults are the paper's).
+
+    Parameters
+    ----------
+    reconstruct : dict
+        Keyword arguments of the ptychography energy-series reconstruction
+        (e.g. ``algorithm``, ``iterations``, ``modes``).
+    align : dict
+        Keyword arguments of :func:`ptyxanes.align.align_image_stack`
+        (``pixel_size`` in m, default 40 nm; ``reference``; ``channel``; ``method``).
+    tomo : dict
+        Keyword arguments of :func:`ptyxanes.tomo.reconstruct_tilt_stack`
+        (``iterations`` default 200, ``algorithm``, ``pixel_size``...).
+    fit : dict
+        Fields of :class:`ptyxanes.xanes.FitOptions` (``method``, windows in eV...)
+        plus ``threshold`` (edge-jump threshold or ``"otsu"``).
+    references : tuple of (float, str)
+        (valence, file) reference spectra; empty = the shipped references.
+    """
+
+    reconstruct: dict[str, Any] = field(default_factory=dict)
+    align: dict[str, Any] = field(default_factory=dict)
+    tomo: dict[str, Any] = field(default_factory=dict)
+    fit: dict[str, Any] = field(default_factory=dict)
+    references: tuple[tuple[float, str], ...] = ()
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> PipelineParams:
+        """Read parameters from a TOML file with tables ``[reconstruct]``, ``[align]``,
+        ``[tomo]``, ``[fit]`` and an optional ``references = [[2, "NiO.txt"], ...]``.
+
+        Parameters
+        ----------
+        path : path-like
+
+        Returns
+        -------
+        params : PipelineParams
+
+        Raises
+        ------
+        FormatError
+            If the file is not valid TOML or has unknown tables.
+        """
+        try:
+            with open(path, "rb") as f:
+                doc = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise FormatError(path, f"cannot read parameters: {exc}") from exc
+        unknown = set(doc) - {"reconstruct", "align", "tomo", "fit", "references"}
+        if unknown:
+            raise FormatError(path, f"unknown parameter tables {sorted(unknown)}")
+        refs = tuple((float(v), str(p)) for v, p in doc.get("references", []))
+        return cls(
+            reconstruct=dict(doc.get("reconstruct", {})),
+            align=dict(doc.get("align", {})),
+            tomo=dict(doc.get("tomo", {})),
+            fit=dict(doc.get("fit", {})),
+            references=refs,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """Parameters as plain data, for provenance."""
+        return {
+            "reconstruct": self.reconstruct,
+            "align": self.align,
+            "tomo": self.tomo,
+            "fit": self.fit,
+            "references": [list(r) for r in self.references],
+        }
+
+
+def _is_scan_input(path: Path) -> bool:
+    """True when ``path`` is a folder of CXI scans (rather than a stack file)."""
+    return path.is_dir()
+
+
+def load_references(references: Sequence[tuple[float, str]]) -> list[Any]:
+    """Read reference spectra with their valences; the shipped ones when none given.
+
+    Parameters
+    ----------
+    references : sequence of (float, str)
+        (valence, path) pairs.
+
+    Returns
+    -------
+    spectra : list of ptyxanes.io.spectra.Spectrum
+        With ``valence`` set.
+    """
+    from ptyxanes.io.spectra import read_spectrum
+
+    if not references:
+        from ptyxanes.xanes.calibration import default_references
+
+        return list(default_references())
+    return [read_spectrum(p, valence=float(v)) for v, p in references]
+
+
+def _stage_reconstruct(
+    scan_dir: Path, params: PipelineParams, control: Control
+) -> Generator[Progress, None, ImageStack]:
+    from dataclasses import fields
+
+    from ptyxanes.io.cxi import read_scan_series
+    from ptyxanes.ptycho import PtychoParams
+    from ptyxanes.ptycho.series import SeriesParams, reconstruct_series
+
+    engine_keys = {f.name for f in fields(PtychoParams)}
+    series_keys = {f.name for f in fields(SeriesParams)}
+    unknown = set(params.reconstruct) - engine_keys - series_keys
+    if unknown:
+        raise ValueError(f"unknown reconstruct parameters {sorted(unknown)}")
+    engine = PtychoParams(**{k: v for k, v in params.reconstruct.items() if k in engine_keys})
+    series = SeriesParams(**{k: v for k, v in params.reconstruct.items() if k in series_keys})
+    scans = read_scan_series(scan_dir)
+    res = yield from reconstruct_series(scans, engine, series, control=control)
+    dims = ("energy", "row", "col") if res.angle is None else ("energy", "angle", "row", "col")
+    return ImageStack(res.objects, np.asarray(res.energy), np.asarray(res.pixel_size),
+                      kind="complex", angle=res.angle, dims=dims,
+                      attrs={"source": str(scan_dir)})
+
+
+def _stage_align(
+    stack: ImageStack, params: PipelineParams, control: Control
+) -> Generator[Progress, None, tuple[ImageStack, dict[str, np.ndarray]]]:
+    from ptyxanes.align import align_image_stack
+
+    if stack.is_3d:
+        raise ValueError("the 2D pipeline got a 4-D stack; use `pipeline 3d`")
+    aligned, reg = yield from align_image_stack(stack, control=control, **params.align)
+    table = {"shifts_row": reg.shifts[:, 0], "shifts_col": reg.shifts[:, 1],
+             "residual": reg.residual, "outlier": reg.outliers.astype(np.uint8),
+             "energy": np.asarray(stack.energy, dtype=float)}
+    return aligned, table
+
+
+def _stage_tomo(
+    stack: ImageStack, params: PipelineParams, control: Control
+) -> Generator[Progress, None, tuple[ImageStack, dict[str, np.ndarray]]]:
+    from ptyxanes.tomo import reconstruct_tilt_stack
+
+    if not stack.is_3d or stack.angle is None:
+        raise ValueError(f"the 3D pipeline needs an (energy, angle, row, col) tilt series, got "
+                         f"shape {tuple(stack.data.shape)}")
+    volumes, series = yield from reconstruct_tilt_stack(stack, control=control, **params.tomo)
+    table: dict[str, np.ndarray] = {"energy": np.asarray(stack.energy, dtype=float)}
+    if series.registration is not None:
+        for i, ax in enumerate(("plane", "row", "col")):
+            table[f"shifts_{ax}"] = series.registration.shifts[:, i]
+    return volumes, table
+
+
+def _stage_fit(
+    stack: ImageStack, params: PipelineParams, control: Control
+) -> Generator[Progress, None, Any]:
+    from ptyxanes.xanes import FitOptions, calibrate_references, fit_stack
+
+    fit_kw = dict(params.fit)
+    threshold = fit_kw.pop("threshold", "otsu")
+    options = FitOptions(**fit_kw)
+    calibration = calibrate_references(load_references(params.references),
+                                       energy=np.asarray(stack.energy), options=options)
+    return (yield from fit_stack(stack, options=options, calibration=calibration,
+                                 threshold=threshold, control=control))
+
+
+def result_maps(result: Any, pixel_size: float) -> dict[str, MapData]:
+    """Turn a :class:`ptyxanes.xanes.XanesResult` into the project's map groups.
+
+    Parameters
+    ----------
+    result : XanesResult
+    pixel_size : float
+        Pixel (voxel) size of the fitted grid, m.
+
+    Returns
+    -------
+    maps : dict of str to MapData
+        ``oxidation_state``, ``oxidation_state_sigma``, ``edge_energy`` (eV),
+        ``edge_jump``, ``fit_quality``, ``status`` and ``mask``.
+    """
+    spec = {
+        "oxidation_state": (result.valence, "", "Ni oxidation state"),
+        "oxidation_state_sigma": (result.valence_sigma, "", "Ni oxidation state 1σ"),
+        "edge_energy": (result.edge_energy, "eV", "edge energy (eV)"),
+        "edge_jump": (result.edge_jump, "", "edge jump"),
+        "fit_quality": (result.fit_quality, "", "fit R²"),
+        "status": (result.status, "", "status code"),
+        "mask": (result.mask.astype(np.uint8), "", "sample mask"),
+    }
+    return {name: MapData(np.asarray(d), float(pixel_size), name, units, long_name)
+            for name, (d, units, long_name) in spec.items()}
+
+
+def run_pipeline(
+    dim: Dim,
+    source: str | Path,
+    output: str | Path,
+    params: PipelineParams | None = None,
+    *,
+    start: str | None = None,
+    overwrite: bool = False,
+    control: Control | None = None,
+) -> Generator[Progress, None, Project]:
+    """Run the pipeline stage by stage and save everything in a project file.
+
+    Parameters
+    ----------
+    dim : {"2d", "3d"}
+        2D energy stacks or 3D tilt series.
+    source : path-like
+        A folder of CXI scans (reconstructed first) or a NeXus stack file
+        (the reconstruction is skipped). Ignored when ``start`` re-runs from ``output``.
+    output : path-like
+        The project file to write.
+    params : PipelineParams, optional
+        Stage parameters.
+    start : str, optional
+        Re-run from this stage (``"align"``, ``"tomo"`` or ``"fit"``) using the
+        previous stage's stack stored in the existing ``output``.
+    overwrite : bool, optional
+        Replace an existing ``output`` (implied by ``start``).
+    control : Control, optional
+        Cancellation.
+
+    Yields
+    ------
+    progress : Progress
+        With ``stage`` set to the running stage.
+
+    Returns
+    -------
+    project : Project
+        What was saved.
+
+    Raises
+    ------
+    ValueError
+        Unknown stage, or an output that exists without ``overwrite``.
+    FormatError
+        Unusable input files.
+    """
+    control = control or Control()
+    params = params or PipelineParams()
+    if dim not in STAGES:
+        raise ValueError(f"dim must be '2d' or '3d', got {dim!r}")
+    stages = STAGES[dim]
+    output = Path(output)
+    source = Path(source)
+    project = Project()
+    current: ImageStack | None = None
+
+    if start is not None:
+        if start not in stages[1:]:
+            raise ValueError(f"--from must be one of {stages[1:]} for {dim}, got {start!r}")
+        if not output.exists():
+            raise FileNotFoundError(f"{output} does not exist: nothing to re-run from")
+        old = load_project(output, lazy=False)
+        previous = stages[stages.index(start) - 1]
+        key = STAGE_OUTPUT[previous]
+        if key not in old.stacks:
+            raise FormatError(output, f"has no /entry/stacks/{key} to re-run '{start}' from")
+        # keep the earlier stages' results, drop the ones about to be recomputed
+        for s in stages[: stages.index(start)]:
+            if STAGE_OUTPUT.get(s) in old.stacks:
+                project.stacks[STAGE_OUTPUT[s]] = old.stacks[STAGE_OUTPUT[s]]
+            if s in old.parameters:
+                project.parameters[s] = old.parameters[s]
+            if s in old.tables:
+                project.tables[s] = old.tables[s]
+        project.inputs.update(old.inputs)
+        project.provenance.extend(old.provenance)
+        current = old.stacks[key]
+        todo = stages[stages.index(start):]
+        overwrite = True
+    else:
+        if output.exists() and not overwrite:
+            raise FileExistsError(f"{output} exists; use --overwrite to replace it")
+        if not source.exists():
+            raise FileNotFoundError(f"{source} does not exist")
+        project.inputs["source"] = str(source.resolve())
+        if _is_scan_input(source):
+            todo = stages
+        else:
+            from ptyxanes.io.nexus import read_stack
+
+            current = read_stack(source, lazy=False)
+            todo = stages[1:]
+
+    n = len(todo)
+    for i, stage in enumerate(todo):
+        control.check()
+        logger.info("pipeline %s: stage %s", dim, stage)
+        if stage == "reconstruct":
+            gen = _stage_reconstruct(source, params, control)
+            current = yield from sub_progress(gen, i, 1, n, stage)
+            project.stacks["reconstructed"] = current
+            stage_params = params.reconstruct
+        elif stage in ("align", "tomo"):
+            assert current is not None
+            gen2 = (_stage_align if stage == "align" else _stage_tomo)(current, params, control)
+            current, table = yield from sub_progress(gen2, i, 1, n, stage)
+            project.stacks[STAGE_OUTPUT[stage]] = current
+            project.tables[stage] = table
+            stage_params = params.align if stage == "align" else params.tomo
+        else:  # fit
+            assert current is not None
+            result = yield from sub_progress(_stage_fit(current, params, control), i, 1, n, stage)
+            project.maps.update(result_maps(result, float(np.mean(current.pixel_size))))
+            cal = result.calibration
+            if cal is not None:
+                project.tables["calibration"] = {
+                    "valence": np.array([r.valence for r in cal.references], dtype=float),
+                    "edge_energy": np.array([r.edge_energy for r in cal.references], dtype=float),
+                }
+            stage_params = {**params.fit, "references": [list(r) for r in params.references],
+                            "threshold_used": float(result.threshold)}
+        project.parameters[stage] = dict(stage_params)
+        project.provenance.append(provenance(f"pipeline.{stage}", dict(stage_params)))
+        yield Progress(i + 1, n, f"{stage} done", stage)
+
+    project.parameters["pipeline"] = {"dim": dim, "start": start or stages[0], **params.as_dict()}
+    save_project(output, project, overwrite=overwrite)
+    return project
