@@ -104,7 +104,6 @@ def main() -> None:
             bounds_rates.append((min(r0 + per_round, ys.shape[0]) - r0)
                                 / (time.perf_counter() - t1))
     rate_sp = max(bounds_rates)
-    dt_sp = ys.shape[0] / float(np.mean(bounds_rates))
     e_sp = mdl.edges_from_params(pars, opts.window)[:, 0]
     e_pr = res.edge_energy[sub].astype(np.float64)
     both = np.isfinite(e_sp) & np.isfinite(e_pr)

@@ -24,6 +24,7 @@ from ptyxanes.xanes.batch import (
 from ptyxanes.xanes.calibration import Calibration, ReferenceEdge, calibrate
 from ptyxanes.xanes.normalize import Normalized, normalize
 from ptyxanes.xanes.status import Status, status_names
+from ptyxanes.xanes.summary import ValenceSummary, region_spectrum, valence_summary
 
 __all__ = [
     "METHODS",
@@ -33,6 +34,7 @@ __all__ = [
     "ReferenceEdge",
     "SpectrumFit",
     "Status",
+    "ValenceSummary",
     "XanesResult",
     "calibrate",
     "calibrate_references",
@@ -43,6 +45,8 @@ __all__ = [
     "normalize",
     "otsu_threshold",
     "reference_edges",
+    "region_spectrum",
     "status_names",
     "to_absorption",
+    "valence_summary",
 ]

@@ -39,8 +39,8 @@ def half_step_crossing(energy: NDArray[np.float64], mu_norm: NDArray[np.float64]
 
     Examples
     --------
-    >>> float(half_step_crossing(np.array([1.0, 2.0, 3.0]), np.array([0.0, 0.25, 1.0])))
-    2.333333333333333
+    >>> round(float(half_step_crossing(np.array([1.0, 2.0, 3.0]), np.array([0.0, 0.25, 1.0]))), 4)
+    2.3333
     """
     y = np.asarray(mu_norm, np.float64)
     e = np.asarray(energy, np.float64)

@@ -316,12 +316,12 @@ def _normal_eq(jac, f, y, a, g):  # pragma: no cover - compiled
         for i in range(n):
             v += jac[j, i] * (f[i] - y[i])
         g[j] = v
-        for l in range(j + 1):
+        for q in range(j + 1):
             v = 0.0
             for i in range(n):
-                v += jac[j, i] * jac[l, i]
-            a[j, l] = v
-            a[l, j] = v
+                v += jac[j, i] * jac[q, i]
+            a[j, q] = v
+            a[q, j] = v
 
 
 @nb.njit(cache=True, nogil=True)
@@ -351,15 +351,15 @@ def _lm(e, y, p0, lo, hi, step, max_iter, tol):  # pragma: no cover - compiled
     lam = 1e-3
     converged = False
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - it is returned
         _normal_eq(jac, f, y, a, g)
         for j in range(m):
             g[j] = -g[j]
         improved = False
         for _ in range(12):
             for j in range(m):
-                for l in range(m):
-                    am[j, l] = a[j, l]
+                for q in range(m):
+                    am[j, q] = a[j, q]
                 am[j, j] = a[j, j] * (1.0 + lam) + 1e-12
             if not _cholesky_solve(am, g, d, lw, yw):
                 lam *= 10.0

@@ -220,3 +220,21 @@ def test_twin_2d_projection_stack() -> None:
     err = r.valence[ok] - truth[ok]
     assert np.mean(np.abs(err)) <= 0.05
     assert 0.7 <= np.std(err / r.valence_sigma[ok]) <= 1.4
+
+
+def test_valence_summary_weighted() -> None:
+    from ptyxanes.xanes import region_spectrum, valence_summary
+
+    rng = np.random.default_rng(4)
+    v = np.where(rng.random((40, 40)) < 0.5, 2.2, 3.0)
+    jump = np.where(v > 2.5, 3.0, 1.0)  # three times more Ni at valence 3
+    region = np.zeros((40, 40), bool)
+    region[:, :20] = True
+    s = valence_summary(v, jump, region)
+    frac3 = np.sum(jump[region] * (v[region] > 2.5)) / np.sum(jump[region])
+    assert_allclose(s.mean, 2.2 + 0.8 * frac3)
+    assert s.median == 3.0 and s.n_pixels == 800
+    assert_allclose(s.counts.sum(), 1.0)
+    stack = np.moveaxis(0.1 + 0.3 * ss.normalized_mu(E51, v), -1, 0)
+    f = region_spectrum(E51, stack, v < 2.5)
+    assert abs(f.edge_energy - ss.edge_energy(2.2)) < 0.2
