@@ -203,7 +203,7 @@ class SegmentationPanel(QWidget):
         self.table_widget.setRowCount(0)
         scale = (self.voxel_size_m * 1e6,) * 3
         self.labels_layer = viewer.add_labels(np.zeros(v.shape, np.uint8), name=">Ni3+ labels",
-                                              scale=scale, opacity=0.6)
+                                              scale=scale, units="µm", opacity=0.6)
         self.labels_layer.selected_label = HIGH_OX_LABEL
         self.labels_layer.brush_size = self.spin_brush.value()
         self.labels_layer.n_edit_dimensions = 3 if self.check_3d_edit.isChecked() else 2
@@ -307,8 +307,9 @@ class SegmentationPanel(QWidget):
         d = table.normal[ok] * (1.2 * radius)[:, None]
         vec = np.concatenate([np.stack([centre, d], 1), np.stack([centre, -d], 1)])
         self.vectors_layer = viewer.add_vectors(
-            vec, name="slab normals", edge_width=0.08, length=1.0, edge_color="white",
-            scale=(self.voxel_size_m * 1e6,) * 3, vector_style="arrow")
+            vec, name="slab normals", edge_width=2.0, length=1.0, edge_color="white",
+            scale=(self.voxel_size_m * 1e6,) * 3, units="µm", vector_style="arrow",
+            blending="translucent_no_depth")
 
     # ------------------------------------------------------------------ saving
     def store_in_project(self, project, name: str = "high_ox") -> None:

@@ -276,7 +276,7 @@ class VolumePanel(QWidget):
         data = m.astype(np.uint8)
         if self.highlight_layer is None or self.highlight_layer not in self.viewer.layers:
             self.highlight_layer = self.viewer.add_labels(
-                data, name="highlight", scale=self.image_layer.scale, opacity=0.7,
+                data, name="highlight", scale=self.image_layer.scale, units="µm", opacity=0.7,
                 blending="translucent_no_depth")
         else:
             self.highlight_layer.data = data
