@@ -117,7 +117,10 @@ def _run(args: argparse.Namespace) -> int:
     m = res.mask
 
     def masked(a: np.ndarray) -> np.ndarray:
-        return np.where(m, a, np.nan).astype(np.float32)
+        # in place: a 375^3 volume must not be copied once per map (memory bound)
+        a = np.asarray(a, np.float32)
+        a[~m] = np.nan
+        return a
 
     maps = {
         "oxidation_state": MapData(masked(res.valence), px, "oxidation_state", "",
