@@ -110,3 +110,8 @@ def test_seed_paint_undo_islands_table(panels, sample, qtbot, tmp_path):
     sp.store_in_project(proj)
     assert np.array_equal(proj.labels["high_ox"], expected)
     assert_allclose(proj.tables["crystals"]["mean_valence"], ref.mean_valence)
+    from ptyxanes.io.project import load_project, save_project
+
+    back = load_project(save_project(tmp_path / "seg.h5", proj))
+    assert np.array_equal(back.labels["high_ox"], expected)
+    assert_allclose(back.tables["crystals"]["high_ox_fraction"], ref.high_ox_fraction)
