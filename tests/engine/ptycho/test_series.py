@@ -33,7 +33,7 @@ def twin(tmp_path_factory):
 def test_series_matches_truth(twin, tmp_path):
     d, sample, series = twin
     scans = read_scan_series(d)
-    res = run_sync(reconstruct_series(scans, PtychoParams(iterations=80),
+    res = run_sync(reconstruct_series(scans, PtychoParams(algorithm="rpie", iterations=80),
                                       SeriesParams(jobs=2)))
     assert res.objects.shape[0] == 3
     # crop mode keeps the pixel within half a window pixel of the target (lowest energy)
