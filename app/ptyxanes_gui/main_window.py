@@ -1,0 +1,899 @@
+"""The main window: image view in the centre, dockable panels around it."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qtpy.QtCore import QByteArray, QSettings, Qt, QUrl, Signal
+from qtpy.QtGui import QAction, QDesktopServices, QKeySequence
+from qtpy.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QWidget,
+)
+
+from ptyxanes_gui.panels.data_panel import DataPanel
+from ptyxanes_gui.panels.histogram_panel import HistogramPanel
+from ptyxanes_gui.panels.image_panel import ImagePanel
+from ptyxanes_gui.panels.log import LogPanel, QtLogHandler
+from ptyxanes_gui.panels.processing_panel import ProcessingPanel
+from ptyxanes_gui.panels.spectrum_panel import SpectrumPanel
+from ptyxanes_gui.presenters import engine
+from ptyxanes_gui.presenters.engine import ENERGY_CHANNELS, MAP_CHANNELS, Sample
+from ptyxanes_gui.presenters.processing_presenter import ProcessingPresenter
+from ptyxanes_gui.viewers import colormaps
+
+logger = logging.getLogger(__name__)
+
+DOCS_URL = "https://github.com/ptyxanes/ptyxanes/blob/main/README.md"
+MAX_RECENT = 8
+HIST_BINS = np.linspace(1.5, 4.0, 126)
+DATA_FILTER = "Data and projects (*.h5 *.nxs *.hdf5 *.cxi);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    """ptyxanes main window.
+
+    Parameters
+    ----------
+    settings : QSettings
+        Where layout, recent files and preferences persist (tests pass a temporary one).
+
+    Signals
+    -------
+    data_loaded() : samples were added
+    spectrum_shown(int, int) : the spectrum panel now shows pixel (row, col)
+    highlight_changed() : the highlighted pixel set changed
+    """
+
+    data_loaded = Signal()
+    spectrum_shown = Signal(int, int)
+    highlight_changed = Signal()
+
+    def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("ptyxanes_main_window")
+        self.setWindowTitle("ptyxanes")
+        self.setAcceptDrops(True)
+        self.settings = settings
+        self.samples: list[Sample] = []
+        self.current: int = -1
+        self.energy_index = 0
+        self.valence_limits: tuple[float, float] = self._default_valence_limits()
+        self.channel_limits: dict[str, tuple[float, float]] = {}
+        self.highlight_mask: np.ndarray | None = None
+        self.project_path: Path | None = None
+        self.last_error: str = ""
+        self.last_click_ms: float = 0.0
+        self._message_boxes: list[QMessageBox] = []
+        self._volume_panel = None
+        self._segmentation_panel = None
+
+        self.image_panel = ImagePanel(self)
+        self.setCentralWidget(self.image_panel)
+        self.data_panel = DataPanel()
+        self.spectrum_panel = SpectrumPanel()
+        self.histogram_panel = HistogramPanel()
+        self.processing_panel = ProcessingPanel()
+        self.log_panel = LogPanel()
+        self.data_panel.setMinimumWidth(230)
+        self.processing_panel.setMinimumWidth(270)
+        self.spectrum_panel.setMinimumWidth(380)
+        self.docks: dict[str, QDockWidget] = {}
+        self._add_dock("data", "Data", self.data_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._add_dock("processing", "Processing", self.processing_panel,
+                       Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._add_dock("spectrum", "Spectrum", self.spectrum_panel,
+                       Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("histogram", "Histogram", self.histogram_panel,
+                       Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("log", "Log", self.log_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._sized = False
+        self._add_registration_dock()
+        self._default_state = self.saveState()
+
+        self.log_handler = QtLogHandler()
+        self.log_handler.emitter.record.connect(self.log_panel.append)
+        logging.getLogger("ptyxanes").addHandler(self.log_handler)
+        logging.getLogger("ptyxanes_gui").addHandler(self.log_handler)
+
+        self.processing = ProcessingPresenter(self.processing_panel, self.current_sample)
+        self.processing.stage_finished.connect(self._on_stage_finished)
+        self.processing.stage_failed.connect(lambda _s, msg: self.show_error("Processing", msg))
+        self.processing.preview.connect(self._on_preview)
+
+        self._build_status_bar()
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self._connect_panels()
+        self.spectrum_panel.set_references(engine.reference_spectra())
+        self.histogram_panel.set_reference_lines(engine.reference_valences())
+        self._restore_settings()
+        self._update_enabled()
+
+    # ================================================================ construction
+    def _add_dock(self, key: str, title: str, widget: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{key}")
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        self.docks[key] = dock
+        return dock
+
+    def _add_registration_dock(self) -> None:
+        try:
+            from ptyxanes_gui.panels.registration_panel import RegistrationPanel
+        except ImportError:
+            logger.debug("registration panel not available", exc_info=True)
+            return
+        self.registration_panel = RegistrationPanel()
+        dock = self._add_dock("registration", "Registration QA", self.registration_panel,
+                              Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.docks["histogram"], dock)
+        self.docks["histogram"].raise_()
+        self.registration_panel.shifts_edited.connect(self._on_registration_shifts_edited)
+        self.registration_panel.apply_requested.connect(self._on_registration_apply)
+        self.registration_panel.undo_apply_requested.connect(self._on_registration_undo_apply)
+
+    def _build_status_bar(self) -> None:
+        self.readout = QLabel("")
+        self.readout.setObjectName("pixel_readout")
+        self.readout.setMinimumWidth(520)
+        self.compute_label = QLabel(f"compute: {engine.describe_compute()}")
+        self.compute_label.setObjectName("compute_path")
+        self.statusBar().addWidget(self.readout, 1)
+        self.statusBar().addPermanentWidget(self.compute_label)
+
+    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+        if tip:
+            a.setToolTip(tip)
+            a.setStatusTip(tip)
+        a.triggered.connect(lambda _checked=False: slot())
+        return a
+
+    def _build_actions(self) -> None:
+        S = QKeySequence.StandardKey
+        self.act_open = self._action("&Open…", self.open_dialog, S.Open,
+                                     "Open a NeXus stack, a result/project file or a folder")
+        self.act_open_folder = self._action("Open &folder…", self.open_folder_dialog, None,
+                                            "Open every stack file in a folder as samples")
+        self.act_demo = self._action("Open &demo dataset", self.open_demo, None,
+                                     "The built-in simulated NMC811 dataset (4 samples)")
+        self.act_save = self._action("&Save project", self.save_project, S.Save,
+                                     "Save the current sample and its results as a project file")
+        self.act_save_as = self._action("Save project &as…", lambda: self.save_project(ask=True),
+                                        S.SaveAs, "Save the project under a new name")
+        self.act_export_fig = self._action("Export &figure…", self.export_figure_dialog,
+                                           "Ctrl+E", "Image with colour bar and scale bar: "
+                                           "PNG/TIFF (chosen DPI), SVG, PDF")
+        self.act_export_spec = self._action("Export &spectrum CSV…", self.export_spectrum_dialog,
+                                            None, "The curves in the Spectrum panel as CSV")
+        self.act_export_hist = self._action("Export &histogram CSV…",
+                                            self.export_histogram_dialog, None,
+                                            "The histograms in the Histogram panel as CSV")
+        self.act_quit = self._action("&Quit", self.close, S.Quit)
+        self.act_reset = self._action("&Reset layout", self.reset_layout, None,
+                                      "Put every panel back where it started")
+        self.act_3d = self._action("&3D volume", self.show_volume_dock, None,
+                                   "The valence volume in napari (3D results only)")
+        self.act_fit = self._action("&Fit XANES (current sample)",
+                                    lambda: self._run_stage("fit"), "Ctrl+R")
+        self.act_register = self._action("&Register energies (current sample)",
+                                         lambda: self._run_stage("register"))
+        self.act_cancel = self._action("&Cancel all", self.processing.cancel_all, "Esc")
+        self.act_about = self._action("&About ptyxanes", self.show_about)
+        self.act_docs = self._action("&Documentation", self.open_docs)
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        for a in (self.act_open, self.act_open_folder, self.act_demo):
+            f.addAction(a)
+        self.recent_menu = f.addMenu("Open &recent")
+        f.addSeparator()
+        for a in (self.act_save, self.act_save_as):
+            f.addAction(a)
+        f.addSeparator()
+        exp = f.addMenu("E&xport")
+        for a in (self.act_export_fig, self.act_export_spec, self.act_export_hist):
+            exp.addAction(a)
+        f.addSeparator()
+        f.addAction(self.act_quit)
+        f.setToolTipsVisible(True)
+        exp.setToolTipsVisible(True)
+        v = mb.addMenu("&View")
+        self.view_menu = v
+        for key in self.docks:
+            v.addAction(self.docks[key].toggleViewAction())
+        v.addAction(self.act_3d)
+        v.addSeparator()
+        v.addAction(self.act_reset)
+        v.setToolTipsVisible(True)
+        p = mb.addMenu("&Process")
+        for a in (self.act_register, self.act_fit, self.act_cancel):
+            p.addAction(a)
+        p.setToolTipsVisible(True)
+        h = mb.addMenu("&Help")
+        h.addAction(self.act_docs)
+        h.addAction(self.act_about)
+        self._refresh_recent_menu()
+
+    def _build_toolbar(self) -> None:
+        tb = self.addToolBar("Main")
+        tb.setObjectName("toolbar_main")
+        for a in (self.act_open, self.act_demo, self.act_save, self.act_export_fig):
+            tb.addAction(a)
+        tb.addSeparator()
+        for a in (self.act_register, self.act_fit, self.act_cancel):
+            tb.addAction(a)
+
+    def _connect_panels(self) -> None:
+        ip = self.image_panel
+        ip.channel_changed.connect(lambda _c: self.update_image())
+        ip.energy_changed.connect(self._on_energy_changed)
+        ip.limits_changed.connect(self._on_limits_changed)
+        ip.mask_overlay_toggled.connect(lambda _on: self._update_mask_overlay())
+        ip.viewer.pixel_hovered.connect(self._on_pixel_hovered)
+        ip.viewer.pixel_clicked.connect(self.show_pixel_spectrum)
+        ip.viewer.roi_changed.connect(self._on_roi_changed)
+        self.data_panel.sample_selected.connect(self.select_sample)
+        hp = self.histogram_panel
+        hp.range_changed.connect(self._on_highlight_range)
+        hp.highlight_toggled.connect(lambda on: None if on else self._set_highlight(None))
+        hp.scope_changed.connect(lambda _s: self.update_histogram())
+        hp.overlay_toggled.connect(lambda _o: self.update_histogram())
+        hp.export_requested.connect(self.export_histogram_dialog)
+        self.spectrum_panel.export_requested.connect(self.export_spectrum_dialog)
+
+    def _update_enabled(self) -> None:
+        """Grey out what the engine cannot do yet, with the reason as tooltip."""
+        for action, feature in ((self.act_demo, "demo"), (self.act_fit, "fit"),
+                                (self.act_register, "register"),
+                                (self.act_save, "save_project"),
+                                (self.act_save_as, "save_project")):
+            reason = engine.available(feature)
+            has_data = self.current_sample() is not None
+            if feature in ("fit", "register", "save_project") and reason is None and not has_data:
+                reason = "open a dataset first"
+            action.setEnabled(reason is None)
+            if reason:
+                action.setToolTip(reason)
+                action.setStatusTip(reason)
+        self.act_3d.setEnabled(any(s.volume is not None for s in self.samples))
+        if not self.act_3d.isEnabled():
+            self.act_3d.setToolTip("no 3D result is open (open a project with a valence volume)")
+        self.processing.refresh_availability()
+
+    # ================================================================ settings
+    def _default_valence_limits(self) -> tuple[float, float]:
+        from ptyxanes.figures.colormaps import VALENCE_LIMITS
+
+        return VALENCE_LIMITS
+
+    def _restore_settings(self) -> None:
+        s = self.settings
+        geom = s.value("window/geometry")
+        if isinstance(geom, QByteArray):
+            self.restoreGeometry(geom)
+        state = s.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        lo = s.value("valence/lo", type=float)
+        hi = s.value("valence/hi", type=float)
+        if lo is not None and hi is not None and hi > lo:
+            self.valence_limits = (lo, hi)
+
+    def save_settings(self) -> None:
+        s = self.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("valence/lo", self.valence_limits[0])
+        s.setValue("valence/hi", self.valence_limits[1])
+        s.sync()
+
+    def recent_files(self) -> list[str]:
+        v = self.settings.value("recent/files", [])
+        if isinstance(v, str):
+            v = [v]
+        return [str(x) for x in (v or [])]
+
+    def _add_recent(self, path: str) -> None:
+        files = [f for f in self.recent_files() if f != path]
+        files.insert(0, path)
+        self.settings.setValue("recent/files", files[:MAX_RECENT])
+        self._refresh_recent_menu()
+
+    def _refresh_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = self.recent_files()
+        for f in files:
+            a = self.recent_menu.addAction(f)
+            a.triggered.connect(lambda _c=False, p=f: self.open_paths([p]))
+        self.recent_menu.setEnabled(bool(files))
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state)
+        for dock in self.docks.values():
+            if dock.objectName() not in ("dock_volume", "dock_segmentation"):
+                dock.setVisible(True)
+                dock.setFloating(False)
+        self.apply_default_sizes()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        if not self._sized and not self.settings.contains("window/state"):
+            self._sized = True
+            self.apply_default_sizes()
+
+    def apply_default_sizes(self) -> None:
+        w = self.width()
+        self.resizeDocks([self.docks["data"], self.docks["spectrum"]],
+                         [max(260, w // 5), max(420, int(w * 0.36))], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["data"], self.docks["processing"]],
+                         [self.height() // 4, self.height() // 2], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["spectrum"], self.docks["histogram"]],
+                         [self.height() // 2, self.height() // 3], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["log"]], [80], Qt.Orientation.Vertical)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        self.save_settings()
+        self.processing.cancel_all()
+        from superqt.utils import WorkerBase
+
+        WorkerBase.await_workers(2000)
+        if self._volume_panel is not None:
+            try:
+                self._volume_panel.close_viewer()
+            except Exception:
+                logger.debug("closing the 3D viewer failed", exc_info=True)
+        logging.getLogger("ptyxanes").removeHandler(self.log_handler)
+        logging.getLogger("ptyxanes_gui").removeHandler(self.log_handler)
+        super().closeEvent(event)
+
+    # ================================================================ opening
+    def open_dialog(self) -> None:
+        start = self.settings.value("paths/last_dir", str(Path.home()))
+        files, _ = QFileDialog.getOpenFileNames(self, "Open data or project", start, DATA_FILTER)
+        if files:
+            self.open_paths(files)
+
+    def open_folder_dialog(self) -> None:
+        start = self.settings.value("paths/last_dir", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of stack files", start)
+        if folder:
+            self.open_paths([folder])
+
+    def open_demo(self) -> bool:
+        reason = engine.available("demo")
+        if reason:
+            self.show_error("Demo", reason)
+            return False
+        self.statusBar().showMessage("Preparing the demo dataset (first time: under a minute)…")
+        try:
+            folder = engine.ensure_demo()
+        except Exception as exc:
+            self.show_error("Demo", f"The demo dataset could not be made: {exc}")
+            return False
+        return self.open_paths([str(folder)], title="Demo: simulated NMC811")
+
+    def open_paths(self, paths: list[str], title: str | None = None) -> bool:
+        """Open files or folders; errors become a message box, the data stay as they were."""
+        ok = False
+        for path in paths:
+            try:
+                new = engine.load_path(path)
+            except Exception as exc:
+                logger.error("could not open %s: %s", path, exc)
+                self.show_error("Could not open", f"Could not open {path}:\n\n{exc}")
+                continue
+            first = len(self.samples)
+            self.samples.extend(new)
+            rows = []
+            for i, s in enumerate(new):
+                shape = "×".join(str(d) for d in s.shape)
+                ne = "" if s.stack is None else str(s.stack.n_energies)
+                rows.append((first + i, s.name, shape, ne))
+            self.data_panel.add_dataset(title or str(path), rows)
+            self._add_recent(str(Path(path).resolve()))
+            self.settings.setValue("paths/last_dir", str(Path(path).resolve().parent))
+            logger.info("opened %s: %d sample(s)", path, len(new))
+            if new and new[0].volume is not None:
+                self._provide_volume(new[0])
+            if not ok:
+                self.data_panel.select(first)
+                self.select_sample(first)
+            ok = True
+        if ok:
+            self.update_histogram()
+            self._update_enabled()
+            self.data_loaded.emit()
+        return ok
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths)
+
+    # ================================================================ state
+    def current_sample(self) -> Sample | None:
+        return self.samples[self.current] if 0 <= self.current < len(self.samples) else None
+
+    def select_sample(self, index: int) -> None:
+        if not 0 <= index < len(self.samples):
+            return
+        self.current = index
+        s = self.samples[index]
+        self.setWindowTitle(f"ptyxanes — {s.name}")
+        has_stack = s.stack is not None
+        for key in ENERGY_CHANNELS:
+            self.image_panel.set_channel_enabled(key, has_stack, "this sample has no energy stack")
+        reason_fit = "run Process ▸ Fit XANES first"
+        for key in MAP_CHANNELS:
+            self.image_panel.set_channel_enabled(key, key in s.maps, reason_fit)
+        if has_stack:
+            self.image_panel.set_energies(s.energy)
+            self.energy_index = min(self.energy_index, s.stack.n_energies - 1)
+        channel = self.image_panel.current_channel()
+        if channel in MAP_CHANNELS and channel not in s.maps:
+            self.image_panel.set_channel("absorption")
+        elif channel in ENERGY_CHANNELS and not has_stack and "valence" in s.maps:
+            self.image_panel.set_channel("valence")
+        if hasattr(self, "registration_panel"):
+            self.registration_panel.set_sample(s)
+        self.update_image()
+        self.update_histogram()
+        self._update_enabled()
+
+    def _on_energy_changed(self, i: int) -> None:
+        self.energy_index = i
+        self.update_image()
+
+    def update_image(self) -> None:
+        s = self.current_sample()
+        if s is None:
+            return
+        ch = self.image_panel.current_channel()
+        if ch in ENERGY_CHANNELS and s.stack is not None:
+            img = engine.energy_image(s, ch, self.energy_index)
+            self.image_panel.set_energy_enabled(True)
+            self.image_panel.set_energy_index(self.energy_index, float(s.energy[self.energy_index]))
+        elif ch in s.maps:
+            img = np.asarray(s.maps[ch], float)
+            self.image_panel.set_energy_enabled(False)
+        else:
+            return
+        self.displayed_image = img
+        from ptyxanes_gui.presenters.engine import CHANNEL_LABELS
+
+        if ch == "valence":
+            cmap, levels = colormaps.valence_colormap(), self.valence_limits
+        else:
+            cmap = colormaps.grey_colormap() if ch in ENERGY_CHANNELS else colormaps.other_colormap()
+            levels = self.channel_limits.get(ch) or self._auto_levels(img)
+        self.image_panel.viewer.set_image(img, s.pixel_size, levels, cmap, CHANNEL_LABELS[ch])
+        self.image_panel.show_limits(*levels)
+        self._update_mask_overlay()
+        self._apply_highlight()
+
+    @staticmethod
+    def _auto_levels(img: np.ndarray) -> tuple[float, float]:
+        finite = img[np.isfinite(img)]
+        if finite.size == 0:
+            return (0.0, 1.0)
+        lo, hi = np.percentile(finite, [0.5, 99.5])
+        return (float(lo), float(hi if hi > lo else lo + 1.0))
+
+    def _on_limits_changed(self, lo: float, hi: float) -> None:
+        ch = self.image_panel.current_channel()
+        if ch == "valence":
+            self.valence_limits = (lo, hi)  # shared by every sample
+        else:
+            self.channel_limits[ch] = (lo, hi)
+        self.image_panel.viewer.set_levels((lo, hi))
+
+    def _update_mask_overlay(self) -> None:
+        s = self.current_sample()
+        show = self.image_panel.mask_box.isChecked() and s is not None and "mask" in s.maps
+        self.image_panel.viewer.set_overlay(
+            "mask", ~np.asarray(s.maps["mask"], bool) if show else None)
+
+    # ================================================================ readout / spectrum
+    def _on_pixel_hovered(self, row: int, col: int) -> None:
+        s = self.current_sample()
+        if s is None or row < 0:
+            self.readout.setText("")
+            return
+        self.readout.setText(self.readout_text(row, col))
+
+    def readout_text(self, row: int, col: int) -> str:
+        s = self.current_sample()
+        um = s.pixel_size * 1e6
+        parts = [f"row {row}, col {col}", f"({row * um:.3f}, {col * um:.3f}) µm"]
+        img = getattr(self, "displayed_image", None)
+        if img is not None and img.shape == s.shape:
+            parts.append(f"value {img[row, col]:.4g}")
+        if "valence" in s.maps:
+            v = s.maps["valence"][row, col]
+            sig = s.maps.get("valence_sigma")
+            sig_txt = f" ± {sig[row, col]:.2f}" if sig is not None and np.isfinite(sig[row, col]) else ""
+            parts.append(f"valence {v:.2f}{sig_txt}" if np.isfinite(v) else "valence —")
+        return "   ".join(parts)
+
+    def show_pixel_spectrum(self, row: int, col: int) -> None:
+        """Fit and draw the XANES of one pixel (click inspector)."""
+        s = self.current_sample()
+        if s is None or s.stack is None:
+            return
+        t0 = time.perf_counter()
+        raw = engine.pixel_spectrum(s, row, col)
+        fit = engine.fit_spectrum(s.energy, raw)
+        self.spectrum_panel.show_fit(f"{s.name}: pixel (row {row}, col {col})", fit)
+        self.last_click_ms = 1000 * (time.perf_counter() - t0)
+        self.readout.setText(self.readout_text(row, col))
+        self.last_fit = fit
+        logger.debug("click inspector: %.1f ms", self.last_click_ms)
+        self.spectrum_shown.emit(row, col)
+
+    def _on_roi_changed(self) -> None:
+        s = self.current_sample()
+        mask = self.image_panel.viewer.roi_mask()
+        if self.histogram_panel.scope.currentData() == "roi":
+            self.update_histogram()
+        if s is None or s.stack is None or mask is None or not mask.any():
+            return
+        rows, cols = np.nonzero(mask)
+        data = np.asarray(s.stack.data)[:, rows, cols]
+        spectra = engine.absorption(data, s.stack.kind)
+        good = np.all(np.isfinite(spectra), axis=0)
+        if not good.any():
+            return
+        spectra = spectra[:, good]
+        mean = spectra.mean(axis=1)
+        spread = spectra.std(axis=1)
+        fit = engine.fit_spectrum(s.energy, mean)
+        band = None
+        if fit.normalized is not None:
+            scale = np.polyfit(mean, fit.normalized, 1)[0]
+            band = np.abs(scale) * spread
+        else:
+            fit.message = (fit.message + "; " if fit.message else "") + f"spread ±{spread.mean():.3g}"
+        self.spectrum_panel.show_fit(f"{s.name}: ROI mean of {good.sum()} pixels", fit, band)
+
+    # ================================================================ histogram
+    def _scope_mask(self, s: Sample) -> np.ndarray | None:
+        scope = self.histogram_panel.scope.currentData()
+        if scope == "mask" and "mask" in s.maps:
+            return np.asarray(s.maps["mask"], bool)
+        if scope == "roi" and s is self.current_sample():
+            return self.image_panel.viewer.roi_mask()
+        return None
+
+    def update_histogram(self) -> None:
+        cur = self.current_sample()
+        with_maps = [s for s in self.samples if "valence" in s.maps]
+        if not with_maps:
+            self.histogram_panel.set_histograms(HIST_BINS, {}, {}, "")
+            self.histogram_panel.set_message("No valence map yet: run Process ▸ Fit XANES.")
+            return
+        chosen = with_maps if self.histogram_panel.overlay_box.isChecked() else [
+            s for s in with_maps if s is cur]
+        hists, stats = {}, {}
+        for s in chosen:
+            v = np.asarray(s.maps["valence"], float)
+            w = s.maps.get("edge_jump")
+            m = self._scope_mask(s)
+            if m is not None and m.shape == v.shape:
+                v = v[m]
+                w = None if w is None else np.asarray(w)[m]
+            h, st = engine.valence_histogram(v, w, HIST_BINS)
+            hists[s.name], stats[s.name] = h, st
+        self.histogram_panel.set_histograms(HIST_BINS, hists, stats, cur.name if cur else "")
+        self.histogram_panel.set_message("Ni-weighted (edge jump) valence distribution")
+
+    def _on_highlight_range(self, lo: float, hi: float) -> None:
+        s = self.current_sample()
+        if s is None or "valence" not in s.maps:
+            self._set_highlight(None)
+            return
+        v = np.asarray(s.maps["valence"], float)
+        with np.errstate(invalid="ignore"):
+            mask = np.isfinite(v) & (v >= lo) & (v <= hi)
+        self._set_highlight(mask)
+
+    def _set_highlight(self, mask: np.ndarray | None) -> None:
+        self.highlight_mask = mask
+        self._apply_highlight()
+        self.highlight_changed.emit()
+
+    def _apply_highlight(self) -> None:
+        self.image_panel.viewer.set_overlay("highlight", self.highlight_mask)
+        if self._volume_panel is not None:
+            s = self.current_sample()
+            vol_mask = None
+            if self.highlight_mask is not None and s is not None and s.volume is not None:
+                lo, hi = self.histogram_panel.highlight_range()
+                with np.errstate(invalid="ignore"):
+                    vol_mask = np.isfinite(s.volume) & (s.volume >= lo) & (s.volume <= hi)
+            try:
+                self._volume_panel.set_highlight(vol_mask)
+            except Exception:
+                logger.debug("3D highlight failed", exc_info=True)
+
+    # ================================================================ processing
+    def _run_stage(self, stage: str) -> None:
+        self.docks["processing"].show()
+        self.docks["processing"].raise_()
+        box = self.processing_panel.stages[stage]
+        self.processing_panel.run_requested.emit(stage, box.params())
+
+    def _on_stage_finished(self, stage: str, sample: Sample, result: Any) -> None:
+        if stage == "fit":
+            sample.maps.update(result)
+            if sample is self.current_sample():
+                self.select_sample(self.current)
+                self.image_panel.set_channel("valence")
+            self.update_histogram()
+        elif stage == "register":
+            sample.registration = result
+            logger.info("register: shifts (row, col) px per energy: max |shift| %.2f px",
+                        float(np.max(np.abs(result.shifts))) if len(result.shifts) else 0.0)
+            if hasattr(self, "registration_panel"):
+                self.registration_panel.set_sample(sample)
+                self.docks["registration"].show()
+                self.docks["registration"].raise_()
+
+    def _on_preview(self, image: Any) -> None:
+        arr = np.asarray(image)
+        if arr.ndim == 2 and np.isrealobj(arr) or np.iscomplexobj(arr):
+            arr = np.abs(arr) if np.iscomplexobj(arr) else arr
+            s = self.current_sample()
+            self.image_panel.viewer.set_image(arr.astype(float), s.pixel_size if s else 1.0,
+                                              self._auto_levels(arr), colormaps.grey_colormap(),
+                                              "preview")
+
+    def _on_registration_shifts_edited(self) -> None:
+        logger.info("registration shifts edited by hand")
+
+    def _on_registration_apply(self, shifts: np.ndarray) -> None:
+        s = self.current_sample()
+        if s is None or s.stack is None:
+            return
+        from dataclasses import replace
+
+        s.previous_stack = s.stack
+        data = engine.apply_shifts(np.asarray(s.stack.data), shifts)
+        s.stack = replace(s.stack, data=data)
+        logger.info("registration applied to %s", s.name)
+        self.update_image()
+
+    def _on_registration_undo_apply(self) -> None:
+        s = self.current_sample()
+        prev = getattr(s, "previous_stack", None)
+        if prev is not None:
+            s.stack = prev
+            s.previous_stack = None
+            logger.info("registration undone on %s", s.name)
+            self.update_image()
+
+    # ================================================================ 3D (H7's panels)
+    def _provide_volume(self, sample: Sample) -> None:
+        if self._volume_panel is None and not self.show_volume_dock():
+            return
+        try:
+            self._volume_panel.set_volume(sample.volume, sample.voxel_size or sample.pixel_size,
+                                          clim=self.valence_limits)
+            if self._segmentation_panel is not None:
+                mask = sample.labels.get("mask")
+                if mask is None:
+                    mask = np.isfinite(sample.volume)
+                self._segmentation_panel.set_data(sample.volume,
+                                                  sample.voxel_size or sample.pixel_size, mask)
+        except Exception as exc:
+            logger.exception("3D view failed")
+            self.show_error("3D view", f"The 3D view could not show the volume: {exc}")
+
+    def show_volume_dock(self) -> bool:
+        """Create the napari 3D dock on first use (needs OpenGL)."""
+        if self._volume_panel is not None:
+            self.docks["volume"].show()
+            return True
+        try:
+            from ptyxanes_gui.panels.volume_panel import VolumePanel
+        except ImportError as exc:
+            self.show_error("3D view", f"The 3D panel is not available: {exc}")
+            return False
+        try:
+            self._volume_panel = VolumePanel(parent=None)
+        except Exception as exc:
+            logger.exception("napari viewer failed")
+            self.show_error("3D view", f"The 3D viewer could not start (OpenGL?): {exc}")
+            return False
+        dock = self._add_dock("volume", "3D volume", self._volume_panel,
+                              Qt.DockWidgetArea.RightDockWidgetArea)
+        self.view_menu.insertAction(self.act_3d, dock.toggleViewAction())
+        try:
+            from ptyxanes_gui.panels.segmentation_panel import SegmentationPanel
+
+            self._segmentation_panel = SegmentationPanel(self._volume_panel)
+            seg = self._add_dock("segmentation", "Segmentation", self._segmentation_panel,
+                                 Qt.DockWidgetArea.RightDockWidgetArea)
+            self.tabifyDockWidget(dock, seg)
+            dock.raise_()
+            self.view_menu.insertAction(self.act_3d, seg.toggleViewAction())
+        except ImportError:
+            logger.debug("segmentation panel not available", exc_info=True)
+        return True
+
+    # ================================================================ saving / export
+    def save_project(self, ask: bool = False) -> bool:
+        s = self.current_sample()
+        if s is None:
+            return False
+        reason = engine.available("save_project")
+        if reason:
+            self.show_error("Save", reason)
+            return False
+        path = self.project_path
+        if ask or path is None:
+            start = str(Path(self.settings.value("paths/last_dir", str(Path.home())))
+                        / f"{s.name}.ptyx.h5")
+            name, _ = QFileDialog.getSaveFileName(self, "Save project", start,
+                                                  "Project (*.h5 *.nxs)")
+            if not name:
+                return False
+            path = Path(name)
+        try:
+            engine.save_sample_project(path, s)
+        except Exception as exc:
+            self.show_error("Save", f"Could not save {path}:\n\n{exc}")
+            return False
+        self.project_path = path
+        self.statusBar().showMessage(f"saved {path}", 5000)
+        return True
+
+    def export_figure(self, path: str | Path, dpi: int = 300,
+                      size_px: tuple[int, int] | None = None) -> Path:
+        """Export the current image view (with colour and scale bars) to a file."""
+        from ptyxanes.figures.colormaps import valence_lut
+
+        from ptyxanes_gui.presenters.engine import CHANNEL_LABELS
+        from ptyxanes_gui.viewers.export import export_image_figure
+
+        s = self.current_sample()
+        ch = self.image_panel.current_channel()
+        img = self.displayed_image
+        levels = self.valence_limits if ch == "valence" else self.channel_limits.get(
+            ch, self._auto_levels(img))
+        if ch == "valence":
+            lut = valence_lut(256)
+        elif ch in ENERGY_CHANNELS:
+            g = np.linspace(0, 255, 256).astype(np.uint8)
+            lut = np.column_stack([g, g, g, np.full(256, 255, np.uint8)])
+        else:
+            lut = colormaps.other_colormap().getLookupTable(nPts=256, alpha=True)
+        title = s.name if ch not in ENERGY_CHANNELS else f"{s.name} — {s.energy[self.energy_index]:.1f} eV"
+        return export_image_figure(path, img, pixel_size=s.pixel_size, lut=lut, levels=levels,
+                                   label=CHANNEL_LABELS[ch], title=title, dpi=dpi,
+                                   size_px=size_px, highlight=self.highlight_mask)
+
+    def export_figure_dialog(self) -> None:
+        if self.current_sample() is None:
+            self.show_error("Export", "Open a dataset first.")
+            return
+        start = str(Path(self.settings.value("paths/last_dir", str(Path.home()))) / "figure.png")
+        name, _ = QFileDialog.getSaveFileName(self, "Export figure", start,
+                                              "PNG (*.png);;TIFF (*.tif);;SVG (*.svg);;PDF (*.pdf)")
+        if not name:
+            return
+        dpi = 300
+        if Path(name).suffix.lower() in (".png", ".tif", ".tiff"):
+            dpi, ok = QInputDialog.getInt(self, "Export figure", "Resolution (DPI)", 300, 50, 2400)
+            if not ok:
+                return
+        try:
+            self.export_figure(name, dpi=dpi)
+        except Exception as exc:
+            self.show_error("Export", f"Could not export {name}:\n\n{exc}")
+
+    def export_spectrum_csv(self, path: str | Path) -> Path:
+        from ptyxanes_gui.viewers.export import export_csv
+
+        names, cols = self.spectrum_panel.curves_table()
+        if not names:
+            raise ValueError("no spectrum shown: click a pixel first")
+        return export_csv(path, names, cols)
+
+    def export_histogram_csv(self, path: str | Path) -> Path:
+        from ptyxanes_gui.viewers.export import export_csv
+
+        data = self.histogram_panel.data
+        if not data:
+            raise ValueError("no histogram shown")
+        centres = 0.5 * (HIST_BINS[1:] + HIST_BINS[:-1])
+        names = ["valence"] + list(data)
+        cols = np.column_stack([centres] + [h for _e, h in data.values()])
+        return export_csv(path, names, cols)
+
+    def export_spectrum_dialog(self) -> None:
+        self._csv_dialog("Export spectrum", "spectrum.csv", self.export_spectrum_csv)
+
+    def export_histogram_dialog(self) -> None:
+        self._csv_dialog("Export histogram", "histogram.csv", self.export_histogram_csv)
+
+    def _csv_dialog(self, title: str, default: str, fn) -> None:
+        start = str(Path(self.settings.value("paths/last_dir", str(Path.home()))) / default)
+        name, _ = QFileDialog.getSaveFileName(self, title, start, "CSV (*.csv)")
+        if name:
+            try:
+                fn(name)
+            except Exception as exc:
+                self.show_error(title, str(exc))
+
+    # ================================================================ help / errors
+    def show_error(self, title: str, message: str) -> None:
+        """A readable, non-blocking message box (the data are left as they were)."""
+        self.last_error = message
+        logger.warning("%s: %s", title, message)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok,
+                          self)
+        box.setObjectName("error_box")
+        box.finished.connect(lambda _r, b=box: self._message_boxes.remove(b)
+                             if b in self._message_boxes else None)
+        self._message_boxes.append(box)
+        box.open()
+
+    def about_text(self) -> str:
+        import h5py
+        import pyqtgraph
+        import superqt
+        from qtpy import QT_VERSION
+
+        import ptyxanes
+
+        versions = [f"ptyxanes {getattr(ptyxanes, '__version__', '?')}",
+                    f"Python {platform.python_version()}", f"NumPy {np.__version__}",
+                    f"h5py {h5py.__version__}", f"Qt {QT_VERSION}",
+                    f"pyqtgraph {pyqtgraph.__version__}", f"superqt {superqt.__version__}"]
+        try:
+            import napari
+
+            versions.append(f"napari {napari.__version__}")
+        except Exception:
+            pass
+        return ("<b>ptyxanes</b> — X-ray spectro-ptychography to Ni oxidation-state maps.<br>"
+                + "<br>".join(versions)
+                + f"<br>compute: {engine.describe_compute()}"
+                + f'<br><a href="{DOCS_URL}">Documentation</a>')
+
+    def show_about(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, "About ptyxanes", self.about_text(),
+                          QMessageBox.StandardButton.Ok, self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        self._message_boxes.append(box)
+        box.open()
+
+    def open_docs(self) -> None:
+        local = Path(__file__).resolve().parents[2] / "README.md"
+        url = QUrl.fromLocalFile(str(local)) if local.exists() else QUrl(DOCS_URL)
+        QDesktopServices.openUrl(url)

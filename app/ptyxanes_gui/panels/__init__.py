@@ -1,0 +1,1 @@
+"""Dock panels: widgets only; they emit intent signals and presenters fill them."""

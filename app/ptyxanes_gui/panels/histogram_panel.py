@@ -1,0 +1,148 @@
+"""Histogram panel: valence histograms of several samples, reference lines, range highlight."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pyqtgraph as pg
+from qtpy.QtCore import Qt, Signal
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_COLOURS = ["#1f4e9c", "#2ca02c", "#ff7f0e", "#d62728", "#9467bd", "#8c564b"]
+
+
+class HistogramPanel(QWidget):
+    """Valence histograms (paper Fig. 5g style) with a draggable highlight range.
+
+    Signals
+    -------
+    range_changed(float, float) : the highlight range was dragged (valence units)
+    highlight_toggled(bool)
+    scope_changed(str) : ``"map"``, ``"mask"`` or ``"roi"``
+    overlay_toggled(bool) : show all samples or only the current one
+    export_requested()
+    """
+
+    range_changed = Signal(float, float)
+    highlight_toggled = Signal(bool)
+    scope_changed = Signal(str)
+    overlay_toggled = Signal(bool)
+    export_requested = Signal()
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("histogram_panel")
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setLabel("bottom", "Ni valence")
+        self.plot.setLabel("left", "density (Ni-weighted)")
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        self.ref_lines = []
+        self.region = pg.LinearRegionItem(values=(3.0, 3.5), brush=pg.mkBrush(255, 0, 255, 40))
+        self.region.setZValue(10)
+        self.region.setVisible(False)
+        self.plot.addItem(self.region)
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.scope = QComboBox()
+        for label, key in (("whole map", "map"), ("sample mask", "mask"), ("ROI", "roi")):
+            self.scope.addItem(label, key)
+        self.scope.setCurrentIndex(1)
+        self.overlay_box = QCheckBox("all samples")
+        self.overlay_box.setChecked(True)
+        self.highlight_box = QCheckBox("highlight range")
+        self.highlight_box.setToolTip("Drag the shaded band: pixels in that valence range light up")
+        self.export_btn = QPushButton("CSV…")
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(["sample", "mean", "median", "σ", "pixels"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setMaximumHeight(110)
+        self.plot.setMinimumHeight(160)
+        self.info = QLabel("")
+        row = QHBoxLayout()
+        row.addWidget(self.scope)
+        row.addWidget(self.overlay_box)
+        row.addWidget(self.highlight_box)
+        row.addStretch(1)
+        row.addWidget(self.export_btn)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addLayout(row)
+        lay.addWidget(self.plot, 1)
+        lay.addWidget(self.info)
+        lay.addWidget(self.table)
+        self.region.sigRegionChanged.connect(self._on_region_changed)
+        self.highlight_box.toggled.connect(self._on_highlight_toggled)
+        self.scope.currentIndexChanged.connect(
+            lambda _i: self.scope_changed.emit(self.scope.currentData()))
+        self.overlay_box.toggled.connect(self.overlay_toggled.emit)
+        self.export_btn.clicked.connect(self.export_requested.emit)
+        self.data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def set_reference_lines(self, valences: tuple[float, ...]) -> None:
+        for line in self.ref_lines:
+            self.plot.removeItem(line)
+        self.ref_lines = []
+        for v in valences:
+            line = pg.InfiniteLine(v, angle=90, pen=pg.mkPen("k", width=1, style=Qt.PenStyle.DashLine),
+                                   label=f"Ni{int(v)}+", labelOpts={"position": 0.92, "color": "k"})
+            self.plot.addItem(line)
+            self.ref_lines.append(line)
+
+    def set_histograms(self, edges: np.ndarray, hists: dict[str, np.ndarray],
+                       stats: dict[str, dict[str, float]], current: str) -> None:
+        """Replace the curves: one step curve per sample name; ``current`` drawn thicker."""
+        for c in self.curves.values():
+            self.plot.removeItem(c)
+            self.legend.removeItem(c)
+        self.curves = {}
+        self.data = {}
+        for i, (name, h) in enumerate(hists.items()):
+            colour = SAMPLE_COLOURS[i % len(SAMPLE_COLOURS)]
+            width = 3 if name == current else 1.5
+            c = pg.PlotDataItem(edges, h, stepMode="center", pen=pg.mkPen(colour, width=width),
+                                name=name)
+            self.plot.addItem(c)
+            self.curves[name] = c
+            self.data[name] = (edges, h)
+        self.table.setRowCount(len(stats))
+        for r, (name, s) in enumerate(stats.items()):
+            vals = [name, f"{s['mean']:.3f}", f"{s['median']:.3f}", f"{s['std']:.3f}",
+                    f"{int(s['n'])}"]
+            for c, v in enumerate(vals):
+                self.table.setItem(r, c, QTableWidgetItem(v))
+        self.table.resizeColumnsToContents()
+
+    def set_message(self, text: str) -> None:
+        self.info.setText(text)
+
+    def highlight_range(self) -> tuple[float, float]:
+        lo, hi = self.region.getRegion()
+        return float(lo), float(hi)
+
+    def set_highlight_range(self, lo: float, hi: float) -> None:
+        """Set the range as a drag would (emits ``range_changed``)."""
+        self.highlight_box.setChecked(True)
+        self.region.setRegion((lo, hi))
+
+    def _on_region_changed(self) -> None:
+        if self.highlight_box.isChecked():
+            self.range_changed.emit(*self.highlight_range())
+
+    def _on_highlight_toggled(self, on: bool) -> None:
+        self.region.setVisible(on)
+        self.highlight_toggled.emit(on)
+        if on:
+            self.range_changed.emit(*self.highlight_range())

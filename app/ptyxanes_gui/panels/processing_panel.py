@@ -1,0 +1,146 @@
+"""Processing panel: the pipeline stages with parameters, Run/Cancel, progress and time left."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import (
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+logger = logging.getLogger(__name__)
+
+#: (key, title, parameters: (name, label, default, min, max, decimals or None for int, tooltip))
+STAGES = [
+    ("reconstruct", "Reconstruct (ePIE / rPIE)",
+     [("n_iter", "iterations", 100, 1, 100000, None, "ptychography iterations per energy")]),
+    ("register", "Register energies",
+     [("reference", "reference energy index", 0, 0, 10000, None, "energy the others align to"),
+      ("upsample_factor", "sub-pixel factor", 20, 1, 1000, None,
+       "registration precision 1/factor pixel")]),
+    ("tomo", "Tomography (SIRT)",
+     [("n_iter", "iterations", 200, 1, 100000, None, "SIRT iterations per energy")]),
+    ("fit", "XANES fit → valence",
+     [("pre_edge_lo", "pre-edge from (eV)", 8270.0, 7000.0, 10000.0, 1,
+       "start of the pre-edge window of the normalisation"),
+      ("pre_edge_hi", "pre-edge to (eV)", 8300.0, 7000.0, 10000.0, 1,
+       "end of the pre-edge window"),
+      ("post_edge_lo", "post-edge from (eV)", 8400.0, 7000.0, 10000.0, 1,
+       "start of the post-edge window"),
+      ("post_edge_hi", "post-edge to (eV)", 8420.0, 7000.0, 10000.0, 1,
+       "end of the post-edge window")]),
+    ("segment", "Segment >Ni³⁺", [("threshold", "valence threshold", 3.2, 0.0, 5.0, 2,
+                                   "valence above which a pixel counts as >Ni3+")]),
+]
+
+
+class StageBox(QGroupBox):
+    """One stage: its parameters, Run / Cancel, a progress bar and the time left."""
+
+    def __init__(self, key: str, title: str, params, parent=None) -> None:
+        super().__init__(title, parent)
+        self.setObjectName(f"stage_{key}")
+        self.key = key
+        self.inputs: dict[str, QSpinBox | QDoubleSpinBox] = {}
+        form = QFormLayout()
+        for name, label, default, lo, hi, decimals, tip in params:
+            if decimals is None:
+                w: QSpinBox | QDoubleSpinBox = QSpinBox()
+            else:
+                w = QDoubleSpinBox()
+                w.setDecimals(decimals)
+            w.setRange(lo, hi)
+            w.setValue(default)
+            w.setToolTip(tip)
+            form.addRow(label, w)
+            self.inputs[name] = w
+        self.run_btn = QPushButton("Run")
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setEnabled(False)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setValue(0)
+        self.eta = QLabel("")
+        row = QHBoxLayout()
+        row.addWidget(self.run_btn)
+        row.addWidget(self.cancel_btn)
+        row.addWidget(self.bar, 1)
+        row.addWidget(self.eta)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addLayout(row)
+        self._t0 = 0.0
+
+    def params(self) -> dict[str, float]:
+        return {k: w.value() for k, w in self.inputs.items()}
+
+    def set_running(self, running: bool) -> None:
+        self.run_btn.setEnabled(not running and self._available)
+        self.cancel_btn.setEnabled(running)
+        if running:
+            self._t0 = time.monotonic()
+            self.bar.setValue(0)
+            self.eta.setText("starting…")
+
+    def set_available(self, reason: str | None) -> None:
+        self._available = reason is None
+        self.run_btn.setEnabled(reason is None)
+        self.run_btn.setToolTip(reason or "Run this stage on the current sample")
+
+    def show_progress(self, fraction: float, message: str) -> None:
+        self.bar.setValue(int(round(1000 * fraction)))
+        elapsed = time.monotonic() - self._t0
+        if 0.02 < fraction < 1.0:
+            left = elapsed * (1.0 - fraction) / fraction
+            self.eta.setText(f"{message} · {left:.0f} s left")
+        else:
+            self.eta.setText(message)
+
+
+class ProcessingPanel(QWidget):
+    """The pipeline stages.
+
+    Signals
+    -------
+    run_requested(str, dict) : stage key and its parameters
+    cancel_requested(str) : stage key
+    """
+
+    run_requested = Signal(str, dict)
+    cancel_requested = Signal(str)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("processing_panel")
+        self.stages: dict[str, StageBox] = {}
+        inner = QWidget()
+        lay = QVBoxLayout(inner)
+        for key, title, params in STAGES:
+            box = StageBox(key, title, params)
+            box.set_available(None)
+            box.run_btn.clicked.connect(lambda _=False, k=key: self._on_run_clicked(k))
+            box.cancel_btn.clicked.connect(lambda _=False, k=key: self.cancel_requested.emit(k))
+            lay.addWidget(box)
+            self.stages[key] = box
+        lay.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(inner)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(2, 2, 2, 2)
+        outer.addWidget(scroll)
+
+    def _on_run_clicked(self, key: str) -> None:
+        self.run_requested.emit(key, self.stages[key].params())

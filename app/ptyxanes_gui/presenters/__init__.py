@@ -1,0 +1,1 @@
+"""Presenters: wire panels to the engine and own the background workers."""

@@ -1,0 +1,1 @@
+"""pyqtgraph wrappers used by the panels."""
