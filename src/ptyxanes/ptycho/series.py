@@ -468,7 +468,7 @@ def reconstruct_series(scans: Sequence[CXIScan], params: PtychoParams | None = N
             if control.cancelled.is_set():
                 raise Cancelled
     if failures:
-        raise RuntimeError("reconstruction failed for " + "; ".join(failures))
+        raise ValueError("reconstruction failed for " + "; ".join(failures))
     # assemble the stack
     n_e = len(energies)
     n_a = 1 if angles is None else len(angles)
