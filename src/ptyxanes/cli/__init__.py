@@ -21,7 +21,7 @@ from ptyxanes.progress import Cancelled
 logger = logging.getLogger(__name__)
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("info", "align", "tomo", "simulate", "fit", "pipeline")
+COMMANDS: tuple[str, ...] = ("info", "align", "tomo", "simulate", "fit", "pipeline", "reconstruct")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
