@@ -348,7 +348,7 @@ def _lm(e, y, p0, lo, hi, step, max_iter, tol):  # pragma: no cover - compiled
     for i in range(n):
         r = f[i] - y[i]
         cost += r * r
-    lam = 1e-3
+    lam = 1e-2
     converged = False
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 - it is returned
