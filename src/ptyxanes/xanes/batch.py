@@ -491,7 +491,7 @@ def _fit_chunk(
             if good.sum() >= 20:
                 # the misfit pattern moves with the edge: average it in 0.25 eV bins of edge energy
                 ed = np.where(good, out["edge"], np.nan)
-                b = np.floor((ed - np.nanmin(ed)) / 0.25)
+                b = np.floor((ed - np.nanmin(ed)) / 0.1)
                 b = np.where(np.isfinite(b), b, -1).astype(np.int64)
                 nb_ = int(b.max()) + 1
                 sums = np.zeros((nb_, ew.size))

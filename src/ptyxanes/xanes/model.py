@@ -584,6 +584,16 @@ def _fit_one(e, y, p0, lo, hi, step, method, max_iter, tol, frac, pre_map, out_p
     _normal_eq(jac, f, y, a, tmp)
     for j in range(m):
         a[j, j] += 1e-12 * (1.0 + a[j, j])
+    # parameters held at a bound are fixed (active constraints): no variance along them
+    for j in range(m):
+        if p[j] <= lo[j] or p[j] >= hi[j]:
+            grad[j] = 0.0
+            for q in range(m):
+                a[j, q] = 0.0
+                a[q, j] = 0.0
+            a[j, j] = 1.0
+            for i in range(n):
+                jac[j, i] = 0.0
     z = np.empty(m)
     if _cholesky_solve(a, grad, z, np.empty((m, m)), np.empty(m)):
         # k = J z is dE/dy (sensitivity to each fitted point); the pre-edge line
