@@ -238,3 +238,26 @@ def test_valence_summary_weighted() -> None:
     stack = np.moveaxis(0.1 + 0.3 * ss.normalized_mu(E51, v), -1, 0)
     f = region_spectrum(E51, stack, v < 2.5)
     assert abs(f.edge_energy - ss.edge_energy(2.2)) < 0.2
+
+
+def test_fit_stack_volume_from_hdf5(tmp_path, twin_calibration) -> None:
+    from ptyxanes.io.nexus import read_stack, write_stack
+    from ptyxanes.io.stack import ImageStack
+    from ptyxanes.xanes import fit_stack
+
+    rng = np.random.default_rng(5)
+    v = rng.uniform(2.0, 3.0, (3, 8, 9))
+    mu = 0.02 + 0.3 * ss.normalized_mu(E51, v) + rng.normal(0, 0.001, v.shape + (E51.size,))
+    data = np.moveaxis(mu, -1, 0).astype(np.float32)
+    p = write_stack(tmp_path / "vol.h5", ImageStack(data, E51, np.full(E51.size, 5e-8),
+                                                     kind="absorption",
+                                                     dims=("energy", "plane", "row", "col")))
+    stack = read_stack(p, lazy=True)
+    try:
+        r = run_sync(fit_stack(stack, calibration=twin_calibration, threshold=None,
+                               chunk_spectra=50))
+    finally:
+        stack.data.file.close()
+    assert r.valence.shape == (3, 8, 9)
+    assert np.all(r.status == Status.OK)
+    assert np.mean(np.abs(r.valence - v)) < 0.05
