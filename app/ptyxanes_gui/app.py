@@ -105,10 +105,29 @@ def run_gui(args: argparse.Namespace) -> int:
 
 
 def prepare_showcase(window) -> None:
-    """Put the window in a telling state for a screenshot: valence map, a pixel, a range."""
+    """Put the window in a telling state for a screenshot: valence map, a pixel, a range.
+
+    Samples without results are fitted first (synchronously: a screenshot is
+    not interactive) when the engine can fit.
+    """
+    from ptyxanes.progress import run_sync
+
+    from ptyxanes_gui.presenters import engine
+
     s = window.current_sample()
     if s is None:
         return
+    if engine.available("fit") is None:
+        for smp in window.samples:
+            if smp.stack is not None and "valence" not in smp.maps:
+                try:
+                    smp.maps.update(run_sync(engine.fit_job(smp)))
+                except Exception:
+                    logger.exception("fit of %s failed", smp.name)
+        window.select_sample(window.current)
+        if len(window.samples) > 1:
+            window.data_panel.select(len(window.samples) - 2)
+            s = window.current_sample()
     if "valence" in s.maps:
         window.image_panel.set_channel("valence")
     else:

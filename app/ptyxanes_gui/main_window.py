@@ -103,12 +103,16 @@ class MainWindow(QMainWindow):
 
         self.log_handler = QtLogHandler()
         self.log_handler.emitter.record.connect(self.log_panel.append)
-        logging.getLogger("ptyxanes").addHandler(self.log_handler)
-        logging.getLogger("ptyxanes_gui").addHandler(self.log_handler)
+        for name in ("ptyxanes", "ptyxanes_gui"):
+            lg = logging.getLogger(name)
+            lg.addHandler(self.log_handler)
+            if lg.getEffectiveLevel() > logging.INFO:
+                lg.setLevel(logging.INFO)
 
         self.processing = ProcessingPresenter(self.processing_panel, self.current_sample)
         self.processing.stage_finished.connect(self._on_stage_finished)
         self.processing.stage_failed.connect(lambda _s, msg: self.show_error("Processing", msg))
+        self.processing.stage_cancelled.connect(lambda _s: setattr(self, "_fit_queue", []))
         self.processing.preview.connect(self._on_preview)
 
         self._build_status_bar()
@@ -182,6 +186,9 @@ class MainWindow(QMainWindow):
         self.act_export_fig = self._action("Export &figure…", self.export_figure_dialog,
                                            "Ctrl+E", "Image with colour bar and scale bar: "
                                            "PNG/TIFF (chosen DPI), SVG, PDF")
+        self.act_export_samples = self._action(
+            "Export all samples' &valence maps…", self.export_samples_figure_dialog, None,
+            "Valence maps of every sample side by side, shared colour limits")
         self.act_export_spec = self._action("Export &spectrum CSV…", self.export_spectrum_dialog,
                                             None, "The curves in the Spectrum panel as CSV")
         self.act_export_hist = self._action("Export &histogram CSV…",
@@ -194,6 +201,8 @@ class MainWindow(QMainWindow):
                                    "The valence volume in napari (3D results only)")
         self.act_fit = self._action("&Fit XANES (current sample)",
                                     lambda: self._run_stage("fit"), "Ctrl+R")
+        self.act_fit_all = self._action("Fit XANES of &all samples", self.fit_all_samples, None,
+                                        "Fit every open sample, one after the other")
         self.act_register = self._action("&Register energies (current sample)",
                                          lambda: self._run_stage("register"))
         self.act_cancel = self._action("&Cancel all", self.processing.cancel_all, "Esc")
@@ -211,7 +220,8 @@ class MainWindow(QMainWindow):
             f.addAction(a)
         f.addSeparator()
         exp = f.addMenu("E&xport")
-        for a in (self.act_export_fig, self.act_export_spec, self.act_export_hist):
+        for a in (self.act_export_fig, self.act_export_samples, self.act_export_spec,
+                  self.act_export_hist):
             exp.addAction(a)
         f.addSeparator()
         f.addAction(self.act_quit)
@@ -226,7 +236,7 @@ class MainWindow(QMainWindow):
         v.addAction(self.act_reset)
         v.setToolTipsVisible(True)
         p = mb.addMenu("&Process")
-        for a in (self.act_register, self.act_fit, self.act_cancel):
+        for a in (self.act_register, self.act_fit, self.act_fit_all, self.act_cancel):
             p.addAction(a)
         p.setToolTipsVisible(True)
         h = mb.addMenu("&Help")
@@ -264,6 +274,7 @@ class MainWindow(QMainWindow):
     def _update_enabled(self) -> None:
         """Grey out what the engine cannot do yet, with the reason as tooltip."""
         for action, feature in ((self.act_demo, "demo"), (self.act_fit, "fit"),
+                                (self.act_fit_all, "fit"),
                                 (self.act_register, "register"),
                                 (self.act_save, "save_project"),
                                 (self.act_save_as, "save_project")):
@@ -390,6 +401,7 @@ class MainWindow(QMainWindow):
         except Exception as exc:
             self.show_error("Demo", f"The demo dataset could not be made: {exc}")
             return False
+        self.statusBar().clearMessage()
         return self.open_paths([str(folder)], title="Demo: simulated NMC811")
 
     def open_paths(self, paths: list[str], title: str | None = None) -> bool:
@@ -647,8 +659,23 @@ class MainWindow(QMainWindow):
         box = self.processing_panel.stages[stage]
         self.processing_panel.run_requested.emit(stage, box.params())
 
+    def fit_all_samples(self) -> None:
+        """Fit every sample without a valence map, one after the other."""
+        self._fit_queue = [s for s in self.samples if s.stack is not None and "valence" not in s.maps]
+        self._fit_next()
+
+    def _fit_next(self) -> None:
+        queue = getattr(self, "_fit_queue", [])
+        if queue and not self.processing.is_running("fit"):
+            sample = queue.pop(0)
+            box = self.processing_panel.stages["fit"]
+            self.processing.run_on("fit", sample, box.params())
+
     def _on_stage_finished(self, stage: str, sample: Sample, result: Any) -> None:
         if stage == "fit":
+            from qtpy.QtCore import QTimer
+
+            QTimer.singleShot(0, self._fit_next)
             sample.maps.update(result)
             if sample is self.current_sample():
                 self.select_sample(self.current)
@@ -793,26 +820,46 @@ class MainWindow(QMainWindow):
         else:
             lut = colormaps.other_colormap().getLookupTable(nPts=256, alpha=True)
         title = s.name if ch not in ENERGY_CHANNELS else f"{s.name} — {s.energy[self.energy_index]:.1f} eV"
+        if ch == "valence" and engine.available("figures") is None and self.highlight_mask is None:
+            return engine.valence_figure(path, {s.name: img}, s.pixel_size, self.valence_limits,
+                                         dpi=dpi, size_px=size_px)
         return export_image_figure(path, img, pixel_size=s.pixel_size, lut=lut, levels=levels,
                                    label=CHANNEL_LABELS[ch], title=title, dpi=dpi,
                                    size_px=size_px, highlight=self.highlight_mask)
 
+    def export_samples_figure(self, path: str | Path, dpi: int = 300,
+                              size_px: tuple[int, int] | None = None) -> Path:
+        """All samples' valence maps side by side with the shared colour limits."""
+        maps = {s.name: np.asarray(s.maps["valence"], float) for s in self.samples
+                if "valence" in s.maps and np.ndim(s.maps["valence"]) == 2}
+        if not maps:
+            raise ValueError("no valence maps yet: run Process ▸ Fit XANES of all samples")
+        first = next(s for s in self.samples if "valence" in s.maps)
+        return engine.valence_figure(path, maps, first.pixel_size, self.valence_limits, dpi=dpi,
+                                     size_px=size_px)
+
+    def export_samples_figure_dialog(self) -> None:
+        self._figure_dialog("Export all samples", "samples.png", self.export_samples_figure)
+
     def export_figure_dialog(self) -> None:
+        self._figure_dialog("Export figure", "figure.png", self.export_figure)
+
+    def _figure_dialog(self, title: str, default: str, fn) -> None:
         if self.current_sample() is None:
             self.show_error("Export", "Open a dataset first.")
             return
-        start = str(Path(self.settings.value("paths/last_dir", str(Path.home()))) / "figure.png")
-        name, _ = QFileDialog.getSaveFileName(self, "Export figure", start,
+        start = str(Path(self.settings.value("paths/last_dir", str(Path.home()))) / default)
+        name, _ = QFileDialog.getSaveFileName(self, title, start,
                                               "PNG (*.png);;TIFF (*.tif);;SVG (*.svg);;PDF (*.pdf)")
         if not name:
             return
         dpi = 300
         if Path(name).suffix.lower() in (".png", ".tif", ".tiff"):
-            dpi, ok = QInputDialog.getInt(self, "Export figure", "Resolution (DPI)", 300, 50, 2400)
+            dpi, ok = QInputDialog.getInt(self, title, "Resolution (DPI)", 300, 50, 2400)
             if not ok:
                 return
         try:
-            self.export_figure(name, dpi=dpi)
+            fn(name, dpi=dpi)
         except Exception as exc:
             self.show_error("Export", f"Could not export {name}:\n\n{exc}")
 

@@ -292,3 +292,34 @@ def test_screenshot_command(qtbot, tmp_path, settings_path, monkeypatch, two_sam
     img = QImage(str(out))
     assert not img.isNull()
     assert img.width() >= 1000 and img.height() >= 700
+
+
+def test_export_all_samples_figure(window, result_project, tmp_path):
+    from PIL import Image
+
+    path, _ = result_project
+    window.open_paths([str(path), str(path)])
+    out = window.export_samples_figure(tmp_path / "all.png", dpi=100, size_px=(1000, 400))
+    with Image.open(out) as im:
+        assert im.size == (1000, 400)
+
+
+def test_volume_dock_created_lazily_for_3d_results(qtbot, window, tmp_path):
+    """A project with a valence volume opens the napari 3D dock (needs OpenGL: Xvfb)."""
+    import os
+
+    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        pytest.skip("napari needs an OpenGL display (run under Xvfb)")
+    pytest.importorskip("napari")
+    from ptyxanes.io.project import MapData, Project, save_project
+
+    vol = np.full((6, 10, 12), np.nan)
+    vol[1:5, 2:8, 2:10] = 2.8
+    path = tmp_path / "vol.h5"
+    save_project(path, Project(maps={"oxidation_state": MapData(vol, 40e-9, "oxidation_state")}))
+    assert "dock_volume" not in [d.objectName() for d in window.docks.values()]
+    assert window.open_paths([str(path)])
+    assert window.docks["volume"].objectName() == "dock_volume"
+    assert window._volume_panel is not None
+    with qtbot.waitSignal(window.highlight_changed, timeout=3000):
+        window.histogram_panel.set_highlight_range(2.7, 2.9)

@@ -35,6 +35,7 @@ class SpectrumPanel(QWidget):
         self.plots.setBackground("w")
         self.raw_plot = self.plots.addPlot(row=0, col=0)
         self.raw_plot.setLabel("left", "−ln|T|")
+        self.raw_plot.getAxis("left").enableAutoSIPrefix(False)
         self.raw_plot.showGrid(x=True, y=True, alpha=0.2)
         self.norm_plot = self.plots.addPlot(row=1, col=0)
         self.norm_plot.setLabel("left", "normalised μ")
@@ -44,7 +45,8 @@ class SpectrumPanel(QWidget):
         self.raw_plot.setXLink(self.norm_plot)
         self.plots.ci.layout.setRowStretchFactor(0, 1)
         self.plots.ci.layout.setRowStretchFactor(1, 2)
-        self.legend = self.norm_plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        self.legend = self.norm_plot.addLegend(offset=(-10, 10), labelTextSize="8pt",
+                                             brush=pg.mkBrush(255, 255, 255, 210))
 
         self.raw_curve = self.raw_plot.plot(pen=None, symbol="o", symbolSize=4,
                                             symbolBrush="k", name="−ln|T|")
@@ -95,6 +97,7 @@ class SpectrumPanel(QWidget):
         self.clear_pins_btn.clicked.connect(self.clear_pins)
         self.export_btn.clicked.connect(self.export_requested.emit)
         self.current_label = ""
+        self._x_range: tuple[float, float] | None = None
         self.current: dict[str, np.ndarray] = {}
 
     def set_references(self, refs: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
@@ -114,6 +117,9 @@ class SpectrumPanel(QWidget):
         self.current_label = label
         self.title.setText(label)
         e = fit.energy
+        if self._x_range != (e[0], e[-1]):
+            self._x_range = (float(e[0]), float(e[-1]))
+            self.norm_plot.setXRange(*self._x_range, padding=0.02)
         self.raw_curve.setData(e, fit.raw)
         self.current = {"energy": e, "raw": fit.raw}
         if fit.normalized is not None:

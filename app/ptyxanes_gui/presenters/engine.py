@@ -470,32 +470,30 @@ def calibration(energy: NDArray[np.float64]) -> Any | None:
     return cal
 
 
-def reference_spectra() -> dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]:
-    """Reference spectra (name -> (energy eV, normalised mu)) from resources/references.
+def reference_spectra(
+    window: tuple[float, float] = (8250.0, 8450.0),
+) -> dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]:
+    """Normalised reference spectra to overlay: name -> (energy eV, normalised μ).
 
-    Falls back to the digital twin's model references when none are shipped.
+    The references of :func:`reference_spectrum_objects` (shipped, else the
+    twin's model), normalised by the engine like the pixels and cut to ``window``.
     """
     out: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
-    try:
-        from ptyxanes.io.spectra import read_spectrum
-        from ptyxanes.resources import resources_dir
-
-        folder = resources_dir() / "references"
-        for f in sorted(folder.glob("*")) if folder.is_dir() else []:
-            if f.suffix.lower() in (".txt", ".xdi", ".dat", ".nor"):
-                try:
-                    s = read_spectrum(f)
-                    out[s.name or f.stem] = (np.asarray(s.energy, float), np.asarray(s.mu, float))
-                except Exception:
-                    logger.debug("could not read reference %s", f, exc_info=True)
-    except Exception:
-        logger.debug("no shipped references", exc_info=True)
-    if not out:
-        fn = _attr("ptyxanes.simulate.spectra", "reference_spectra")
-        if fn is not None:
-            for v, s in fn().items():
-                if v > 0:
-                    out[s.name] = (np.asarray(s.energy, float), np.asarray(s.mu, float))
+    norm = _normalize_fn()
+    for spec in reference_spectrum_objects():
+        if spec.valence is not None and spec.valence < 1.0:
+            continue  # Ni metal is far from the cathode's range; keep the plot readable
+        e = np.asarray(spec.energy, float)
+        mu = np.asarray(spec.mu, float)
+        if norm is not None:
+            try:
+                mu = np.asarray(norm(e, mu).mu, float)
+            except Exception:
+                logger.debug("could not normalise reference %s", spec.name, exc_info=True)
+        keep = (e >= window[0]) & (e <= window[1])
+        if keep.sum() > 3:
+            label = f"Ni{spec.valence:g}+ ref." if spec.valence is not None else spec.name
+            out[f"{label} ({spec.name})"] = (e[keep], mu[keep])
     return out
 
 
@@ -611,3 +609,14 @@ def shifted_difference(sample: Sample, index: int, reference: int,
     ref = absorption(np.asarray(data[reference]), kind)
     img = absorption(np.asarray(shift_image(np.asarray(data[index]), shift)), kind)
     return np.nan_to_num(img - ref)
+
+
+def valence_figure(path: str | Path, maps: dict[str, NDArray[Any]], pixel_size: float,
+                   clim: tuple[float, float], *, dpi: int = 300,
+                   size_px: tuple[int, int] | None = None) -> Path:
+    """Valence maps with shared limits, scale and colour bars (``ptyxanes.figures``)."""
+    from ptyxanes.figures import save_figure, valence_map_figure
+
+    figsize = None if size_px is None else (size_px[0] / dpi, size_px[1] / dpi)
+    fig = valence_map_figure(maps, pixel_size, clim=clim, figsize=figsize)
+    return Path(save_figure(fig, path, dpi=dpi, overwrite=True))

@@ -61,7 +61,10 @@ class ProcessingPresenter(QObject):
         return stage in self.workers
 
     def _on_run_requested(self, stage: str, params: dict) -> None:
-        sample = self._current_sample()
+        self.run_on(stage, self._current_sample(), params)
+
+    def run_on(self, stage: str, sample: Any, params: dict) -> None:
+        """Start ``stage`` on ``sample`` in a background worker (one per stage at a time)."""
         box = self._panel.stages[stage]
         if sample is None or sample.stack is None:
             self.stage_failed.emit(stage, "Open a dataset with an energy stack first.")
