@@ -111,7 +111,6 @@ def prepare_showcase(window) -> None:
     not interactive) when the engine can fit.
     """
     from ptyxanes.progress import run_sync
-
     from ptyxanes_gui.presenters import engine
 
     s = window.current_sample()

@@ -803,7 +803,6 @@ class MainWindow(QMainWindow):
                       size_px: tuple[int, int] | None = None) -> Path:
         """Export the current image view (with colour and scale bars) to a file."""
         from ptyxanes.figures.colormaps import valence_lut
-
         from ptyxanes_gui.presenters.engine import CHANNEL_LABELS
         from ptyxanes_gui.viewers.export import export_image_figure
 

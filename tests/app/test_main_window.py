@@ -282,9 +282,8 @@ def test_menus_and_about(window):
 
 
 def test_screenshot_command(qtbot, tmp_path, settings_path, monkeypatch, two_samples):
-    from qtpy.QtGui import QImage
-
     from ptyxanes_gui.__main__ import main
+    from qtpy.QtGui import QImage
 
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
     out = tmp_path / "shot.png"
@@ -323,3 +322,21 @@ def test_volume_dock_created_lazily_for_3d_results(qtbot, window, tmp_path):
     assert window._volume_panel is not None
     with qtbot.waitSignal(window.highlight_changed, timeout=3000):
         window.histogram_panel.set_highlight_range(2.7, 2.9)
+
+
+def test_fit_then_save_project_and_reopen(qtbot, window, tmp_path):
+    from ptyxanes_gui.presenters import engine
+
+    if engine.available("fit") or engine.available("save_project"):
+        pytest.skip("engine fit or project files not available")
+    path = make_stack_file(tmp_path / "s.h5", "s")
+    window.open_paths([str(path)])
+    window.processing_panel.stages["fit"].run_btn.click()
+    qtbot.waitUntil(lambda: "fit" not in window.processing.workers, timeout=100000)
+    valence = np.asarray(window.current_sample().maps["valence"], float)
+    window.project_path = tmp_path / "saved.h5"
+    assert window.save_project(), window.last_error
+    window.open_paths([str(tmp_path / "saved.h5")])
+    reopened = window.samples[-1]
+    np.testing.assert_allclose(np.asarray(reopened.maps["valence"], float), valence)
+    assert reopened.stack is not None and reopened.stack.n_energies == 51
