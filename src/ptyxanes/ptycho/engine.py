@@ -367,17 +367,29 @@ def reconstruct(data: Any, positions: NDArray[np.floating], probe: NDArray[np.co
     errors: list[float] = []
     refine = params.refine_positions
     shifts = np.zeros((n_pos, 2))
+    it_seconds: list[float] = []
     for it in range(params.iterations):
+        t_it = time.monotonic()
         control.check()
         if control.should_finish and errors:
             break
         err = 0.0
         update_probe = it >= params.probe_start
         do_refine = refine and it >= params.refine_start
+        fast = xp is np and not do_refine
+        if fast:
+            # the object step (max|P|^2, rPIE's |P|^2) is refreshed once per iteration
+            p2 = (P.real**2 + P.imag**2).sum(axis=0)
+            coef = _obj_coef(params.algorithm, alpha, p2)
         for gi in rng.permutation(len(groups)):
             idx = groups[gi]
             b = len(idx)
             rc = corners[idx]
+            if fast:
+                e, P, coef = _group_cpu(Ob, P, meas, good, idx, rc, (h, w), (r0, c0, sup), fwd, inv,
+                                        params.algorithm, alpha, beta, update_probe, coef)
+                err += e
+                continue
             patches = xp.stack([Ob[r : r + h, c : c + w] for r, c in rc])  # (B, H, W)
             psi = P[None, :, :, :] * patches[:, None]  # (B, K, H, W)
             far = fwd(psi.copy())
@@ -418,6 +430,7 @@ def reconstruct(data: Any, positions: NDArray[np.floating], probe: NDArray[np.co
                 shifts[ok] -= step[ok]
                 groups = group_positions(corners + [r0, c0], sup, rng)
         errors.append(err / max(denom_meas, 1e-30))
+        it_seconds.append(time.monotonic() - t_it)
         preview = None
         if params.preview_every and ((it + 1) % params.preview_every == 0):
             preview = {"object": _np(Ob, xp).copy(), "probe": _np(P[0], xp).copy(), "iteration": it + 1}
@@ -433,7 +446,47 @@ def reconstruct(data: Any, positions: NDArray[np.floating], probe: NDArray[np.co
     return PtychoResult(on, pn, out_pos,
                         np.asarray(errors), illum, time.monotonic() - t0,
                         {"algorithm": params.algorithm, "alpha": alpha, "beta": beta,
-                         "modes": params.modes, "support": sup, "groups": len(groups)})
+                         "modes": params.modes, "support": sup, "groups": len(groups),
+                         "iteration_seconds": np.asarray(it_seconds)})
+
+
+def _obj_coef(algorithm: str, alpha: float, p2: NDArray[np.float32]) -> NDArray[np.float32]:
+    if algorithm == "epie":
+        return np.full(p2.shape, alpha / float(p2.max()), np.float32)
+    return (1.0 / ((1 - alpha) * p2 + alpha * float(p2.max()))).astype(np.float32)
+
+
+def _group_cpu(ob: NDArray[np.complex64], P: NDArray[np.complex64], meas: NDArray[np.float32],
+               good: NDArray[np.float32], idx: NDArray[np.intp], rc: NDArray[np.int64],
+               hw: tuple[int, int], box: tuple[int, int, int], fwd: Any, inv: Any,
+               algorithm: str, alpha: float, beta: float, update_probe: bool,
+               coef: NDArray[np.float32]) -> tuple[float, NDArray[np.complex64], NDArray[np.float32]]:
+    """One group on the CPU with the fused numba kernels; returns (error, probe, object step)."""
+    from ptyxanes.ptycho import _kernels
+
+    h, w = hw
+    r0, c0, sup = box
+    b = len(idx)
+    patches = np.empty((b, h, w), np.complex64)
+    for j, (r, c) in enumerate(rc):
+        patches[j] = ob[r : r + h, c : c + w]
+    far = fwd(P[None] * patches[:, None])
+    err = _kernels.modulus_constraint(far, meas, good, np.ascontiguousarray(idx, dtype=np.int64))
+    new = inv(far)
+    num_p = np.zeros_like(P)
+    if update_probe:
+        o2 = patches.real**2 + patches.imag**2
+    _kernels.object_probe_update(new, patches, P, coef, num_p, update_probe)
+    for j, (r, c) in enumerate(rc):
+        ob[r + r0 : r + r0 + sup, c + c0 : c + c0 + sup] = patches[j, r0 : r0 + sup, c0 : c0 + sup]
+    if update_probe:
+        if algorithm == "epie":
+            omax = float(o2.reshape(b, -1).max(axis=1).mean())
+            P += np.complex64(beta / (b * omax)) * num_p
+        else:
+            den = (1 - beta) * o2.sum(axis=0) + beta * float(o2.max()) * b
+            P += num_p / den
+    return float(err), P, coef
 
 
 def _np(a: Any, xp: Any) -> NDArray[Any]:
