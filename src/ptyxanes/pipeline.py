@@ -22,10 +22,11 @@ from typing import Any, Literal
 import numpy as np
 
 from ptyxanes.io.errors import FormatError
-from ptyxanes.io.project import MapData, Project, load_project, save_project
+from ptyxanes.io.project import Project, load_project, save_project
 from ptyxanes.io.stack import ImageStack
 from ptyxanes.progress import Control, Progress, sub_progress
 from ptyxanes.provenance import provenance
+from ptyxanes.xanes.results import calibration_table, result_maps
 
 logger = logging.getLogger(__name__)
 
@@ -219,34 +220,6 @@ def _stage_fit(
                                  threshold=threshold, control=control))
 
 
-def result_maps(result: Any, pixel_size: float) -> dict[str, MapData]:
-    """Turn a :class:`ptyxanes.xanes.XanesResult` into the project's map groups.
-
-    Parameters
-    ----------
-    result : XanesResult
-    pixel_size : float
-        Pixel (voxel) size of the fitted grid, m.
-
-    Returns
-    -------
-    maps : dict of str to MapData
-        ``oxidation_state``, ``oxidation_state_sigma``, ``edge_energy`` (eV),
-        ``edge_jump``, ``fit_quality``, ``status`` and ``mask``.
-    """
-    spec = {
-        "oxidation_state": (result.valence, "", "Ni oxidation state"),
-        "oxidation_state_sigma": (result.valence_sigma, "", "Ni oxidation state 1σ"),
-        "edge_energy": (result.edge_energy, "eV", "edge energy (eV)"),
-        "edge_jump": (result.edge_jump, "", "edge jump"),
-        "fit_quality": (result.fit_quality, "", "fit R²"),
-        "status": (result.status, "", "status code"),
-        "mask": (result.mask.astype(np.uint8), "", "sample mask"),
-    }
-    return {name: MapData(np.asarray(d), float(pixel_size), name, units, long_name)
-            for name, (d, units, long_name) in spec.items()}
-
-
 def run_pipeline(
     dim: Dim,
     source: str | Path,
@@ -362,12 +335,8 @@ def run_pipeline(
             assert current is not None
             result = yield from sub_progress(_stage_fit(current, params, control), i, 1, n, stage)
             project.maps.update(result_maps(result, float(np.mean(current.pixel_size))))
-            cal = result.calibration
-            if cal is not None:
-                project.tables["calibration"] = {
-                    "valence": np.array([r.valence for r in cal.references], dtype=float),
-                    "edge_energy": np.array([r.edge_energy for r in cal.references], dtype=float),
-                }
+            if result.calibration is not None:
+                project.tables["calibration"] = calibration_table(result.calibration)
             stage_params = {**params.fit, "references": [list(r) for r in params.references],
                             "threshold_used": float(result.threshold)}
         project.parameters[stage] = dict(stage_params)

@@ -86,11 +86,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from ptyxanes.cli._progress import run_with_bar
     from ptyxanes.io.nexus import read_stack
-    from ptyxanes.io.project import MapData, Project, save_project
+    from ptyxanes.io.project import Project, save_project
     from ptyxanes.io.spectra import read_spectrum
     from ptyxanes.provenance import provenance
-    from ptyxanes.xanes import FitOptions, calibrate_references, fit_stack, status_names
+    from ptyxanes.xanes import FitOptions, calibrate_references, fit_stack
     from ptyxanes.xanes.calibration import default_references
+    from ptyxanes.xanes.results import calibration_table, result_maps
 
     out = Path(args.output)
     if out.exists() and not args.overwrite:
@@ -115,39 +116,14 @@ def _run(args: argparse.Namespace) -> int:
             stack.data.file.close()
     px = float(np.asarray(stack.pixel_size)[0])
     m = res.mask
-
-    def masked(a: np.ndarray) -> np.ndarray:
-        # in place: a 375^3 volume must not be copied once per map (memory bound)
-        a = np.asarray(a, np.float32)
-        a[~m] = np.nan
-        return a
-
-    maps = {
-        "oxidation_state": MapData(masked(res.valence), px, "oxidation_state", "",
-                                   "Ni oxidation state"),
-        "oxidation_state_sigma": MapData(masked(res.valence_sigma), px, "oxidation_state_sigma",
-                                         "", "Ni oxidation state 1 sigma"),
-        "edge_energy": MapData(masked(res.edge_energy), px, "edge_energy", "eV",
-                               f"edge energy ({args.method}) (eV)"),
-        "edge_energy_sigma": MapData(masked(res.edge_sigma), px, "edge_energy_sigma", "eV",
-                                     "edge energy 1 sigma (eV)"),
-        "edge_jump": MapData(masked(res.edge_jump), px, "edge_jump", "",
-                             "edge jump (input absorption units)"),
-        "fit_quality": MapData(masked(res.fit_quality), px, "fit_quality", "", "fit R^2"),
-        "status": MapData(res.status.astype(np.uint8), px, "status", "", "status code",
-                          {"codes": status_names()}),
-        "mask": MapData(res.mask.astype(np.uint8), px, "mask", "", "sample mask (1 = sample)",
-                        {"threshold": res.threshold}),
-    }
+    maps = result_maps(res, px)
     params = {"method": opts.method, "window_eV": list(opts.window),
               "pre_edge_eV": list(opts.pre_edge), "post_edge_eV": list(opts.post_edge),
               "post_order": opts.post_order, "e0_eV": opts.e0, "step": opts.step,
               "min_r2": opts.min_r2, "threshold": res.threshold,
               "calibration": {"intercept_eV": cal.intercept, "slope_eV_per_valence": cal.slope,
                               "covariance": cal.covariance.tolist()}}
-    table = {"valence": np.array([r.valence for r in cal.references]),
-             "edge_energy_eV": np.array([r.edge_energy for r in cal.references]),
-             "residual_eV": cal.residuals}
+    table = calibration_table(cal)
     inputs = {"stack": str(Path(args.stack).resolve())}
     for i, r in enumerate(refs):
         inputs[f"reference_{i}"] = f"{r.valence}:{r.path}"
