@@ -83,7 +83,7 @@ def test_click_pixel_shows_that_pixels_spectrum(qtbot, window, two_samples):
         assert f"valence {fit.valence:.2f}" in window.spectrum_panel.result.text()
 
 
-def test_roi_average_spectrum(window, two_samples):
+def test_roi_average_spectrum(qtbot, window, two_samples):
     window.open_paths([str(two_samples)])
     viewer = window.image_panel.viewer
     viewer.add_rect_roi(4, 6, 5, 7)
@@ -92,6 +92,16 @@ def test_roi_average_spectrum(window, two_samples):
     viewer.add_polygon_roi([(15, 20), (15, 25), (20, 25)])
     assert viewer.roi_mask().sum() > 35
     assert "ROI mean" in window.spectrum_panel.title.text()
+    viewer.clear_rois()
+    assert viewer.roi_mask() is None
+    window.image_panel.brush_btn.setChecked(True)
+    viewer.paint_brush(2, 3)
+    pos = viewer.mapFromScene(viewer.scene_pos_of_pixel(10, 12))
+    qtbot.mouseClick(viewer.viewport(), Qt.MouseButton.LeftButton,
+                     pos=QPoint(int(pos.x()), int(pos.y())))
+    window.image_panel.brush_btn.setChecked(False)
+    mask = viewer.roi_mask()
+    assert mask[2, 3] and mask[10, 12] and mask.sum() <= 1 + 5  # one dot + a radius-1 disc
 
 
 def test_histogram_range_highlights_pixels(qtbot, window, result_project):
@@ -171,6 +181,14 @@ def test_registration_nudge_and_undo(qtbot, window, tmp_path):
     assert rp.shifts[3, 1] == pytest.approx(before[3, 1] + 0.5)
     rp.undo_btn.click()
     np.testing.assert_array_equal(rp.shifts, before)
+    sample = window.current_sample()
+    original = sample.stack
+    rp.nudge_btns["↓"].click()
+    rp.apply_btn.click()
+    assert sample.stack is not original
+    assert not np.allclose(np.asarray(sample.stack.data[3]), np.asarray(original.data[3]))
+    rp.unapply_btn.click()
+    assert sample.stack is original
 
 
 def test_fit_from_processing_panel(qtbot, window, tmp_path):

@@ -64,6 +64,9 @@ class ImagePanel(QWidget):
         self.rect_btn.setToolTip("Add a rectangle region of interest")
         self.poly_btn = QToolButton(text="⬠ ROI")
         self.poly_btn.setToolTip("Draw a polygon: click its corners, double-click to close")
+        self.brush_btn = QToolButton(text="✎ brush")
+        self.brush_btn.setCheckable(True)
+        self.brush_btn.setToolTip("Paint a region with the mouse; click again to finish")
         self.clear_btn = QToolButton(text="✕ ROIs")
         self.clear_btn.setToolTip("Remove all regions of interest")
         self.mask_box = QCheckBox("mask")
@@ -79,7 +82,7 @@ class ImagePanel(QWidget):
         bottom.addWidget(self.lo)
         bottom.addWidget(self.hi)
         bottom.addStretch(1)
-        for w in (self.rect_btn, self.poly_btn, self.clear_btn, self.mask_box):
+        for w in (self.rect_btn, self.poly_btn, self.brush_btn, self.clear_btn, self.mask_box):
             bottom.addWidget(w)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
@@ -95,6 +98,7 @@ class ImagePanel(QWidget):
         self.viewer.levels_changed.connect(self._on_viewer_levels_changed)
         self.rect_btn.clicked.connect(lambda: self.viewer.add_rect_roi())
         self.poly_btn.clicked.connect(self.viewer.start_polygon)
+        self.brush_btn.toggled.connect(self.viewer.set_brush)
         self.clear_btn.clicked.connect(self.viewer.clear_rois)
         self.mask_box.toggled.connect(self.mask_overlay_toggled.emit)
         self._quiet = False

@@ -53,7 +53,11 @@ class ImageViewer(pg.GraphicsLayoutWidget):
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.mask_item = pg.ImageItem(axisOrder="row-major")
         self.highlight_item = pg.ImageItem(axisOrder="row-major")
-        for z, item in enumerate((self.image_item, self.mask_item, self.highlight_item)):
+        self.brush_item = pg.ImageItem(axisOrder="row-major")
+        lut = np.array([[0, 0, 0, 0], [0, 220, 255, 150]], np.uint8)
+        self.brush_item.setLookupTable(lut)
+        for z, item in enumerate((self.image_item, self.mask_item, self.highlight_item,
+                                  self.brush_item)):
             item.setZValue(z)
             self.view.addItem(item)
         self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=grey_colormap(), width=18,
@@ -87,7 +91,9 @@ class ImageViewer(pg.GraphicsLayoutWidget):
         self.colorbar.setLevels(levels)
         self.colorbar.axis.setLabel(label)
         rect = (0.0, 0.0, image.shape[1] * self.pixel_size, image.shape[0] * self.pixel_size)
-        for item in (self.image_item, self.mask_item, self.highlight_item):
+        if new_geometry or self.brush_item.image is None:
+            self.brush_item.setImage(np.zeros(image.shape, np.float32), levels=(0, 1))
+        for item in (self.image_item, self.mask_item, self.highlight_item, self.brush_item):
             item.setRect(*rect)
         if new_geometry:
             self.view.autoRange(padding=0.02)
@@ -196,16 +202,39 @@ class ImageViewer(pg.GraphicsLayoutWidget):
         self.roi_changed.emit()
         return roi
 
+    def set_brush(self, on: bool, radius: int = 1) -> None:
+        """Paint an ROI with the mouse (drag or click) while ``on``."""
+        if on:
+            k = 2 * radius + 1
+            rr, cc = np.mgrid[:k, :k] - radius
+            kernel = (rr**2 + cc**2 <= radius**2 + 0.5).astype(np.float32)
+            self.brush_item.setDrawKernel(kernel, mask=None, center=(radius, radius), mode="set")
+        else:
+            self.brush_item.setDrawKernel(None)
+            self.roi_changed.emit()
+
+    def brush_mask(self) -> NDArray[np.bool_] | None:
+        img = self.brush_item.image
+        return None if img is None or not np.any(img > 0) else np.asarray(img > 0)
+
+    def paint_brush(self, row: int, col: int) -> None:
+        """Paint one brush dab at a pixel (what a mouse click does in brush mode)."""
+        self.brush_item.image[row, col] = 1.0
+        self.brush_item.updateImage()
+
     def clear_rois(self) -> None:
         for roi in self.rois:
             self.view.removeItem(roi)
         self.rois.clear()
+        if self.brush_item.image is not None:
+            self.brush_item.setImage(np.zeros(self.shape, np.float32), levels=(0, 1))
         self.roi_changed.emit()
 
     def roi_mask(self) -> NDArray[np.bool_] | None:
         """Union of all ROIs as a boolean (M, N) mask of pixel centres inside; None if none."""
+        brush = self.brush_mask()
         if not self.rois:
-            return None
+            return brush
         from matplotlib.path import Path as MplPath
 
         m, n = self.shape
@@ -221,4 +250,5 @@ class ImageViewer(pg.GraphicsLayoutWidget):
             pts = [roi.mapToParent(p) for p in local]
             verts = np.array([(p.x() / self.pixel_size, p.y() / self.pixel_size) for p in pts])
             mask |= MplPath(verts).contains_points(centres)
-        return mask.reshape(m, n)
+        mask = mask.reshape(m, n)
+        return mask | brush if brush is not None and brush.shape == mask.shape else mask
