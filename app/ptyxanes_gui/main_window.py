@@ -85,9 +85,9 @@ class MainWindow(QMainWindow):
         self.histogram_panel = HistogramPanel()
         self.processing_panel = ProcessingPanel()
         self.log_panel = LogPanel()
-        self.data_panel.setMinimumWidth(230)
-        self.processing_panel.setMinimumWidth(270)
-        self.spectrum_panel.setMinimumWidth(380)
+        self.data_panel.setMinimumWidth(220)
+        self.processing_panel.setMinimumWidth(240)
+        self.spectrum_panel.setMinimumWidth(340)
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("data", "Data", self.data_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("processing", "Processing", self.processing_panel,
@@ -560,6 +560,13 @@ class MainWindow(QMainWindow):
         t0 = time.perf_counter()
         raw = engine.pixel_spectrum(s, row, col)
         fit = engine.fit_spectrum(s.energy, raw)
+        if "valence" in s.maps:
+            # The map comes from the batch fit; say so when it differs from this fit.
+            v = float(s.maps["valence"][row, col])
+            sig = s.maps.get("valence_sigma")
+            sig_txt = f" ± {float(sig[row, col]):.2f}" if sig is not None else ""
+            note = f"map {v:.2f}{sig_txt}" if np.isfinite(v) else "map: outside mask"
+            fit.message = f"{fit.message}   ({note})" if fit.message else f"({note})"
         self.spectrum_panel.show_fit(f"{s.name}: pixel (row {row}, col {col})", fit)
         self.last_click_ms = 1000 * (time.perf_counter() - t0)
         self.readout.setText(self.readout_text(row, col))
