@@ -541,7 +541,7 @@ class MainWindow(QMainWindow):
     def readout_text(self, row: int, col: int) -> str:
         s = self.current_sample()
         um = s.pixel_size * 1e6
-        parts = [f"row {row}, col {col}", f"({row * um:.3f}, {col * um:.3f}) µm"]
+        parts = [f"row {row}, col {col}", f"y {row * um:.3f} µm, x {col * um:.3f} µm"]
         img = getattr(self, "displayed_image", None)
         if img is not None and img.shape == s.shape:
             parts.append(f"value {img[row, col]:.4g}")

@@ -75,7 +75,7 @@ def test_click_pixel_shows_that_pixels_spectrum(qtbot, window, two_samples):
     np.testing.assert_allclose(x, stack.energy)
     np.testing.assert_allclose(y, expected, rtol=1e-6)
     assert "row 11, col 20" in window.readout.text()
-    assert "(0.440, 0.800) µm" in window.readout.text()  # 40 nm pixels
+    assert "y 0.440 µm, x 0.800 µm" in window.readout.text()  # 40 nm pixels
     from ptyxanes_gui.presenters import engine
 
     if engine.available("fit_spectrum") is None:
