@@ -177,21 +177,35 @@ def group_positions(corners: NDArray[np.integer], separation: int,
     >>> sorted(len(x) for x in g)
     [2, 2]
     """
-    c = np.asarray(corners)
+    c = np.asarray(corners, dtype=np.int64)
     order = rng.permutation(len(c)) if rng is not None else np.arange(len(c))
+    sep = max(int(separation), 1)
+    cells = c // sep
+    # per group: cell -> corners in it; a box can only overlap members of the 3x3 neighbouring cells
     groups: list[list[int]] = []
-    members: list[NDArray[np.int64]] = []
+    grids: list[dict[tuple[int, int], list[tuple[int, int]]]] = []
     for j in order:
-        for gi, g in enumerate(groups):
-            m = members[gi]
-            d = np.abs(m - c[j])
-            if np.all((d[:, 0] >= separation) | (d[:, 1] >= separation)):
+        r, q = int(c[j, 0]), int(c[j, 1])
+        cr, cq = int(cells[j, 0]), int(cells[j, 1])
+        for g, grid in zip(groups, grids, strict=True):
+            clash = False
+            for dr in (-1, 0, 1):
+                for dq in (-1, 0, 1):
+                    for rr, qq in grid.get((cr + dr, cq + dq), ()):
+                        if abs(rr - r) < sep and abs(qq - q) < sep:
+                            clash = True
+                            break
+                    if clash:
+                        break
+                if clash:
+                    break
+            if not clash:
                 g.append(int(j))
-                members[gi] = np.vstack([m, c[j]])
+                grid.setdefault((cr, cq), []).append((r, q))
                 break
         else:
             groups.append([int(j)])
-            members.append(c[j][None, :].astype(np.int64))
+            grids.append({(cr, cq): [(r, q)]})
     return [np.asarray(g, dtype=np.intp) for g in groups]
 
 
