@@ -109,3 +109,18 @@ def test_missing_energy_in_3d(tmp_path):
             files.append(write_cxi(tmp_path / f"s_{e}_{a}.cxi", data, pos, e, 5.0, 75e-6, angle=a))
     with pytest.raises(FormatError, match="missing energy"):
         check_series(read_scan_series(tmp_path))
+
+
+def test_native_pixel_mode(twin):
+    d, _, series = twin
+    scans = read_scan_series(d)[:2]
+    p = PtychoParams(iterations=3, preview_every=0)
+    native = run_sync(reconstruct_series(scans, p, SeriesParams(pixel_mode="native")))
+    np.testing.assert_allclose(native.pixel_size, series.pixel_size[:2], rtol=1e-9)
+    assert list(native.windows) == [64, 64]
+    resampled = run_sync(reconstruct_series(scans, p, SeriesParams(pixel_mode="native",
+                                                                   pixel_size=150e-9)))
+    np.testing.assert_allclose(resampled.pixel_size, [150e-9, 150e-9])
+    np.testing.assert_allclose(resampled.native_pixel_size, series.pixel_size[:2], rtol=1e-9)
+    # same field of view: the resampled image is larger by the pixel ratio
+    assert resampled.objects.shape[-1] > native.objects.shape[-1]
