@@ -414,6 +414,8 @@ class MainWindow(QMainWindow):
                 logger.error("could not open %s: %s", path, exc)
                 self.show_error("Could not open", f"Could not open {path}:\n\n{exc}")
                 continue
+            # the dataset may bring its own reference spectra (calibration and overlay)
+            self.spectrum_panel.set_references(engine.reference_spectra())
             first = len(self.samples)
             self.samples.extend(new)
             rows = []

@@ -163,6 +163,8 @@ def load_path(path: str | Path) -> list[Sample]:
     p = Path(path)
     if not p.exists():
         raise FormatError(p, "no such file or folder")
+    if (refs := _dataset_references(p)) is not None:
+        use_references_from(refs)
     if p.is_dir():
         files = sorted(
             f for f in p.iterdir()
@@ -431,27 +433,61 @@ def status_name(code: int) -> str:
 _CAL_CACHE: dict[bytes, Any] = {}
 
 
-def reference_spectrum_objects() -> list[Any]:
-    """Reference spectra with known valence: shipped ones, else the twin's model references."""
-    refs: list[Any] = []
-    try:
-        from ptyxanes.io.spectra import read_spectrum
-        from ptyxanes.resources import resources_dir
+_REFERENCE_FOLDER: Path | None = None
 
-        folder = resources_dir() / "references"
-        for f in sorted(folder.glob("*")) if folder.is_dir() else []:
+
+def use_references_from(folder: str | Path | None) -> None:
+    """Calibrate with the reference spectra of a dataset's ``references/`` folder.
+
+    A dataset that ships its own references (the digital twin does; a beamline
+    dataset would carry the NiO / LiNiO2 standards measured with it) is
+    calibrated with them; ``None`` goes back to the shipped defaults.
+    """
+    global _REFERENCE_FOLDER
+    _REFERENCE_FOLDER = None if folder is None else Path(folder)
+    _CAL_CACHE.clear()
+
+
+def _dataset_references(path: Path) -> Path | None:
+    """The ``references/`` folder next to a stack file (or in a sample sub-folder)."""
+    for cand in (path / "references", path.parent / "references"):
+        if cand.is_dir():
+            return cand
+    if path.is_dir():
+        for sub in sorted(d for d in path.iterdir() if d.is_dir()):
+            if (sub / "references").is_dir():
+                return sub / "references"
+    return None
+
+
+def reference_spectrum_objects() -> list[Any]:
+    """Reference spectra with known valence.
+
+    The dataset's own references (see :func:`use_references_from`) when it has
+    at least two with a valence, else the engine's default set (one consistent
+    energy scale; never a mix of sets), else the twin's model references.
+    """
+    if _REFERENCE_FOLDER is not None:
+        from ptyxanes.io.spectra import read_spectrum
+
+        refs = []
+        for f in sorted(_REFERENCE_FOLDER.glob("*")):
             try:
                 spec = read_spectrum(f)
             except Exception:
                 continue
-            if spec.valence is not None:
+            if spec.valence is not None and spec.valence >= 1.0:
                 refs.append(spec)
-    except Exception:
-        logger.debug("no shipped references", exc_info=True)
-    if len(refs) < 2:
-        fn = _attr("ptyxanes.simulate.spectra", "reference_spectra")
-        refs = list(fn().values()) if callable(fn) else []
-    return refs
+        if len(refs) >= 2:
+            return refs
+    fn = _attr("ptyxanes.xanes.calibration", "default_references")
+    if callable(fn):
+        try:
+            return list(fn())
+        except Exception:
+            logger.debug("no shipped references", exc_info=True)
+    fn = _attr("ptyxanes.simulate.spectra", "reference_spectra")
+    return list(fn().values()) if callable(fn) else []
 
 
 def calibration(energy: NDArray[np.float64]) -> Any | None:
