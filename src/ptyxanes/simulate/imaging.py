@@ -196,16 +196,18 @@ def _numba_kernel() -> Any:
         return None
 
     @numba.njit(parallel=True, cache=True)
-    def kernel(occ, val, c, s, v0, dv, length, out):  # pragma: no cover - compiled
+    def kernel(occ, val, c, s, v0, dv, length, n_beam, out):  # pragma: no cover - compiled
         p, m_rows, n = occ.shape
         k = out.shape[0]
         cz = (p - 1) / 2.0
         cx = (n - 1) / 2.0
+        cb = (n_beam - 1) / 2.0
         for m in numba.prange(m_rows):
             for t in range(n):
                 dx = t - cx
-                for si in range(p):
-                    dz = si - cz
+                # the ray spans the whole rotated box (its diagonal), not only p planes
+                for si in range(n_beam):
+                    dz = si - cb
                     z = c * dz - s * dx + cz
                     x = s * dz + c * dx + cx
                     if z <= -1.0 or z >= p or x <= -1.0 or x >= n:
@@ -261,6 +263,8 @@ def _projected_paths_uncached(sample: Sample, angle_deg: float, *,
     if angle_deg % 360.0 == 0.0:
         return nodes, _bin_project(sample.valence, occ.astype(np.float32), nodes, sample.voxel_size)
     th = np.deg2rad(angle_deg)
+    # rays must cross the whole rotated (plane, col) box: integrate over its diagonal
+    n_beam = int(np.ceil(np.hypot(occ.shape[0], occ.shape[2]))) + 1
     if use_numba is None:
         use_numba = occ.size >= NUMBA_MIN_VOXELS
     kernel = _numba_kernel() if use_numba else None
@@ -268,17 +272,21 @@ def _projected_paths_uncached(sample: Sample, angle_deg: float, *,
         out = np.zeros((nodes.size, occ.shape[1], occ.shape[2]), np.float64)
         kernel(occ.astype(np.float32), np.where(occ, sample.valence, 0.0).astype(np.float32),
                float(np.cos(th)), float(np.sin(th)), float(nodes[0]), VALENCE_STEP,
-               float(sample.voxel_size), out)
+               float(sample.voxel_size), n_beam, out)
         return nodes, out.astype(np.float32)
     c, s = np.cos(th), np.sin(th)
     # input (z, m, x) = R (s_out, m, t_out) about the volume centre
     matrix = np.array([[c, 0.0, -s], [0.0, 1.0, 0.0], [s, 0.0, c]])
     centre = (np.array(occ.shape, np.float64) - 1) / 2.0
-    offset = centre - matrix @ centre
+    out_shape = (n_beam, occ.shape[1], occ.shape[2])
+    out_centre = np.array([(n_beam - 1) / 2.0, centre[1], centre[2]])
+    offset = centre - matrix @ out_centre
     occ_f = occ.astype(np.float32)
     val0 = np.where(occ, sample.valence, 0.0).astype(np.float32)
-    occ_r = ndimage.affine_transform(occ_f, matrix, offset=offset, order=1, mode="constant", cval=0.0)
-    val_r = ndimage.affine_transform(val0, matrix, offset=offset, order=1, mode="constant", cval=0.0)
+    occ_r = ndimage.affine_transform(occ_f, matrix, offset=offset, output_shape=out_shape, order=1,
+                                     mode="constant", cval=0.0)
+    val_r = ndimage.affine_transform(val0, matrix, offset=offset, output_shape=out_shape, order=1,
+                                     mode="constant", cval=0.0)
     good = occ_r > 1e-3
     v = np.where(good, val_r / np.where(good, occ_r, 1.0), np.nan)
     return nodes, _bin_project(v, np.where(good, occ_r, 0.0), nodes, sample.voxel_size)
