@@ -73,6 +73,9 @@ class SeriesParams:
     saturation : float or None
         Counts at or above which a pixel is saturated (default: the integer
         dtype's maximum).
+    normalize : bool
+        Scale and rotate every image so that its background has |T| = 1 and
+        phase 0 (:func:`normalize_background`).
     """
 
     pixel_mode: str = "crop"
@@ -87,6 +90,44 @@ class SeriesParams:
     diameter: float = 400e-6
     outer_zone: float = 200e-9
     saturation: float | None = None
+    normalize: bool = True
+
+
+def normalize_background(obj: NDArray[np.complexfloating], illumination: NDArray[np.floating],
+                         *, level: float = 0.3, top: float = 0.25) -> NDArray[np.complex64]:
+    """Fix the object/probe scale and phase ambiguity: background -> |T| = 1, phase 0.
+
+    The background is the ``top`` fraction of the well-lit pixels (illumination
+    above ``level`` times its maximum) with the highest modulus (vacuum or the
+    least absorbing support). Without this, -ln|T| has a different offset at
+    every energy, which the XANES normalisation cannot remove.
+
+    Parameters
+    ----------
+    obj : ndarray of complex, shape (M, N)
+    illumination : ndarray of shape (M, N)
+
+    Returns
+    -------
+    obj : ndarray of complex64
+
+    Examples
+    --------
+    >>> o = np.full((4, 4), 0.5 * np.exp(0.3j)); o[0, 0] = 0.25
+    >>> t = normalize_background(o, np.ones((4, 4)))
+    >>> round(float(abs(t[1, 1])), 3), round(float(np.angle(t[1, 1])), 3)
+    (1.0, 0.0)
+    """
+    well = illumination > level * illumination.max()
+    if not well.any():
+        return np.asarray(obj, np.complex64)
+    vals = obj[well]
+    a = np.abs(vals)
+    bg = vals[a >= np.quantile(a, 1 - top)]
+    scale = float(np.median(np.abs(bg)))
+    phase = float(np.angle(np.mean(bg / np.abs(bg))))
+    out = obj / scale * np.exp(-1j * phase)
+    return out.astype(np.complex64)
 
 
 @dataclass
@@ -478,6 +519,8 @@ def reconstruct_series(scans: Sequence[CXIScan], params: PtychoParams | None = N
         e_i = int(np.argmin(np.abs(energies - j.scan.energy)))
         a_i = 0 if angles is None else int(np.argmin(np.abs(angles - float(j.scan.angle))))
         o = results[j.index].object
+        if sp.normalize:
+            o = normalize_background(o, results[j.index].illumination)
         if sp.pixel_mode == "native" and sp.pixel_size:
             o = _resample(o, j.pixel, out_px, (int(round(o.shape[0] * j.pixel / out_px)),
                                                int(round(o.shape[1] * j.pixel / out_px))))
