@@ -131,3 +131,21 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="algorithm"):
         run_sync(reconstruct(data, np.zeros((3, 2)), np.ones((16, 16)),
                              params=PtychoParams(algorithm="dm")))
+
+
+@pytest.mark.slow
+def test_position_refinement():
+    """Positions off by up to 2 px: refinement moves them back and fixes the object."""
+    g = sp.with_geometry("tiny", fly=False)
+    data, corners, probe, truth, mask = _scan(g)
+    rng = np.random.default_rng(5)
+    wrong = corners + rng.integers(-2, 3, corners.shape)
+    out = {}
+    for refine in (False, True):
+        p = PtychoParams(algorithm="rpie", iterations=60, refine_positions=refine, refine_start=10)
+        r = run_sync(reconstruct(data, wrong, probe, obj_shape=truth.shape, mask=mask, params=p))
+        out[refine] = (np.abs(r.positions - corners).mean(),
+                       compare_to_truth(r.object, truth, r.illumination)[1], r.errors[-1])
+    assert out[True][0] < 0.5 * out[False][0], out
+    assert out[True][1] < 0.5 * out[False][1], out
+    assert out[True][2] < 0.3 * out[False][2], out
