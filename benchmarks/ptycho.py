@@ -48,8 +48,10 @@ def make_data(energy: float, n_pos: int, seed: int = 0, window: int = 128):
 
 
 def fft_floor(n_pairs: int, shape: tuple[int, int], workers: int, batch: int = 32) -> float:
-    a = (np.random.default_rng(0).normal(size=(batch, *shape))
-         + 1j * np.random.default_rng(1).normal(size=(batch, *shape))).astype(np.complex64)
+    a = (
+        np.random.default_rng(0).normal(size=(batch, *shape))
+        + 1j * np.random.default_rng(1).normal(size=(batch, *shape))
+    ).astype(np.complex64)
     sfft.ifft2(sfft.fft2(a, workers=workers), workers=workers)  # plan/warm-up
     t0 = time.perf_counter()
     done = 0
@@ -71,21 +73,40 @@ def main(argv: list[str] | None = None) -> int:
     out = sys.stdout.write
     t0 = time.perf_counter()
     data, corners, probe, shape, px = make_data(8350.0, args.positions)
-    out(f"data: {data.shape[0]} patterns {data.shape[1]}x{data.shape[2]}, pixel {px * 1e9:.1f} nm,"
-        f" object {shape}, simulated in {time.perf_counter() - t0:.1f} s\n")
+    out(
+        f"data: {data.shape[0]} patterns {data.shape[1]}x{data.shape[2]}, pixel {px * 1e9:.1f} nm,"
+        f" object {shape}, simulated in {time.perf_counter() - t0:.1f} s\n"
+    )
     params = PtychoParams(iterations=args.iterations, workers=args.workers, preview_every=0)
-    run_sync(reconstruct(data[:50], corners[:50], probe, obj_shape=shape,  # compile the kernels
-                         params=PtychoParams(iterations=1, modes=2)))
+    run_sync(
+        reconstruct(
+            data[:50],
+            corners[:50],
+            probe,
+            obj_shape=shape,  # compile the kernels
+            params=PtychoParams(iterations=1, modes=2),
+        )
+    )
     res = run_sync(reconstruct(data, corners, probe, obj_shape=shape, params=params))
     per_it = float(np.median(res.info["iteration_seconds"]))
-    floor = fft_floor(len(corners) * args.iterations, data.shape[1:], args.workers) / args.iterations
-    out(f"ePIE (1 mode): {per_it:.3f} s/iteration, {len(corners) / per_it:.0f} positions/s "
-        f"({res.info['groups']} groups, support {res.info['support']} px)\n")
+    floor = (
+        fft_floor(len(corners) * args.iterations, data.shape[1:], args.workers) / args.iterations
+    )
+    out(
+        f"ePIE (1 mode): {per_it:.3f} s/iteration, {len(corners) / per_it:.0f} positions/s "
+        f"({res.info['groups']} groups, support {res.info['support']} px)\n"
+    )
     out(f"FFT floor ({len(corners)} fft2+ifft2 pairs): {floor:.3f} s/iteration\n")
     out(f"ratio ePIE / floor = {per_it / floor:.2f}  (required <= 2)\n")
-    res3 = run_sync(reconstruct(data, corners, probe, obj_shape=shape,
-                                params=PtychoParams(iterations=2, modes=3, workers=args.workers,
-                                                    preview_every=0)))
+    res3 = run_sync(
+        reconstruct(
+            data,
+            corners,
+            probe,
+            obj_shape=shape,
+            params=PtychoParams(iterations=2, modes=3, workers=args.workers, preview_every=0),
+        )
+    )
     floor3 = fft_floor(3 * len(corners) * 2, data.shape[1:], args.workers) / 2
     it3 = float(np.median(res3.info["iteration_seconds"]))
     out(f"ePIE (3 modes): {it3:.3f} s/iteration, ratio to its floor {it3 / floor3:.2f}\n")
@@ -110,13 +131,18 @@ def _warm(out, args) -> None:
     base = run_sync(reconstruct(d1, c1, guess1, obj_shape=s1, params=PtychoParams(iterations=100)))
     cold = run_sync(reconstruct(d2, c2, guess2, obj_shape=s2, params=PtychoParams(iterations=its)))
     warm_probe = rescale_probe(base.probe, px1, px2, guess2.shape)
-    warm = run_sync(reconstruct(d2, c2, warm_probe, obj_shape=s2,
-                                params=PtychoParams(iterations=its, probe_start=0)))
+    warm = run_sync(
+        reconstruct(
+            d2, c2, warm_probe, obj_shape=s2, params=PtychoParams(iterations=its, probe_start=0)
+        )
+    )
     target = 1.1 * min(cold.errors[-1], warm.errors[-1])
     n_cold = int(np.argmax(cold.errors <= target)) + 1 if (cold.errors <= target).any() else its
     n_warm = int(np.argmax(warm.errors <= target)) + 1 if (warm.errors <= target).any() else its
-    out(f"warm start: {n_warm} iterations vs cold {n_cold} to reach Fourier error {target:.3g} "
-        f"(1.1 x the better of the two {its}-iteration runs); saves {n_cold - n_warm}\n")
+    out(
+        f"warm start: {n_warm} iterations vs cold {n_cold} to reach Fourier error {target:.3g} "
+        f"(1.1 x the better of the two {its}-iteration runs); saves {n_cold - n_warm}\n"
+    )
     out(f"  final errors after {its}: cold {cold.errors[-1]:.3g}, warm {warm.errors[-1]:.3g}\n")
 
 

@@ -36,12 +36,21 @@ def main() -> None:
     truth, corners = sp.scan_frame(t, np.rint(rec / px), geo.window)
     res = {}
     for k in (1, 3):
-        res[k] = run_sync(reconstruct(data, corners, probe0, obj_shape=truth.shape,
-                                      params=PtychoParams(algorithm="rpie", iterations=60, modes=k)))
+        res[k] = run_sync(
+            reconstruct(
+                data,
+                corners,
+                probe0,
+                obj_shape=truth.shape,
+                params=PtychoParams(algorithm="rpie", iterations=60, modes=k),
+            )
+        )
     r = res[3]
     ill = r.illumination > 0.3 * r.illumination.max()
     o = r.object * np.exp(-1j * np.angle((r.object * np.conj(truth))[ill].mean()))
-    sl = np.s_[geo.window // 2 - 10 : -geo.window // 2 + 10, geo.window // 2 - 10 : -geo.window // 2 + 10]
+    sl = np.s_[
+        geo.window // 2 - 10 : -geo.window // 2 + 10, geo.window // 2 - 10 : -geo.window // 2 + 10
+    ]
     ext = np.array([0, o[sl].shape[1], o[sl].shape[0], 0]) * px * 1e6
     fig, ax = plt.subplots(2, 4, figsize=(15, 7.5))
     for a, img, title in (
@@ -67,8 +76,10 @@ def main() -> None:
     a.set_xlabel("iteration")
     a.set_title("Fourier error (fly scan)")
     a.legend()
-    fig.suptitle(f"Digital twin, 200 cycles, {energy:.0f} eV: fly scan, {len(corners)} positions, "
-                 f"128 px patterns, {px * 1e9:.0f} nm pixels")
+    fig.suptitle(
+        f"Digital twin, 200 cycles, {energy:.0f} eV: fly scan, {len(corners)} positions, "
+        f"128 px patterns, {px * 1e9:.0f} nm pixels"
+    )
     fig.tight_layout()
     fig.savefig(HERE / "ptycho_twin.png", dpi=80)
 

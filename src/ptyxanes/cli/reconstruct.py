@@ -20,27 +20,59 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("scan_dir", help="folder of .cxi files (one energy series, any file names)")
     p.add_argument("-o", "--output", required=True, help="output NeXus stack file (.h5/.nxs)")
-    p.add_argument("--algorithm", choices=("epie", "rpie"), default="epie",
-                   help="reconstruction algorithm (default epie)")
-    p.add_argument("--iterations", type=int, default=100,
-                   help="iterations of the reference energy (default 100)")
-    p.add_argument("--warm-iterations", type=int, default=None,
-                   help="iterations of the warm-started energies (default: --iterations)")
+    p.add_argument(
+        "--algorithm",
+        choices=("epie", "rpie"),
+        default="epie",
+        help="reconstruction algorithm (default epie)",
+    )
+    p.add_argument(
+        "--iterations",
+        type=int,
+        default=100,
+        help="iterations of the reference energy (default 100)",
+    )
+    p.add_argument(
+        "--warm-iterations",
+        type=int,
+        default=None,
+        help="iterations of the warm-started energies (default: --iterations)",
+    )
     p.add_argument("--modes", type=int, default=1, help="probe modes K (default 1)")
-    p.add_argument("--alpha", type=float, default=None,
-                   help="object step (default: ePIE 1.0, rPIE 0.1)")
+    p.add_argument(
+        "--alpha", type=float, default=None, help="object step (default: ePIE 1.0, rPIE 0.1)"
+    )
     p.add_argument("--beta", type=float, default=None, help="probe step (default 1.0)")
-    p.add_argument("--pixel-mode", choices=("crop", "native"), default="crop",
-                   help="crop the detector window per energy to keep the pixel size (crop, "
-                   "default) or reconstruct at each energy's own pixel size (native)")
-    p.add_argument("--pixel-size", type=float, default=None,
-                   help="target pixel size, m (crop: sets the windows; native: resample to it)")
-    p.add_argument("--probe", default=None,
-                   help="initial probe, .npy complex (H, W) or (K, H, W) (default: zone plate)")
-    p.add_argument("--spot", type=float, default=2e-6,
-                   help="zone-plate probe: spot diameter at the sample, m (default 2e-6)")
-    p.add_argument("--defocus", type=float, default=None,
-                   help="zone-plate probe: distance downstream of focus, m (overrides --spot)")
+    p.add_argument(
+        "--pixel-mode",
+        choices=("crop", "native"),
+        default="crop",
+        help="crop the detector window per energy to keep the pixel size (crop, "
+        "default) or reconstruct at each energy's own pixel size (native)",
+    )
+    p.add_argument(
+        "--pixel-size",
+        type=float,
+        default=None,
+        help="target pixel size, m (crop: sets the windows; native: resample to it)",
+    )
+    p.add_argument(
+        "--probe",
+        default=None,
+        help="initial probe, .npy complex (H, W) or (K, H, W) (default: zone plate)",
+    )
+    p.add_argument(
+        "--spot",
+        type=float,
+        default=2e-6,
+        help="zone-plate probe: spot diameter at the sample, m (default 2e-6)",
+    )
+    p.add_argument(
+        "--defocus",
+        type=float,
+        default=None,
+        help="zone-plate probe: distance downstream of focus, m (overrides --spot)",
+    )
     p.add_argument("--jobs", type=int, default=2, help="parallel energies (default 2)")
     p.add_argument("--refine-positions", action="store_true", help="refine scan positions")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
@@ -62,16 +94,36 @@ def _run(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; use --overwrite to replace it")
     scans = read_scan_series(args.scan_dir)
-    params = PtychoParams(algorithm=args.algorithm, iterations=args.iterations, modes=args.modes,
-                          alpha=args.alpha, beta=args.beta,
-                          refine_positions=args.refine_positions)
-    series = SeriesParams(pixel_mode=args.pixel_mode, pixel_size=args.pixel_size,
-                          warm_iterations=args.warm_iterations, jobs=args.jobs,
-                          probe_file=args.probe, spot=args.spot, defocus=args.defocus)
-    result = run_with_bar(reconstruct_series(scans, params, series), "reconstruct",
-                          quiet=args.quiet)
-    write_series(out, result, overwrite=args.overwrite,
-                 parameters={"scan_dir": str(args.scan_dir), **vars(params),
-                             "pixel_mode": series.pixel_mode, "pixel_size": series.pixel_size})
+    params = PtychoParams(
+        algorithm=args.algorithm,
+        iterations=args.iterations,
+        modes=args.modes,
+        alpha=args.alpha,
+        beta=args.beta,
+        refine_positions=args.refine_positions,
+    )
+    series = SeriesParams(
+        pixel_mode=args.pixel_mode,
+        pixel_size=args.pixel_size,
+        warm_iterations=args.warm_iterations,
+        jobs=args.jobs,
+        probe_file=args.probe,
+        spot=args.spot,
+        defocus=args.defocus,
+    )
+    result = run_with_bar(
+        reconstruct_series(scans, params, series), "reconstruct", quiet=args.quiet
+    )
+    write_series(
+        out,
+        result,
+        overwrite=args.overwrite,
+        parameters={
+            "scan_dir": str(args.scan_dir),
+            **vars(params),
+            "pixel_mode": series.pixel_mode,
+            "pixel_size": series.pixel_size,
+        },
+    )
     logger.info("wrote %s", out)
     return 0

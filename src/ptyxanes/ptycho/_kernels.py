@@ -11,8 +11,9 @@ logger = logging.getLogger(__name__)
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
-def modulus_constraint(far: np.ndarray, meas: np.ndarray, good: np.ndarray,
-                       idx: np.ndarray) -> float:  # pragma: no cover - compiled
+def modulus_constraint(
+    far: np.ndarray, meas: np.ndarray, good: np.ndarray, idx: np.ndarray
+) -> float:  # pragma: no cover - compiled
     """Replace the far-field modulus by the measured one, in place; return the error.
 
     ``far`` (B, K, H, W) complex64; ``meas`` (P, H, W) float32 amplitudes;
@@ -39,9 +40,14 @@ def modulus_constraint(far: np.ndarray, meas: np.ndarray, good: np.ndarray,
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
-def object_probe_update(new: np.ndarray, patches: np.ndarray, probe: np.ndarray,
-                        obj_coef: np.ndarray, num_p: np.ndarray, do_probe: bool,
-                        ) -> None:  # pragma: no cover - compiled
+def object_probe_update(
+    new: np.ndarray,
+    patches: np.ndarray,
+    probe: np.ndarray,
+    obj_coef: np.ndarray,
+    num_p: np.ndarray,
+    do_probe: bool,
+) -> None:  # pragma: no cover - compiled
     """Object update in place of ``patches``; accumulate the probe numerator.
 
     ``new`` (B, K, H, W): the corrected exit waves; ``patches`` (B, H, W) object

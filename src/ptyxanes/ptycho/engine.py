@@ -134,7 +134,9 @@ class PtychoResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def support_size(probe: NDArray[np.complexfloating], fraction: float = 0.995, margin: int = 4) -> int:
+def support_size(
+    probe: NDArray[np.complexfloating], fraction: float = 0.995, margin: int = 4
+) -> int:
     """Side of the centred box holding ``fraction`` of the probe power, plus a margin, px.
 
     Examples
@@ -153,8 +155,9 @@ def support_size(probe: NDArray[np.complexfloating], fraction: float = 0.995, ma
     return min(h, w)
 
 
-def group_positions(corners: NDArray[np.integer], separation: int,
-                    rng: np.random.Generator | None = None) -> list[NDArray[np.intp]]:
+def group_positions(
+    corners: NDArray[np.integer], separation: int, rng: np.random.Generator | None = None
+) -> list[NDArray[np.intp]]:
     """Partition positions into groups whose ``separation``-boxes do not overlap.
 
     Two boxes of side ``s`` at corners ``a, b`` are disjoint when
@@ -236,7 +239,9 @@ def orthogonalize_modes(probe: Any, xp: Any = np) -> Any:
     return (s[:, None] * vh).reshape(probe.shape).astype(probe.dtype)
 
 
-def init_modes(probe: NDArray[np.complexfloating], modes: int, power: float = 0.1) -> NDArray[np.complex64]:
+def init_modes(
+    probe: NDArray[np.complexfloating], modes: int, power: float = 0.1
+) -> NDArray[np.complex64]:
     """Probe modes from one probe: the probe plus ``modes - 1`` weak low-order variants.
 
     The extra modes are the probe times Hermite-like polynomials of increasing
@@ -272,20 +277,29 @@ def init_modes(probe: NDArray[np.complexfloating], modes: int, power: float = 0.
 
 def _fft_pair(xp: Any, workers: int) -> tuple[Any, Any]:
     if xp is np:
+
         def fwd(a: Any) -> Any:
             return sfft.fft2(a, norm="ortho", workers=workers, overwrite_x=True)
 
         def inv(a: Any) -> Any:
             return sfft.ifft2(a, norm="ortho", workers=workers, overwrite_x=True)
+
         return fwd, inv
     return (lambda a: xp.fft.fft2(a, norm="ortho")), (lambda a: xp.fft.ifft2(a, norm="ortho"))
 
 
-def reconstruct(data: Any, positions: NDArray[np.floating], probe: NDArray[np.complexfloating], *,
-                params: PtychoParams | None = None, obj: NDArray[np.complexfloating] | None = None,
-                obj_shape: tuple[int, int] | None = None, mask: NDArray[np.bool_] | None = None,
-                control: Control | None = None, label: str = "",
-                ) -> Generator[Progress, None, PtychoResult]:
+def reconstruct(
+    data: Any,
+    positions: NDArray[np.floating],
+    probe: NDArray[np.complexfloating],
+    *,
+    params: PtychoParams | None = None,
+    obj: NDArray[np.complexfloating] | None = None,
+    obj_shape: tuple[int, int] | None = None,
+    mask: NDArray[np.bool_] | None = None,
+    control: Control | None = None,
+    label: str = "",
+) -> Generator[Progress, None, PtychoResult]:
     """Reconstruct object and probe from far-field diffraction patterns (ePIE/rPIE).
 
     Parameters
@@ -345,13 +359,19 @@ def reconstruct(data: Any, positions: NDArray[np.floating], probe: NDArray[np.co
     corners = np.rint(pos).astype(np.int64)
     if obj_shape is None:
         obj_shape = (int(corners[:, 0].max()) + h, int(corners[:, 1].max()) + w)
-    if corners.min() < 0 or (corners[:, 0] + h).max() > obj_shape[0] or \
-            (corners[:, 1] + w).max() > obj_shape[1]:
+    if (
+        corners.min() < 0
+        or (corners[:, 0] + h).max() > obj_shape[0]
+        or (corners[:, 1] + w).max() > obj_shape[1]
+    ):
         raise ValueError("probe windows leave the object array")
     # measured amplitudes in FFT order (zero frequency at [0, 0])
     meas = np.sqrt(np.maximum(sfft.ifftshift(d, axes=(-2, -1)), 0.0)).astype(np.float32)
-    good = np.ones((h, w), np.float32) if mask is None else \
-        (~sfft.ifftshift(np.asarray(mask, bool))).astype(np.float32)
+    good = (
+        np.ones((h, w), np.float32)
+        if mask is None
+        else (~sfft.ifftshift(np.asarray(mask, bool))).astype(np.float32)
+    )
     meas *= good
     p_in = np.asarray(probe)
     if p_in.ndim == 3 and p_in.shape[0] >= params.modes:
@@ -400,8 +420,23 @@ def reconstruct(data: Any, positions: NDArray[np.floating], probe: NDArray[np.co
             b = len(idx)
             rc = corners[idx]
             if fast:
-                e, P, coef = _group_cpu(Ob, P, meas, good, idx, rc, (h, w), (r0, c0, sup), fwd, inv,
-                                        params.algorithm, alpha, beta, update_probe, coef)
+                e, P, coef = _group_cpu(
+                    Ob,
+                    P,
+                    meas,
+                    good,
+                    idx,
+                    rc,
+                    (h, w),
+                    (r0, c0, sup),
+                    fwd,
+                    inv,
+                    params.algorithm,
+                    alpha,
+                    beta,
+                    update_probe,
+                    coef,
+                )
                 err += e
                 continue
             patches = xp.stack([Ob[r : r + h, c : c + w] for r, c in rc])  # (B, H, W)
@@ -430,7 +465,9 @@ def reconstruct(data: Any, positions: NDArray[np.floating], probe: NDArray[np.co
                     den = (1 - beta) * o2.sum(axis=0) + beta * float(o2.max()) * b
                     P = P + num_p / den
             for j, (r, c) in enumerate(rc):
-                Ob[r + r0 : r + r0 + sup, c + c0 : c + c0 + sup] = new[j, r0 : r0 + sup, c0 : c0 + sup]
+                Ob[r + r0 : r + r0 + sup, c + c0 : c + c0 + sup] = new[
+                    j, r0 : r0 + sup, c0 : c0 + sup
+                ]
         if params.modes > 1:
             P = orthogonalize_modes(P, xp)
         if do_refine:
@@ -438,8 +475,12 @@ def reconstruct(data: Any, positions: NDArray[np.floating], probe: NDArray[np.co
             moved = step.any(axis=1)
             if moved.any():
                 newc = corners + step
-                ok = (newc.min(axis=1) >= 0) & (newc[:, 0] + h <= obj_shape[0]) & \
-                    (newc[:, 1] + w <= obj_shape[1]) & moved
+                ok = (
+                    (newc.min(axis=1) >= 0)
+                    & (newc[:, 0] + h <= obj_shape[0])
+                    & (newc[:, 1] + w <= obj_shape[1])
+                    & moved
+                )
                 corners[ok] = newc[ok]
                 shifts[ok] -= step[ok]
                 groups = group_positions(corners + [r0, c0], sup, rng)
@@ -447,9 +488,18 @@ def reconstruct(data: Any, positions: NDArray[np.floating], probe: NDArray[np.co
         it_seconds.append(time.monotonic() - t_it)
         preview = None
         if params.preview_every and ((it + 1) % params.preview_every == 0):
-            preview = {"object": _np(Ob, xp).copy(), "probe": _np(P[0], xp).copy(), "iteration": it + 1}
-        yield Progress(it + 1, params.iterations, f"{label}iteration {it + 1}: error {errors[-1]:.4g}",
-                       "reconstruct", preview)
+            preview = {
+                "object": _np(Ob, xp).copy(),
+                "probe": _np(P[0], xp).copy(),
+                "iteration": it + 1,
+            }
+        yield Progress(
+            it + 1,
+            params.iterations,
+            f"{label}iteration {it + 1}: error {errors[-1]:.4g}",
+            "reconstruct",
+            preview,
+        )
     on = _np(Ob, xp).astype(np.complex64)
     pn = _np(P, xp).astype(np.complex64)
     illum = np.zeros(obj_shape, np.float32)
@@ -457,11 +507,23 @@ def reconstruct(data: Any, positions: NDArray[np.floating], probe: NDArray[np.co
     for r, c in corners:
         illum[r : r + h, c : c + w] += p2n
     out_pos = corners + shifts if refine else pos
-    return PtychoResult(on, pn, out_pos,
-                        np.asarray(errors), illum, time.monotonic() - t0,
-                        {"algorithm": params.algorithm, "alpha": alpha, "beta": beta,
-                         "modes": params.modes, "support": sup, "groups": len(groups),
-                         "iteration_seconds": np.asarray(it_seconds)})
+    return PtychoResult(
+        on,
+        pn,
+        out_pos,
+        np.asarray(errors),
+        illum,
+        time.monotonic() - t0,
+        {
+            "algorithm": params.algorithm,
+            "alpha": alpha,
+            "beta": beta,
+            "modes": params.modes,
+            "support": sup,
+            "groups": len(groups),
+            "iteration_seconds": np.asarray(it_seconds),
+        },
+    )
 
 
 def _obj_coef(algorithm: str, alpha: float, p2: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -470,11 +532,23 @@ def _obj_coef(algorithm: str, alpha: float, p2: NDArray[np.float32]) -> NDArray[
     return (1.0 / ((1 - alpha) * p2 + alpha * float(p2.max()))).astype(np.float32)
 
 
-def _group_cpu(ob: NDArray[np.complex64], P: NDArray[np.complex64], meas: NDArray[np.float32],
-               good: NDArray[np.float32], idx: NDArray[np.intp], rc: NDArray[np.int64],
-               hw: tuple[int, int], box: tuple[int, int, int], fwd: Any, inv: Any,
-               algorithm: str, alpha: float, beta: float, update_probe: bool,
-               coef: NDArray[np.float32]) -> tuple[float, NDArray[np.complex64], NDArray[np.float32]]:
+def _group_cpu(
+    ob: NDArray[np.complex64],
+    P: NDArray[np.complex64],
+    meas: NDArray[np.float32],
+    good: NDArray[np.float32],
+    idx: NDArray[np.intp],
+    rc: NDArray[np.int64],
+    hw: tuple[int, int],
+    box: tuple[int, int, int],
+    fwd: Any,
+    inv: Any,
+    algorithm: str,
+    alpha: float,
+    beta: float,
+    update_probe: bool,
+    coef: NDArray[np.float32],
+) -> tuple[float, NDArray[np.complex64], NDArray[np.float32]]:
     """One group on the CPU with the fused numba kernels; returns (error, probe, object step)."""
     from ptyxanes.ptycho import _kernels
 
@@ -507,8 +581,9 @@ def _np(a: Any, xp: Any) -> NDArray[Any]:
     return a if xp is np else xp.asnumpy(a)
 
 
-def _refine_step(patches: Any, P: Any, dpsi: Any, idx: NDArray[np.intp], shifts: NDArray[np.float64],
-                 xp: Any) -> None:
+def _refine_step(
+    patches: Any, P: Any, dpsi: Any, idx: NDArray[np.intp], shifts: NDArray[np.float64], xp: Any
+) -> None:
     """Accumulate a least-squares position step (Zhang et al. / Dwivedi style gradient).
 
     ``d psi / d r = P dO/dr``; the step minimising ``|dpsi - step * P dO/dr|^2``.

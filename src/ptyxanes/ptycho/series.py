@@ -93,8 +93,13 @@ class SeriesParams:
     normalize: bool = True
 
 
-def normalize_background(obj: NDArray[np.complexfloating], illumination: NDArray[np.floating],
-                         *, level: float = 0.3, top: float = 0.25) -> NDArray[np.complex64]:
+def normalize_background(
+    obj: NDArray[np.complexfloating],
+    illumination: NDArray[np.floating],
+    *,
+    level: float = 0.3,
+    top: float = 0.25,
+) -> NDArray[np.complex64]:
     """Fix the object/probe scale and phase ambiguity: background -> |T| = 1, phase 0.
 
     The background is the ``top`` fraction of the well-lit pixels (illumination
@@ -161,7 +166,9 @@ class SeriesResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def validate_scan(scan: CXIScan, *, saturation: float | None = None, check_frames: bool = True) -> None:
+def validate_scan(
+    scan: CXIScan, *, saturation: float | None = None, check_frames: bool = True
+) -> None:
     """Check one scan; raise a :class:`FormatError` naming its file.
 
     Checks: frames (P, H, W) with P positions; finite positions with no
@@ -199,14 +206,20 @@ def validate_scan(scan: CXIScan, *, saturation: float | None = None, check_frame
         typical = float(np.median(nn))
         far = np.nonzero(nn > 20 * max(typical, 1e-12))[0]
         if far.size:
-            raise FormatError(where, f"{far.size} position(s) outside the scanned field (e.g. index "
-                              f"{far[0]} at {pos[far[0]]} m, {nn[far[0]] / typical:.0f} steps away)")
+            raise FormatError(
+                where,
+                f"{far.size} position(s) outside the scanned field (e.g. index "
+                f"{far[0]} at {pos[far[0]]} m, {nn[far[0]] / typical:.0f} steps away)",
+            )
     if not check_frames:
         return
     data = scan.data
     dtype = np.dtype(getattr(data, "dtype", np.float32))
-    sat = saturation if saturation is not None else (
-        float(np.iinfo(dtype).max) if dtype.kind in "iu" else None)
+    sat = (
+        saturation
+        if saturation is not None
+        else (float(np.iinfo(dtype).max) if dtype.kind in "iu" else None)
+    )
     empty: list[int] = []
     saturated: list[int] = []
     step = max(1, int(2**25 // max(1, shape[1] * shape[2] * 4)))
@@ -223,11 +236,15 @@ def validate_scan(scan: CXIScan, *, saturation: float | None = None, check_frame
     if empty:
         raise FormatError(where, f"{len(empty)} empty frame(s) (no counts), first index {empty[0]}")
     if saturated:
-        raise FormatError(where, f"{len(saturated)} saturated frame(s) (counts >= {sat:g}), "
-                          f"first index {saturated[0]}")
+        raise FormatError(
+            where,
+            f"{len(saturated)} saturated frame(s) (counts >= {sat:g}), first index {saturated[0]}",
+        )
 
 
-def check_series(scans: Sequence[CXIScan]) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+def check_series(
+    scans: Sequence[CXIScan],
+) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
     """Energies and angles of a series; every angle must have every energy.
 
     Returns
@@ -254,8 +271,11 @@ def check_series(scans: Sequence[CXIScan]) -> tuple[NDArray[np.float64], NDArray
         have = np.round([s.energy for s in scans if s.angle == a], 3)
         missing = np.setdiff1d(energies, have)
         if missing.size:
-            raise FormatError(where, f"angle {a:g} deg has no scan at {missing[0]:.3f} eV "
-                              f"(missing energy; {missing.size} in all)")
+            raise FormatError(
+                where,
+                f"angle {a:g} deg has no scan at {missing[0]:.3f} eV "
+                f"(missing energy; {missing.size} in all)",
+            )
     return energies, angles
 
 
@@ -273,8 +293,9 @@ def crop_window(frames: NDArray[Any], n: int) -> NDArray[Any]:
     return frames[..., r0 : r0 + n, c0 : c0 + n]
 
 
-def rescale_probe(probe: NDArray[np.complexfloating], from_pixel: float, to_pixel: float,
-                  shape: tuple[int, int]) -> NDArray[np.complex64]:
+def rescale_probe(
+    probe: NDArray[np.complexfloating], from_pixel: float, to_pixel: float, shape: tuple[int, int]
+) -> NDArray[np.complex64]:
     """Resample probe modes to another pixel size and window, keeping total power.
 
     Parameters
@@ -315,8 +336,9 @@ def rescale_probe(probe: NDArray[np.complexfloating], from_pixel: float, to_pixe
     return out
 
 
-def _resample(img: NDArray[np.complexfloating], from_pixel: float, to_pixel: float,
-              shape: tuple[int, int]) -> NDArray[np.complex64]:
+def _resample(
+    img: NDArray[np.complexfloating], from_pixel: float, to_pixel: float, shape: tuple[int, int]
+) -> NDArray[np.complex64]:
     z = from_pixel / to_pixel
     h, w = img.shape
     ii, jj = np.mgrid[: shape[0], : shape[1]].astype(np.float64)
@@ -361,8 +383,10 @@ def _plan(scans: Sequence[CXIScan], sp: SeriesParams) -> tuple[list[_Job], tuple
         target = sp.pixel_size or float(lam.max() * z / (frame * pdet))
         windows = np.rint(lam * z / (target * pdet)).astype(int)
         if windows.max() > frame:
-            raise ValueError(f"pixel size {target:.3g} m needs a {windows.max()} px window; "
-                             f"the frames have {frame} px")
+            raise ValueError(
+                f"pixel size {target:.3g} m needs a {windows.max()} px window; "
+                f"the frames have {frame} px"
+            )
     else:
         windows = np.full(len(scans), frame)
     pixels = lam * z / (windows * pdet)
@@ -373,12 +397,17 @@ def _plan(scans: Sequence[CXIScan], sp: SeriesParams) -> tuple[list[_Job], tuple
     extent = allpos.max(axis=0) - allpos.min(axis=0)
     jobs = []
     for i, (s, n, px) in enumerate(zip(scans, windows, pixels, strict=True)):
-        shape = (int(np.ceil(extent[0] / px)) + int(n) + 4, int(np.ceil(extent[1] / px)) + int(n) + 4)
+        shape = (
+            int(np.ceil(extent[0] / px)) + int(n) + 4,
+            int(np.ceil(extent[1] / px)) + int(n) + 4,
+        )
         corners = (np.asarray(s.positions) - centre) / px + np.array(shape) // 2 - int(n) // 2
         jobs.append(_Job(i, s, int(n), float(px), corners, shape))
     out_px = sp.pixel_size if (sp.pixel_mode == "native" and sp.pixel_size) else ref_px
-    out_shape = (int(np.ceil(extent[0] / out_px)) + int(windows.max()) + 4,
-                 int(np.ceil(extent[1] / out_px)) + int(windows.max()) + 4)
+    out_shape = (
+        int(np.ceil(extent[0] / out_px)) + int(windows.max()) + 4,
+        int(np.ceil(extent[1] / out_px)) + int(windows.max()) + 4,
+    )
     return jobs, out_shape, out_px
 
 
@@ -386,32 +415,64 @@ def _initial_probe(job: _Job, sp: SeriesParams) -> NDArray[np.complex64]:
     if sp.probe_file:
         p = np.load(sp.probe_file)
         if not np.iscomplexobj(p) or p.ndim not in (2, 3):
-            raise FormatError(sp.probe_file, "probe file must hold a complex (H, W) or (K, H, W) array")
+            raise FormatError(
+                sp.probe_file, "probe file must hold a complex (H, W) or (K, H, W) array"
+            )
         p3 = p if p.ndim == 3 else p[None]
-        return rescale_probe(p3, job.pixel, job.pixel, (job.window, job.window)) \
-            if p3.shape[-1] != job.window else p3.astype(np.complex64)
+        return (
+            rescale_probe(p3, job.pixel, job.pixel, (job.window, job.window))
+            if p3.shape[-1] != job.window
+            else p3.astype(np.complex64)
+        )
     from ptyxanes.simulate.ptycho import fzp_probe
 
-    return fzp_probe(job.scan.energy, job.window, job.pixel, diameter=sp.diameter,
-                     outer_zone=sp.outer_zone, defocus=sp.defocus, spot=sp.spot)
+    return fzp_probe(
+        job.scan.energy,
+        job.window,
+        job.pixel,
+        diameter=sp.diameter,
+        outer_zone=sp.outer_zone,
+        defocus=sp.defocus,
+        spot=sp.spot,
+    )
 
 
-def _run_job(job: _Job, params: PtychoParams, sp: SeriesParams, probe: NDArray[np.complex64],
-             obj: NDArray[np.complex64] | None, control: Control, report: Any) -> PtychoResult:
+def _run_job(
+    job: _Job,
+    params: PtychoParams,
+    sp: SeriesParams,
+    probe: NDArray[np.complex64],
+    obj: NDArray[np.complex64] | None,
+    control: Control,
+    report: Any,
+) -> PtychoResult:
     s = job.scan
     data = crop_window(np.asarray(s.data[:], dtype=np.float32), job.window)
     mask = None if s.mask is None else crop_window(np.asarray(s.mask, bool), job.window)
-    gen = reconstruct(data, job.corners, probe, params=params, obj=obj, obj_shape=job.shape,
-                      mask=mask, control=control, label=f"{Path(s.path or '').name}: ")
+    gen = reconstruct(
+        data,
+        job.corners,
+        probe,
+        params=params,
+        obj=obj,
+        obj_shape=job.shape,
+        mask=mask,
+        control=control,
+        label=f"{Path(s.path or '').name}: ",
+    )
     res = run_sync(gen, on_progress=report)
     if not (np.all(np.isfinite(res.object)) and np.all(np.isfinite(res.probe))):
         raise FormatError(s.path or "<scan>", "reconstruction diverged (non-finite values)")
     return res
 
 
-def reconstruct_series(scans: Sequence[CXIScan], params: PtychoParams | None = None,
-                       series: SeriesParams | None = None, *, control: Control | None = None,
-                       ) -> Generator[Progress, None, SeriesResult]:
+def reconstruct_series(
+    scans: Sequence[CXIScan],
+    params: PtychoParams | None = None,
+    series: SeriesParams | None = None,
+    *,
+    control: Control | None = None,
+) -> Generator[Progress, None, SeriesResult]:
     """Reconstruct every scan of an energy (or energy x angle) series.
 
     Parameters
@@ -446,8 +507,20 @@ def reconstruct_series(scans: Sequence[CXIScan], params: PtychoParams | None = N
     n_it = params.iterations
     warm_it = sp.warm_iterations or n_it
     total = float(n_it + warm_it * (len(jobs) - 1))
-    ref = jobs[len(jobs) // 2] if angles is None else jobs[int(np.argmin(
-        [abs(s.energy - energies[len(energies) // 2]) + 1e6 * (s.angle != angles[0]) for s in scans]))]
+    ref = (
+        jobs[len(jobs) // 2]
+        if angles is None
+        else jobs[
+            int(
+                np.argmin(
+                    [
+                        abs(s.energy - energies[len(energies) // 2]) + 1e6 * (s.angle != angles[0])
+                        for s in scans
+                    ]
+                )
+            )
+        ]
+    )
     done = {"n": 0.0}
     t0 = time.monotonic()
     results: dict[int, PtychoResult] = {}
@@ -457,10 +530,18 @@ def reconstruct_series(scans: Sequence[CXIScan], params: PtychoParams | None = N
         q.put(p)
 
     # reference job, cold start (progress forwarded as it comes)
-    gen = reconstruct(crop_window(np.asarray(ref.scan.data[:], np.float32), ref.window),
-                      ref.corners, _initial_probe(ref, sp), params=params, obj_shape=ref.shape,
-                      mask=None if ref.scan.mask is None else crop_window(np.asarray(ref.scan.mask, bool), ref.window),
-                      control=control, label=f"{Path(ref.scan.path or '').name}: ")
+    gen = reconstruct(
+        crop_window(np.asarray(ref.scan.data[:], np.float32), ref.window),
+        ref.corners,
+        _initial_probe(ref, sp),
+        params=params,
+        obj_shape=ref.shape,
+        mask=None
+        if ref.scan.mask is None
+        else crop_window(np.asarray(ref.scan.mask, bool), ref.window),
+        control=control,
+        label=f"{Path(ref.scan.path or '').name}: ",
+    )
     while True:
         try:
             p = next(gen)
@@ -482,9 +563,18 @@ def reconstruct_series(scans: Sequence[CXIScan], params: PtychoParams | None = N
                 probe = _initial_probe(j, sp)
             obj = None
             if sp.warm_object:
-                obj = _fit(_resample(base.object, ref.pixel, j.pixel,
-                                     (int(base.object.shape[0] * ref.pixel / j.pixel),
-                                      int(base.object.shape[1] * ref.pixel / j.pixel))), j.shape)
+                obj = _fit(
+                    _resample(
+                        base.object,
+                        ref.pixel,
+                        j.pixel,
+                        (
+                            int(base.object.shape[0] * ref.pixel / j.pixel),
+                            int(base.object.shape[1] * ref.pixel / j.pixel),
+                        ),
+                    ),
+                    j.shape,
+                )
             futs[pool.submit(_run_job, j, wparams, sp, probe, obj, control, report)] = j
         pending = set(futs)
         last_preview = None
@@ -503,8 +593,13 @@ def reconstruct_series(scans: Sequence[CXIScan], params: PtychoParams | None = N
                     raise
                 except Exception as exc:  # noqa: BLE001 - reported with the file name below
                     failures.append(f"{Path(j.scan.path or '').name}: {exc}")
-            yield Progress(min(done["n"], total), total, f"{len(results)}/{len(jobs)} scans done",
-                           "reconstruct", last_preview)
+            yield Progress(
+                min(done["n"], total),
+                total,
+                f"{len(results)}/{len(jobs)} scans done",
+                "reconstruct",
+                last_preview,
+            )
             last_preview = None
             if control.cancelled.is_set():
                 raise Cancelled
@@ -522,8 +617,15 @@ def reconstruct_series(scans: Sequence[CXIScan], params: PtychoParams | None = N
         if sp.normalize:
             o = normalize_background(o, results[j.index].illumination)
         if sp.pixel_mode == "native" and sp.pixel_size:
-            o = _resample(o, j.pixel, out_px, (int(round(o.shape[0] * j.pixel / out_px)),
-                                               int(round(o.shape[1] * j.pixel / out_px))))
+            o = _resample(
+                o,
+                j.pixel,
+                out_px,
+                (
+                    int(round(o.shape[0] * j.pixel / out_px)),
+                    int(round(o.shape[1] * j.pixel / out_px)),
+                ),
+            )
         out[e_i, a_i] = _fit(o, out_shape)
         native[e_i, a_i] = j.pixel
     if sp.pixel_mode == "native" and sp.pixel_size:
@@ -532,15 +634,26 @@ def reconstruct_series(scans: Sequence[CXIScan], params: PtychoParams | None = N
         pix = native.mean(axis=1)
     stack = out[:, 0] if angles is None else out
     logger.info("reconstructed %d scans in %.1f s", len(jobs), time.monotonic() - t0)
-    return SeriesResult(stack, energies, angles, pix, native if angles is not None else native[:, 0],
-                        np.array([j.window for j in jobs]), [results[j.index] for j in jobs],
-                        [str(s.path) for s in scans],
-                        {"reference": ref.index, "seconds": time.monotonic() - t0,
-                         "pixel_mode": sp.pixel_mode})
+    return SeriesResult(
+        stack,
+        energies,
+        angles,
+        pix,
+        native if angles is not None else native[:, 0],
+        np.array([j.window for j in jobs]),
+        [results[j.index] for j in jobs],
+        [str(s.path) for s in scans],
+        {"reference": ref.index, "seconds": time.monotonic() - t0, "pixel_mode": sp.pixel_mode},
+    )
 
 
-def write_series(path: str | Path, result: SeriesResult, *, overwrite: bool = False,
-                 parameters: dict[str, Any] | None = None) -> Path:
+def write_series(
+    path: str | Path,
+    result: SeriesResult,
+    *,
+    overwrite: bool = False,
+    parameters: dict[str, Any] | None = None,
+) -> Path:
     """Write the reconstructed stack (NeXus) plus ``/entry/ptycho/`` in one atomic write.
 
     ``/entry/data``: complex transmission (energy[, angle], row, col) with
@@ -567,8 +680,15 @@ def write_series(path: str | Path, result: SeriesResult, *, overwrite: bool = Fa
     from ptyxanes.provenance import provenance
 
     dims = ("energy", "row", "col") if result.angle is None else ("energy", "angle", "row", "col")
-    stack = ImageStack(result.objects, result.energy, result.pixel_size, "complex", result.angle,
-                       dims, {"title": "ptychography"})
+    stack = ImageStack(
+        result.objects,
+        result.energy,
+        result.pixel_size,
+        "complex",
+        result.angle,
+        dims,
+        {"title": "ptychography"},
+    )
     dest = Path(path)
     with atomic_path(dest, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["NX_class"] = "NXroot"
@@ -596,5 +716,13 @@ def write_series(path: str | Path, result: SeriesResult, *, overwrite: bool = Fa
     return dest
 
 
-__all__ = ["SeriesParams", "SeriesResult", "validate_scan", "check_series", "crop_window",
-           "rescale_probe", "reconstruct_series", "write_series"]
+__all__ = [
+    "SeriesParams",
+    "SeriesResult",
+    "validate_scan",
+    "check_series",
+    "crop_window",
+    "rescale_probe",
+    "reconstruct_series",
+    "write_series",
+]

@@ -59,8 +59,13 @@ def wavelength(energy: float) -> float:
     return HC_EV_M / float(energy)
 
 
-def object_pixel(energy: float, window: int, *, distance: float = DISTANCE,
-                 detector_pixel: float = DETECTOR_PIXEL) -> float:
+def object_pixel(
+    energy: float,
+    window: int,
+    *,
+    distance: float = DISTANCE,
+    detector_pixel: float = DETECTOR_PIXEL,
+) -> float:
     """Reconstruction pixel size ``lambda z / (N p)``, m.
 
     Examples
@@ -85,10 +90,17 @@ def defocus_for_spot(energy: float, spot: float, *, outer_zone: float = 200e-9) 
     return spot * outer_zone / wavelength(energy)
 
 
-def fzp_probe(energy: float, shape: tuple[int, int] | int, pixel_size: float, *,
-              diameter: float = 400e-6, outer_zone: float = 200e-9,
-              defocus: float | None = None, spot: float = 2e-6,
-              central_stop: float = 0.0) -> NDArray[np.complex64]:
+def fzp_probe(
+    energy: float,
+    shape: tuple[int, int] | int,
+    pixel_size: float,
+    *,
+    diameter: float = 400e-6,
+    outer_zone: float = 200e-9,
+    defocus: float | None = None,
+    spot: float = 2e-6,
+    central_stop: float = 0.0,
+) -> NDArray[np.complex64]:
     """Fresnel-zone-plate probe at the sample plane (downstream of the focus).
 
     Parameters
@@ -184,16 +196,22 @@ class PtychoGeometry:
 #: ``tiny`` (tests) uses a high dose so that its accuracy is set by the algorithm,
 #: not by photon noise (the pre-edge -ln|T| range of the tiny sample is only ~0.02).
 GEOMETRIES: dict[str, PtychoGeometry] = {
-    "tiny": PtychoGeometry(window=64, step=(0.4e-6, 0.4e-6), spot=1.0e-6, photons=1e8,
-                           fly=False, jitter=20e-9),
+    "tiny": PtychoGeometry(
+        window=64, step=(0.4e-6, 0.4e-6), spot=1.0e-6, photons=1e8, fly=False, jitter=20e-9
+    ),
     "demo": PtychoGeometry(window=128, step=(0.4e-6, 0.3e-6), spot=2.0e-6, photons=5e6),
     "paper": PtychoGeometry(window=256, step=(0.4e-6, 0.2e-6), spot=2.0e-6, photons=1e7),
 }
 
 
-def scan_positions(extent: tuple[float, float], step: tuple[float, float], *,
-                   jitter: float = 0.0, rng: np.random.Generator | None = None,
-                   snake: bool = False) -> NDArray[np.float64]:
+def scan_positions(
+    extent: tuple[float, float],
+    step: tuple[float, float],
+    *,
+    jitter: float = 0.0,
+    rng: np.random.Generator | None = None,
+    snake: bool = False,
+) -> NDArray[np.float64]:
     """Raster positions covering ``extent`` centred on 0, plus jitter.
 
     Parameters
@@ -257,11 +275,17 @@ def _shift_probe(probe: NDArray[np.complexfloating], dy: float, dx: float) -> ND
     return sfft.ifft2(sfft.fft2(probe) * ramp)
 
 
-def simulate_diffraction(obj: NDArray[np.complexfloating], probe: NDArray[np.complexfloating],
-                         positions_px: NDArray[np.floating], *, photons: float | None = None,
-                         fly_step_px: float = 0.0, fly_subpositions: int = 1,
-                         mask: NDArray[np.bool_] | None = None,
-                         rng: np.random.Generator | None = None) -> NDArray[Any]:
+def simulate_diffraction(
+    obj: NDArray[np.complexfloating],
+    probe: NDArray[np.complexfloating],
+    positions_px: NDArray[np.floating],
+    *,
+    photons: float | None = None,
+    fly_step_px: float = 0.0,
+    fly_subpositions: int = 1,
+    mask: NDArray[np.bool_] | None = None,
+    rng: np.random.Generator | None = None,
+) -> NDArray[Any]:
     """Far-field diffraction patterns of a probe scanned over an object.
 
     Parameters
@@ -297,7 +321,11 @@ def simulate_diffraction(obj: NDArray[np.complexfloating], probe: NDArray[np.com
     """
     h, w = probe.shape
     pos = np.rint(np.asarray(positions_px, dtype=np.float64)).astype(int)
-    if pos.min() < 0 or (pos[:, 0] + h).max() > obj.shape[0] or (pos[:, 1] + w).max() > obj.shape[1]:
+    if (
+        pos.min() < 0
+        or (pos[:, 0] + h).max() > obj.shape[0]
+        or (pos[:, 1] + w).max() > obj.shape[1]
+    ):
         raise ValueError("probe positions leave the object array")
     p = probe.astype(np.complex128)
     if photons is not None:
@@ -371,17 +399,20 @@ def place_object(t: NDArray[np.complexfloating], shape: tuple[int, int]) -> NDAr
     return out
 
 
-def scan_for_object(obj_shape_m: tuple[float, float], geometry: PtychoGeometry,
-                    rng: np.random.Generator) -> NDArray[np.float64]:
+def scan_for_object(
+    obj_shape_m: tuple[float, float], geometry: PtychoGeometry, rng: np.random.Generator
+) -> NDArray[np.float64]:
     """True scan positions (row, col), m, covering a field of ``obj_shape_m`` plus the margin."""
     extent = (obj_shape_m[0] + 2 * geometry.margin, obj_shape_m[1] + 2 * geometry.margin)
     extent = (max(extent[0] - geometry.spot, 0.0), max(extent[1] - geometry.spot, 0.0))
-    return scan_positions(extent, geometry.step, jitter=geometry.jitter, rng=rng,
-                          snake=geometry.fly)
+    return scan_positions(
+        extent, geometry.step, jitter=geometry.jitter, rng=rng, snake=geometry.fly
+    )
 
 
-def scan_frame(t: NDArray[np.complexfloating], positions_px: NDArray[np.floating],
-               window: int) -> tuple[NDArray[np.complex64], NDArray[np.float64]]:
+def scan_frame(
+    t: NDArray[np.complexfloating], positions_px: NDArray[np.floating], window: int
+) -> tuple[NDArray[np.complex64], NDArray[np.float64]]:
     """Object array of a scan and the probe-window corners in it.
 
     Parameters
@@ -415,11 +446,17 @@ def scan_frame(t: NDArray[np.complexfloating], positions_px: NDArray[np.floating
     return obj, px + centre - n // 2
 
 
-def simulate_scan(t: NDArray[np.complexfloating], energy: float, pixel: float,
-                  positions_m: NDArray[np.floating], geometry: PtychoGeometry, *,
-                  rng: np.random.Generator, mask: NDArray[np.bool_] | None = None,
-                  photons: float | None = -1.0) -> tuple[NDArray[Any], NDArray[np.float64],
-                                                         NDArray[np.complex64]]:
+def simulate_scan(
+    t: NDArray[np.complexfloating],
+    energy: float,
+    pixel: float,
+    positions_m: NDArray[np.floating],
+    geometry: PtychoGeometry,
+    *,
+    rng: np.random.Generator,
+    mask: NDArray[np.bool_] | None = None,
+    photons: float | None = -1.0,
+) -> tuple[NDArray[Any], NDArray[np.float64], NDArray[np.complex64]]:
     """Diffraction data of one energy from a complex transmission image.
 
     Parameters
@@ -451,17 +488,31 @@ def simulate_scan(t: NDArray[np.complexfloating], energy: float, pixel: float,
     obj, corners = scan_frame(t, px, n)
     fly_px = geometry.step[1] / pixel if geometry.fly else 0.0
     dose = geometry.photons if photons == -1.0 else photons
-    data = simulate_diffraction(obj, probe, corners, photons=dose, fly_step_px=fly_px,
-                                fly_subpositions=geometry.fly_subpositions, mask=mask, rng=rng)
+    data = simulate_diffraction(
+        obj,
+        probe,
+        corners,
+        photons=dose,
+        fly_step_px=fly_px,
+        fly_subpositions=geometry.fly_subpositions,
+        mask=mask,
+        rng=rng,
+    )
     return data, px * pixel, probe
 
 
-def simulate_cxi_series(sample: Any, energies: Sequence[float] | NDArray[np.floating],
-                        outdir: str | Path, *, size: str = "tiny",
-                        angles: Sequence[float] | NDArray[np.floating] | None = None,
-                        rng: np.random.Generator | None = None, control: Control | None = None,
-                        geometry: PtychoGeometry | None = None,
-                        overwrite: bool = True) -> Generator[Progress, None, CXISeries]:
+def simulate_cxi_series(
+    sample: Any,
+    energies: Sequence[float] | NDArray[np.floating],
+    outdir: str | Path,
+    *,
+    size: str = "tiny",
+    angles: Sequence[float] | NDArray[np.floating] | None = None,
+    rng: np.random.Generator | None = None,
+    control: Control | None = None,
+    geometry: PtychoGeometry | None = None,
+    overwrite: bool = True,
+) -> Generator[Progress, None, CXISeries]:
     """Write one CXI scan per energy (and per angle in 3D) of a twin sample.
 
     Parameters
@@ -506,17 +557,31 @@ def simulate_cxi_series(sample: Any, energies: Sequence[float] | NDArray[np.floa
     e = np.asarray(energies, dtype=np.float64)
     a = None if angles is None else np.asarray(angles, dtype=np.float64)
     n = geometry.window
-    pixels = np.array([object_pixel(x, n, distance=geometry.distance,
-                                    detector_pixel=geometry.detector_pixel) for x in e])
+    pixels = np.array(
+        [
+            object_pixel(x, n, distance=geometry.distance, detector_pixel=geometry.detector_pixel)
+            for x in e
+        ]
+    )
     fov = (sample.valence.shape[1] * sample.voxel_size, sample.valence.shape[2] * sample.voxel_size)
     mask = bad_pixel_mask((n, n), geometry.bad_pixels, rng)
-    jobs = [(i, None) for i in range(e.size)] if a is None else [
-        (i, k) for k in range(a.size) for i in range(e.size)]
+    jobs = (
+        [(i, None) for i in range(e.size)]
+        if a is None
+        else [(i, k) for k in range(a.size) for i in range(e.size)]
+    )
     files: list[Path] = []
     first_pos: NDArray[np.float64] | None = None
     first_probe: NDArray[np.complex64] | None = None
-    params = {"size": size, "window": n, "step": list(geometry.step), "spot": geometry.spot,
-              "photons": geometry.photons, "fly": geometry.fly, "jitter": geometry.jitter}
+    params = {
+        "size": size,
+        "window": n,
+        "step": list(geometry.step),
+        "spot": geometry.spot,
+        "photons": geometry.photons,
+        "fly": geometry.fly,
+        "jitter": geometry.jitter,
+    }
     for j, (i, k) in enumerate(jobs):
         control.check()
         energy = float(e[i])
@@ -525,19 +590,31 @@ def simulate_cxi_series(sample: Any, energies: Sequence[float] | NDArray[np.floa
         else:
             t = imaging.transmission_projection(sample, energy, float(a[k]), pixels[i])
         positions = scan_for_object(fov, geometry, rng)
-        data, rec, probe = simulate_scan(t, energy, float(pixels[i]), positions, geometry,
-                                         rng=rng, mask=mask)
+        data, rec, probe = simulate_scan(
+            t, energy, float(pixels[i]), positions, geometry, rng=rng, mask=mask
+        )
         if first_pos is None:
             first_pos, first_probe = rec, probe
         name = f"scan_{energy:09.3f}eV" + ("" if k is None else f"_{a[k]:07.2f}deg") + ".cxi"
-        files.append(write_cxi(out / name, data, rec, energy, geometry.distance,
-                               geometry.detector_pixel, mask=mask,
-                               angle=None if k is None else float(a[k]), overwrite=overwrite,
-                               provenance=provenance("simulate_ptycho", params)))
+        files.append(
+            write_cxi(
+                out / name,
+                data,
+                rec,
+                energy,
+                geometry.distance,
+                geometry.detector_pixel,
+                mask=mask,
+                angle=None if k is None else float(a[k]),
+                overwrite=overwrite,
+                provenance=provenance("simulate_ptycho", params),
+            )
+        )
         yield Progress(j + 1, len(jobs), f"{name}: {len(rec)} patterns", "simulate")
     assert first_pos is not None and first_probe is not None
-    return CXISeries(files, e, a, pixels, first_pos, geometry.photons, first_probe,
-                     np.zeros((len(jobs), 2)))
+    return CXISeries(
+        files, e, a, pixels, first_pos, geometry.photons, first_probe, np.zeros((len(jobs), 2))
+    )
 
 
 def with_geometry(size: str, **changes: Any) -> PtychoGeometry:
@@ -551,6 +628,18 @@ def with_geometry(size: str, **changes: Any) -> PtychoGeometry:
     return replace(GEOMETRIES[size], **changes)
 
 
-__all__ = ["GEOMETRIES", "PtychoGeometry", "CXISeries", "fzp_probe", "object_pixel",
-           "defocus_for_spot", "scan_positions", "bad_pixel_mask", "simulate_diffraction",
-           "simulate_scan", "simulate_cxi_series", "place_object", "with_geometry"]
+__all__ = [
+    "GEOMETRIES",
+    "PtychoGeometry",
+    "CXISeries",
+    "fzp_probe",
+    "object_pixel",
+    "defocus_for_spot",
+    "scan_positions",
+    "bad_pixel_mask",
+    "simulate_diffraction",
+    "simulate_scan",
+    "simulate_cxi_series",
+    "place_object",
+    "with_geometry",
+]

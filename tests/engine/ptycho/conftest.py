@@ -15,8 +15,9 @@ def compare_to_truth(obj, truth, illumination, *, level=0.3):
     """
     h = min(obj.shape[0], truth.shape[0])
     w = min(obj.shape[1], truth.shape[1])
-    shift, _, _ = phase_cross_correlation(np.angle(truth[:h, :w]), np.angle(obj[:h, :w]),
-                                          normalization=None)
+    shift, _, _ = phase_cross_correlation(
+        np.angle(truth[:h, :w]), np.angle(obj[:h, :w]), normalization=None
+    )
     s = np.rint(shift).astype(int)
     o = np.roll(obj, tuple(s), axis=(0, 1))
     ill = np.roll(illumination, tuple(s), axis=(0, 1))

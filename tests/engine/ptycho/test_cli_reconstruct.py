@@ -16,11 +16,28 @@ from ptyxanes.simulate.sample import make_sample
 def test_cli_2d_and_3d(tmp_path, capsys):
     sample = make_sample("tiny", 0)
     geo = sp.with_geometry("tiny", step=(0.8e-6, 0.8e-6))
-    run_sync(sp.simulate_cxi_series(sample, [8330.0, 8350.0], tmp_path / "s2", geometry=geo,
-                                    rng=np.random.default_rng(0)))
+    run_sync(
+        sp.simulate_cxi_series(
+            sample, [8330.0, 8350.0], tmp_path / "s2", geometry=geo, rng=np.random.default_rng(0)
+        )
+    )
     out = tmp_path / "stack.h5"
-    assert main(["reconstruct", str(tmp_path / "s2"), "-o", str(out), "--iterations", "5",
-                 "--modes", "2", "-q"]) == 0
+    assert (
+        main(
+            [
+                "reconstruct",
+                str(tmp_path / "s2"),
+                "-o",
+                str(out),
+                "--iterations",
+                "5",
+                "--modes",
+                "2",
+                "-q",
+            ]
+        )
+        == 0
+    )
     with h5py.File(out) as f:
         assert f["entry/data/data"].shape[0] == 2
         assert f["entry/ptycho/scan_0000/probe"].shape[0] == 2
@@ -30,11 +47,33 @@ def test_cli_2d_and_3d(tmp_path, capsys):
     assert main(["reconstruct", str(tmp_path / "s2"), "-o", str(out), "-q"]) == 1
     assert "exists" in capsys.readouterr().err
     # 3D folder: (energy, angle, row, col)
-    run_sync(sp.simulate_cxi_series(sample, [8330.0, 8350.0], tmp_path / "s3", geometry=geo,
-                                    angles=[0.0, 30.0], rng=np.random.default_rng(1)))
+    run_sync(
+        sp.simulate_cxi_series(
+            sample,
+            [8330.0, 8350.0],
+            tmp_path / "s3",
+            geometry=geo,
+            angles=[0.0, 30.0],
+            rng=np.random.default_rng(1),
+        )
+    )
     out3 = tmp_path / "stack3.h5"
-    assert main(["reconstruct", str(tmp_path / "s3"), "-o", str(out3), "--iterations", "3",
-                 "--algorithm", "rpie", "-q"]) == 0
+    assert (
+        main(
+            [
+                "reconstruct",
+                str(tmp_path / "s3"),
+                "-o",
+                str(out3),
+                "--iterations",
+                "3",
+                "--algorithm",
+                "rpie",
+                "-q",
+            ]
+        )
+        == 0
+    )
     with h5py.File(out3) as f:
         assert f["entry/data/data"].ndim == 4
         assert f["entry/data/data"].shape[:2] == (2, 2)

@@ -34,8 +34,9 @@ def _scan(geometry, seed=1, photons=-1.0):
     t = _object()
     pos = sp.scan_for_object((40 * px, 40 * px), geometry, rng)
     mask = sp.bad_pixel_mask((geometry.window,) * 2, 30, rng)
-    data, rec, probe = sp.simulate_scan(t, E, px, pos, geometry, rng=rng, mask=mask,
-                                        photons=photons)
+    data, rec, probe = sp.simulate_scan(
+        t, E, px, pos, geometry, rng=rng, mask=mask, photons=photons
+    )
     truth, corners = sp.scan_frame(t, np.rint(rec / px), geometry.window)
     return data, corners, probe, truth, mask
 
@@ -58,7 +59,12 @@ def test_modes_orthogonal_and_power_kept():
     gram = flat.conj() @ flat.T
     assert_allclose(np.abs(gram - np.diag(np.diag(gram))), 0, atol=1e-6 * np.abs(gram).max())
     q = orthogonalize_modes(p * np.array([1, 2, 0.5, 3])[:, None, None])
-    assert_allclose((np.abs(q) ** 2).sum(0), (np.abs(p * np.array([1, 2, 0.5, 3])[:, None, None]) ** 2).sum(0), rtol=1e-4, atol=1e-9)
+    assert_allclose(
+        (np.abs(q) ** 2).sum(0),
+        (np.abs(p * np.array([1, 2, 0.5, 3])[:, None, None]) ** 2).sum(0),
+        rtol=1e-4,
+        atol=1e-9,
+    )
 
 
 @pytest.mark.slow
@@ -66,8 +72,16 @@ def test_modes_orthogonal_and_power_kept():
 def test_raster_scan_recovers_object(algorithm):
     g = sp.with_geometry("tiny", fly=False)
     data, corners, probe, truth, mask = _scan(g)
-    res = run_sync(reconstruct(data, corners, probe, obj_shape=truth.shape, mask=mask,
-                               params=PtychoParams(algorithm=algorithm, iterations=80)))
+    res = run_sync(
+        reconstruct(
+            data,
+            corners,
+            probe,
+            obj_shape=truth.shape,
+            mask=mask,
+            params=PtychoParams(algorithm=algorithm, iterations=80),
+        )
+    )
     absorption, phase, n = compare_to_truth(res.object, truth, res.illumination)
     assert n > 1000
     assert absorption < 0.03
@@ -100,8 +114,16 @@ def test_fly_scan_better_with_modes():
     data, corners, probe, truth, mask = _scan(g, seed=2)
     out = {}
     for k in (1, 3):
-        res = run_sync(reconstruct(data, corners, probe, obj_shape=truth.shape, mask=mask,
-                                   params=PtychoParams(iterations=60, modes=k)))
+        res = run_sync(
+            reconstruct(
+                data,
+                corners,
+                probe,
+                obj_shape=truth.shape,
+                mask=mask,
+                params=PtychoParams(iterations=60, modes=k),
+            )
+        )
         a, ph, _ = compare_to_truth(res.object, truth, res.illumination)
         out[k] = (res.errors[-1], a, ph)
     assert out[3][0] < 0.85 * out[1][0], out  # Fourier error
@@ -112,8 +134,16 @@ def test_progress_preview_and_cancel():
     g = sp.with_geometry("tiny", fly=False, step=(0.6e-6, 0.6e-6))
     data, corners, probe, truth, mask = _scan(g)
     steps = []
-    run_sync(reconstruct(data, corners, probe, obj_shape=truth.shape,
-                         params=PtychoParams(iterations=4, preview_every=2)), steps.append)
+    run_sync(
+        reconstruct(
+            data,
+            corners,
+            probe,
+            obj_shape=truth.shape,
+            params=PtychoParams(iterations=4, preview_every=2),
+        ),
+        steps.append,
+    )
     assert [s.done for s in steps] == [1, 2, 3, 4]
     assert steps[1].preview["object"].shape == truth.shape and steps[0].preview is None
     c = Control()
@@ -129,8 +159,11 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="leave"):
         run_sync(reconstruct(data, np.zeros((3, 2)) - 5, np.ones((16, 16)), obj_shape=(20, 20)))
     with pytest.raises(ValueError, match="algorithm"):
-        run_sync(reconstruct(data, np.zeros((3, 2)), np.ones((16, 16)),
-                             params=PtychoParams(algorithm="dm")))
+        run_sync(
+            reconstruct(
+                data, np.zeros((3, 2)), np.ones((16, 16)), params=PtychoParams(algorithm="dm")
+            )
+        )
 
 
 @pytest.mark.slow
@@ -144,8 +177,11 @@ def test_position_refinement():
     for refine in (False, True):
         p = PtychoParams(algorithm="rpie", iterations=60, refine_positions=refine, refine_start=10)
         r = run_sync(reconstruct(data, wrong, probe, obj_shape=truth.shape, mask=mask, params=p))
-        out[refine] = (np.abs(r.positions - corners).mean(),
-                       compare_to_truth(r.object, truth, r.illumination)[1], r.errors[-1])
+        out[refine] = (
+            np.abs(r.positions - corners).mean(),
+            compare_to_truth(r.object, truth, r.illumination)[1],
+            r.errors[-1],
+        )
     assert out[True][0] < 0.5 * out[False][0], out
     assert out[True][1] < 0.5 * out[False][1], out
     assert out[True][2] < 0.3 * out[False][2], out

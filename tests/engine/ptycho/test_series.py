@@ -24,8 +24,9 @@ ENERGIES = [8330.0, 8348.0, 8400.0]
 def twin(tmp_path_factory):
     d = tmp_path_factory.mktemp("cxi")
     sample = make_sample("tiny", 200)
-    series = run_sync(sp.simulate_cxi_series(sample, ENERGIES, d, size="tiny",
-                                             rng=np.random.default_rng(0)))
+    series = run_sync(
+        sp.simulate_cxi_series(sample, ENERGIES, d, size="tiny", rng=np.random.default_rng(0))
+    )
     return d, sample, series
 
 
@@ -33,8 +34,11 @@ def twin(tmp_path_factory):
 def test_series_matches_truth(twin, tmp_path):
     d, sample, series = twin
     scans = read_scan_series(d)
-    res = run_sync(reconstruct_series(scans, PtychoParams(algorithm="rpie", iterations=80),
-                                      SeriesParams(jobs=2)))
+    res = run_sync(
+        reconstruct_series(
+            scans, PtychoParams(algorithm="rpie", iterations=80), SeriesParams(jobs=2)
+        )
+    )
     assert res.objects.shape[0] == 3
     # crop mode keeps the pixel within half a window pixel of the target (lowest energy)
     target = series.pixel_size[0]
@@ -58,11 +62,24 @@ def test_series_matches_truth(twin, tmp_path):
 
 def _rewrite(src, dst, **changes):
     s = read_cxi(src, lazy=False)
-    kw = dict(data=s.data, positions=s.positions, energy=s.energy, distance=s.distance,
-              detector_pixel_size=s.detector_pixel_size, mask=s.mask)
+    kw = dict(
+        data=s.data,
+        positions=s.positions,
+        energy=s.energy,
+        distance=s.distance,
+        detector_pixel_size=s.detector_pixel_size,
+        mask=s.mask,
+    )
     kw.update(changes)
-    return write_cxi(dst, kw.pop("data"), kw.pop("positions"), kw.pop("energy"),
-                     kw.pop("distance"), kw.pop("detector_pixel_size"), mask=kw.pop("mask"))
+    return write_cxi(
+        dst,
+        kw.pop("data"),
+        kw.pop("positions"),
+        kw.pop("energy"),
+        kw.pop("distance"),
+        kw.pop("detector_pixel_size"),
+        mask=kw.pop("mask"),
+    )
 
 
 @pytest.mark.parametrize("problem", ["empty", "saturated", "outside", "positions"])
@@ -88,7 +105,9 @@ def test_bad_scan_named(twin, tmp_path, problem):
     _rewrite(src, bad, data=data, positions=pos)
     with pytest.raises(FormatError, match="bad_scan.cxi") as err:
         validate_scan(read_cxi(bad))
-    assert {"empty": "empty", "saturated": "saturated", "outside": "outside"}[problem] in str(err.value)
+    assert {"empty": "empty", "saturated": "saturated", "outside": "outside"}[problem] in str(
+        err.value
+    )
     # in a series, the bad file stops everything before any work, naming the file
     good = [read_cxi(series.files[0]), read_cxi(bad)]
     with pytest.raises(FormatError, match="bad_scan.cxi"):
@@ -118,8 +137,9 @@ def test_native_pixel_mode(twin):
     native = run_sync(reconstruct_series(scans, p, SeriesParams(pixel_mode="native")))
     np.testing.assert_allclose(native.pixel_size, series.pixel_size[:2], rtol=1e-9)
     assert list(native.windows) == [64, 64]
-    resampled = run_sync(reconstruct_series(scans, p, SeriesParams(pixel_mode="native",
-                                                                   pixel_size=150e-9)))
+    resampled = run_sync(
+        reconstruct_series(scans, p, SeriesParams(pixel_mode="native", pixel_size=150e-9))
+    )
     np.testing.assert_allclose(resampled.pixel_size, [150e-9, 150e-9])
     np.testing.assert_allclose(resampled.native_pixel_size, series.pixel_size[:2], rtol=1e-9)
     # same field of view: the resampled image is larger by the pixel ratio

@@ -18,8 +18,14 @@ from scipy import ndimage
 from ptyxanes.progress import run_sync
 from ptyxanes.ptycho import PtychoParams, reconstruct
 
-DATA = (Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
-        / "ptycho_tike_velociprobe_siemens_star" / "siemens-star-small.npz.bz2")
+DATA = (
+    Path(__file__).resolve().parents[3]
+    / ".."
+    / "shared"
+    / "data"
+    / "ptycho_tike_velociprobe_siemens_star"
+    / "siemens-star-small.npz.bz2"
+)
 RADII = (50, 70, 90, 110)
 
 
@@ -27,8 +33,9 @@ def _harmonics(phase, centre, radii=RADII, n=720):
     th = np.linspace(0, 2 * np.pi, n, endpoint=False)
     out = []
     for r in radii:
-        v = ndimage.map_coordinates(phase, [centre[0] + r * np.sin(th), centre[1] + r * np.cos(th)],
-                                    order=1)
+        v = ndimage.map_coordinates(
+            phase, [centre[0] + r * np.sin(th), centre[1] + r * np.cos(th)], order=1
+        )
         s = np.abs(np.fft.rfft(v - v.mean())) ** 2
         s[0] = 0
         m = int(np.argmax(s))

@@ -32,15 +32,22 @@ def _mae(stack_path, twin_dir, out):
     from ptyxanes.pipeline import PipelineParams, run_pipeline
 
     ref = Path(twin_dir) / "references"
-    params = PipelineParams(align={"pixel_size": 100e-9},
-                            references=((2.0, str(ref / "Ni2_NiO.xdi")),
-                                        (3.0, str(ref / "Ni3_LiNiO2.xdi"))))
+    params = PipelineParams(
+        align={"pixel_size": 100e-9},
+        references=((2.0, str(ref / "Ni2_NiO.xdi")), (3.0, str(ref / "Ni3_LiNiO2.xdi"))),
+    )
     run_sync(run_pipeline("2d", stack_path, out, params))
     saved = load_project(out)
     v, jump = saved.maps["oxidation_state"], saved.maps["edge_jump"]
     truth = read_truth(Path(twin_dir) / "truth.h5")
-    err = valence_errors(v.data, jump.data, v.pixel_size, truth["projection/valence"],
-                         truth["projection/thickness"], 1e-7)
+    err = valence_errors(
+        v.data,
+        jump.data,
+        v.pixel_size,
+        truth["projection/valence"],
+        truth["projection/thickness"],
+        1e-7,
+    )
     assert err.size > 100
     return float(np.mean(np.abs(err)))
 
@@ -50,9 +57,13 @@ def test_reconstructed_series_valence(tmp_path):
     pytest.importorskip("ptyxanes.pipeline")
     cxi = simulate("2d", "tiny", 200, "cxi", tmp_path / "cxi", seed=0)
     ideal = simulate("2d", "tiny", 200, "stack", tmp_path / "stack", seed=0)
-    res = run_sync(reconstruct_series(read_scan_series(cxi.outdir),
-                                      PtychoParams(algorithm="rpie", iterations=40),
-                                      SeriesParams(jobs=2)))
+    res = run_sync(
+        reconstruct_series(
+            read_scan_series(cxi.outdir),
+            PtychoParams(algorithm="rpie", iterations=40),
+            SeriesParams(jobs=2),
+        )
+    )
     stack = write_series(tmp_path / "ptycho.h5", res)
     mae_ptycho = _mae(stack, cxi.outdir, tmp_path / "p1.h5")
     mae_ideal = _mae(ideal.data[0], ideal.outdir, tmp_path / "p2.h5")

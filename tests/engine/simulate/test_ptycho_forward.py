@@ -60,8 +60,10 @@ def test_fly_scan_is_incoherent_sum_and_mask():
     probe = sp.fzp_probe(8340.0, 32, 100e-9, spot=0.6e-6)
     pos = np.array([[14, 14]])
     fly = sp.simulate_diffraction(t, probe, pos, fly_step_px=4.0, fly_subpositions=4)
-    subs = [sp.simulate_diffraction(t, sp._shift_probe(probe, 0, o).astype(np.complex64), pos)
-            for o in (-1.5, -0.5, 0.5, 1.5)]
+    subs = [
+        sp.simulate_diffraction(t, sp._shift_probe(probe, 0, o).astype(np.complex64), pos)
+        for o in (-1.5, -0.5, 0.5, 1.5)
+    ]
     assert_allclose(fly, np.mean(subs, axis=0), rtol=1e-4, atol=1e-7 * fly.max())
     # the blur makes the pattern less coherent than any single exposure
     step = sp.simulate_diffraction(t, probe, pos)
@@ -74,8 +76,11 @@ def test_fly_scan_is_incoherent_sum_and_mask():
 def test_cxi_series_written(tmp_path):
     sample = make_sample("tiny", 0)
     geo = sp.with_geometry("tiny", step=(0.8e-6, 0.8e-6), jitter=30e-9)
-    series = run_sync(sp.simulate_cxi_series(sample, [8340.0, 8300.0], tmp_path, geometry=geo,
-                                             rng=np.random.default_rng(0)))
+    series = run_sync(
+        sp.simulate_cxi_series(
+            sample, [8340.0, 8300.0], tmp_path, geometry=geo, rng=np.random.default_rng(0)
+        )
+    )
     assert len(series.files) == 2
     scans = read_scan_series(tmp_path)
     assert [s.energy for s in scans] == [8300.0, 8340.0]
