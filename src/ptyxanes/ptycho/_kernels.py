@@ -47,20 +47,30 @@ def object_probe_update(
     obj_coef: np.ndarray,
     num_p: np.ndarray,
     do_probe: bool,
+    o2sum: np.ndarray,
+    omax: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
     """Object update in place of ``patches``; accumulate the probe numerator.
 
     ``new`` (B, K, H, W): the corrected exit waves; ``patches`` (B, H, W) object
     patches (updated in place); ``probe`` (K, H, W); ``obj_coef`` (H, W): the
     per-pixel object step (ePIE ``alpha / max|P|^2``, rPIE ``1 / ((1 - alpha)|P|^2
-    + alpha max|P|^2)``); ``num_p`` (K, H, W) += ``sum_b conj(O_b) dpsi_b``.
+    + alpha max|P|^2)``); ``num_p`` (K, H, W) += ``sum_b conj(O_b) dpsi_b``;
+    ``o2sum`` (H, W) += ``sum_b |O_b|^2`` and ``omax`` (B,) = ``max |O_b|^2`` of the
+    patches before the update (for the probe step).
     """
     nb_, nk, h, w = new.shape
     for b in range(nb_):
+        mx = np.float32(0.0)
         for i in range(h):
             for j in range(w):
                 o = patches[b, i, j]
                 oc = o.conjugate()
+                if do_probe:
+                    o2 = o.real * o.real + o.imag * o.imag
+                    o2sum[i, j] += o2
+                    if o2 > mx:
+                        mx = o2
                 acc = np.complex64(0.0)
                 for k in range(nk):
                     p = probe[k, i, j]
@@ -69,3 +79,4 @@ def object_probe_update(
                     if do_probe:
                         num_p[k, i, j] += oc * d
                 patches[b, i, j] = o + obj_coef[i, j] * acc
+        omax[b] = mx

@@ -562,17 +562,16 @@ def _group_cpu(
     err = _kernels.modulus_constraint(far, meas, good, np.ascontiguousarray(idx, dtype=np.int64))
     new = inv(far)
     num_p = np.zeros_like(P)
-    if update_probe:
-        o2 = patches.real**2 + patches.imag**2
-    _kernels.object_probe_update(new, patches, P, coef, num_p, update_probe)
+    o2sum = np.zeros((h, w), np.float32)
+    omax = np.zeros(b, np.float32)
+    _kernels.object_probe_update(new, patches, P, coef, num_p, update_probe, o2sum, omax)
     for j, (r, c) in enumerate(rc):
         ob[r + r0 : r + r0 + sup, c + c0 : c + c0 + sup] = patches[j, r0 : r0 + sup, c0 : c0 + sup]
     if update_probe:
         if algorithm == "epie":
-            omax = float(o2.reshape(b, -1).max(axis=1).mean())
-            P += np.complex64(beta / (b * omax)) * num_p
+            P += np.complex64(beta / (b * float(omax.mean()))) * num_p
         else:
-            den = (1 - beta) * o2.sum(axis=0) + beta * float(o2.max()) * b
+            den = (1 - beta) * o2sum + beta * float(omax.max()) * b
             P += num_p / den
     return float(err), P, coef
 
