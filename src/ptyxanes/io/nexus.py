@@ -320,6 +320,33 @@ def read_stack_group(
 
 
 # --------------------------------------------------------------------------- write
+
+def init_nexus_file(f: h5py.File, title: str, *, default: str | None = "data") -> h5py.Group:
+    """Write the NXroot attributes and create ``/entry`` (NXentry) with its title.
+
+    Parameters
+    ----------
+    f : h5py.File
+        A file opened for writing.
+    title : str
+        ``/entry/title``.
+    default : str or None, optional
+        Name of the entry's default NXdata group (for silx view / h5web).
+
+    Returns
+    -------
+    entry : h5py.Group
+    """
+    f.attrs["NX_class"] = "NXroot"
+    f.attrs["default"] = "entry"
+    f.attrs["creator"] = "ptyxanes"
+    entry = f.create_group("entry")
+    entry.attrs["NX_class"] = "NXentry"
+    if default is not None:
+        entry.attrs["default"] = default
+    entry.create_dataset("title", data=title)
+    return entry
+
 def write_stack(
     path: str | os.PathLike[str],
     stack: ImageStack,
@@ -368,14 +395,8 @@ def write_stack(
     prov = dict(provenance) if provenance else _provenance("stack", {})
     dest = Path(path)
     with atomic_path(dest, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs["NX_class"] = "NXroot"
-        f.attrs["default"] = "entry"
-        f.attrs["creator"] = "ptyxanes"
-        entry = f.create_group("entry")
-        entry.attrs["NX_class"] = "NXentry"
-        entry.attrs["default"] = "data"
         title = str(stack.attrs.get("title", stack.attrs.get("sample", dest.stem)))
-        entry.create_dataset("title", data=title)
+        entry = init_nexus_file(f, title)
         write_stack_group(entry, "data", stack, compression=compression)
         if extra:
             ex = entry.create_group("extra")

@@ -37,6 +37,7 @@ from ptyxanes.io._atomic import atomic_path
 from ptyxanes.io.errors import FormatError
 from ptyxanes.io.nexus import (
     _attr_str,
+    init_nexus_file,
     open_hdf5,
     read_stack_group,
     write_provenance,
@@ -197,13 +198,8 @@ def save_project(
             _check_name("entry", name)
     dest = Path(path)
     with atomic_path(dest, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs["NX_class"] = "NXroot"
-        f.attrs["default"] = "entry"
-        f.attrs["creator"] = "ptyxanes"
-        entry = f.create_group("entry")
-        entry.attrs["NX_class"] = "NXentry"
+        entry = init_nexus_file(f, dest.stem, default=None)
         entry.attrs["ptyxanes_project"] = 1
-        entry.create_dataset("title", data=dest.stem)
         for key, val in _provenance("project", {"path": str(dest)}).items():
             entry.attrs[f"saved_{key}"] = val
         for name, m in project.maps.items():

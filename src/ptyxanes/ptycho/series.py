@@ -675,7 +675,7 @@ def write_series(
     path : pathlib.Path
     """
     from ptyxanes.io._atomic import atomic_path
-    from ptyxanes.io.nexus import write_provenance, write_stack_group
+    from ptyxanes.io.nexus import init_nexus_file, write_provenance, write_stack_group
     from ptyxanes.io.stack import ImageStack
     from ptyxanes.provenance import provenance
 
@@ -691,13 +691,7 @@ def write_series(
     )
     dest = Path(path)
     with atomic_path(dest, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs["NX_class"] = "NXroot"
-        f.attrs["default"] = "entry"
-        f.attrs["creator"] = "ptyxanes"
-        entry = f.create_group("entry")
-        entry.attrs["NX_class"] = "NXentry"
-        entry.attrs["default"] = "data"
-        entry.create_dataset("title", data="ptychography")
+        entry = init_nexus_file(f, "ptychography")
         write_stack_group(entry, "data", stack)
         g = entry.create_group("ptycho")
         g.attrs["NX_class"] = "NXcollection"
