@@ -193,12 +193,7 @@ def _stage_tomo(
     if not stack.is_3d or stack.angle is None:
         raise ValueError(f"the 3D pipeline needs an (energy, angle, row, col) tilt series, got "
                          f"shape {tuple(stack.data.shape)}")
-    kw = dict(params.tomo)
-    ps = np.asarray(stack.pixel_size, dtype=float)
-    if kw.get("pixel_size") is None and np.ptp(ps) > 1e-3 * ps.mean():
-        # energies differ in pixel size (λz/Np): bring all onto the coarsest, never upsample
-        kw["pixel_size"] = float(ps.max())
-    volumes, series = yield from reconstruct_tilt_stack(stack, control=control, **kw)
+    volumes, series = yield from reconstruct_tilt_stack(stack, control=control, **params.tomo)
     table: dict[str, np.ndarray] = {"energy": np.asarray(stack.energy, dtype=float)}
     if series.registration is not None:
         for i, ax in enumerate(("plane", "row", "col")):

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--pixel-size",
         type=float,
         default=None,
-        help="rescale every projection to this pixel size, m (default: keep, must agree)",
+        help="rescale every projection to this pixel size, m (default: keep; the coarsest when energies differ)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

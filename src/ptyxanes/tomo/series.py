@@ -182,8 +182,9 @@ def reconstruct_tilt_stack(
     stack : ImageStack
         Tilt series with ``angle`` set (complex, modulus or absorption kind).
     pixel_size : float, optional
-        Rescale every projection to this pixel size, m; by default the pixel
-        sizes must agree across energies.
+        Rescale every projection to this pixel size, m. By default, energies
+        whose pixel sizes differ (λz/(Np) changes with energy) are all
+        brought onto the coarsest one (never upsampled).
     algorithm, iterations, align, center, max_outer, register, control
         See :func:`reconstruct_energy_series`.
 
@@ -198,7 +199,7 @@ def reconstruct_tilt_stack(
     Raises
     ------
     ValueError
-        Not a tilt series, or pixel sizes that differ without ``pixel_size``.
+        Not a tilt series.
     """
     from ptyxanes.align.registration import rescale_image
 
@@ -207,6 +208,8 @@ def reconstruct_tilt_stack(
             f"expected an (energy, angle, row, col) tilt series, got {stack.data.shape}"
         )
     ps = np.asarray(stack.pixel_size, dtype=float)
+    if pixel_size is None and np.ptp(ps) > 1e-3 * ps.mean():
+        pixel_size = float(ps.max())
     if pixel_size is not None:
         data = np.stack(
             [
@@ -221,8 +224,6 @@ def reconstruct_tilt_stack(
         )
         pixel = float(pixel_size)
     else:
-        if np.ptp(ps) > 1e-3 * ps.mean():
-            raise ValueError("pixel sizes differ between energies; give pixel_size to rescale")
         data, pixel = np.asarray(stack.data), float(ps.mean())
     proj = attenuation_line_integrals(data, stack.kind)
     res = yield from reconstruct_energy_series(
