@@ -49,8 +49,9 @@ class HistogramPanel(QWidget):
         self.plot.setLabel("bottom", "Ni valence")
         self.plot.setLabel("left", "density (Ni-weighted)")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextSize="8pt",
-                                        brush=pg.mkBrush(255, 255, 255, 210))
+        # top-left: below Ni2+ there is little density, while >Ni3+ tails run to the right edge
+        self.legend = self.plot.addLegend(offset=(10, 10), labelTextSize="8pt",
+                                        brush=pg.mkBrush(255, 255, 255, 150))
         self.ref_lines = []
         self.region = pg.LinearRegionItem(values=(3.0, 3.5), brush=pg.mkBrush(255, 0, 255, 40))
         self.region.setZValue(10)
