@@ -96,7 +96,7 @@ def run_gui(args: argparse.Namespace) -> int:
         window.resize(*_parse_size(getattr(args, "size", "1400x900")))
     window.show()
     if getattr(args, "demo", False):
-        window.open_demo()
+        window.open_demo(with_3d=not screenshot)  # the screenshot shows the 2D demo
     if args.files:
         window.open_paths(list(args.files))
     if screenshot:

@@ -77,6 +77,7 @@ class MainWindow(QMainWindow):
         self._message_boxes: list[QMessageBox] = []
         self._volume_panel = None
         self._segmentation_panel = None
+        self._shown_volume = None  # the volume the 3D docks show now
 
         self.image_panel = ImagePanel(self)
         self.setCentralWidget(self.image_panel)
@@ -390,7 +391,9 @@ class MainWindow(QMainWindow):
         if folder:
             self.open_paths([folder])
 
-    def open_demo(self) -> bool:
+    def open_demo(self, with_3d: bool = True) -> bool:
+        """Open the demo: four 2D samples, plus (``with_3d``) a 3D sample whose
+        selection shows its valence volume in the 3D and Segmentation docks."""
         reason = engine.available("demo")
         if reason:
             self.show_error("Demo", reason)
@@ -402,7 +405,34 @@ class MainWindow(QMainWindow):
             self.show_error("Demo", f"The demo dataset could not be made: {exc}")
             return False
         self.statusBar().clearMessage()
-        return self.open_paths([str(folder)], title="Demo: simulated NMC811")
+        ok = self.open_paths([str(folder)], title="Demo: simulated NMC811")
+        if ok and with_3d:
+            self.open_demo_3d()
+        return ok
+
+    def open_demo_3d(self) -> bool:
+        """Add the 3D demo sample (a valence volume) to the Data panel without selecting it."""
+        try:
+            path = engine.ensure_demo_3d()
+            if path is None:
+                return False
+            new = engine.load_path(path)
+        except Exception as exc:
+            logger.warning("3D demo not available: %s", exc)
+            self.statusBar().showMessage(f"3D demo not available: {exc}", 10000)
+            return False
+        first = len(self.samples)
+        for s in new:
+            s.name = "200 cycles (3D)"
+        self.samples.extend(new)
+        self.data_panel.add_dataset(
+            "Demo 3D: simulated NMC811 crystals (select to open the 3D view)",
+            [(first + i, s.name, "×".join(str(d) for d in s.volume.shape) if s.volume is not None
+              else "×".join(str(d) for d in s.shape),
+              "" if s.stack is None else str(s.stack.n_energies)) for i, s in enumerate(new)])
+        self.update_histogram()
+        self._update_enabled()
+        return True
 
     def open_paths(self, paths: list[str], title: str | None = None) -> bool:
         """Open files or folders; errors become a message box, the data stay as they were."""
@@ -478,6 +508,8 @@ class MainWindow(QMainWindow):
         self.update_image()
         self.update_histogram()
         self._update_enabled()
+        if s.volume is not None and self._shown_volume is not s.volume:
+            self._provide_volume(s)
 
     def _on_energy_changed(self, i: int) -> None:
         self.energy_index = i
@@ -734,8 +766,11 @@ class MainWindow(QMainWindow):
 
     # ================================================================ 3D (H7's panels)
     def _provide_volume(self, sample: Sample) -> None:
+        self._shown_volume = sample.volume  # also when napari fails: one error, not one per click
         if self._volume_panel is None and not self.show_volume_dock():
             return
+        self.docks["volume"].show()
+        self.docks["volume"].raise_()
         try:
             self._volume_panel.set_volume(sample.volume, sample.voxel_size or sample.pixel_size,
                                           clim=self.valence_limits)

@@ -233,11 +233,31 @@ def _sample_from_project(p: Path) -> Sample:
                 volume, voxel = arr, pixel
             arr = arr[arr.shape[0] // 2]
         maps[key] = arr
+    if stack is not None and np.ndim(stack.data) == 4:
+        stack = _mid_plane_stack(stack)
     if stack is not None and not pixel:
         pixel = float(np.asarray(stack.pixel_size)[0])
     name = str(getattr(proj, "parameters", {}).get("sample", {}).get("name", "")) or p.stem
     return Sample(name=name, stack=stack, maps=maps, pixel_size=pixel, source=str(p),
                   volume=volume, voxel_size=voxel, labels=dict(proj.labels))
+
+
+def _mid_plane_stack(stack: Any) -> Any | None:
+    """The middle plane (E, M, N) of a volume stack (E, P, M, N), matching the maps'
+    middle slice; None for a tilt series (its images are projections, not slices)."""
+    import dataclasses
+
+    if "plane" not in tuple(stack.dims):
+        return None
+    data = np.asarray(stack.data[:, stack.data.shape[1] // 2])
+    return dataclasses.replace(stack, data=data, angle=None, dims=("energy", "row", "col"))
+
+
+def ensure_demo_3d() -> Path | None:
+    """Return the cached 3D demo's result project (made on first use, a few seconds),
+    or None when this engine has no 3D demo."""
+    fn = _attr("ptyxanes.simulate.demo", "ensure_demo_3d")
+    return None if fn is None else Path(fn())
 
 
 def ensure_demo() -> Path:

@@ -1,0 +1,94 @@
+"""The demo's 3D sample: listed in the Data panel; selecting it fills the 3D and
+Segmentation docks (napari: Xvfb). Uses the engine's real 3D demo (tiny twin ->
+pipeline, ~4 s) and two small 2D stacks in place of the slow 2D demo."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from conftest import make_stack_file
+
+
+@pytest.fixture(scope="module")
+def demo3d_result(tmp_path_factory):
+    demo = pytest.importorskip("ptyxanes.simulate.demo")
+    if not hasattr(demo, "ensure_demo_3d"):
+        pytest.skip("engine has no 3D demo")
+    return demo.ensure_demo_3d(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture
+def fake_demo(tmp_path, monkeypatch, demo3d_result):
+    from ptyxanes_gui.presenters import engine
+
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    make_stack_file(folder / "pristine.h5", "pristine")
+    make_stack_file(folder / "cycles_200.h5", "cycles_200", seed=1)
+    monkeypatch.setattr(engine, "ensure_demo", lambda: folder)
+    monkeypatch.setattr(engine, "ensure_demo_3d", lambda: demo3d_result)
+    return folder
+
+
+def test_3d_project_sample_gets_mid_plane_stack(demo3d_result):
+    from ptyxanes_gui.presenters import engine
+
+    (s,) = engine.load_path(demo3d_result)
+    assert s.volume is not None and s.volume.ndim == 3
+    p, m, n = s.volume.shape
+    assert s.voxel_size > 0
+    # the energy stack is the volume's middle plane, matching the maps' middle slice
+    assert s.stack.data.ndim == 3 and s.stack.data.shape[1:] == (m, n)
+    assert s.maps["valence"].shape == (m, n)
+    np.testing.assert_array_equal(np.isfinite(s.maps["valence"]), np.isfinite(s.volume[p // 2]))
+    r, c = np.argwhere(np.isfinite(s.maps["valence"]))[0]
+    spec = engine.pixel_spectrum(s, int(r), int(c))
+    assert spec.shape == (s.stack.n_energies,) and np.all(np.isfinite(spec))
+
+
+def test_screenshot_demo_stays_2d(window, fake_demo):
+    assert window.open_demo(with_3d=False)
+    assert all(s.volume is None for s in window.samples)
+    assert window._volume_panel is None
+
+
+@pytest.mark.napari
+def test_demo_3d_sample_opens_volume_and_segmentation(qtbot, window, fake_demo):
+    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        pytest.skip("napari needs an OpenGL display (run under Xvfb)")
+    pytest.importorskip("napari")
+    assert window.open_demo()
+    # the 2D demo stays selected; the 3D sample is listed but nothing 3D opened yet
+    assert window.current_sample().volume is None
+    assert window._volume_panel is None
+    idx = [i for i, s in enumerate(window.samples) if s.volume is not None]
+    assert len(idx) == 1
+    s3 = window.samples[idx[0]]
+    assert s3.name == "200 cycles (3D)"
+    tree = window.data_panel.tree
+    names = [tree.topLevelItem(i).child(j).text(0) for i in range(tree.topLevelItemCount())
+             for j in range(tree.topLevelItem(i).childCount())]
+    assert "200 cycles (3D)" in names
+    assert window.act_3d.isEnabled()
+
+    window.data_panel.select(idx[0])  # what a click in the tree does
+    assert window.current == idx[0]
+    vp = window._volume_panel
+    assert vp is not None and window.docks["volume"].isVisible()
+    np.testing.assert_array_equal(vp.valence, s3.volume.astype(np.float32))
+    assert vp.voxel_size_m == pytest.approx(s3.voxel_size)
+    seg = window._segmentation_panel
+    assert seg is not None
+    np.testing.assert_array_equal(seg.valence, s3.volume.astype(np.float32))
+    np.testing.assert_array_equal(seg.mask, np.isfinite(s3.volume))
+    # the image view shows the volume's middle slice
+    assert window.displayed_image.shape == s3.volume.shape[1:]
+
+    # back to a 2D sample and again to 3D: the volume is not rebuilt needlessly
+    window.data_panel.select(0)
+    assert window.current == 0
+    layer = vp.image_layer
+    window.data_panel.select(idx[0])
+    assert vp.image_layer is layer
