@@ -423,7 +423,7 @@ class MainWindow(QMainWindow):
             return False
         first = len(self.samples)
         for s in new:
-            s.name = "200 cycles (3D)"
+            s.name = "NMC811 200 cycles (3D)"
         self.samples.extend(new)
         self.data_panel.add_dataset(
             "Demo 3D: simulated NMC811 crystals (select to open the 3D view)",
@@ -503,6 +503,9 @@ class MainWindow(QMainWindow):
             self.image_panel.set_channel("absorption")
         elif channel in ENERGY_CHANNELS and not has_stack and "valence" in s.maps:
             self.image_panel.set_channel("valence")
+        elif (s.volume is not None and self._shown_volume is not s.volume
+              and "valence" in s.maps):
+            self.image_panel.set_channel("valence")  # a 3D result opens on its valence slice
         if hasattr(self, "registration_panel"):
             self.registration_panel.set_sample(s)
         self.update_image()

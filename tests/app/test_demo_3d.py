@@ -66,11 +66,11 @@ def test_demo_3d_sample_opens_volume_and_segmentation(qtbot, window, fake_demo):
     idx = [i for i, s in enumerate(window.samples) if s.volume is not None]
     assert len(idx) == 1
     s3 = window.samples[idx[0]]
-    assert s3.name == "200 cycles (3D)"
+    assert s3.name == "NMC811 200 cycles (3D)"
     tree = window.data_panel.tree
     names = [tree.topLevelItem(i).child(j).text(0) for i in range(tree.topLevelItemCount())
              for j in range(tree.topLevelItem(i).childCount())]
-    assert "200 cycles (3D)" in names
+    assert "NMC811 200 cycles (3D)" in names
     assert window.act_3d.isEnabled()
 
     window.data_panel.select(idx[0])  # what a click in the tree does
@@ -83,8 +83,11 @@ def test_demo_3d_sample_opens_volume_and_segmentation(qtbot, window, fake_demo):
     assert seg is not None
     np.testing.assert_array_equal(seg.valence, s3.volume.astype(np.float32))
     np.testing.assert_array_equal(seg.mask, np.isfinite(s3.volume))
-    # the image view shows the volume's middle slice
+    # the image view shows the valence of the volume's middle slice
+    assert window.image_panel.current_channel() == "valence"
     assert window.displayed_image.shape == s3.volume.shape[1:]
+    np.testing.assert_array_equal(np.isfinite(window.displayed_image),
+                                  np.isfinite(s3.volume[s3.volume.shape[0] // 2]))
 
     # back to a 2D sample and again to 3D: the volume is not rebuilt needlessly
     window.data_panel.select(0)
