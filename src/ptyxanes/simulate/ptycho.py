@@ -199,6 +199,9 @@ GEOMETRIES: dict[str, PtychoGeometry] = {
     "tiny": PtychoGeometry(
         window=64, step=(0.4e-6, 0.4e-6), spot=1.0e-6, photons=1e8, fly=False, jitter=20e-9
     ),
+    "small": PtychoGeometry(
+        window=128, step=(0.4e-6, 0.4e-6), spot=1.0e-6, photons=1e8, fly=False, jitter=20e-9
+    ),
     "demo": PtychoGeometry(window=128, step=(0.4e-6, 0.3e-6), spot=2.0e-6, photons=5e6),
     "paper": PtychoGeometry(window=256, step=(0.4e-6, 0.2e-6), spot=2.0e-6, photons=1e7),
 }

@@ -88,6 +88,7 @@ class SampleGeometry:
 #: 3D samples are compact agglomerates inside the cylinder the rotation sweeps.
 GEOMETRIES: dict[tuple[str, str], SampleGeometry] = {
     ("2d", "tiny"): SampleGeometry((24, 56, 56), 100e-9, 3, (1.0e-6, 2.0e-6)),
+    ("2d", "small"): SampleGeometry((32, 96, 96), 50e-9, 2, (1.6e-6, 2.4e-6)),
     ("2d", "demo"): SampleGeometry((64, 200, 200), 40e-9, 7, (1.2e-6, 2.5e-6)),
     ("2d", "paper"): SampleGeometry((80, 1000, 1000), 40e-9, 160, (1.0e-6, 3.0e-6)),
     ("3d", "tiny"): SampleGeometry((40, 40, 40), 100e-9, 3, (1.0e-6, 1.8e-6)),

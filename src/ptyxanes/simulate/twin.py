@@ -92,6 +92,15 @@ SIZES: dict[str, TwinSize] = {
         energies_3d=np.array([8270.0, 8300.0, *np.arange(8334.0, 8359.0, 2.0), 8400.0, 8420.0]),
         n_angles=19, window_2d=64, window_3d=64, photons_per_pixel=None,
         shift_px=(1.0, 1.0, 0.3), notes="tests: seconds; 100 nm voxels, 3 crystals"),
+    "small": TwinSize(
+        "small",
+        # the tiny size's energies at twice the resolution: 50 nm voxels, 78 nm pixels
+        energies_2d=np.array([8270.0, 8285.0, 8300.0, 8330.0, 8334.0, 8337.0, 8339.0, 8341.0,
+                              8343.0, 8345.0, 8347.0, 8349.0, 8352.0, 8356.0, 8362.0, 8370.0,
+                              8400.0, 8420.0]),
+        energies_3d=np.array([8270.0, 8300.0, *np.arange(8334.0, 8359.0, 2.0), 8400.0, 8420.0]),
+        n_angles=19, window_2d=128, window_3d=128, photons_per_pixel=None,
+        shift_px=(1.0, 1.0, 0.3), notes="resolution tests (2D only): 50 nm voxels, 2 crystals"),
     "demo": TwinSize(
         "demo", energies_2d=PAPER_ENERGIES_2D, energies_3d=PAPER_ENERGIES_3D,
         n_angles=61, window_2d=192, window_3d=128, photons_per_pixel=1e5,

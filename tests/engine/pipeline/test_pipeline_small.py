@@ -1,0 +1,54 @@
+"""2D pipeline on the ``small`` twin (50 nm voxels, 78 nm pixels): the resolution limit.
+
+The tiny twin (100 nm voxels, 156 nm pixels) leaves its 1-2-voxel shells and
+slabs unresolved and reaches a valence MAE of about 0.2 even from the exact
+stack. At twice the resolution the same pipeline on the exact stack reaches
+the issue's MAE <= 0.1 inside the crystals.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ptyxanes.io.project import load_project
+from ptyxanes.pipeline import PipelineParams, run_pipeline
+from ptyxanes.progress import run_sync
+from ptyxanes.simulate.twin import read_truth
+from ptyxanes.simulate.twin import run as simulate
+
+sys.path.insert(0, str(Path(__file__).parent))
+from truth_compare import valence_errors  # noqa: E402
+
+TRUTH_VOXEL = 50e-9  # the small twin's voxel size, m
+
+
+def _refs(twin):
+    ref = twin.outdir / "references"
+    return ((2.0, str(ref / "Ni2_NiO.xdi")), (3.0, str(ref / "Ni3_LiNiO2.xdi")))
+
+
+def _errors(out, twin):
+    saved = load_project(out)
+    v, jump = saved.maps["oxidation_state"], saved.maps["edge_jump"]
+    truth = read_truth(twin.truth)
+    err = valence_errors(v.data, jump.data, v.pixel_size, truth["projection/valence"],
+                         truth["projection/thickness"], TRUTH_VOXEL)
+    return err, v.pixel_size
+
+
+def test_pipeline_2d_small_stack_reaches_mae_0p1(tmp_path):
+    twin = simulate("2d", "small", 200, "stack", tmp_path / "twin", seed=3)
+    out = tmp_path / "result.h5"
+    params = PipelineParams(align={"pixel_size": 50e-9}, references=_refs(twin))
+    run_sync(run_pipeline("2d", twin.data[0], out, params))
+    err, pixel = _errors(out, twin)
+    assert pixel == pytest.approx(50e-9)
+    assert err.size > 500
+    # measured MAE 0.079, bias +0.03 (tiny twin, same pipeline: MAE 0.20, bias +0.10);
+    # other seeds: 0.086 (0), 0.107 (1), 0.067 (5) - the margin is small
+    assert np.mean(np.abs(err)) <= 0.1
+    assert abs(np.mean(err)) < 0.06
