@@ -24,6 +24,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from truth_compare import valence_errors  # noqa: E402
 
 TRUTH_VOXEL = 50e-9  # the small twin's voxel size, m
+# ptychography of the small twin: the probe guess at the twin's 1 µm spot (the 2 µm
+# default costs ~0.1 in MAE), 100 ePIE iterations at the reference energy, 40 at the
+# others, warm-started from their neighbour's probe and object (~35 s on 2 cores)
+RECONSTRUCT = {"iterations": 100, "spot": 1e-6, "warm_object": True, "warm_iterations": 40}
 
 
 def _refs(twin):
@@ -52,3 +56,20 @@ def test_pipeline_2d_small_stack_reaches_mae_0p1(tmp_path):
     # other seeds: 0.086 (0), 0.107 (1), 0.067 (5) - the margin is small
     assert np.mean(np.abs(err)) <= 0.1
     assert abs(np.mean(err)) < 0.06
+
+
+@pytest.mark.slow
+def test_pipeline_2d_small_from_cxi_reaches_mae_0p1(tmp_path):
+    """Reconstruct the small twin's CXI series (probe guess at the twin's 1 µm spot)."""
+    twin = simulate("2d", "small", 200, "cxi", tmp_path / "twin", seed=3)
+    assert len(twin.data) == 18
+    out = tmp_path / "result.h5"
+    params = PipelineParams(reconstruct=RECONSTRUCT, align={"pixel_size": 50e-9},
+                            references=_refs(twin))
+    run_sync(run_pipeline("2d", twin.outdir, out, params))
+    err, _ = _errors(out, twin)
+    assert err.size > 500
+    # measured MAE 0.094, bias +0.044 (the default 2 µm probe guess or fewer
+    # iterations: MAE 0.11-0.21; 100 iterations at every energy: 0.090 in 120 s)
+    assert np.mean(np.abs(err)) <= 0.1
+    assert abs(np.mean(err)) < 0.08
