@@ -29,8 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("dim", choices=("2d", "3d"),
                    help="2d: one projection per energy; 3d: 180 deg tilt series per energy")
-    p.add_argument("--size", choices=("tiny", "demo", "paper"), default="tiny",
-                   help="dataset size (default tiny)")
+    p.add_argument("--size", choices=("tiny", "small", "demo", "paper"), default="tiny",
+                   help="dataset size (default tiny; small: 2D only, 50 nm voxels, 78 nm pixels)")
     p.add_argument("--cycles", type=int, choices=(0, 200, 350, 500), default=0,
                    help="charge-discharge cycles of the sample (0 = pristine)")
     p.add_argument("--level", choices=("stack", "cxi"), default="stack",

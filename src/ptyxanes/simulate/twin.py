@@ -205,6 +205,8 @@ def _check(dim: str, size: str, cycles: int, level: str) -> TwinSize:
         raise ValueError(f"dim must be '2d' or '3d'; got {dim!r}")
     if size not in SIZES:
         raise ValueError(f"size must be one of {sorted(SIZES)}; got {size!r}")
+    if size == "small" and dim != "2d":
+        raise ValueError("size 'small' exists for 2d only; use tiny, demo or paper for 3d")
     if cycles not in (0, 200, 350, 500):
         raise ValueError(f"cycles must be 0, 200, 350 or 500; got {cycles}")
     if level not in LEVELS:
