@@ -20,8 +20,9 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
+from typing import Any
 
 from ptyxanes.progress import Control, Progress, run_sync, sub_progress
 from ptyxanes.simulate.twin import simulate
@@ -77,6 +78,35 @@ def is_complete(folder: str | os.PathLike[str]) -> bool:
                for name in DEMO_SAMPLES)
 
 
+def _build_cached(
+    final: Path,
+    is_done: Callable[[Path], bool],
+    fill: Callable[[Path], Generator[Progress, None, dict[str, Any]]],
+) -> Generator[Progress, None, Path]:
+    """Build a cache folder atomically: ``fill(tmp)`` writes into a temporary
+    sibling and returns the index; the folder is renamed into place only when
+    complete, and removed on any failure or cancellation."""
+    if is_done(final):
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+    try:
+        index = yield from fill(tmp)
+        (tmp / INDEX_NAME).write_text(json.dumps(index, indent=1), encoding="utf-8")
+        if final.exists() and not is_done(final):
+            shutil.rmtree(final, ignore_errors=True)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not is_done(final):  # someone else won the race only if theirs is whole
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
 def build_demo(cache_dir: str | os.PathLike[str] | None = None, *, seed: int = 0,
                control: Control | None = None) -> Generator[Progress, None, Path]:
     """Generate the demo if it is not cached yet (generator for progress bars).
@@ -98,14 +128,10 @@ def build_demo(cache_dir: str | os.PathLike[str] | None = None, *, seed: int = 0
         The demo folder (``pristine/``, ``cycles_200/`` ... each with
         ``stack.nxs``, ``truth.h5`` and ``references/``; plus ``demo.json``).
     """
-    final = demo_dir(cache_dir)
-    if is_complete(final):
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
     n = len(DEMO_SAMPLES)
-    try:
-        index = {"version": DEMO_VERSION, "samples": {}}
+
+    def fill(tmp: Path) -> Generator[Progress, None, dict[str, Any]]:
+        index: dict[str, Any] = {"version": DEMO_VERSION, "samples": {}}
         for k, (name, cycles) in enumerate(DEMO_SAMPLES.items()):
             files = yield from sub_progress(
                 simulate("2d", "demo", cycles, "stack", tmp / name, seed=seed, control=control),
@@ -114,18 +140,9 @@ def build_demo(cache_dir: str | os.PathLike[str] | None = None, *, seed: int = 0
                                       "truth": f"{name}/truth.h5", "references": f"{name}/references",
                                       "seconds": round(files.seconds, 2),
                                       "mean_valence": files.summary.get("mean_valence")}
-        (tmp / INDEX_NAME).write_text(json.dumps(index, indent=1), encoding="utf-8")
-        if final.exists() and not is_complete(final):
-            shutil.rmtree(final, ignore_errors=True)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not is_complete(final):  # someone else won the race only if theirs is whole
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        return index
+
+    final = yield from _build_cached(demo_dir(cache_dir), is_complete, fill)
     logger.info("demo dataset ready in %s", final)
     yield Progress(n, n, "demo ready", "demo")
     return final
@@ -209,13 +226,9 @@ def build_demo_3d(cache_dir: str | os.PathLike[str] | None = None, *, seed: int 
     """
     from ptyxanes.pipeline import PipelineParams, run_pipeline
 
-    final = demo_3d_dir(cache_dir)
-    if is_complete_3d(final):
-        return final
     control = control or Control()
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
-    try:
+
+    def fill(tmp: Path) -> Generator[Progress, None, dict[str, Any]]:
         files = yield from sub_progress(
             simulate("3d", "tiny", DEMO_3D_CYCLES, "stack", tmp / "input", seed=seed,
                      control=control), 0, 1, 2, stage="demo")
@@ -225,22 +238,12 @@ def build_demo_3d(cache_dir: str | os.PathLike[str] | None = None, *, seed: int 
                                             (3.0, str(refs / "Ni3_LiNiO2.xdi"))))
         yield from sub_progress(run_pipeline("3d", files.data[0], tmp / RESULT_NAME, params,
                                              control=control), 1, 1, 2, stage="demo")
-        index = {"version": DEMO_3D_VERSION, "cycles": DEMO_3D_CYCLES, "size": "tiny",
-                 "result": RESULT_NAME, "stack": "input/stack.nxs", "truth": "input/truth.h5",
-                 "references": "input/references", "tomo_iterations": DEMO_3D_TOMO_ITERATIONS,
-                 "mean_valence": files.summary.get("mean_valence")}
-        (tmp / INDEX_NAME).write_text(json.dumps(index, indent=1), encoding="utf-8")
-        if final.exists() and not is_complete_3d(final):
-            shutil.rmtree(final, ignore_errors=True)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not is_complete_3d(final):
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        return {"version": DEMO_3D_VERSION, "cycles": DEMO_3D_CYCLES, "size": "tiny",
+                "result": RESULT_NAME, "stack": "input/stack.nxs", "truth": "input/truth.h5",
+                "references": "input/references", "tomo_iterations": DEMO_3D_TOMO_ITERATIONS,
+                "mean_valence": files.summary.get("mean_valence")}
+
+    final = yield from _build_cached(demo_3d_dir(cache_dir), is_complete_3d, fill)
     logger.info("3D demo ready in %s", final)
     yield Progress(2, 2, "3D demo ready", "demo")
     return final
