@@ -11,6 +11,11 @@ The 3D demo (:func:`ensure_demo_3d`, ``demo3d-v<DEMO_3D_VERSION>``) is a ``tiny`
 (tomography with 100 SIRT iterations, XANES fit against the twin's own
 references); it keeps the result project ``result.h5`` (valence volume
 ``oxidation_state`` of shape (P, M, N)) next to the simulated input and truth.
+
+The raw-scan demo (:func:`ensure_demo_scans`, ``demoscans-v<DEMO_SCANS_VERSION>``)
+is the ``tiny`` 2D twin (200 cycles) at level ``cxi``: a folder of CXI
+ptychography scans, one per energy, for ``ptyxanes reconstruct`` and the GUI's
+reconstruct stage.
 """
 
 from __future__ import annotations
@@ -265,3 +270,95 @@ def ensure_demo_3d(cache_dir: str | os.PathLike[str] | None = None) -> Path:
         (``oxidation_state`` ...) are volumes of shape (P, M, N).
     """
     return run_sync(build_demo_3d(cache_dir)) / RESULT_NAME
+
+
+#: Bump when the demo scans' simulation changes.
+DEMO_SCANS_VERSION: int = 1
+#: Cycle number of the demo scans' sample.
+DEMO_SCANS_CYCLES: int = 200
+
+
+def demo_scans_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where the demo scans live: ``<cache_dir>/demoscans-v<DEMO_SCANS_VERSION>``.
+
+    Parameters
+    ----------
+    cache_dir : path-like, optional
+        Default :func:`default_cache_dir`.
+
+    Returns
+    -------
+    path : pathlib.Path
+    """
+    return Path(cache_dir or default_cache_dir()) / f"demoscans-v{DEMO_SCANS_VERSION}"
+
+
+def is_complete_scans(folder: str | os.PathLike[str]) -> bool:
+    """True when ``folder`` holds finished demo scans (index, truth and every CXI file)."""
+    p = Path(folder)
+    index = p / INDEX_NAME
+    if not (index.is_file() and (p / "truth.h5").is_file()):
+        return False
+    try:
+        files = json.loads(index.read_text(encoding="utf-8")).get("scans", [])
+    except (OSError, ValueError):
+        return False
+    return bool(files) and all((p / f).is_file() for f in files)
+
+
+def build_demo_scans(cache_dir: str | os.PathLike[str] | None = None, *, seed: int = 0,
+                     control: Control | None = None) -> Generator[Progress, None, Path]:
+    """Simulate the raw-scan demo if it is not cached yet (about 4 s on 2 cores).
+
+    The ``tiny`` 2D twin (200 cycles) at level ``cxi``: one CXI ptychography
+    scan per energy (18 energies, 64 px detector window, 1 µm probe spot, the
+    spot recorded in each file's ``process_simulate_ptycho`` parameters).
+
+    Parameters
+    ----------
+    cache_dir : path-like, optional
+        Parent folder of ``demoscans-v1`` (default :func:`default_cache_dir`).
+    seed : int, optional
+    control : Control, optional
+
+    Yields
+    ------
+    progress : Progress
+
+    Returns
+    -------
+    folder : pathlib.Path
+        The folder of ``scan_<E>eV.cxi`` files, with ``truth.h5``,
+        ``references/`` and ``demo.json``.
+    """
+    control = control or Control()
+
+    def fill(tmp: Path) -> Generator[Progress, None, dict[str, Any]]:
+        files = yield from simulate("2d", "tiny", DEMO_SCANS_CYCLES, "cxi", tmp, seed=seed,
+                                    control=control)
+        return {"version": DEMO_SCANS_VERSION, "cycles": DEMO_SCANS_CYCLES, "size": "tiny",
+                "scans": [Path(f).name for f in files.data], "truth": "truth.h5",
+                "references": "references", "seconds": round(files.seconds, 2),
+                "mean_valence": files.summary.get("mean_valence")}
+
+    final = yield from _build_cached(demo_scans_dir(cache_dir), is_complete_scans, fill)
+    logger.info("demo scans ready in %s", final)
+    return final
+
+
+def ensure_demo_scans(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Return the cached folder of demo CXI scans, simulating them on first use (about 4 s).
+
+    Parameters
+    ----------
+    cache_dir : path-like, optional
+        Parent folder of ``demoscans-v1`` (default ``$XDG_CACHE_HOME/ptyxanes`` or
+        ``~/.cache/ptyxanes``).
+
+    Returns
+    -------
+    folder : pathlib.Path
+        A folder of CXI files, one per energy, for ``ptyxanes reconstruct`` or
+        the GUI's reconstruct stage.
+    """
+    return run_sync(build_demo_scans(cache_dir))
