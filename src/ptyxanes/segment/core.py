@@ -128,26 +128,39 @@ def remove_small_islands(
 def label_crystals(
     mask: NDArray[np.bool_],
     *,
-    method: str = "components",
+    method: str = "watershed",
     min_size: int = 8,
-    min_distance: int = 5,
+    min_distance: int = 2,
+    merge_ratio: float = 0.8,
+    smooth: float = 0.5,
     connectivity: int = 1,
 ) -> NDArray[np.int32]:
-    """Label the crystals of a sample mask.
+    """Label the crystals of a sample mask, splitting crystals that touch.
 
     Parameters
     ----------
     mask : ndarray of bool, shape (M, N) or (P, M, N)
         Sample voxels (e.g. ``np.isfinite(valence)``).
-    method : {"components", "watershed"}, optional
+    method : {"watershed", "components"}, optional
+        ``"watershed"`` (default): a watershed of the distance transform seeded
+        at its local maxima, then neighbouring regions are merged again when the
+        neck between them is wide (see ``merge_ratio``), so touching crystals are
+        split but one convex crystal is not.
         ``"components"``: connected components (touching crystals merge).
-        ``"watershed"``: split touching crystals by a watershed of the distance
-        transform seeded at its maxima at least ``min_distance`` voxels apart.
     min_size : int, optional
         Regions smaller than this (voxels) are dropped.
     min_distance : int, optional
-        Minimum distance between watershed seeds, voxels (about the smallest
-        crystal radius).
+        Minimum distance between watershed seeds, voxels.
+    merge_ratio : float, optional
+        Two neighbouring watershed regions are merged when the distance-map value
+        on their common boundary (the neck half-width, voxels) plus a quarter
+        voxel is at least ``merge_ratio`` times the smaller of their two maxima
+        (inscribed radii). Two touching spheres of radius r with a neck of
+        half-width h stay split while h + 0.25 < ``merge_ratio`` r; the ridge of an elongated convex crystal has
+        no such dip and merges back into one region.
+    smooth : float, optional
+        Gaussian sigma (voxels) applied to the distance map before seeding, so
+        that plateaus do not seed twice; 0 disables.
     connectivity : int, optional
         Neighbourhood of the connected components (1 = faces only).
 
@@ -159,7 +172,17 @@ def label_crystals(
     Raises
     ------
     ValueError
-        For an unknown method or a mask that is not 2D/3D.
+        For an unknown method, a bad parameter or a mask that is not 2D/3D.
+
+    Notes
+    -----
+    On the digital twin ("tiny", 3D, seeds 0-7, 200 and 500 cycles) the default
+    finds the true number of crystals in 15 of 16 samples (each found crystal
+    matching one true crystal with IoU > 0.95); on the 3D demo's reconstructed
+    volume (156 nm voxels, two crystals touching) it finds the 3 crystals, IoU
+    0.83-0.89 against the truth resampled onto its grid; connected components find 2.
+    One twin (seed 4, 500 cycles) has two crystals joined by a wide flat facet
+    and stays merged: no distance-map criterion can split that.
 
     Examples
     --------
@@ -169,29 +192,15 @@ def label_crystals(
     """
     m = np.asarray(mask, bool)
     _check_ndim(m, "mask")
+    if not 0.0 < merge_ratio <= 1.0:
+        raise ValueError(f"merge_ratio must be in (0, 1]; got {merge_ratio}")
     st = _structure(m.ndim, connectivity)
     comp, n = ndimage.label(m, structure=st)
     if method == "components":
         lab = comp
     elif method == "watershed":
-        from skimage.feature import peak_local_max
-        from skimage.segmentation import watershed
-
-        dist = ndimage.distance_transform_edt(m)
-        # light smoothing so plateaus of the distance map do not seed twice
-        smooth = ndimage.gaussian_filter(dist, 1.0) * m
-        peaks = peak_local_max(
-            smooth, min_distance=max(int(min_distance), 1), labels=comp, exclude_border=False
-        )
-        markers = np.zeros(m.shape, np.int32)
-        markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-        # components with no peak (tiny) keep one seed at their deepest voxel
-        seeded = np.unique(comp[markers > 0])
-        for k in range(1, n + 1):
-            if k not in seeded:
-                idx = np.argmax(np.where(comp == k, dist, -1))
-                markers.flat[idx] = markers.max() + 1
-        lab = watershed(-smooth, markers, mask=m, connectivity=st)
+        lab = _watershed_split(m, comp, n, st, max(int(min_distance), 1), float(smooth))
+        lab = _merge_wide_necks(lab, ndimage.distance_transform_edt(m), float(merge_ratio))
     else:
         raise ValueError(f"method must be 'components' or 'watershed'; got {method!r}")
     sizes = np.bincount(lab.ravel())
@@ -200,6 +209,71 @@ def label_crystals(
     lut = np.zeros(sizes.size, np.int32)
     lut[keep] = np.arange(1, len(keep) + 1, dtype=np.int32)
     return lut[lab]
+
+
+def _watershed_split(m: NDArray[np.bool_], comp: NDArray, n: int, st: NDArray,
+                     min_distance: int, sigma: float) -> NDArray[np.int64]:
+    """Watershed of the (smoothed) distance map, one seed per local maximum."""
+    from skimage.feature import peak_local_max
+    from skimage.segmentation import watershed
+
+    dist = ndimage.distance_transform_edt(m)
+    smooth = ndimage.gaussian_filter(dist, sigma) * m if sigma > 0 else dist
+    peaks = peak_local_max(smooth, min_distance=min_distance, labels=comp, exclude_border=False)
+    markers = np.zeros(m.shape, np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    # components with no peak (tiny) keep one seed at their deepest voxel
+    seeded = set(np.unique(comp[markers > 0]).tolist())
+    for k in range(1, n + 1):
+        if k not in seeded:
+            idx = np.argmax(np.where(comp == k, dist, -1))
+            markers.flat[idx] = markers.max() + 1
+    return np.asarray(watershed(-smooth, markers, mask=m, connectivity=st), np.int64)
+
+
+def _merge_wide_necks(lab: NDArray[np.int64], dist: NDArray[np.floating],
+                      ratio: float) -> NDArray[np.int64]:
+    """Merge neighbouring regions whose common boundary is not a narrow neck."""
+    nl = int(lab.max())
+    if nl < 2:
+        return lab
+    peak = np.asarray(ndimage.maximum(dist, lab, np.arange(nl + 1)), float)
+    keys, vals = [], []
+    for ax in range(lab.ndim):
+        a = np.moveaxis(lab, ax, 0)
+        d = np.moveaxis(dist, ax, 0)
+        la, lb = a[:-1], a[1:]
+        sel = (la > 0) & (lb > 0) & (la != lb)
+        lo, hi = np.minimum(la[sel], lb[sel]), np.maximum(la[sel], lb[sel])
+        keys.append(lo * (nl + 1) + hi)
+        vals.append(np.minimum(d[:-1][sel], d[1:][sel]))
+    key = np.concatenate(keys)
+    if key.size == 0:
+        return lab
+    uk, inv = np.unique(key, return_inverse=True)
+    saddle = np.zeros(uk.size)
+    np.maximum.at(saddle, inv, np.concatenate(vals))
+    a_ids, b_ids = uk // (nl + 1), uk % (nl + 1)
+    parent = np.arange(nl + 1)
+    top = peak.copy()
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = int(parent[i])
+        return i
+
+    # widest necks (relative to the smaller crystal) first; a merged region keeps
+    # the larger maximum, so a chain of wide necks merges step by step
+    order = np.argsort(-saddle / np.maximum(np.minimum(peak[a_ids], peak[b_ids]), 1e-12))
+    for i in order:
+        ra, rb = find(int(a_ids[i])), find(int(b_ids[i]))
+        # a quarter voxel of slack for the coarse distance values of thin crystals
+        if ra != rb and saddle[i] + 0.25 >= ratio * min(top[ra], top[rb]):
+            parent[rb] = ra
+            top[ra] = max(top[ra], top[rb])
+    roots = np.array([find(i) for i in range(nl + 1)])
+    return roots[lab]
 
 
 def slab_normal(

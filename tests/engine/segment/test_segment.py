@@ -165,3 +165,86 @@ def test_twin_crystals_fraction_and_c_axes(cycles, seed):
     ts = crystal_table(s.valence, s.crystal_labels, s.slab_mask, surface_margin=0)
     angles = [axis_angle_deg(ts.normal[i], s.c_axes[k - 1]) for i, k in enumerate(ts.crystal_id)]
     assert max(angles) < 3.0
+
+
+# ---------------------------------------------------------------- default labelling vs truth
+def _match_iou(found, truth):
+    """For each found crystal: (best truth id, IoU with it)."""
+    out = []
+    for k in range(1, int(found.max()) + 1):
+        f = found == k
+        counts = np.bincount(truth[f], minlength=int(truth.max()) + 1)
+        counts[0] = 0
+        j = int(counts.argmax())
+        out.append((j, counts[j] / (f.sum() + (truth == j).sum() - counts[j])))
+    return out
+
+
+def test_label_crystals_default_splits_touching_spheres_not_ellipsoids():
+    shape = (40, 40, 60)
+    g = np.stack(np.meshgrid(*[np.arange(s) for s in shape], indexing="ij"), -1).astype(float)
+    a = np.linalg.norm(g - [20, 20, 20], axis=-1) < 8
+    for sep in (12, 14, 15):  # neck half-width 5.3, 3.9 and 2.8 voxels for radius 8
+        b = np.linalg.norm(g - [20, 20, 20 + sep], axis=-1) < 8
+        assert label_crystals(a | b, method="components").max() == 1  # they touch
+        lab = label_crystals(a | b)
+        assert lab.max() == 2
+        assert lab[20, 20, 20] != lab[20, 20, 20 + sep]
+        assert min(iou for _, iou in _match_iou(lab, a + 2 * (b & ~a))) > 0.8
+    rng = np.random.default_rng(0)
+    for axes in [(6, 8, 14), (4, 12, 25), (8, 8, 28), (3, 3, 12)]:  # one convex crystal each
+        q, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+        x = (g - [20, 20, 30]) @ q.T
+        lab = label_crystals(((x / axes) ** 2).sum(-1) < 1)
+        assert lab.max() == 1, axes
+    box = np.zeros((30, 30, 30), bool)
+    box[5:25, 5:25, 8:22] = True
+    assert label_crystals(box).max() == 1
+    with pytest.raises(ValueError, match="merge_ratio"):
+        label_crystals(box, merge_ratio=0.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_label_crystals_default_matches_twin_truth(seed):
+    from ptyxanes.simulate.sample import make_sample
+
+    for cycles in (200, 500):
+        s = make_sample("tiny", cycles, seed=seed, dim="3d")
+        lab = label_crystals(np.isfinite(s.valence))
+        assert lab.max() == s.c_axes.shape[0]
+        match = _match_iou(lab, s.crystal_labels)
+        assert sorted(j for j, _ in match) == list(range(1, s.c_axes.shape[0] + 1))
+        assert min(iou for _, iou in match) > 0.9
+
+
+def test_label_crystals_default_on_3d_demo_reconstruction(tmp_path):
+    """The demo's SIRT volume (156 nm voxels) against the simulator's 100 nm truth."""
+    import h5py
+
+    from ptyxanes.io.project import load_project
+    from ptyxanes.simulate.demo import ensure_demo_3d
+
+    result = ensure_demo_3d(tmp_path)
+    vmap = load_project(result).maps["oxidation_state"]
+    v, vs = np.asarray(vmap.data), float(vmap.pixel_size)
+    with h5py.File(result.parent / "input" / "truth.h5") as h:
+        truth, tvs = h["volume/crystal_labels"][()], float(h["volume"].attrs["voxel_size"])
+    found = label_crystals(np.isfinite(v))
+    assert label_crystals(np.isfinite(v), method="components").max() < 3  # two crystals touch
+    # register the truth onto the reconstruction grid: best mask overlap near the centroids
+    m = found > 0
+    base = (np.argwhere(truth > 0).mean(0) + 0.5) * tvs - (np.argwhere(m).mean(0) + 0.5) * vs
+
+    def resample(offset):
+        idx = [np.clip(((np.arange(n) + 0.5) * vs + offset[a]) // tvs, 0, truth.shape[a] - 1)
+               .astype(int) for a, n in enumerate(v.shape)]
+        return truth[np.ix_(*idx)]
+
+    steps = np.arange(-2, 3) * 0.25 * vs
+    offsets = [base + np.array([a, b, c]) for a in steps for b in steps for c in steps]
+    t = max((resample(o) for o in offsets),
+            key=lambda t: (m & (t > 0)).sum() / (m | (t > 0)).sum())
+    assert found.max() == int(truth.max()) == 3
+    match = _match_iou(found, t)
+    assert sorted(j for j, _ in match) == [1, 2, 3]
+    assert min(iou for _, iou in match) > 0.7
