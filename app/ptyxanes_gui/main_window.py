@@ -38,6 +38,8 @@ DOCS_URL = "https://github.com/ptyxanes/ptyxanes/blob/main/README.md"
 MAX_RECENT = 8
 HIST_BINS = np.linspace(1.5, 4.0, 126)
 DATA_FILTER = "Data and projects (*.h5 *.nxs *.hdf5 *.cxi);;All files (*)"
+#: stages whose live previews the image view draws
+PREVIEW_STAGES = ("reconstruct",)
 
 
 class MainWindow(QMainWindow):
@@ -53,11 +55,13 @@ class MainWindow(QMainWindow):
     data_loaded() : samples were added
     spectrum_shown(int, int) : the spectrum panel now shows pixel (row, col)
     highlight_changed() : the highlighted pixel set changed
+    preview_shown() : the image view drew a live preview of a running stage
     """
 
     data_loaded = Signal()
     spectrum_shown = Signal(int, int)
     highlight_changed = Signal()
+    preview_shown = Signal()
 
     def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -113,8 +117,11 @@ class MainWindow(QMainWindow):
         self.processing = ProcessingPresenter(self.processing_panel, self.current_sample)
         self.processing.stage_finished.connect(self._on_stage_finished)
         self.processing.stage_failed.connect(lambda _s, msg: self.show_error("Processing", msg))
-        self.processing.stage_cancelled.connect(lambda _s: setattr(self, "_fit_queue", []))
+        self.processing.stage_cancelled.connect(self._on_stage_cancelled)
+        self.processing.stage_failed.connect(lambda _s, _m: self._end_preview())
         self.processing.preview.connect(self._on_preview)
+        self.previews_drawn = 0
+        self._previewing = False
 
         self._build_status_bar()
         self._build_actions()
@@ -180,6 +187,13 @@ class MainWindow(QMainWindow):
                                             "Open every stack file in a folder as samples")
         self.act_demo = self._action("Open &demo dataset", self.open_demo, None,
                                      "The built-in simulated NMC811 dataset (4 samples)")
+        self.act_open_scans = self._action(
+            "Open &scans (CXI folder)…", self.open_scans_dialog, None,
+            "A folder of CXI ptychography scans, one per energy: reconstruct it in the "
+            "Processing panel")
+        self.act_demo_scans = self._action(
+            "Open demo s&cans", self.open_demo_scans, None,
+            "Simulated raw ptychography scans (tiny NMC811 twin, 18 energies) to reconstruct")
         self.act_save = self._action("&Save project", self.save_project, S.Save,
                                      "Save the current sample and its results as a project file")
         self.act_save_as = self._action("Save project &as…", lambda: self.save_project(ask=True),
@@ -206,6 +220,12 @@ class MainWindow(QMainWindow):
                                         "Fit every open sample, one after the other")
         self.act_register = self._action("&Register energies (current sample)",
                                          lambda: self._run_stage("register"))
+        self.act_reconstruct = self._action(
+            "Re&construct scans (current sample)", lambda: self._run_stage("reconstruct"), None,
+            "Ptychography of every energy of the sample's CXI scans, with a live preview")
+        self.act_tomo = self._action(
+            "&Tomography (current sample)", lambda: self._run_stage("tomo"), None,
+            "Align and reconstruct the tilt series of every energy into volumes (SIRT)")
         self.act_cancel = self._action("&Cancel all", self.processing.cancel_all, "Esc")
         self.act_about = self._action("&About ptyxanes", self.show_about)
         self.act_docs = self._action("&Documentation", self.open_docs)
@@ -213,7 +233,8 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         mb = self.menuBar()
         f = mb.addMenu("&File")
-        for a in (self.act_open, self.act_open_folder, self.act_demo):
+        for a in (self.act_open, self.act_open_folder, self.act_open_scans, self.act_demo,
+                  self.act_demo_scans):
             f.addAction(a)
         self.recent_menu = f.addMenu("Open &recent")
         f.addSeparator()
@@ -237,7 +258,8 @@ class MainWindow(QMainWindow):
         v.addAction(self.act_reset)
         v.setToolTipsVisible(True)
         p = mb.addMenu("&Process")
-        for a in (self.act_register, self.act_fit, self.act_fit_all, self.act_cancel):
+        for a in (self.act_reconstruct, self.act_register, self.act_tomo, self.act_fit,
+                  self.act_fit_all, self.act_cancel):
             p.addAction(a)
         p.setToolTipsVisible(True)
         h = mb.addMenu("&Help")
@@ -277,11 +299,15 @@ class MainWindow(QMainWindow):
         for action, feature in ((self.act_demo, "demo"), (self.act_fit, "fit"),
                                 (self.act_fit_all, "fit"),
                                 (self.act_register, "register"),
+                                (self.act_reconstruct, "reconstruct"),
+                                (self.act_tomo, "tomo"),
+                                (self.act_demo_scans, "demo_scans"),
                                 (self.act_save, "save_project"),
                                 (self.act_save_as, "save_project")):
             reason = engine.available(feature)
             has_data = self.current_sample() is not None
-            if feature in ("fit", "register", "save_project") and reason is None and not has_data:
+            if (feature in ("fit", "register", "save_project", "reconstruct", "tomo")
+                    and reason is None and not has_data):
                 reason = "open a dataset first"
             action.setEnabled(reason is None)
             if reason:
@@ -391,6 +417,32 @@ class MainWindow(QMainWindow):
         if folder:
             self.open_paths([folder])
 
+    def open_scans_dialog(self) -> None:
+        start = self.settings.value("paths/last_dir", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(
+            self, "Open a folder of CXI scans (one per energy)", start)
+        if folder:
+            self.open_paths([folder])
+
+    def open_demo_scans(self) -> bool:
+        """Open the simulated raw scans (made on first use): a sample to reconstruct."""
+        reason = engine.available("demo_scans")
+        if reason:
+            self.show_error("Demo scans", reason)
+            return False
+        self.statusBar().showMessage("Preparing the demo scans (first time: a few seconds)…")
+        try:
+            folder = engine.ensure_demo_scans()
+        except Exception as exc:
+            self.show_error("Demo scans", f"The demo scans could not be made: {exc}")
+            return False
+        self.statusBar().clearMessage()
+        ok = self.open_paths([str(folder)], title="Demo: raw ptychography scans (CXI)")
+        if ok:
+            self.statusBar().showMessage(
+                "Raw scans: run Reconstruct in the Processing panel (live preview)", 10000)
+        return ok
+
     def open_demo(self, with_3d: bool = True) -> bool:
         """Open the demo: four 2D samples, plus (``with_3d``) a 3D sample whose
         selection shows its valence volume in the 3D and Segmentation docks."""
@@ -427,9 +479,7 @@ class MainWindow(QMainWindow):
         self.samples.extend(new)
         self.data_panel.add_dataset(
             "Demo 3D: simulated NMC811 crystals (select to open the 3D view)",
-            [(first + i, s.name, "×".join(str(d) for d in s.volume.shape) if s.volume is not None
-              else "×".join(str(d) for d in s.shape),
-              "" if s.stack is None else str(s.stack.n_energies)) for i, s in enumerate(new)])
+            [(first + i, s.name, *engine.describe_shape(s)) for i, s in enumerate(new)])
         self.update_histogram()
         self._update_enabled()
         return True
@@ -450,9 +500,7 @@ class MainWindow(QMainWindow):
             self.samples.extend(new)
             rows = []
             for i, s in enumerate(new):
-                shape = "×".join(str(d) for d in s.shape)
-                ne = "" if s.stack is None else str(s.stack.n_energies)
-                rows.append((first + i, s.name, shape, ne))
+                rows.append((first + i, s.name, *engine.describe_shape(s)))
             self.data_panel.add_dataset(title or str(path), rows)
             self._add_recent(str(Path(path).resolve()))
             self.settings.setValue("paths/last_dir", str(Path(path).resolve().parent))
@@ -513,6 +561,11 @@ class MainWindow(QMainWindow):
         self._update_enabled()
         if s.volume is not None and self._shown_volume is not s.volume:
             self._provide_volume(s)
+        hint = {"scans": "raw scans: run Process ▸ Reconstruct (Processing panel)",
+                "tilt": "tilt series (showing the first angle's projections): run Process ▸ "
+                        "Tomography"}.get(s.kind)
+        if hint:
+            self.statusBar().showMessage(f"{s.name}: {hint}", 10000)
 
     def _on_energy_changed(self, i: int) -> None:
         self.energy_index = i
@@ -531,6 +584,9 @@ class MainWindow(QMainWindow):
             img = np.asarray(s.maps[ch], float)
             self.image_panel.set_energy_enabled(False)
         else:
+            if s.stack is None and not s.maps:  # raw scans: nothing to show until reconstructed
+                self.image_panel.viewer.image_item.clear()
+                self.displayed_image = None
             return
         self.displayed_image = img
         from ptyxanes_gui.presenters.engine import CHANNEL_LABELS
@@ -705,7 +761,8 @@ class MainWindow(QMainWindow):
 
     def fit_all_samples(self) -> None:
         """Fit every sample without a valence map, one after the other."""
-        self._fit_queue = [s for s in self.samples if s.stack is not None and "valence" not in s.maps]
+        self._fit_queue = [s for s in self.samples if "valence" not in s.maps
+                           and engine.stage_input_problem("fit", s) is None]
         self._fit_next()
 
     def _fit_next(self) -> None:
@@ -716,17 +773,36 @@ class MainWindow(QMainWindow):
             self.processing.run_on("fit", sample, box.params())
 
     def _on_stage_finished(self, stage: str, sample: Sample, result: Any) -> None:
+        """Refresh the views; the presenter has stored ``result`` on ``sample`` already."""
+        self._end_preview(redraw=False)
+        if sample in self.samples:
+            self.data_panel.update_sample(self.samples.index(sample),
+                                          *engine.describe_shape(sample))
         if stage == "fit":
             from qtpy.QtCore import QTimer
 
             QTimer.singleShot(0, self._fit_next)
-            sample.maps.update(result)
             if sample is self.current_sample():
                 self.select_sample(self.current)
                 self.image_panel.set_channel("valence")
+            if sample.volume_maps:
+                logger.info("fit: valence volume %s of %s",
+                            "×".join(map(str, np.shape(sample.volume))), sample.name)
             self.update_histogram()
+        elif stage in ("reconstruct", "tomo"):
+            if sample is self.current_sample():
+                if self.image_panel.current_channel() not in ENERGY_CHANNELS:
+                    self.image_panel.set_channel("absorption")
+                self.select_sample(self.current)
+            self._update_enabled()
+            if stage == "reconstruct":
+                logger.info("reconstruct: %s now has a stack %s", sample.name,
+                            "×".join(map(str, np.shape(sample.stack.data)))
+                            if sample.stack is not None else "(tilt series)")
+            else:
+                logger.info("tomo: %s now has volumes %s: run Fit for the valence volume",
+                            sample.name, "×".join(map(str, sample.volume_stack.data.shape)))
         elif stage == "register":
-            sample.registration = result
             logger.info("register: shifts (row, col) px per energy: max |shift| %.2f px",
                         float(np.max(np.abs(result.shifts))) if len(result.shifts) else 0.0)
             if hasattr(self, "registration_panel"):
@@ -734,14 +810,35 @@ class MainWindow(QMainWindow):
                 self.docks["registration"].show()
                 self.docks["registration"].raise_()
 
-    def _on_preview(self, image: Any) -> None:
-        arr = np.asarray(image)
-        if arr.ndim == 2 and np.isrealobj(arr) or np.iscomplexobj(arr):
-            arr = np.abs(arr) if np.iscomplexobj(arr) else arr
-            s = self.current_sample()
-            self.image_panel.viewer.set_image(arr.astype(float), s.pixel_size if s else 1.0,
-                                              self._auto_levels(arr), colormaps.grey_colormap(),
-                                              "preview")
+    def _on_stage_cancelled(self, _stage: str) -> None:
+        self._fit_queue = []
+        self._end_preview()
+
+    def _on_preview(self, preview: Any) -> None:
+        """Draw a running stage's intermediate object (the presenter throttles to ~5/s)."""
+        channel = self.image_panel.current_channel()
+        img = engine.preview_image(preview, "phase" if channel == "phase" else "absorption")
+        if img is None:
+            return
+        s = self.current_sample()
+        label = "preview: phase (rad)" if channel == "phase" else "preview: −ln|T|"
+        it = preview.get("iteration") if isinstance(preview, dict) else None
+        if it is not None:
+            label += f", iteration {it}"
+        self._previewing = True
+        self.image_panel.viewer.set_image(img, s.pixel_size if s else 1.0,
+                                          self._auto_levels(img), colormaps.grey_colormap(),
+                                          label)
+        self.displayed_image = img
+        self.previews_drawn += 1
+        self.preview_shown.emit()
+
+    def _end_preview(self, redraw: bool = True) -> None:
+        """Put the current sample's own image back after a live preview."""
+        if self._previewing:
+            self._previewing = False
+            if redraw:
+                self.update_image()
 
     def _on_registration_shifts_edited(self) -> None:
         logger.info("registration shifts edited by hand")

@@ -44,6 +44,16 @@ class DataPanel(QWidget):
         for c in range(3):
             self.tree.resizeColumnToContents(c)
 
+    def update_sample(self, index: int, shape: str, energies: str) -> None:
+        """Refresh the shape and energies columns of sample ``index`` (after a stage)."""
+        for i in range(self.tree.topLevelItemCount()):
+            top = self.tree.topLevelItem(i)
+            for j in range(top.childCount()):
+                child = top.child(j)
+                if child.data(0, Qt.ItemDataRole.UserRole) == index:
+                    child.setText(1, shape)
+                    child.setText(2, energies)
+
     def clear(self) -> None:
         self.tree.clear()
 

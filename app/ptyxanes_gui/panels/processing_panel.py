@@ -24,14 +24,24 @@ logger = logging.getLogger(__name__)
 
 #: (key, title, parameters: (name, label, default, min, max, decimals or None for int, tooltip))
 STAGES = [
-    ("reconstruct", "Reconstruct (ePIE / rPIE)",
-     [("n_iter", "iterations", 100, 1, 100000, None, "ptychography iterations per energy")]),
+    ("reconstruct", "Reconstruct (ePIE ptychography)",
+     [("iterations", "iterations", 100, 1, 100000, None,
+       "ePIE iterations of the reference (middle) energy, started from the zone-plate probe"),
+      ("warm_iterations", "other energies' iterations", 40, 0, 100000, None,
+       "iterations of every other energy, started from the reference energy's probe "
+       "(0: as many as the reference)"),
+      ("spot_um", "probe spot (µm)", 0.0, 0.0, 100.0, 2,
+       "zone-plate probe spot diameter at the sample, µm, for the initial probe; "
+       "'from scan files' uses the optics the CXI files record (else 2 µm)"),
+      ("jobs", "parallel energies", 2, 1, 64, None, "energies reconstructed at the same time")]),
     ("register", "Register energies",
      [("reference", "reference energy index", 0, 0, 10000, None, "energy the others align to"),
       ("upsample_factor", "sub-pixel factor", 20, 1, 1000, None,
        "registration precision 1/factor pixel")]),
     ("tomo", "Tomography (SIRT)",
-     [("n_iter", "iterations", 200, 1, 100000, None, "SIRT iterations per energy")]),
+     [("iterations", "iterations", 200, 1, 100000, None, "SIRT iterations per energy"),
+      ("align_rounds", "alignment rounds", 10, 0, 1000, None,
+       "joint reprojection alignment rounds per energy (0: no alignment, centring only)")]),
     ("fit", "XANES fit → valence",
      [("pre_edge_lo", "pre-edge from (eV)", 8270.0, 7000.0, 10000.0, 1,
        "start of the pre-edge window of the normalisation"),
@@ -44,6 +54,12 @@ STAGES = [
     ("segment", "Segment >Ni³⁺", [("threshold", "valence threshold", 3.2, 0.0, 5.0, 2,
                                    "valence above which a pixel counts as >Ni3+")]),
 ]
+
+
+#: (stage, parameter) -> text shown when a spin box is at its minimum
+SPECIAL_VALUES = {("reconstruct", "spot_um"): "from scan files",
+                  ("reconstruct", "warm_iterations"): "same as reference",
+                  ("tomo", "align_rounds"): "no alignment"}
 
 
 class StageBox(QGroupBox):
@@ -63,6 +79,8 @@ class StageBox(QGroupBox):
                 w.setDecimals(decimals)
             w.setRange(lo, hi)
             w.setValue(default)
+            if (key, name) in SPECIAL_VALUES:
+                w.setSpecialValueText(SPECIAL_VALUES[(key, name)])
             w.setToolTip(tip)
             form.addRow(label, w)
             self.inputs[name] = w

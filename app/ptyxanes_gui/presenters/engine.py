@@ -52,8 +52,9 @@ def available(feature: str) -> str | None:
     Parameters
     ----------
     feature : str
-        One of ``"demo"``, ``"project"``, ``"fit"``, ``"fit_spectrum"``,
-        ``"register"``, ``"figures"``.
+        One of ``"demo"``, ``"project"``, ``"save_project"``, ``"fit"``,
+        ``"fit_spectrum"``, ``"register"``, ``"figures"``, ``"reconstruct"``,
+        ``"tomo"``, ``"demo_scans"``.
 
     Returns
     -------
@@ -67,6 +68,9 @@ def available(feature: str) -> str | None:
         "fit_spectrum": ("ptyxanes.xanes", "fit_spectrum"),
         "register": ("ptyxanes.align", "register_stack"),
         "figures": ("ptyxanes.figures", "valence_map_figure"),
+        "reconstruct": ("ptyxanes.ptycho.series", "reconstruct_series"),
+        "tomo": ("ptyxanes.tomo", "reconstruct_tilt_stack"),
+        "demo_scans": ("ptyxanes.simulate.demo", "ensure_demo_scans"),
     }
     module, name = needs[feature]
     if _attr(module, name) is None:
@@ -95,6 +99,21 @@ class Sample:
         Valence volume of a 3D result.
     voxel_size : float
         m, for ``volume``.
+    labels : dict of str to ndarray
+        Label images/volumes (segmentation).
+    scans : list of CXIScan, optional
+        Raw ptychography scans (one per energy [and angle]); the reconstruct
+        stage turns them into ``stack`` (2D) or ``tilt_stack`` (3D).
+    tilt_stack : ImageStack, optional
+        A tilt series (E, A, M, N) with angles; ``stack`` then holds the
+        projections at the first angle (for looking only) and the tomography
+        stage makes ``volume_stack`` from it.
+    volume_stack : ImageStack, optional
+        Volumes across energy (E, P, M, N); ``stack`` then holds its middle
+        plane and the fit stage fits every voxel.
+    volume_maps : dict of str to ndarray
+        The full (P, M, N) result maps of a volume fit (``maps`` hold their
+        middle plane).
     """
 
     name: str
@@ -105,6 +124,21 @@ class Sample:
     volume: NDArray[Any] | None = None
     voxel_size: float = 0.0
     labels: dict[str, NDArray[Any]] = field(default_factory=dict)
+    scans: list[Any] | None = None
+    tilt_stack: Any | None = None
+    volume_stack: Any | None = None
+    volume_maps: dict[str, NDArray[Any]] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """``"volume"``, ``"tilt"``, ``"scans"`` or ``"2d"``: what the sample holds at most."""
+        if self.volume_stack is not None or self.volume is not None:
+            return "volume"
+        if self.tilt_stack is not None:
+            return "tilt"
+        if self.stack is None and self.scans:
+            return "scans"
+        return "2d"
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -165,6 +199,10 @@ def load_path(path: str | Path) -> list[Sample]:
         raise FormatError(p, "no such file or folder")
     if (refs := _dataset_references(p)) is not None:
         use_references_from(refs)
+    if p.is_file() and p.suffix.lower() == ".cxi":
+        p = p.parent  # one scan of a series stands for its folder
+    if p.is_dir() and any(p.glob("*.cxi")):
+        return [scans_sample(p)]
     if p.is_dir():
         files = sorted(
             f for f in p.iterdir()
@@ -189,8 +227,65 @@ def load_path(path: str | Path) -> list[Sample]:
     default = p.parent.name if p.stem in ("stack", "data", "aligned") else p.stem
     name = str(stack.attrs.get("sample", "") or stack.attrs.get("name", "") or default)
     name = _pretty_name(name)
-    return [Sample(name=name, stack=stack, pixel_size=float(np.asarray(stack.pixel_size)[0]),
-                   source=str(p))]
+    sample = Sample(name=name, stack=stack, pixel_size=float(np.asarray(stack.pixel_size)[0]),
+                    source=str(p))
+    if np.ndim(stack.data) == 4:
+        _set_4d_stack(sample, stack)
+    return [sample]
+
+
+def _set_4d_stack(sample: Sample, stack: Any) -> None:
+    """Put a tilt series or volume stack (E, A|P, M, N) on ``sample``; ``stack`` becomes
+    its 2D view (first-angle projections, or the middle plane)."""
+    import dataclasses
+
+    if "plane" in tuple(stack.dims):
+        sample.volume_stack = stack
+        sample.stack = _mid_plane_stack(stack)
+        sample.voxel_size = sample.voxel_size or float(np.asarray(stack.pixel_size)[0])
+    elif stack.angle is not None:
+        sample.tilt_stack = stack
+        data = np.asarray(stack.data[:, 0])
+        sample.stack = dataclasses.replace(stack, data=data, angle=None,
+                                           dims=("energy", "row", "col"))
+    sample.pixel_size = float(np.asarray(stack.pixel_size)[0])
+
+
+def scans_sample(folder: str | Path) -> Sample:
+    """A sample holding the raw CXI scans of a folder (no stack until reconstructed).
+
+    Raises
+    ------
+    ptyxanes.io.FormatError
+        A bad CXI file (named), or two files with the same energy.
+    """
+    from ptyxanes.io.cxi import read_scan_series
+
+    folder = Path(folder)
+    scans = read_scan_series(folder)
+    # the reconstruction's pixel (crop mode): the full window at the lowest energy
+    pixel = max(float(s.object_pixel_size()[1]) for s in scans)
+    name = _pretty_name(folder.name)
+    if folder.name.startswith("demoscans"):
+        name = "NMC811 200 cycles (scans)"
+    return Sample(name=name, stack=None, pixel_size=pixel, source=str(folder), scans=scans)
+
+
+def describe_shape(sample: Sample) -> tuple[str, str]:
+    """(shape, energies) texts of the Data panel for one sample."""
+    if sample.kind == "scans":
+        energies = {round(s.energy, 3) for s in sample.scans}
+        return (f"{len(sample.scans)} scans", str(len(energies)))
+    full = sample.volume_stack if sample.volume_stack is not None else sample.tilt_stack
+    if full is not None:
+        shape = "×".join(str(d) for d in full.data.shape[1:])
+        shape += " (A×M×N)" if sample.kind == "tilt" else " (P×M×N)"
+        return (shape, str(full.n_energies))
+    if sample.volume is not None:
+        shape = "×".join(str(d) for d in sample.volume.shape)
+    else:
+        shape = "×".join(str(d) for d in sample.shape)
+    return (shape, "" if sample.stack is None else str(sample.stack.n_energies))
 
 
 def _pretty_name(name: str) -> str:
@@ -214,11 +309,14 @@ def _sort_samples(samples: list[Sample]) -> list[Sample]:
 
 
 def _sample_from_project(p: Path) -> Sample:
+    import dataclasses
+
     from ptyxanes.io.project import load_project
 
     proj = load_project(p)
     stack = next(iter(proj.stacks.values()), None) if proj.stacks else None
     maps: dict[str, NDArray[Any]] = {}
+    volume_maps: dict[str, NDArray[Any]] = {}
     volume = None
     voxel = 0.0
     pixel = 0.0
@@ -229,17 +327,24 @@ def _sample_from_project(p: Path) -> Sample:
         arr = np.asarray(md.data)
         pixel = float(np.ravel(md.pixel_size)[0]) if md.pixel_size is not None else pixel
         if arr.ndim == 3:
+            volume_maps[key] = arr
             if key == "valence":
                 volume, voxel = arr, pixel
             arr = arr[arr.shape[0] // 2]
         maps[key] = arr
-    if stack is not None and np.ndim(stack.data) == 4:
-        stack = _mid_plane_stack(stack)
-    if stack is not None and not pixel:
-        pixel = float(np.asarray(stack.pixel_size)[0])
     name = str(getattr(proj, "parameters", {}).get("sample", {}).get("name", "")) or p.stem
-    return Sample(name=name, stack=stack, maps=maps, pixel_size=pixel, source=str(p),
-                  volume=volume, voxel_size=voxel, labels=dict(proj.labels))
+    sample = Sample(name=name, stack=stack, maps=maps, pixel_size=pixel, source=str(p),
+                    volume=volume, voxel_size=voxel, labels=dict(proj.labels),
+                    volume_maps=volume_maps)
+    if stack is not None and np.ndim(stack.data) == 4:
+        if int(np.prod(stack.data.shape)) * 8 < 1_500_000_000:
+            stack = dataclasses.replace(stack, data=np.asarray(stack.data))  # fit needs it whole
+        _set_4d_stack(sample, stack)
+        if pixel:
+            sample.pixel_size = pixel
+    if sample.stack is not None and not sample.pixel_size:
+        sample.pixel_size = float(np.asarray(sample.stack.pixel_size)[0])
+    return sample
 
 
 def _mid_plane_stack(stack: Any) -> Any | None:
@@ -258,6 +363,14 @@ def ensure_demo_3d() -> Path | None:
     or None when this engine has no 3D demo."""
     fn = _attr("ptyxanes.simulate.demo", "ensure_demo_3d")
     return None if fn is None else Path(fn())
+
+
+def ensure_demo_scans() -> Path:
+    """Return the cached folder of demo CXI scans (simulated on first use, a few seconds)."""
+    fn = _attr("ptyxanes.simulate.demo", "ensure_demo_scans")
+    if fn is None:
+        raise RuntimeError(available("demo_scans"))
+    return Path(fn())
 
 
 def ensure_demo() -> Path:
@@ -608,8 +721,200 @@ def register_job(sample: Sample, *, reference: int = 0, upsample_factor: int = 2
     return reg
 
 
+def stage_input_problem(stage: str, sample: Sample | None) -> str | None:
+    """Why ``stage`` cannot run on ``sample`` (a sentence for the user), or None.
+
+    Parameters
+    ----------
+    stage : str
+        ``"reconstruct"``, ``"register"``, ``"tomo"`` or ``"fit"``.
+    sample : Sample or None
+    """
+    if sample is None:
+        return "Open a dataset first."
+    if stage == "reconstruct":
+        if not sample.scans:
+            return ("This sample has no raw ptychography scans: open a folder of CXI files "
+                    "(File ▸ Open scans) or the demo scans.")
+        return None
+    if stage == "tomo":
+        if sample.tilt_stack is None:
+            return ("Tomography needs a tilt series (energy, angle, row, col) with angles: open "
+                    "one (e.g. the 3D demo's input/stack.nxs) or reconstruct 3D scans first.")
+        return None
+    no_stack = ("This sample has only raw scans: run Reconstruct first." if sample.scans
+                else "Open a dataset with an energy stack first.")
+    if stage == "fit":
+        if sample.volume_stack is not None:
+            return None
+        if sample.tilt_stack is not None:
+            return "This sample is a tilt series: run Tomography first, then fit the volume."
+        return no_stack if sample.stack is None else None
+    if stage == "register":
+        if sample.stack is None:
+            return no_stack
+        if sample.kind in ("tilt", "volume"):
+            return ("Registration works on 2D energy stacks; the Tomography stage aligns "
+                    "tilt series and registers the volumes.")
+        return None
+    return None
+
+
+def scan_optics(scans: list[Any]) -> dict[str, float]:
+    """Zone-plate optics a CXI series records, as ``SeriesParams`` fields (m).
+
+    Reads ``spot``, ``defocus``, ``diameter`` and ``outer_zone`` from the JSON
+    ``parameters`` of the ``/entry_1/process_*`` provenance groups of the first
+    file (the digital twin writes them); empty when the files do not say.
+    """
+    import json
+
+    import h5py
+
+    out: dict[str, float] = {}
+    path = scans[0].path if scans else None
+    if not path:
+        return out
+    try:
+        with h5py.File(path, "r") as f:
+            entry = f.get("entry_1")
+            for name in (entry or {}):
+                if not name.startswith("process_"):
+                    continue
+                params = json.loads(str(entry[name].attrs.get("parameters", "{}")))
+                for key in ("spot", "defocus", "diameter", "outer_zone"):
+                    val = params.get(key)
+                    if isinstance(val, int | float) and np.isfinite(val) and val > 0:
+                        out[key] = float(val)
+    except (OSError, ValueError, TypeError, AttributeError):
+        logger.debug("no optics recorded in %s", path, exc_info=True)
+    return out
+
+
+def reconstruct_job(sample: Sample, *, iterations: int = 100, warm_iterations: int = 40,
+                    spot_um: float = 0.0, jobs: int = 2, preview_every: int = 10,
+                    control: Any = None) -> Generator[Any, None, Any]:
+    """Ptychography of every scan (engine ``ptyxanes.ptycho.series.reconstruct_series``).
+
+    Parameters
+    ----------
+    sample : Sample
+        With ``scans``.
+    iterations : int
+        ePIE iterations of the reference (middle) energy.
+    warm_iterations : int
+        Iterations of the other energies, started from the reference probe
+        (0: as many as ``iterations``).
+    spot_um : float
+        Zone-plate probe spot diameter at the sample, µm; 0 takes the optics
+        the CXI files record (:func:`scan_optics`), else the engine default.
+    jobs : int
+        Energies reconstructed in parallel.
+    preview_every : int
+        Iterations between live previews.
+
+    Returns
+    -------
+    result : ptyxanes.ptycho.series.SeriesResult
+    """
+    from ptyxanes.ptycho import PtychoParams
+    from ptyxanes.ptycho.series import SeriesParams, reconstruct_series
+
+    optics = scan_optics(sample.scans)
+    if spot_um and float(spot_um) > 0:
+        optics["spot"] = float(spot_um) * 1e-6
+        optics.pop("defocus", None)
+    params = PtychoParams(iterations=int(iterations), preview_every=int(preview_every))
+    series = SeriesParams(warm_iterations=int(warm_iterations) or None, jobs=max(1, int(jobs)),
+                          **optics)
+    logger.info("reconstruct: %d scans, %d/%s iterations, probe spot %.2f µm%s",
+                len(sample.scans), params.iterations, series.warm_iterations or params.iterations,
+                series.spot * 1e6, " (from the scan files)" if "spot" in optics and not spot_um
+                else "")
+    return (yield from reconstruct_series(sample.scans, params, series, control=control))
+
+
+def tomo_job(sample: Sample, *, iterations: int = 200, align_rounds: int = 10,
+             control: Any = None) -> Generator[Any, None, Any]:
+    """Align and reconstruct every energy of the tilt series
+    (engine ``ptyxanes.tomo.reconstruct_tilt_stack``); returns the volume stack (E, P, M, N).
+
+    ``align_rounds`` 0 skips the joint reprojection alignment.
+    """
+    import dataclasses
+
+    from ptyxanes.tomo import reconstruct_tilt_stack
+
+    stack = sample.tilt_stack
+    if not isinstance(stack.data, np.ndarray):
+        stack = dataclasses.replace(stack, data=np.asarray(stack.data))
+    out, _res = yield from reconstruct_tilt_stack(
+        stack, iterations=int(iterations), align=int(align_rounds) > 0,
+        max_outer=max(1, int(align_rounds)), control=control)
+    return out
+
+
+def preview_image(preview: Any, channel: str = "absorption") -> NDArray[np.float64] | None:
+    """The 2D image to draw for an engine preview: the current ptychography object
+    (its phase for the ``"phase"`` channel, else −ln|T|), or a 2D array as it is."""
+    obj = preview.get("object") if isinstance(preview, dict) else preview
+    if obj is None:
+        return None
+    arr = np.asarray(obj)
+    if arr.ndim != 2:
+        return None
+    if np.iscomplexobj(arr):
+        if channel == "phase":
+            return np.angle(arr).astype(np.float64)
+        return absorption(arr, "complex")
+    return arr.astype(np.float64)
+
+
+def apply_stage_result(stage: str, sample: Sample, result: Any) -> None:
+    """Store a finished stage's result on ``sample`` (only ever called on success).
+
+    reconstruct: the complex stack (E, M, N) (3D scans: a tilt series); tomo:
+    the volume stack (E, P, M, N); fit: the maps (a volume fit keeps the full
+    (P, M, N) maps in ``volume_maps``/``volume`` and their middle plane in ``maps``);
+    register: ``sample.registration``. Results derived from a replaced stack are dropped.
+    """
+    if stage == "reconstruct":
+        from ptyxanes.io.stack import ImageStack
+
+        dims = ("energy", "row", "col") if result.angle is None else (
+            "energy", "angle", "row", "col")
+        stack = ImageStack(result.objects, np.asarray(result.energy, float),
+                           np.asarray(result.pixel_size, float), "complex", result.angle, dims,
+                           {"title": "ptychography", "sample": sample.name})
+        sample.maps, sample.volume_maps, sample.volume = {}, {}, None
+        sample.tilt_stack = sample.volume_stack = None
+        if result.angle is None:
+            sample.stack = stack
+            sample.pixel_size = float(np.asarray(result.pixel_size)[0])
+        else:
+            _set_4d_stack(sample, stack)
+    elif stage == "tomo":
+        sample.maps, sample.volume_maps, sample.volume = {}, {}, None
+        sample.volume_stack = result
+        sample.stack = _mid_plane_stack(result)
+        sample.voxel_size = sample.pixel_size = float(np.asarray(result.pixel_size)[0])
+    elif stage == "fit":
+        if any(np.ndim(v) == 3 for v in result.values()):
+            sample.volume_maps = dict(result)
+            sample.volume = np.asarray(result["valence"]) if "valence" in result else None
+            sample.maps = {k: np.asarray(v)[np.shape(v)[0] // 2] if np.ndim(v) == 3 else v
+                           for k, v in result.items()}
+            if sample.volume_stack is not None:
+                sample.voxel_size = float(np.asarray(sample.volume_stack.pixel_size)[0])
+        else:
+            sample.maps.update(result)
+    elif stage == "register":
+        sample.registration = result
+
+
 def fit_job(sample: Sample, *, control: Any = None, **params: Any) -> Generator[Any, None, Any]:
-    """Fit the XANES of every pixel (engine ``ptyxanes.xanes.fit_stack``); returns maps.
+    """Fit the XANES of every pixel, or of every voxel of a volume sample
+    (engine ``ptyxanes.xanes.fit_stack``); returns maps (M, N) or (P, M, N).
 
     ``params`` may hold ``pre_edge_lo/hi`` and ``post_edge_lo/hi`` (eV).
     """
@@ -621,8 +926,10 @@ def fit_job(sample: Sample, *, control: Any = None, **params: Any) -> Generator[
     if "post_edge_lo" in params:
         opts["post_edge"] = (float(params["post_edge_lo"]), float(params["post_edge_hi"]))
     options = xanes.FitOptions(**opts)
-    res = yield from xanes.fit_stack(sample.stack, options=options,
-                                     calibration=calibration(sample.energy), control=control)
+    stack = sample.volume_stack if sample.volume_stack is not None else sample.stack
+    energy = np.asarray(stack.energy, dtype=float)
+    res = yield from xanes.fit_stack(stack, options=options,
+                                     calibration=calibration(energy), control=control)
     maps: dict[str, NDArray[Any]] = {}
     for key in MAP_NAMES:
         val = _get(res, key, MAP_NAMES[key])
@@ -639,17 +946,34 @@ def apply_shifts(data: NDArray[Any], shifts: NDArray[np.float64]) -> NDArray[Any
 
 
 def save_sample_project(path: str | Path, sample: Sample) -> Path:
-    """Save one sample (stack and result maps) with ``ptyxanes.io.project.save_project``."""
+    """Save one sample with ``ptyxanes.io.project.save_project``.
+
+    A volume sample is saved whole: its full (P, M, N) maps and its volume
+    stack (E, P, M, N); a tilt series keeps its (E, A, M, N) stack; a 2D sample
+    its stack and maps.
+    """
     from ptyxanes.io import project as proj_mod
 
     maps = {}
     for key, arr in sample.maps.items():
         nx = MAP_NAMES.get(key, key)
-        maps[nx] = proj_mod.MapData(data=np.asarray(arr), pixel_size=sample.pixel_size, name=nx)
+        full = sample.volume_maps.get(key)
+        if full is not None:
+            maps[nx] = proj_mod.MapData(data=np.asarray(full),
+                                        pixel_size=sample.voxel_size or sample.pixel_size,
+                                        name=nx)
+        else:
+            maps[nx] = proj_mod.MapData(data=np.asarray(arr), pixel_size=sample.pixel_size,
+                                        name=nx)
     import re
 
     stack_name = re.sub(r"[^A-Za-z0-9_.+-]+", "_", sample.name) or "stack"
-    stacks = {stack_name: sample.stack} if sample.stack is not None else {}
+    if sample.volume_stack is not None:
+        stacks = {"volumes": sample.volume_stack}
+    elif sample.tilt_stack is not None:
+        stacks = {"tilt_series": sample.tilt_stack}
+    else:
+        stacks = {stack_name: sample.stack} if sample.stack is not None else {}
     project = proj_mod.Project(maps=maps, stacks=stacks, labels=dict(sample.labels),
                                parameters={"sample": {"name": sample.name}},
                                inputs={"source": sample.source})

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
-from qtpy.QtCore import QObject, Signal
+from qtpy.QtCore import QObject, QTimer, Signal
 from superqt.utils import create_worker
 
 from ptyxanes.progress import Cancelled, Control, Progress
@@ -17,9 +18,18 @@ logger = logging.getLogger(__name__)
 
 #: stage -> (engine feature that must exist, job factory)
 JOBS: dict[str, tuple[str | None, Callable[..., Any] | None]] = {
+    "reconstruct": ("reconstruct", engine.reconstruct_job),
     "register": ("register", engine.register_job),
+    "tomo": ("tomo", engine.tomo_job),
     "fit": ("fit", engine.fit_job),
 }
+
+#: parameters passed to the engine as int
+INT_PARAMS = {"reference", "upsample_factor", "iterations", "warm_iterations", "jobs",
+              "align_rounds"}
+
+#: shortest time between two live previews, s (at most ~5 redraws per second)
+PREVIEW_INTERVAL_S = 0.2
 
 
 class ProcessingPresenter(QObject):
@@ -27,10 +37,12 @@ class ProcessingPresenter(QObject):
 
     Signals
     -------
-    stage_finished(str, object, object) : stage, sample, result (only on success)
+    stage_finished(str, object, object) : stage, sample, result (only on success; the
+        result is already stored on the sample by :func:`engine.apply_stage_result`)
     stage_failed(str, str) : stage, readable message (not for a cancel)
     stage_cancelled(str)
-    preview(object) : an intermediate image from a running stage
+    preview(object) : an intermediate result of a running stage (the engine's
+        ``Progress.preview``), at most one per :data:`PREVIEW_INTERVAL_S`
     """
 
     stage_finished = Signal(str, object, object)
@@ -43,7 +55,15 @@ class ProcessingPresenter(QObject):
         self._panel = panel
         self._current_sample = current_sample
         self._controls: dict[str, Control] = {}
+        self._cancel_t0: dict[str, float] = {}
         self.workers: dict[str, Any] = {}
+        self.previews_emitted = 0
+        self.last_cancel_latency_s: float | None = None
+        self._last_preview_t = 0.0
+        self._pending_preview: Any = None
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.timeout.connect(self._emit_pending_preview)
         panel.run_requested.connect(self._on_run_requested)
         panel.cancel_requested.connect(self._on_cancel_requested)
         self.refresh_availability()
@@ -66,16 +86,17 @@ class ProcessingPresenter(QObject):
     def run_on(self, stage: str, sample: Any, params: dict) -> None:
         """Start ``stage`` on ``sample`` in a background worker (one per stage at a time)."""
         box = self._panel.stages[stage]
-        if sample is None or sample.stack is None:
-            self.stage_failed.emit(stage, "Open a dataset with an energy stack first.")
+        problem = engine.stage_input_problem(stage, sample)
+        if problem is not None:
+            self.stage_failed.emit(stage, problem)
             return
         if stage in self.workers:
             return
         _feature, job = JOBS[stage]
         control = Control()
         self._controls[stage] = control
-        kwargs = {k: (int(v) if float(v).is_integer() and k in ("reference", "upsample_factor")
-                      else v) for k, v in params.items()}
+        self._cancel_t0.pop(stage, None)
+        kwargs = {k: (int(v) if k in INT_PARAMS else v) for k, v in params.items()}
         logger.info("%s: started on %s %s", stage, sample.name, kwargs)
         box.set_running(True)
         self.workers[stage] = create_worker(
@@ -92,15 +113,50 @@ class ProcessingPresenter(QObject):
         control = self._controls.get(stage)
         if control is not None:
             logger.info("%s: cancel requested", stage)
+            self._cancel_t0[stage] = time.monotonic()
+            self._panel.stages[stage].eta.setText("cancelling…")
             control.cancel()
 
     def _on_worker_yielded(self, stage: str, p: Any) -> None:
+        if stage in self._cancel_t0:
+            return  # keep "cancelling…" shown until the worker stops
         if isinstance(p, Progress):
-            self._panel.stages[stage].show_progress(p.fraction, p.message or stage)
+            label = p.message or stage
+            if p.stage and p.stage != stage:
+                label = f"{p.stage}: {label}"
+            self._panel.stages[stage].show_progress(p.fraction, label)
             if p.preview is not None:
-                self.preview.emit(p.preview)
+                self._queue_preview(p.preview)
 
+    # ---------------------------------------------------------------- previews
+    def _queue_preview(self, preview: Any) -> None:
+        """Emit at once when the last preview is old enough, else keep the newest for later."""
+        self._pending_preview = preview
+        wait = PREVIEW_INTERVAL_S - (time.monotonic() - self._last_preview_t)
+        if wait <= 0:
+            self._preview_timer.stop()
+            self._emit_pending_preview()
+        elif not self._preview_timer.isActive():
+            self._preview_timer.start(int(wait * 1000) + 1)
+
+    def _emit_pending_preview(self) -> None:
+        preview, self._pending_preview = self._pending_preview, None
+        if preview is None or not self.workers:
+            return
+        self._last_preview_t = time.monotonic()
+        self.previews_emitted += 1
+        self.preview.emit(preview)
+
+    # ---------------------------------------------------------------- outcomes
     def _on_worker_returned(self, stage: str, sample: Any, result: Any) -> None:
+        try:
+            engine.apply_stage_result(stage, sample, result)
+        except Exception as exc:  # a result we cannot store must not crash the window
+            logger.exception("%s: could not store the result", stage)
+            self._panel.stages[stage].show_progress(0.0, "failed")
+            self.stage_failed.emit(stage, f"{stage} finished but its result could not be "
+                                          f"stored: {exc}")
+            return
         self._panel.stages[stage].show_progress(1.0, "done")
         logger.info("%s: finished on %s", stage, sample.name)
         self.stage_finished.emit(stage, sample, result)
@@ -108,8 +164,14 @@ class ProcessingPresenter(QObject):
     def _on_worker_errored(self, stage: str, exc: Exception) -> None:
         box = self._panel.stages[stage]
         if isinstance(exc, Cancelled):
+            t0 = self._cancel_t0.get(stage)
+            if t0 is not None:
+                self.last_cancel_latency_s = time.monotonic() - t0
+                logger.info("%s: cancelled after %.2f s; data unchanged", stage,
+                            self.last_cancel_latency_s)
+            else:
+                logger.info("%s: cancelled; data unchanged", stage)
             box.show_progress(0.0, "cancelled")
-            logger.info("%s: cancelled; data unchanged", stage)
             self.stage_cancelled.emit(stage)
             return
         box.show_progress(0.0, "failed")
@@ -119,8 +181,12 @@ class ProcessingPresenter(QObject):
     def _on_worker_finished(self, stage: str) -> None:
         self.workers.pop(stage, None)
         self._controls.pop(stage, None)
+        self._cancel_t0.pop(stage, None)
+        if not self.workers:
+            self._preview_timer.stop()
+            self._pending_preview = None
         self._panel.stages[stage].set_running(False)
 
     def cancel_all(self) -> None:
-        for c in self._controls.values():
-            c.cancel()
+        for stage in list(self._controls):
+            self._on_cancel_requested(stage)
