@@ -115,3 +115,62 @@ def test_seed_paint_undo_islands_table(panels, sample, qtbot, tmp_path):
     back = load_project(save_project(tmp_path / "seg.h5", proj))
     assert np.array_equal(back.labels["high_ox"], expected)
     assert_allclose(back.tables["crystals"]["high_ox_fraction"], ref.high_ox_fraction)
+
+
+def test_hand_edits_survive_threshold_changes(panels, sample, qtbot):
+    vp, sp = panels
+    v = sample.valence
+    sp.set_data(v, sample.voxel_size, np.isfinite(v))
+    sp.set_threshold(3.0)
+    with np.errstate(invalid="ignore"):
+        seed30 = v > 3.0
+    assert np.array_equal(sp.labels() == 1, seed30)
+
+    # paint a ball (3D brush) where the seed is empty; erase a labelled voxel with a 1-voxel brush
+    sp.check_3d_edit.setChecked(True)
+    sp.set_tool("paint")
+    sp.spin_brush.setValue(5)
+    empty = np.argwhere(np.isfinite(v) & ~seed30)
+    centre = tuple(int(i) for i in empty[len(empty) // 2])
+    with qtbot.waitSignal(sp.labels_changed):
+        sp.labels_layer.paint(centre, 1)  # emits napari's paint event, as a stroke does
+    painted = (sp.labels() == 1) & ~seed30
+    assert painted[centre] and painted.sum() > 5
+    sp.spin_brush.setValue(1)
+    erase_at = tuple(int(i) for i in np.argwhere(seed30)[0])
+    sp.labels_layer.paint(erase_at, 0)
+    assert sp.labels()[erase_at] == 0
+    assert sp.n_hand_edits == (int(painted.sum()), 1)
+
+    # move the threshold both ways: seed changes, painted stays labelled, erased stays erased
+    for t in (3.4, 2.6, 3.2):
+        sp.slider_threshold.setValue(sp._to_slider(t))
+        with np.errstate(invalid="ignore"):
+            seed = v > sp.threshold
+        lab = sp.labels() == 1
+        assert np.array_equal(lab, (seed | painted) & ~(np.arange(v.size) == np.ravel_multi_index(
+            erase_at, v.shape)).reshape(v.shape))
+    assert lab[erase_at] == 0 and lab[painted].all()
+
+    # undo reverts the last hand edit (the eraser), then the paint; redo brings them back
+    before = sp.labels()
+    sp.button_undo.click()
+    assert sp.labels()[erase_at] == 1 and sp.labels()[painted].all()
+    sp.button_undo.click()
+    with np.errstate(invalid="ignore"):
+        assert np.array_equal(sp.labels() == 1, v > sp.threshold)
+    sp.button_redo.click()
+    sp.button_redo.click()
+    assert np.array_equal(sp.labels(), before)
+    # napari's own undo (Ctrl+Z in the canvas) goes through the same history
+    sp.labels_layer.undo()
+    assert sp.labels()[erase_at] == 1
+    sp.labels_layer.redo()
+
+    # discard hand edits -> the seed of the current threshold; undoable
+    sp.button_discard.click()
+    with np.errstate(invalid="ignore"):
+        assert np.array_equal(sp.labels() == 1, v > sp.threshold)
+    assert sp.n_hand_edits == (0, 0)
+    sp.undo()
+    assert np.array_equal(sp.labels(), before)

@@ -1,7 +1,10 @@
 """Hand segmentation of >Ni³⁺ slabs on the 3D panel's napari viewer.
 
 A threshold seeds a napari Labels layer; napari's brush, eraser and fill edit it
-in 2D slices or in 3D, with undo/redo; small islands are removed by connected
+in 2D slices or in 3D. Hand edits are kept as two voxel sets relative to the seed
+("added" and "removed"), so moving the threshold re-seeds under them:
+labels = (seed(threshold) ∪ added) − removed; undo/redo step through the hand
+edits (not the threshold), and "Discard hand edits" clears them; small islands are removed by connected
 components; a per-crystal table gives the >Ni³⁺ fraction, mean valence and the
 slab normal, drawn as arrows (Vectors layer). The engine work runs in the
 :class:`~ptyxanes_gui.presenters.segmentation_presenter.SegmentationPresenter`.
@@ -14,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from qtpy.QtCore import Qt, Signal
+from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -49,6 +52,11 @@ class SegmentationPanel(QWidget):
     islands_requested(int) : min size, voxels.
     export_requested(str) : TIFF path chosen by the user.
     labels_changed : after seeding or editing.
+
+    Attributes
+    ----------
+    added, removed : ndarray of bool or None
+        Voxels painted / erased by hand, relative to the threshold seed.
     """
 
     table_requested = Signal()
@@ -67,6 +75,12 @@ class SegmentationPanel(QWidget):
         self.mask: NDArray[np.bool_] | None = None
         self.voxel_size_m = 1.0
         self.table = None
+        self.seed_mask: NDArray[np.bool_] | None = None
+        self.added: NDArray[np.bool_] | None = None
+        self.removed: NDArray[np.bool_] | None = None
+        self._undo_stack: list[tuple] = []
+        self._redo_stack: list[tuple] = []
+        self._writing = False
 
         self.spin_threshold = QDoubleSpinBox()
         self.spin_threshold.setRange(_T_MIN, _T_MAX)
@@ -95,7 +109,11 @@ class SegmentationPanel(QWidget):
         self.check_3d_edit = QCheckBox("Edit in 3D")
         self.check_3d_edit.setToolTip("Brush and fill act on a ball/volume instead of the slice")
         self.button_undo = QPushButton("Undo")
+        self.button_undo.setToolTip("Undo the last hand edit (brush, eraser, fill, islands)")
         self.button_redo = QPushButton("Redo")
+        self.button_discard = QPushButton("Discard hand edits")
+        self.button_discard.setToolTip(
+            "Forget all painted and erased voxels: back to the threshold seed (undoable)")
 
         self.spin_min_size = QSpinBox()
         self.spin_min_size.setRange(1, 10_000_000)
@@ -120,8 +138,8 @@ class SegmentationPanel(QWidget):
         grid.addWidget(self.spin_brush, 1, 2)
         grid.addWidget(self.check_3d_edit, 1, 3)
         row2 = QHBoxLayout()
-        for w in (self.button_undo, self.button_redo, QLabel("min size:"), self.spin_min_size,
-                  self.button_islands):
+        for w in (self.button_undo, self.button_redo, self.button_discard, QLabel("min size:"),
+                  self.spin_min_size, self.button_islands):
             row2.addWidget(w)
         row3 = QHBoxLayout()
         for w in (self.button_table, self.button_export):
@@ -141,6 +159,7 @@ class SegmentationPanel(QWidget):
         self.check_3d_edit.toggled.connect(self._on_3d_edit_toggled)
         self.button_undo.clicked.connect(self.undo)
         self.button_redo.clicked.connect(self.redo)
+        self.button_discard.clicked.connect(self.discard_edits)
         self.button_islands.clicked.connect(
             lambda: self.islands_requested.emit(self.spin_min_size.value()))
         self.button_table.clicked.connect(self.table_requested)
@@ -177,8 +196,8 @@ class SegmentationPanel(QWidget):
         self.seed()
 
     def _set_enabled(self, on: bool) -> None:
-        for w in (self.button_seed, self.button_undo, self.button_redo, self.button_islands,
-                  self.button_table, self.button_export):
+        for w in (self.button_seed, self.button_undo, self.button_redo, self.button_discard,
+                  self.button_islands, self.button_table, self.button_export):
             w.setEnabled(on)
 
     # ------------------------------------------------------------------ data
@@ -208,20 +227,64 @@ class SegmentationPanel(QWidget):
         self.labels_layer.brush_size = self.spin_brush.value()
         self.labels_layer.n_edit_dimensions = 3 if self.check_3d_edit.isChecked() else 2
         self.labels_layer.events.paint.connect(self._on_layer_painted)
+        # napari's own undo (Ctrl+Z in the canvas) would replay stale values after a
+        # re-seed: route it to the panel's edit history instead
+        self.labels_layer.undo = self.undo
+        self.labels_layer.redo = self.redo
+        self.added = np.zeros(v.shape, bool)
+        self.removed = np.zeros(v.shape, bool)
+        self._undo_stack.clear()
+        self._redo_stack.clear()
         self._set_enabled(True)
         self.seed()
 
     def seed(self) -> None:
-        """Replace the labels by ``valence > threshold`` inside the mask."""
+        """Re-seed: ``valence > threshold`` inside the mask, with the hand edits kept."""
         if self.valence is None or self.labels_layer is None:
             return
         from ptyxanes.segment import threshold_labels
 
-        lab = threshold_labels(self.valence, self.threshold, mask=self.mask, label=HIGH_OX_LABEL)
-        self.labels_layer.data = lab
+        self._record_edit()  # a pending hand edit, relative to the old seed
+        self.seed_mask = threshold_labels(self.valence, self.threshold, mask=self.mask,
+                                          label=HIGH_OX_LABEL) != 0
+        lab = self._compose()
+        self._write_layer(lab)
         self.label_status.setText(
-            f"seeded {int(lab.sum())} voxels > {self.threshold:.3f}")
+            f"seeded {int(self.seed_mask.sum())} voxels > {self.threshold:.3f}"
+            + self._edits_text())
         self.labels_changed.emit()
+
+    def _compose(self) -> NDArray[np.uint8]:
+        """Labels from the seed and the hand edits: (seed ∪ added) − removed."""
+        keep = (self.seed_mask | self.added) & ~self.removed
+        return keep.astype(np.uint8) * np.uint8(HIGH_OX_LABEL)
+
+    def _write_layer(self, lab: NDArray[np.uint8]) -> None:
+        """Put ``lab`` into the layer without touching napari's edit history."""
+        layer = self.labels_layer
+        self._writing = True
+        try:
+            if np.shape(layer.data) == lab.shape:
+                layer.data[...] = lab
+                layer.refresh()
+            else:
+                layer.data = lab
+        finally:
+            self._writing = False
+
+    def _edits_text(self) -> str:
+        if self.added is None:
+            return ""
+        na, nr = int(self.added.sum()), int(self.removed.sum())
+        return f"; hand edits: +{na} / −{nr} voxels" if na or nr else ""
+
+    @property
+    def n_hand_edits(self) -> tuple[int, int]:
+        """(voxels added, voxels removed) by hand relative to the seed."""
+        if self.added is None:
+            return 0, 0
+        self._record_edit()
+        return int(self.added.sum()), int(self.removed.sum())
 
     def labels(self) -> NDArray[np.uint8] | None:
         """Copy of the current >Ni³⁺ labels (P, M, N), 0/1, or None before data."""
@@ -230,14 +293,67 @@ class SegmentationPanel(QWidget):
         return np.array(self.labels_layer.data, dtype=np.uint8, copy=True)
 
     def apply_edit(self, new_labels: NDArray) -> int:
-        """Write ``new_labels`` into the layer as one undoable edit; returns voxels changed."""
+        """Write ``new_labels`` into the layer as one undoable hand edit; returns voxels changed."""
         layer = self.labels_layer
-        old = np.asarray(layer.data)
-        changed = np.nonzero(old != new_labels)
-        if changed[0].size:
-            layer.data_setitem(changed, np.asarray(new_labels)[changed])
-            self.labels_changed.emit()
-        return int(changed[0].size)
+        self._record_edit()
+        new = np.asarray(new_labels)
+        changed = int((np.asarray(layer.data) != new).sum())
+        if changed:
+            self._write_layer(new.astype(np.uint8))
+            self._record_edit()
+        return changed
+
+    def _record_edit(self) -> None:
+        """Turn the difference between the layer and (seed ∪ added) − removed into edits.
+
+        Voxels now labelled become "added" (and leave "removed"); voxels now empty
+        become "removed" (and leave "added"), so a later threshold keeps them as
+        the user left them. One call = one undo step.
+        """
+        if self.seed_mask is None or self.added is None or self.labels_layer is None:
+            return
+        cur = np.asarray(self.labels_layer.data) != 0
+        expected = (self.seed_mask | self.added) & ~self.removed
+        idx = np.flatnonzero(cur != expected)
+        if idx.size == 0:
+            return
+        old = (self.added.flat[idx].copy(), self.removed.flat[idx].copy())
+        now = cur.flat[idx]
+        self.added.flat[idx] = now
+        self.removed.flat[idx] = ~now
+        self._undo_stack.append((idx, old, (now.copy(), ~now)))
+        self._redo_stack.clear()
+        self.labels_changed.emit()
+
+    def _step(self, source: list, target: list, undoing: bool) -> bool:
+        self._record_edit()
+        if not source or self.added is None:
+            return False
+        idx, old, new = source.pop()
+        a, r = old if undoing else new
+        self.added.flat[idx] = a
+        self.removed.flat[idx] = r
+        target.append((idx, old, new))
+        self._write_layer(self._compose())
+        self.label_status.setText(("undone" if undoing else "redone") + self._edits_text())
+        self.labels_changed.emit()
+        return True
+
+    def discard_edits(self) -> None:
+        """Forget all hand edits (one undoable step): labels = seed(threshold)."""
+        self._record_edit()
+        if self.added is None or not (self.added.any() or self.removed.any()):
+            return
+        idx = np.flatnonzero(self.added | self.removed)
+        old = (self.added.flat[idx].copy(), self.removed.flat[idx].copy())
+        zeros = np.zeros(idx.size, bool)
+        self._undo_stack.append((idx, old, (zeros, zeros)))
+        self._redo_stack.clear()
+        self.added[...] = False
+        self.removed[...] = False
+        self._write_layer(self._compose())
+        self.label_status.setText("hand edits discarded")
+        self.labels_changed.emit()
 
     # ------------------------------------------------------------------ editing
     def set_tool(self, mode: str) -> None:
@@ -260,19 +376,20 @@ class SegmentationPanel(QWidget):
             self.labels_layer.n_edit_dimensions = 3 if on else 2
 
     def _on_layer_painted(self, event=None) -> None:
-        self.labels_changed.emit()
+        # One napari paint event per finished stroke (or fill) = one undo step. A
+        # direct ``layer.paint()`` emits it before writing the voxels, so the edit
+        # is read back once control returns to the event loop; every action on the
+        # edits flushes a pending one first (_record_edit is idempotent).
+        if not self._writing:
+            QTimer.singleShot(0, self._record_edit)
 
     def undo(self) -> None:
-        """Undo the last brush, eraser, fill or island edit."""
-        if self.labels_layer is not None:
-            self.labels_layer.undo()
-            self.labels_changed.emit()
+        """Undo the last hand edit (brush stroke, eraser, fill, islands, discard)."""
+        self._step(self._undo_stack, self._redo_stack, undoing=True)
 
     def redo(self) -> None:
-        """Redo the last undone edit."""
-        if self.labels_layer is not None:
-            self.labels_layer.redo()
-            self.labels_changed.emit()
+        """Redo the last undone hand edit."""
+        self._step(self._redo_stack, self._undo_stack, undoing=False)
 
     # ------------------------------------------------------------------ table and arrows
     def show_table(self, table) -> None:
