@@ -95,3 +95,33 @@ def test_demo_3d_sample_opens_volume_and_segmentation(qtbot, window, fake_demo):
     layer = vp.image_layer
     window.data_panel.select(idx[0])
     assert vp.image_layer is layer
+
+
+@pytest.mark.napari
+@pytest.mark.slow
+def test_fit_on_3d_sample_fits_the_volume_shows_and_saves_it(qtbot, window, demo3d_result,
+                                                             tmp_path):
+    """Process ▸ Fit on a volume sample fits every voxel; the 3D dock shows the new volume
+    and Save project writes the full volume maps."""
+    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        pytest.skip("napari needs an OpenGL display (run under Xvfb)")
+    pytest.importorskip("napari")
+    assert window.open_paths([str(demo3d_result)])
+    s = window.current_sample()
+    assert s.volume_stack is not None
+    shape = s.volume_stack.data.shape[1:]
+    old = s.volume
+    with qtbot.waitSignal(window.processing.stage_finished, timeout=60000):
+        window.act_fit.trigger()
+    assert window.last_error == ""
+    assert s.volume is not old and s.volume.shape == shape
+    vp = window._volume_panel
+    np.testing.assert_array_equal(vp.valence, s.volume.astype(np.float32))
+    assert window.displayed_image.shape == shape[1:]
+
+    window.project_path = tmp_path / "saved3d.h5"
+    assert window.save_project(), window.last_error
+    assert window.open_paths([str(tmp_path / "saved3d.h5")])
+    reopened = window.samples[-1]
+    np.testing.assert_array_equal(reopened.volume, s.volume)
+    assert reopened.volume_stack.data.shape == s.volume_stack.data.shape
