@@ -56,9 +56,10 @@ def _run(qtbot, pres, stage, sample, **params):
 
 
 def _engine_fit(stack):
+    from ptyxanes_gui.presenters import engine
+
     from ptyxanes import xanes
     from ptyxanes.progress import run_sync
-    from ptyxanes_gui.presenters import engine
 
     options = xanes.FitOptions(pre_edge=(8270.0, 8300.0), post_edge=(8400.0, 8420.0))
     return run_sync(xanes.fit_stack(stack, options=options,
@@ -67,9 +68,10 @@ def _engine_fit(stack):
 
 @pytest.mark.slow
 def test_tomo_then_fit_on_tilt_series(qtbot, presenter, demo3d_result):
+    from ptyxanes_gui.presenters import engine
+
     from ptyxanes.progress import run_sync
     from ptyxanes.tomo import reconstruct_tilt_stack
-    from ptyxanes_gui.presenters import engine
 
     (s,) = engine.load_path(demo3d_result.parent / "input" / "stack.nxs")
     assert s.kind == "tilt" and s.tilt_stack.data.ndim == 4
