@@ -88,15 +88,25 @@ def test_volume_quarter_cut_slices_isolation_highlight(volume_panel, sample, qtb
     assert not p.highlight_layer.visible
 
 
-def test_watershed_split_and_screenshot(volume_panel, sample, qtbot, tmp_path):
+def test_split_toggle_and_screenshot(volume_panel, qtbot, tmp_path):
+    from ptyxanes.segment import label_crystals
+    from ptyxanes.simulate.sample import make_sample
+
+    sample = make_sample("tiny", 200, seed=0, dim="3d")  # two of its three crystals touch
     p = volume_panel
     p.set_volume(sample.valence, sample.voxel_size)
-    n_components = int(p.crystal_labels.max())
-    with qtbot.waitSignal(p.crystal_changed, timeout=20_000):
-        p.button_split.click()
-    assert p.crystal_labels.max() == sample.c_axes.shape[0] >= n_components
+    n_true = sample.c_axes.shape[0]
+    assert p.check_split.isChecked() and p.crystal_labels.max() == n_true  # split by default
+    n_components = int(label_crystals(np.isfinite(sample.valence), method="components").max())
+    assert n_components < n_true
+    with qtbot.waitSignal(p.crystals_labelled, timeout=20_000) as blocker:
+        p.check_split.setChecked(False)
+    assert blocker.args == [n_components] and p.crystal_labels.max() == n_components
+    with qtbot.waitSignal(p.crystals_labelled, timeout=20_000):
+        p.check_split.setChecked(True)
+    assert p.crystal_labels.max() == n_true
     p.set_quarter_cut(True)
-    p.viewer.scene.camera.angles = (20.0, -40.0, -40.0)  # looks into the cut
+    p.viewer.camera.angles = (20.0, -40.0, -40.0)  # looks into the cut
     # PTYXANES_DOC_IMAGES=1 refreshes the README/docs screenshot instead of a temporary file
     docs = os.environ.get("PTYXANES_DOC_IMAGES") == "1"
     out = REPO / "docs" / "images" / "volume_panel.png" if docs else tmp_path / "volume_panel.png"
@@ -105,3 +115,83 @@ def test_watershed_split_and_screenshot(volume_panel, sample, qtbot, tmp_path):
     drawn = img[..., :3].sum(-1) > 0
     assert 0.05 < drawn.mean() < 0.9  # crystals drawn on the black background
     assert out.exists()
+
+
+def test_3d_demo_finds_all_truth_crystals(volume_panel, tmp_path):
+    """The GUI's path to the cached 3D demo: 3 crystals, as in the simulator's truth."""
+    import h5py
+
+    from ptyxanes.simulate.demo import ensure_demo_3d
+    from ptyxanes_gui.presenters import engine
+
+    result = ensure_demo_3d(tmp_path)
+    (s,) = engine.load_path(result)
+    with h5py.File(result.parent / "input" / "truth.h5") as h:
+        n_true = int(h["volume/crystal_labels"][()].max())
+    volume_panel.set_volume(s.volume, s.voxel_size)
+    assert n_true == 3 and volume_panel.crystal_labels.max() == n_true
+    assert volume_panel.combo_crystal.count() == n_true + 1
+    assert f"{n_true} crystal(s)" in volume_panel.label_info.text()
+
+
+def test_save_view_png_and_tiff_at_requested_size(volume_panel, sample, qtbot, tmp_path):
+    from PIL import Image
+
+    p = volume_panel
+    p.set_volume(sample.valence, sample.voxel_size)
+    p.spin_width.setValue(320)
+    p.spin_height.setValue(200)
+    with qtbot.waitSignal(p.view_saved) as blocker:
+        p.save_view(tmp_path / "view.png")
+    assert blocker.args == [tmp_path / "view.png"]
+    with Image.open(tmp_path / "view.png") as im:
+        assert im.format == "PNG" and im.size == (320, 200)
+        drawn = np.asarray(im)[..., :3].sum(-1) > 0
+        assert 0.02 < drawn.mean() < 0.9
+    p.save_view(tmp_path / "view.tif", size=(150, 250))
+    with Image.open(tmp_path / "view.tif") as im:
+        assert im.format == "TIFF" and im.size == (250, 150)
+    assert not list(tmp_path.glob(".*.part"))
+    with pytest.raises(ValueError, match="format"):
+        p.save_view(tmp_path / "view.bmp")
+
+
+def test_rotating_movie_gif(volume_panel, sample, qtbot, tmp_path):
+    from PIL import Image, ImageSequence
+
+    p = volume_panel
+    p.set_volume(sample.valence, sample.voxel_size)
+    p.viewer.camera.angles = (0.0, 30.0, 60.0)
+    angles = tuple(p.viewer.camera.angles)
+    out = tmp_path / "turn.gif"
+    ticks = []
+    with qtbot.waitSignal(p.movie_saved, timeout=30_000) as blocker:
+        rec = p.record_movie(out, n_frames=6, size=(96, 128))
+        rec.frame_rendered.connect(lambda k, n: ticks.append((k, n)))
+    assert blocker.args == [out] and ticks[-1] == (6, 6)
+    with Image.open(out) as im:
+        frames = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(im)]
+    assert len(frames) == 6 and frames[0].shape == (96, 128, 3)
+    # the camera turned: every frame differs from the first (60° steps), and frame 3
+    # (180°) is about a mirror image, not a copy
+    diffs = [np.abs(f.astype(int) - frames[0]).mean() for f in frames[1:]]
+    assert min(diffs) > 1.0
+    assert np.allclose(p.viewer.camera.angles, angles)  # the camera is restored
+    assert p.button_movie.isEnabled()
+
+
+def test_rotating_movie_cancel_leaves_no_file(volume_panel, sample, qtbot, tmp_path):
+    from qtpy.QtWidgets import QPushButton
+
+    p = volume_panel
+    p.set_volume(sample.valence, sample.voxel_size)
+    out = tmp_path / "turn.gif"
+    rec = p.record_movie(out, n_frames=40, size=(64, 64))
+    with qtbot.waitSignal(rec.cancelled, timeout=30_000):
+        # the progress dialog's Cancel button, clicked after the third frame
+        cancel = p._progress.findChild(QPushButton)
+        assert cancel.text() == "Cancel"
+        rec.frame_rendered.connect(lambda k, n: cancel.click() if k == 3 else None)
+    assert len(rec.frame_times) == 3 and not rec.running
+    assert not out.exists() and not list(tmp_path.iterdir())
+    assert p.button_movie.isEnabled()

@@ -1,8 +1,11 @@
 """3D panel: the valence volume in an embedded napari viewer.
 
 Quarter cut (clipping planes, paper Fig. 2c/3a), orthogonal slices
-(2D/3D toggle and slice axis), per-crystal isolation (Fig. 3b-d) and a highlight
-overlay (histogram range).
+(2D/3D toggle and slice axis), per-crystal isolation (Fig. 3b-d; crystals split
+where they touch by default), a highlight overlay (histogram range), and export:
+a screenshot at a chosen size (PNG/TIFF) and a rotating-volume movie (GIF, or
+MP4 when imageio-ffmpeg is installed) rendered frame by frame in the GUI thread
+with a cancellable progress dialog.
 """
 
 from __future__ import annotations
@@ -12,13 +15,16 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from qtpy.QtCore import Signal
+from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
+    QProgressDialog,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -52,6 +58,9 @@ class VolumePanel(QWidget):
 
     crystal_changed = Signal(int)  # 0 = all crystals
     volume_changed = Signal()
+    crystals_labelled = Signal(int)  # number of crystals
+    view_saved = Signal(object)  # Path
+    movie_saved = Signal(object)  # Path
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -80,19 +89,56 @@ class VolumePanel(QWidget):
         self.check_cut.setToolTip("Cut away one quarter of the volume to show the inside")
         self.combo_crystal = QComboBox()
         self.combo_crystal.setToolTip("Show one crystal alone")
-        self.button_split = QPushButton("Split touching")
-        self.button_split.setToolTip("Re-label crystals by a watershed of the distance map")
+        self.check_split = QCheckBox("Split touching")
+        self.check_split.setChecked(True)
+        self.check_split.setToolTip(
+            "Crystals from a watershed of the distance map, split where they touch on a "
+            "narrow neck (off: connected components, touching crystals stay one)")
         self.label_info = QLabel("")
+        self.movie = None  # the running MovieRecorder
+        self._progress = None
+
+        from ptyxanes_gui.viewers.movie import mp4_available
+
+        self.spin_width = QSpinBox()
+        self.spin_height = QSpinBox()
+        for spin, value, what in ((self.spin_width, 1200, "Width"),
+                                  (self.spin_height, 900, "Height")):
+            spin.setRange(64, 8192)
+            spin.setValue(value)
+            spin.setSuffix(" px")
+            spin.setToolTip(f"{what} of saved views and movie frames, pixels")
+        self.button_save_view = QPushButton("Save view…")
+        self.button_save_view.setToolTip("Save the 3D view as PNG or TIFF at the size set here")
+        self.spin_frames = QSpinBox()
+        self.spin_frames.setRange(4, 720)
+        self.spin_frames.setValue(72)
+        self.spin_frames.setSuffix(" frames")
+        self.spin_frames.setToolTip("Frames for one 360° turn of the camera (72 = 5° per frame)")
+        self.button_movie = QPushButton("Movie…")
+        self.button_movie.setToolTip(
+            "Rotating-volume movie: the camera turns 360° about the screen's vertical axis; "
+            + ("GIF or MP4" if mp4_available() else
+               "saved as animated GIF (MP4 needs the imageio-ffmpeg package)"))
+        self.label_movie_format = QLabel("GIF / MP4" if mp4_available() else
+                                         "GIF (MP4 needs imageio-ffmpeg)")
 
         top = QHBoxLayout()
         for w in (self.check_3d, self.combo_axis, self.check_cut, QLabel("Crystal:"),
-                  self.combo_crystal, self.button_split):
+                  self.combo_crystal, self.check_split):
             top.addWidget(w)
         top.addStretch(1)
+        export = QHBoxLayout()
+        for w in (QLabel("Export:"), self.spin_width, QLabel("×"), self.spin_height,
+                  self.button_save_view, self.spin_frames, self.button_movie,
+                  self.label_movie_format):
+            export.addWidget(w)
+        export.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(top)
         layout.addWidget(self.qt_viewer, 1)
+        layout.addLayout(export)
         layout.addWidget(self.label_info)
         self._set_crystal_items(0)
 
@@ -100,7 +146,9 @@ class VolumePanel(QWidget):
         self.combo_axis.currentIndexChanged.connect(self._on_axis_changed)
         self.check_cut.toggled.connect(self.set_quarter_cut)
         self.combo_crystal.currentIndexChanged.connect(self._on_crystal_selected)
-        self.button_split.clicked.connect(self._on_split_clicked)
+        self.check_split.toggled.connect(self._on_split_toggled)
+        self.button_save_view.clicked.connect(self.save_view_dialog)
+        self.button_movie.clicked.connect(self.movie_dialog)
 
     # ------------------------------------------------------------------ data
     def set_volume(
@@ -110,7 +158,12 @@ class VolumePanel(QWidget):
         clim: tuple[float, float] = (2.0, 3.5),
         crystal_labels: NDArray[np.integer] | None = None,
     ) -> None:
-        """Show a valence volume (P, M, N); NaN outside the sample is transparent."""
+        """Show a valence volume (P, M, N); NaN outside the sample is transparent.
+
+        Without ``crystal_labels`` the crystals are labelled from the finite voxels
+        by :func:`ptyxanes.segment.label_crystals` (split where they touch, unless
+        "Split touching" is off).
+        """
         v = np.asarray(valence, np.float32)
         if v.ndim != 3:
             raise ValueError(f"volume must be 3D (P, M, N); got shape {v.shape}")
@@ -120,7 +173,7 @@ class VolumePanel(QWidget):
         if crystal_labels is None:
             from ptyxanes.segment import label_crystals
 
-            crystal_labels = label_crystals(np.isfinite(v), method="components")
+            crystal_labels = label_crystals(np.isfinite(v), method=self.label_method)
         self.crystal_labels = np.asarray(crystal_labels, np.int32)
         self._crystal = 0
         scale = (self.voxel_size_m * 1e6,) * 3
@@ -142,6 +195,7 @@ class VolumePanel(QWidget):
         self.viewer.reset_view()
         self._update_info()
         self.volume_changed.emit()
+        self.crystals_labelled.emit(int(self.crystal_labels.max()))
 
     def set_crystal_labels(self, labels: NDArray[np.integer]) -> None:
         """Replace the crystal labels (e.g. after a watershed split)."""
@@ -151,6 +205,12 @@ class VolumePanel(QWidget):
         self._set_crystal_items(int(self.crystal_labels.max()))
         self.isolate_crystal(0)
         self._update_info()
+        self.crystals_labelled.emit(int(self.crystal_labels.max()))
+
+    @property
+    def label_method(self) -> str:
+        """``"watershed"`` (split touching crystals) or ``"components"``."""
+        return "watershed" if self.check_split.isChecked() else "components"
 
     def _set_crystal_items(self, n: int) -> None:
         self.combo_crystal.blockSignals(True)
@@ -242,20 +302,20 @@ class VolumePanel(QWidget):
     def _on_crystal_selected(self, index: int) -> None:
         self.isolate_crystal(max(index, 0))
 
-    def _on_split_clicked(self) -> None:
+    def _on_split_toggled(self, _on: bool = False) -> None:
+        """Re-label the crystals with the chosen method (in a worker)."""
         if self.valence is None:
             return
         from superqt.utils import create_worker
 
         from ptyxanes.segment import label_crystals
 
-        self.button_split.setEnabled(False)
+        self.check_split.setEnabled(False)
         self._split_worker = create_worker(
-            label_crystals, np.isfinite(self.valence), method="watershed",
-            min_distance=max(3, min(self.valence.shape) // 10),
+            label_crystals, np.isfinite(self.valence), method=self.label_method,
             _connect={"returned": self.set_crystal_labels,
                       "errored": self._on_worker_errored,
-                      "finished": lambda: self.button_split.setEnabled(True)},
+                      "finished": lambda: self.check_split.setEnabled(True)},
         )
 
     def _on_worker_errored(self, exc: Exception) -> None:
@@ -284,25 +344,122 @@ class VolumePanel(QWidget):
 
     # ------------------------------------------------------------------ export / close
     def screenshot(self, path: str | Path | None = None, *, size: tuple[int, int] | None = None):
-        """Render the canvas; save a PNG when ``path`` is given. Returns the RGBA array."""
+        """Render the canvas; save it (PNG/TIFF by suffix) when ``path`` is given.
+
+        Parameters
+        ----------
+        path : path-like, optional
+        size : (height, width), optional
+            Pixels; default the canvas size.
+
+        Returns
+        -------
+        img : ndarray of uint8, shape (H, W, 4)
+        """
         from qtpy.QtWidgets import QApplication
 
         QApplication.processEvents()  # pending camera/layer updates reach the canvas first
         img = self.qt_viewer.screenshot(path=None, flash=False, size=size)
         if path is not None:
-            import imageio.v3 as iio
+            from ptyxanes_gui.viewers.movie import save_image
 
-            from ptyxanes.io._atomic import atomic_path
-
-            with atomic_path(path, overwrite=True) as tmp:
-                iio.imwrite(tmp, img, extension=".png")
+            save_image(img, path)
         return img
+
+    @property
+    def export_size(self) -> tuple[int, int]:
+        """(height, width) of saved views and movie frames, pixels."""
+        return self.spin_height.value(), self.spin_width.value()
+
+    def save_view(self, path: str | Path, size: tuple[int, int] | None = None) -> Path:
+        """Save the current view as PNG or TIFF at ``size`` = (height, width) pixels."""
+        p = Path(path)
+        self.screenshot(p, size=size or self.export_size)
+        self.label_info.setText(f"view saved to {p.name}")
+        self.view_saved.emit(p)
+        return p
+
+    def save_view_dialog(self) -> None:
+        """Ask for a file and save the view (File > Export hook)."""
+        path, _ = QFileDialog.getSaveFileName(self, "Save 3D view", "volume_view.png",
+                                              "PNG (*.png);;TIFF (*.tif *.tiff)")
+        if not path:
+            return
+        if Path(path).suffix.lower() not in (".png", ".tif", ".tiff"):
+            path += ".png"
+        try:
+            self.save_view(path)
+        except Exception as exc:
+            logger.exception("saving the 3D view failed")
+            self.label_info.setText(f"saving the view failed: {exc}")
+
+    def record_movie(self, path: str | Path, *, n_frames: int | None = None,
+                     size: tuple[int, int] | None = None, fps: float = 24.0,
+                     show_progress: bool = True):
+        """Start a rotating-volume movie; returns the running ``MovieRecorder``.
+
+        Frames are rendered one per event-loop turn (the GUI stays responsive);
+        a progress dialog offers Cancel. Listen to the recorder's ``finished``,
+        ``cancelled`` and ``failed`` signals (or this panel's ``movie_saved``).
+        """
+        from ptyxanes_gui.viewers.movie import MovieRecorder
+
+        if self.movie is not None and self.movie.running:
+            raise RuntimeError("a movie is already being recorded")
+        rec = MovieRecorder(self.qt_viewer, path, n_frames=n_frames or self.spin_frames.value(),
+                            size=size or self.export_size, fps=fps, parent=self)
+        self.movie = rec
+        if show_progress:
+            dlg = QProgressDialog(f"Rendering {Path(path).name}…", "Cancel", 0, rec.n_frames,
+                                  self)
+            dlg.setWindowTitle("Rotating movie")
+            dlg.setWindowModality(Qt.WindowModality.WindowModal)
+            dlg.setMinimumDuration(0)
+            dlg.setAutoClose(False)
+            dlg.setAutoReset(False)
+            dlg.canceled.connect(rec.cancel)
+            rec.frame_rendered.connect(lambda k, _n: dlg.setValue(k))
+            for sig in (rec.finished, rec.cancelled, rec.failed):
+                sig.connect(lambda *_a: dlg.close())
+            self._progress = dlg
+            dlg.show()
+        rec.finished.connect(self._on_movie_finished)
+        rec.cancelled.connect(lambda: self.label_info.setText("movie cancelled"))
+        rec.failed.connect(self.label_info.setText)
+        self.button_movie.setEnabled(False)
+        for sig in (rec.finished, rec.cancelled, rec.failed):
+            sig.connect(lambda *_a: self.button_movie.setEnabled(True))
+        rec.start()
+        return rec
+
+    def _on_movie_finished(self, path: Path) -> None:
+        ms = 1e3 * float(np.mean(self.movie.frame_times)) if self.movie.frame_times else 0.0
+        self.label_info.setText(f"movie saved to {Path(path).name} ({ms:.0f} ms/frame)")
+        self.movie_saved.emit(path)
+
+    def movie_dialog(self) -> None:
+        """Ask for a file and record the rotating movie (File > Export hook)."""
+        from ptyxanes_gui.viewers.movie import mp4_available
+
+        filters = "Animated GIF (*.gif)" + (";;MP4 video (*.mp4)" if mp4_available() else "")
+        path, _ = QFileDialog.getSaveFileName(self, "Rotating movie", "volume_movie.gif", filters)
+        if not path:
+            return
+        if Path(path).suffix.lower() not in ((".gif", ".mp4") if mp4_available() else (".gif",)):
+            path = str(Path(path).with_suffix(".gif"))
+        try:
+            self.record_movie(path)
+        except Exception as exc:
+            logger.exception("movie failed")
+            self.label_info.setText(f"movie failed: {exc}")
 
     def close_viewer(self) -> None:
         """Close the napari viewer and its OpenGL canvas (idempotent)."""
         if self._closed:
             return
         self._closed = True
+        if self.movie is not None and self.movie.running:
+            self.movie.cancel()
         try:
             self.viewer.layers.clear()
         except Exception:  # pragma: no cover - best effort on shutdown
