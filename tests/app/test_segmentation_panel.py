@@ -174,3 +174,34 @@ def test_hand_edits_survive_threshold_changes(panels, sample, qtbot):
     assert sp.n_hand_edits == (0, 0)
     sp.undo()
     assert np.array_equal(sp.labels(), before)
+
+
+def test_slab_normal_arrow_matches_engine_on_analytic_slabs(panels, qtbot):
+    """A sphere with two parallel >Ni3+ slabs of known normal: the arrow lies along it."""
+    from ptyxanes.segment import axis_angle_deg, crystal_table, slab_normal
+
+    shape, radius, n_true = (36, 36, 36), 15.0, np.array([1.0, 2.0, 3.0]) / np.sqrt(14.0)
+    grid = np.stack(np.meshgrid(*[np.arange(s) - (s - 1) / 2 for s in shape], indexing="ij"), -1)
+    inside = np.linalg.norm(grid, axis=-1) < radius
+    along = grid @ n_true
+    slabs = inside & ((np.abs(along + 5) < 0.75) | (np.abs(along - 4) < 0.75))
+    rng = np.random.default_rng(0)
+    v = np.where(inside, 2.6 + 0.02 * rng.standard_normal(shape), np.nan).astype(np.float32)
+    v[slabs] = 3.3
+    vp, sp = panels
+    sp.set_data(v, 50e-9)
+    assert vp.crystal_labels.max() == 1
+    with qtbot.waitSignal(sp.table_shown, timeout=10_000):
+        sp.button_table.click()
+    ref = crystal_table(v, inside.astype(int), slabs)
+    engine_normal, _ = slab_normal(slabs)
+    arrows = np.asarray(sp.vectors_layer.data)  # (2, 2, 3): (origin, direction) per arrow
+    assert arrows.shape == (2, 2, 3)
+    centroid = np.argwhere(inside).mean(0)
+    for origin, direction in arrows:
+        np.testing.assert_allclose(origin, centroid, atol=0.5)
+        assert axis_angle_deg(direction, ref.normal[0]) < 0.01
+        assert axis_angle_deg(direction, n_true) < 3.0
+        assert axis_angle_deg(direction, engine_normal) < 3.0
+    np.testing.assert_allclose(arrows[0, 1], -arrows[1, 1])  # a double-headed axis marker
+    assert np.allclose(sp.vectors_layer.scale, 0.05)  # µm, like the volume

@@ -120,9 +120,9 @@ def test_split_toggle_and_screenshot(volume_panel, qtbot, tmp_path):
 def test_3d_demo_finds_all_truth_crystals(volume_panel, tmp_path):
     """The GUI's path to the cached 3D demo: 3 crystals, as in the simulator's truth."""
     import h5py
+    from ptyxanes_gui.presenters import engine
 
     from ptyxanes.simulate.demo import ensure_demo_3d
-    from ptyxanes_gui.presenters import engine
 
     result = ensure_demo_3d(tmp_path)
     (s,) = engine.load_path(result)
