@@ -98,6 +98,14 @@ def test_seed_paint_undo_islands_table(panels, sample, qtbot, tmp_path):
         assert float(tw.item(i, 2).text()) == pytest.approx(ref.mean_valence[i], abs=1e-4)
     n_arrows = int(np.all(np.isfinite(ref.normal), axis=1).sum())
     assert sp.vectors_layer is not None and sp.vectors_layer.data.shape == (2 * n_arrows, 2, 3)
+    # a crystal shown alone keeps only its own arrow
+    k = int(ref.crystal_id[np.all(np.isfinite(ref.normal), axis=1)][0])
+    vp.isolate_crystal(k)
+    i = list(ref.crystal_id).index(k)
+    assert sp.vectors_layer.data.shape == (2, 2, 3)
+    assert_allclose(sp.vectors_layer.data[:, 0], [ref.centroid[i]] * 2)
+    vp.isolate_crystal(0)
+    assert sp.vectors_layer.data.shape == (2 * n_arrows, 2, 3)
 
     # TIFF export and project storage
     import tifffile

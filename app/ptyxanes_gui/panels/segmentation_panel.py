@@ -168,6 +168,7 @@ class SegmentationPanel(QWidget):
         from ptyxanes_gui.presenters.segmentation_presenter import SegmentationPresenter
 
         self.presenter = SegmentationPresenter(self)
+        volume_panel.crystal_changed.connect(self._on_crystal_changed)
         self._set_enabled(False)
 
     # ------------------------------------------------------------------ threshold
@@ -411,22 +412,38 @@ class SegmentationPanel(QWidget):
         self.label_status.setText(f"{len(table)} crystal(s)")
         self.table_shown.emit()
 
-    def _draw_normals(self, table) -> None:
+    def _draw_normals(self, table, crystal: int | None = None) -> None:
+        """Slab normals as double-headed arrows through the crystal centroids.
+
+        Only the isolated crystal's arrow is drawn while one crystal is shown alone
+        (``crystal`` default: the 3D panel's current crystal, 0 = all).
+        """
         viewer = self.volume_panel.viewer
         if self.vectors_layer is not None and self.vectors_layer in viewer.layers:
             viewer.layers.remove(self.vectors_layer)
             self.vectors_layer = None
+        if table is None:
+            return
+        if crystal is None:
+            crystal = self.volume_panel.current_crystal
         ok = np.all(np.isfinite(table.normal), axis=1)
+        if crystal:
+            ok &= table.crystal_id == crystal
         if not ok.any():
             return
         radius = (3 * table.n_voxels[ok] / (4 * np.pi)) ** (1 / 3)
         centre = table.centroid[ok]
         d = table.normal[ok] * (1.2 * radius)[:, None]
         vec = np.concatenate([np.stack([centre, d], 1), np.stack([centre, -d], 1)])
+        width = float(np.clip(0.12 * radius.min(), 0.3, 2.0))  # voxels
         self.vectors_layer = viewer.add_vectors(
-            vec, name="slab normals", edge_width=2.0, length=1.0, edge_color="white",
+            vec, name="slab normals", edge_width=width, length=1.0, edge_color="white",
             scale=(self.voxel_size_m * 1e6,) * 3, units="µm", vector_style="arrow",
             blending="translucent_no_depth")
+
+    def _on_crystal_changed(self, crystal: int) -> None:
+        if self.table is not None:
+            self._draw_normals(self.table, crystal)
 
     # ------------------------------------------------------------------ saving
     def store_in_project(self, project, name: str = "high_ox") -> None:
