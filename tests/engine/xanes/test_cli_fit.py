@@ -41,11 +41,29 @@ def test_cli_fit_writes_maps_and_refuses_overwrite(stack_file, tmp_path, capsys)
         mask = f["/entry/mask/data"][()].astype(bool)
     assert (mask == inside).mean() > 0.97
     assert np.isnan(val[~mask]).all()
-    # shipped PyXAS references vs the twin model (fitted to the same NiO): within 0.1 valence
-    assert np.nanmedian(np.abs(val - v)[inside]) < 0.1
+    # shipped PyXAS references vs the twin model: the twin shifts one (NiO) shape rigidly by
+    # 1.76 eV/valence while the measured LiNiO2 edge also changes shape (2.2-2.3 eV/valence),
+    # so only the ordering and a rough scale can agree (bias ~ -0.1)
+    assert 0.0 < np.nanmedian(np.abs(val - v)[inside]) < 0.15
+    assert np.corrcoef(val[inside & mask], v[inside & mask])[0, 1] > 0.95
     assert main(["fit", str(p), "-o", str(out), "-q"]) == 1
     assert "exists" in capsys.readouterr().err
     assert main(["fit", str(p), "-o", str(out), "-q", "--overwrite", "--method", "lcf"]) == 0
+
+
+@pytest.mark.parametrize("shape", ["shared", "free"])
+def test_cli_fit_with_the_twins_references(stack_file, tmp_path, shape) -> None:
+    """With references of the same model as the data, both fits recover the valence."""
+    from ptyxanes.simulate.twin import write_references
+
+    p, inside, v = stack_file
+    r0, r2, r3 = write_references(tmp_path / "refs")
+    out = tmp_path / f"result_{shape}.h5"
+    assert main(["fit", str(p), "-o", str(out), "-q", "--shape", shape,
+                 "--ref", f"2:{r2}", "--ref", f"3:{r3}", "--ref", f"0:{r0}"]) == 0
+    with h5py.File(out) as f:
+        val = f["/entry/oxidation_state/data"][()]
+    assert np.nanmedian(np.abs(val - v)[inside]) < 0.05
 
 
 def test_cli_fit_help_lists_units(capsys) -> None:
