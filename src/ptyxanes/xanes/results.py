@@ -37,9 +37,17 @@ def result_maps(result: Any, pixel_size: float) -> dict[str, MapData]:
         a[~m] = np.nan
         return a
 
+    fit_attrs: dict[str, Any] = {"fit_shape": result.options.shape, "edge_method": method}
+    if result.template is not None:
+        # the map's shared edge shape: the GUI inspector refits a pixel with it
+        fit_attrs["template_params"] = np.asarray(result.template, np.float64).tolist()
+    cal = result.calibration
+    if cal is not None:
+        fit_attrs["calibration_eV"] = [float(cal.intercept), float(cal.slope)]
+        fit_attrs["calibration_covariance"] = np.asarray(cal.covariance, np.float64).tolist()
     return {
         "oxidation_state": MapData(masked(result.valence), px, "oxidation_state", "",
-                                   "Ni oxidation state"),
+                                   "Ni oxidation state", fit_attrs),
         "oxidation_state_sigma": MapData(masked(result.valence_sigma), px,
                                          "oxidation_state_sigma", "", "Ni oxidation state 1 sigma"),
         "edge_energy": MapData(masked(result.edge_energy), px, "edge_energy", "eV",

@@ -72,3 +72,28 @@ def test_cli_fit_help_lists_units(capsys) -> None:
     text = capsys.readouterr().out
     for word in ("--ref", "--method", "--window", "eV", "--overwrite", "--threshold"):
         assert word in text
+
+
+def test_result_file_keeps_the_shape_and_calibration(stack_file, tmp_path) -> None:
+    """The template and calibration are stored so that a pixel can be refitted identically."""
+    from ptyxanes.io.nexus import read_stack
+    from ptyxanes.io.project import load_project
+    from ptyxanes.simulate.twin import write_references
+    from ptyxanes.xanes import Calibration, Status, fit_spectrum
+
+    p, inside, _v = stack_file
+    r0, r2, r3 = write_references(tmp_path / "refs")
+    out = tmp_path / "result.h5"
+    assert main(["fit", str(p), "-o", str(out), "-q", "--ref", f"2:{r2}", "--ref", f"3:{r3}"]) == 0
+    m = load_project(out).maps["oxidation_state"]
+    attrs = m.attrs
+    assert attrs["fit_shape"] == "shared" and len(attrs["template_params"]) == 9
+    a, b = attrs["calibration_eV"]
+    cal = Calibration(a, b, np.asarray(attrs["calibration_covariance"]), (), "halfheight")
+    stack = read_stack(p)
+    rows, cols = np.nonzero(inside & np.isfinite(m.data))
+    for r, c in zip(rows[::25], cols[::25], strict=True):
+        f = fit_spectrum(stack.energy, np.asarray(stack.data[:, r, c]), kind="complex",
+                         template=np.asarray(attrs["template_params"]), calibration=cal)
+        assert f.status == Status.OK
+        assert abs(f.valence - m.data[r, c]) < 1e-4
