@@ -117,6 +117,7 @@ def test_split_toggle_and_screenshot(volume_panel, qtbot, tmp_path):
     assert out.exists()
 
 
+@pytest.mark.slow
 def test_3d_demo_finds_all_truth_crystals(volume_panel, tmp_path):
     """The GUI's path to the cached 3D demo: 3 crystals, as in the simulator's truth."""
     import h5py

@@ -222,8 +222,18 @@ class SegmentationPanel(QWidget):
         self.table = None
         self.table_widget.setRowCount(0)
         scale = (self.voxel_size_m * 1e6,) * 3
+        # drawn over the volume (no depth test) in magenta, a colour the valence map
+        # does not use, so the labels stay visible inside the translucent volume
         self.labels_layer = viewer.add_labels(np.zeros(v.shape, np.uint8), name=">Ni3+ labels",
-                                              scale=scale, units="µm", opacity=0.6)
+                                              scale=scale, units="µm", opacity=0.6,
+                                              blending="translucent_no_depth")
+        try:
+            from napari.utils.colormaps import DirectLabelColormap
+
+            self.labels_layer.colormap = DirectLabelColormap(
+                color_dict={None: "transparent", 0: "transparent", HIGH_OX_LABEL: "magenta"})
+        except Exception:  # pragma: no cover - older napari keeps its default colours
+            logger.debug("label colour not set", exc_info=True)
         self.labels_layer.selected_label = HIGH_OX_LABEL
         self.labels_layer.brush_size = self.spin_brush.value()
         self.labels_layer.n_edit_dimensions = 3 if self.check_3d_edit.isChecked() else 2
