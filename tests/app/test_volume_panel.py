@@ -105,6 +105,13 @@ def test_split_toggle_and_screenshot(volume_panel, qtbot, tmp_path):
     with qtbot.waitSignal(p.crystals_labelled, timeout=20_000):
         p.check_split.setChecked(True)
     assert p.crystal_labels.max() == n_true
+    # a large volume shows connected components at once and is split in a worker
+    p.sync_label_limit = 0
+    with qtbot.waitSignal(p.crystals_labelled, timeout=20_000) as blocker:
+        p.set_volume(sample.valence, sample.voxel_size)
+        assert p.crystal_labels.max() == n_components
+    assert blocker.args == [n_true] and p.crystal_labels.max() == n_true
+    assert p.combo_crystal.count() == n_true + 1
     p.set_quarter_cut(True)
     p.viewer.camera.angles = (20.0, -40.0, -40.0)  # looks into the cut
     # PTYXANES_DOC_IMAGES=1 refreshes the README/docs screenshot instead of a temporary file

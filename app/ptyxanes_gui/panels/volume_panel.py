@@ -56,6 +56,10 @@ class VolumePanel(QWidget):
         Crystals labelled from the sample mask (0 = outside).
     """
 
+    #: Volumes with more voxels are split into crystals in a worker (the watershed
+    #: takes ~1.4 s per 1.7 M voxels on one core); connected components show first.
+    sync_label_limit = 1_000_000
+
     crystal_changed = Signal(int)  # 0 = all crystals
     volume_changed = Signal()
     crystals_labelled = Signal(int)  # number of crystals
@@ -170,10 +174,14 @@ class VolumePanel(QWidget):
         self.valence = v
         self.voxel_size_m = float(voxel_size_m or 1.0)
         self.clim = (float(clim[0]), float(clim[1]))
+        relabel = False
         if crystal_labels is None:
             from ptyxanes.segment import label_crystals
 
-            crystal_labels = label_crystals(np.isfinite(v), method=self.label_method)
+            method = self.label_method
+            if method == "watershed" and v.size > self.sync_label_limit:
+                method, relabel = "components", True
+            crystal_labels = label_crystals(np.isfinite(v), method=method)
         self.crystal_labels = np.asarray(crystal_labels, np.int32)
         self._crystal = 0
         scale = (self.voxel_size_m * 1e6,) * 3
@@ -195,7 +203,11 @@ class VolumePanel(QWidget):
         self.viewer.reset_view()
         self._update_info()
         self.volume_changed.emit()
-        self.crystals_labelled.emit(int(self.crystal_labels.max()))
+        if relabel:
+            self.label_info.setText(self.label_info.text() + "; splitting touching crystals…")
+            self._on_split_toggled()
+        else:
+            self.crystals_labelled.emit(int(self.crystal_labels.max()))
 
     def set_crystal_labels(self, labels: NDArray[np.integer]) -> None:
         """Replace the crystal labels (e.g. after a watershed split)."""
@@ -311,12 +323,18 @@ class VolumePanel(QWidget):
         from ptyxanes.segment import label_crystals
 
         self.check_split.setEnabled(False)
+        shape = self.valence.shape
         self._split_worker = create_worker(
             label_crystals, np.isfinite(self.valence), method=self.label_method,
-            _connect={"returned": self.set_crystal_labels,
+            _connect={"returned": lambda lab: self._on_labels_returned(lab, shape),
                       "errored": self._on_worker_errored,
                       "finished": lambda: self.check_split.setEnabled(True)},
         )
+
+    def _on_labels_returned(self, labels: NDArray[np.int32], shape: tuple) -> None:
+        if self.valence is None or self.valence.shape != shape or self._closed:
+            return  # another volume arrived meanwhile
+        self.set_crystal_labels(labels)
 
     def _on_worker_errored(self, exc: Exception) -> None:
         logger.error("crystal labelling failed: %s", exc)
