@@ -125,7 +125,7 @@ def test_seed_paint_undo_islands_table(panels, sample, qtbot, tmp_path):
     assert_allclose(back.tables["crystals"]["high_ox_fraction"], ref.high_ox_fraction)
 
 
-def test_hand_edits_survive_threshold_changes(panels, sample, qtbot):
+def test_hand_edits_survive_threshold_changes(panels, sample, qtbot, tmp_path):
     vp, sp = panels
     v = sample.valence
     sp.set_data(v, sample.voxel_size, np.isfinite(v))
@@ -182,6 +182,20 @@ def test_hand_edits_survive_threshold_changes(panels, sample, qtbot):
     assert sp.n_hand_edits == (0, 0)
     sp.undo()
     assert np.array_equal(sp.labels(), before)
+
+    # hand edits saved with the project come back on top of a fresh seed
+    from ptyxanes.io.project import Project, load_project, save_project
+
+    proj = Project()
+    sp.store_in_project(proj)
+    assert proj.labels["high_ox_added"].sum() == painted.sum()
+    back = load_project(save_project(tmp_path / "edits.h5", proj))
+    sp.set_data(v, sample.voxel_size, np.isfinite(v))  # a new session: seed only
+    assert sp.n_hand_edits == (0, 0)
+    sp.set_threshold(3.2)
+    assert sp.restore_edits(back.labels["high_ox_added"], back.labels["high_ox_removed"])
+    assert np.array_equal(sp.labels(), before)
+    assert not sp.restore_edits(np.zeros((2, 2, 2)), np.zeros((2, 2, 2)))
 
 
 def test_slab_normal_arrow_matches_engine_on_analytic_slabs(panels, qtbot):

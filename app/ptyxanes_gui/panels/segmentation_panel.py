@@ -242,6 +242,7 @@ class SegmentationPanel(QWidget):
         # re-seed: route it to the panel's edit history instead
         self.labels_layer.undo = self.undo
         self.labels_layer.redo = self.redo
+        self.seed_mask = None  # the new layer is empty: nothing to read back as an edit
         self.added = np.zeros(v.shape, bool)
         self.removed = np.zeros(v.shape, bool)
         self._undo_stack.clear()
@@ -456,14 +457,59 @@ class SegmentationPanel(QWidget):
             self._draw_normals(self.table, crystal)
 
     # ------------------------------------------------------------------ saving
-    def store_in_project(self, project, name: str = "high_ox") -> None:
-        """Put the labels (and the crystal table) into a ``ptyxanes.io.project.Project``."""
+    def label_arrays(self, name: str = "high_ox") -> dict[str, NDArray]:
+        """Labels to save with a sample: ``name``, its hand edits and the crystals.
+
+        Returns
+        -------
+        labels : dict of str to ndarray
+            ``name`` (uint8 0/1), ``name + "_added"`` and ``name + "_removed"``
+            (uint8 0/1 hand edits, restored by :meth:`restore_edits`) and
+            ``"crystals"`` (int32) when known; empty before data.
+        """
         lab = self.labels()
         if lab is None:
-            raise ValueError("no labels to store")
-        project.labels[name] = lab
+            return {}
+        self._record_edit()
+        out: dict[str, NDArray] = {name: lab, f"{name}_added": self.added.astype(np.uint8),
+                                   f"{name}_removed": self.removed.astype(np.uint8)}
         if self.volume_panel.crystal_labels is not None:
-            project.labels.setdefault("crystals", self.volume_panel.crystal_labels.copy())
+            out["crystals"] = self.volume_panel.crystal_labels.copy()
+        return out
+
+    def restore_edits(self, added: NDArray | None, removed: NDArray | None) -> bool:
+        """Re-apply saved hand edits (from :meth:`label_arrays`) on top of the seed.
+
+        Returns
+        -------
+        restored : bool
+            False when there is no data or the shapes do not match (nothing changes).
+        """
+        if self.added is None or added is None or removed is None:
+            return False
+        a, r = np.asarray(added) != 0, np.asarray(removed) != 0
+        if a.shape != self.added.shape or r.shape != self.added.shape:
+            logger.warning("saved hand edits %s do not match the volume %s", a.shape,
+                           self.added.shape)
+            return False
+        self.added[...] = a & ~r
+        self.removed[...] = r
+        self._undo_stack.clear()
+        self._redo_stack.clear()
+        self._write_layer(self._compose())
+        self.label_status.setText("hand edits restored" + self._edits_text())
+        self.labels_changed.emit()
+        return True
+
+    def store_in_project(self, project, name: str = "high_ox") -> None:
+        """Put the labels, hand edits (and the crystal table) into a ``Project``."""
+        arrays = self.label_arrays(name)
+        if not arrays:
+            raise ValueError("no labels to store")
+        crystals = arrays.pop("crystals", None)
+        project.labels.update(arrays)
+        if crystals is not None:
+            project.labels.setdefault("crystals", crystals)
         if self.table is not None:
             project.tables["crystals"] = self.table.columns()
         project.parameters.setdefault("segment", {})["threshold"] = self.threshold
