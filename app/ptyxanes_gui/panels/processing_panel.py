@@ -50,7 +50,10 @@ STAGES = [
       ("post_edge_lo", "post-edge from (eV)", 8400.0, 7000.0, 10000.0, 1,
        "start of the post-edge window"),
       ("post_edge_hi", "post-edge to (eV)", 8420.0, 7000.0, 10000.0, 1,
-       "end of the post-edge window")]),
+       "end of the post-edge window"),
+      ("jump_threshold", "edge-jump threshold", 0.0, 0.0, 100.0, 4,
+       "edge jump (normalisation step of −ln|T|) above which a pixel belongs to the sample "
+       "mask; 'automatic (Otsu)' picks it from the edge-jump histogram")]),
     ("segment", "Segment >Ni³⁺", [("threshold", "valence threshold", 3.2, 0.0, 5.0, 2,
                                    "valence above which a pixel counts as >Ni3+")]),
 ]
@@ -59,7 +62,8 @@ STAGES = [
 #: (stage, parameter) -> text shown when a spin box is at its minimum
 SPECIAL_VALUES = {("reconstruct", "spot_um"): "from scan files",
                   ("reconstruct", "warm_iterations"): "same as reference",
-                  ("tomo", "align_rounds"): "no alignment"}
+                  ("tomo", "align_rounds"): "no alignment",
+                  ("fit", "jump_threshold"): "automatic (Otsu)"}
 
 
 class StageBox(QGroupBox):

@@ -916,7 +916,8 @@ def fit_job(sample: Sample, *, control: Any = None, **params: Any) -> Generator[
     """Fit the XANES of every pixel, or of every voxel of a volume sample
     (engine ``ptyxanes.xanes.fit_stack``); returns maps (M, N) or (P, M, N).
 
-    ``params`` may hold ``pre_edge_lo/hi`` and ``post_edge_lo/hi`` (eV).
+    ``params`` may hold ``pre_edge_lo/hi`` and ``post_edge_lo/hi`` (eV) and
+    ``jump_threshold`` (edge jump of the sample mask; 0 or absent: Otsu).
     """
     from ptyxanes import xanes
 
@@ -928,8 +929,9 @@ def fit_job(sample: Sample, *, control: Any = None, **params: Any) -> Generator[
     options = xanes.FitOptions(**opts)
     stack = sample.volume_stack if sample.volume_stack is not None else sample.stack
     energy = np.asarray(stack.energy, dtype=float)
-    res = yield from xanes.fit_stack(stack, options=options,
-                                     calibration=calibration(energy), control=control)
+    jump = float(params.get("jump_threshold", 0.0) or 0.0)
+    res = yield from xanes.fit_stack(stack, options=options, calibration=calibration(energy),
+                                     threshold=jump if jump > 0 else "otsu", control=control)
     maps: dict[str, NDArray[Any]] = {}
     for key in MAP_NAMES:
         val = _get(res, key, MAP_NAMES[key])
