@@ -203,3 +203,24 @@ def test_rotating_movie_cancel_leaves_no_file(volume_panel, sample, qtbot, tmp_p
     assert len(rec.frame_times) == 3 and not rec.running
     assert not out.exists() and not list(tmp_path.iterdir())
     assert p.button_movie.isEnabled()
+
+
+def test_turntable_directions_keep_elevation_and_close_the_turn():
+    from ptyxanes_gui.viewers.movie import turntable_directions, write_movie
+
+    up = np.array([0.0, -1.0, 0.0])
+    view = np.array([0.5, -0.5, 0.7])
+    d = turntable_directions(view, up, 8)
+    assert d.shape == (8, 3)
+    np.testing.assert_allclose(np.linalg.norm(d, axis=1), 1.0)
+    np.testing.assert_allclose(d @ up, (view @ up) / np.linalg.norm(view))  # same elevation
+    np.testing.assert_allclose(d[0], view / np.linalg.norm(view))
+    # quarter turns are 90° apart about the up axis; frame 4 is the opposite side
+    flat = d - np.outer(d @ up, up)
+    flat /= np.linalg.norm(flat, axis=1, keepdims=True)
+    np.testing.assert_allclose(flat[2] @ flat[0], 0.0, atol=1e-12)
+    np.testing.assert_allclose(flat[4], -flat[0], atol=1e-12)
+    with pytest.raises(ValueError, match="no frames"):
+        write_movie([], "x.gif")
+    with pytest.raises(ValueError, match="gif"):
+        write_movie([np.zeros((4, 4, 3), np.uint8)], "x.avi")
