@@ -821,6 +821,8 @@ class MainWindow(QMainWindow):
         if img is None:
             return
         s = self.current_sample()
+        if s is None or not any(r is s for r in self.processing.running_samples.values()):
+            return  # another sample is shown: do not paint its neighbour's object over it
         label = "preview: phase (rad)" if channel == "phase" else "preview: −ln|T|"
         it = preview.get("iteration") if isinstance(preview, dict) else None
         if it is not None:

@@ -57,6 +57,8 @@ class ProcessingPresenter(QObject):
         self._controls: dict[str, Control] = {}
         self._cancel_t0: dict[str, float] = {}
         self.workers: dict[str, Any] = {}
+        #: stage -> the sample it is running on
+        self.running_samples: dict[str, Any] = {}
         self.previews_emitted = 0
         self.last_cancel_latency_s: float | None = None
         self._last_preview_t = 0.0
@@ -99,6 +101,7 @@ class ProcessingPresenter(QObject):
         kwargs = {k: (int(v) if k in INT_PARAMS else v) for k, v in params.items()}
         logger.info("%s: started on %s %s", stage, sample.name, kwargs)
         box.set_running(True)
+        self.running_samples[stage] = sample
         self.workers[stage] = create_worker(
             job, sample, control=control, **kwargs,
             _connect={
@@ -180,6 +183,7 @@ class ProcessingPresenter(QObject):
 
     def _on_worker_finished(self, stage: str) -> None:
         self.workers.pop(stage, None)
+        self.running_samples.pop(stage, None)
         self._controls.pop(stage, None)
         self._cancel_t0.pop(stage, None)
         if not self.workers:
