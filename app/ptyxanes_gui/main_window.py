@@ -91,7 +91,7 @@ class MainWindow(QMainWindow):
         self.processing_panel = ProcessingPanel()
         self.log_panel = LogPanel()
         self.data_panel.setMinimumWidth(220)
-        self.processing_panel.setMinimumWidth(240)
+        self.processing_panel.setMinimumWidth(290)
         self.spectrum_panel.setMinimumWidth(340)
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("data", "Data", self.data_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -226,6 +226,8 @@ class MainWindow(QMainWindow):
         self.act_tomo = self._action(
             "&Tomography (current sample)", lambda: self._run_stage("tomo"), None,
             "Align and reconstruct the tilt series of every energy into volumes (SIRT)")
+        self.act_reconstruct.setIconText("Reconstruct")  # short toolbar labels
+        self.act_tomo.setIconText("Tomography")
         self.act_cancel = self._action("&Cancel all", self.processing.cancel_all, "Esc")
         self.act_about = self._action("&About ptyxanes", self.show_about)
         self.act_docs = self._action("&Documentation", self.open_docs)
@@ -273,7 +275,8 @@ class MainWindow(QMainWindow):
         for a in (self.act_open, self.act_demo, self.act_save, self.act_export_fig):
             tb.addAction(a)
         tb.addSeparator()
-        for a in (self.act_register, self.act_fit, self.act_cancel):
+        for a in (self.act_reconstruct, self.act_register, self.act_tomo, self.act_fit,
+                  self.act_cancel):
             tb.addAction(a)
 
     def _connect_panels(self) -> None:
@@ -564,6 +567,8 @@ class MainWindow(QMainWindow):
         hint = {"scans": "raw scans: run Process ▸ Reconstruct (Processing panel)",
                 "tilt": "tilt series (showing the first angle's projections): run Process ▸ "
                         "Tomography"}.get(s.kind)
+        if s.volume_stack is not None and s.volume is None:
+            hint = "volumes (showing the middle plane, μ in 1/m): run Process ▸ Fit XANES"
         if hint:
             self.statusBar().showMessage(f"{s.name}: {hint}", 10000)
 
@@ -828,9 +833,10 @@ class MainWindow(QMainWindow):
         if it is not None:
             label += f", iteration {it}"
         self._previewing = True
-        self.image_panel.viewer.set_image(img, s.pixel_size if s else 1.0,
-                                          self._auto_levels(img), colormaps.grey_colormap(),
+        levels = self._auto_levels(img)
+        self.image_panel.viewer.set_image(img, s.pixel_size, levels, colormaps.grey_colormap(),
                                           label)
+        self.image_panel.show_limits(*levels)
         self.displayed_image = img
         self.previews_drawn += 1
         self.preview_shown.emit()

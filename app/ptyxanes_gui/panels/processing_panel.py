@@ -95,14 +95,15 @@ class StageBox(QGroupBox):
         self.bar.setRange(0, 1000)
         self.bar.setValue(0)
         self.eta = QLabel("")
+        self.eta.setWordWrap(True)
         row = QHBoxLayout()
         row.addWidget(self.run_btn)
         row.addWidget(self.cancel_btn)
         row.addWidget(self.bar, 1)
-        row.addWidget(self.eta)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addLayout(row)
+        lay.addWidget(self.eta)  # own line: messages are long, the dock narrow
         self._t0 = 0.0
 
     def params(self) -> dict[str, float]:
