@@ -1,9 +1,10 @@
-"""2D pipeline on the ``small`` twin (50 nm voxels, 78 nm pixels): the resolution limit.
+"""2D pipeline on the ``small`` twin (50 nm voxels, 78 nm pixels), from the exact stack
+and from raw CXI scans through ptychography.
 
-The tiny twin (100 nm voxels, 156 nm pixels) leaves its 1-2-voxel shells and
-slabs unresolved and reaches a valence MAE of about 0.2 even from the exact
-stack. At twice the resolution the same pipeline on the exact stack reaches
-the issue's MAE <= 0.1 inside the crystals.
+With the paper's free 9-parameter fit the tiny twin (156 nm pixels) reached a valence
+MAE of ~0.2 and the small one ~0.08; the default shared-shape fit brings them to
+0.045 and 0.013 (see docs/xanes.md). These tests hold the small twin to the issue's
+MAE <= 0.1 with margin, including the ptychographic reconstruction.
 """
 
 from __future__ import annotations
@@ -52,10 +53,9 @@ def test_pipeline_2d_small_stack_reaches_mae_0p1(tmp_path):
     err, pixel = _errors(out, twin)
     assert pixel == pytest.approx(50e-9)
     assert err.size > 500
-    # measured MAE 0.079, bias +0.03 (tiny twin, same pipeline: MAE 0.20, bias +0.10);
-    # other seeds: 0.086 (0), 0.107 (1), 0.067 (5) - the margin is small
-    assert np.mean(np.abs(err)) <= 0.1
-    assert abs(np.mean(err)) < 0.06
+    # measured MAE 0.013, bias -0.001 (free fit: 0.052-0.079, bias +0.03)
+    assert np.mean(np.abs(err)) <= 0.04
+    assert abs(np.mean(err)) < 0.02
 
 
 @pytest.mark.slow
