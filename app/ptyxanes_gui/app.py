@@ -120,7 +120,7 @@ def prepare_showcase(window) -> None:
         for smp in window.samples:
             if smp.stack is not None and "valence" not in smp.maps:
                 try:
-                    smp.maps.update(run_sync(engine.fit_job(smp)))
+                    engine.apply_stage_result("fit", smp, run_sync(engine.fit_job(smp)))
                 except Exception:
                     logger.exception("fit of %s failed", smp.name)
         window.select_sample(window.current)

@@ -209,6 +209,12 @@ class MainWindow(QMainWindow):
         self.act_export_hist = self._action("Export &histogram CSV…",
                                             self.export_histogram_dialog, None,
                                             "The histograms in the Histogram panel as CSV")
+        self.act_export_3d = self._action(
+            "Export &3D view…", self._export_3d_view, None,
+            "Screenshot of the napari 3D view at a chosen size (PNG/TIFF)")
+        self.act_export_movie = self._action(
+            "Export rotating 3D &movie…", self._export_3d_movie, None,
+            "The 3D view turning 360° as an animated GIF (MP4 with imageio-ffmpeg)")
         self.act_quit = self._action("&Quit", self.close, S.Quit)
         self.act_reset = self._action("&Reset layout", self.reset_layout, None,
                                       "Put every panel back where it started")
@@ -245,7 +251,7 @@ class MainWindow(QMainWindow):
         f.addSeparator()
         exp = f.addMenu("E&xport")
         for a in (self.act_export_fig, self.act_export_samples, self.act_export_spec,
-                  self.act_export_hist):
+                  self.act_export_hist, self.act_export_3d, self.act_export_movie):
             exp.addAction(a)
         f.addSeparator()
         f.addAction(self.act_quit)
@@ -317,6 +323,10 @@ class MainWindow(QMainWindow):
                 action.setToolTip(reason)
                 action.setStatusTip(reason)
         self.act_3d.setEnabled(any(s.volume is not None for s in self.samples))
+        for a in (self.act_export_3d, self.act_export_movie):
+            a.setEnabled(self._volume_panel is not None)
+            if not a.isEnabled():
+                a.setToolTip("open a 3D result first (the 3D dock)")
         if not self.act_3d.isEnabled():
             self.act_3d.setToolTip("no 3D result is open (open a project with a valence volume)")
         self.processing.refresh_availability()
@@ -657,7 +667,7 @@ class MainWindow(QMainWindow):
             return
         t0 = time.perf_counter()
         raw = engine.pixel_spectrum(s, row, col)
-        fit = engine.fit_spectrum(s.energy, raw)
+        fit = engine.fit_spectrum(s.energy, raw, s.fit_model)
         if "valence" in s.maps:
             # The map comes from the batch fit; say so when it differs from this fit.
             v = float(s.maps["valence"][row, col])
@@ -688,7 +698,7 @@ class MainWindow(QMainWindow):
         spectra = spectra[:, good]
         mean = spectra.mean(axis=1)
         spread = spectra.std(axis=1)
-        fit = engine.fit_spectrum(s.energy, mean)
+        fit = engine.fit_spectrum(s.energy, mean, s.fit_model)
         band = None
         if fit.normalized is not None:
             scale = np.polyfit(mean, fit.normalized, 1)[0]
@@ -888,9 +898,23 @@ class MainWindow(QMainWindow):
                     mask = np.isfinite(sample.volume)
                 self._segmentation_panel.set_data(sample.volume,
                                                   sample.voxel_size or sample.pixel_size, mask)
+                self._segmentation_panel.restore_edits(sample.labels.get("high_ox_added"),
+                                                       sample.labels.get("high_ox_removed"))
         except Exception as exc:
             logger.exception("3D view failed")
             self.show_error("3D view", f"The 3D view could not show the volume: {exc}")
+
+    def _export_3d_view(self) -> None:
+        if self._volume_panel is None:
+            self.show_error("Export", "Open a 3D result first.")
+            return
+        self._volume_panel.save_view_dialog()
+
+    def _export_3d_movie(self) -> None:
+        if self._volume_panel is None:
+            self.show_error("Export", "Open a 3D result first.")
+            return
+        self._volume_panel.movie_dialog()
 
     def show_volume_dock(self) -> bool:
         """Create the napari 3D dock on first use (needs OpenGL)."""
@@ -942,6 +966,10 @@ class MainWindow(QMainWindow):
             if not name:
                 return False
             path = Path(name)
+        if (self._segmentation_panel is not None and s.volume is not None
+                and self._shown_volume is s.volume):
+            # the segmentation (labels, hand edits, crystals) belongs to this sample's volume
+            s.labels.update(self._segmentation_panel.label_arrays())
         try:
             engine.save_sample_project(path, s)
         except Exception as exc:

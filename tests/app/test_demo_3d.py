@@ -125,3 +125,34 @@ def test_fit_on_3d_sample_fits_the_volume_shows_and_saves_it(qtbot, window, demo
     reopened = window.samples[-1]
     np.testing.assert_array_equal(reopened.volume, s.volume)
     assert reopened.volume_stack.data.shape == s.volume_stack.data.shape
+
+
+@pytest.mark.napari
+def test_segmentation_hand_edits_saved_with_the_project(qtbot, window, demo3d_result, tmp_path):
+    """Seed, paint by hand, save the project, reopen: labels and hand edits come back and
+    survive a new threshold."""
+    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        pytest.skip("napari needs an OpenGL display (run under Xvfb)")
+    pytest.importorskip("napari")
+    assert window.open_paths([str(demo3d_result)])
+    seg = window._segmentation_panel
+    assert seg is not None and window.act_export_3d.isEnabled()
+    seg.set_threshold(3.1)
+    seg.seed()
+    lab = seg.labels().copy()
+    inside = np.argwhere(seg.mask & (lab == 0))
+    p, r, c = inside[len(inside) // 2]
+    painted = lab.copy()
+    painted[p, r, c] = 1
+    assert seg.apply_edit(painted) == 1
+    window.project_path = tmp_path / "seg.h5"
+    assert window.save_project(), window.last_error
+    from ptyxanes.io.project import load_project
+
+    saved = load_project(tmp_path / "seg.h5").labels
+    assert saved["high_ox_added"][p, r, c] == 1
+    assert window.open_paths([str(tmp_path / "seg.h5")])
+    seg2 = window._segmentation_panel
+    assert seg2.labels()[p, r, c] == 1  # the hand edit is back
+    seg2.set_threshold(3.3)  # a new threshold keeps it
+    assert seg2.labels()[p, r, c] == 1

@@ -215,6 +215,14 @@ def test_fit_from_processing_panel(qtbot, window, tmp_path):
     maps = window.current_sample().maps
     assert "valence" in maps
     assert window.image_panel.current_channel() == "valence"
+    # the click inspector refits a pixel exactly as the map did (same shape, calibration)
+    rows, cols = np.nonzero(np.isfinite(maps["valence"]))
+    assert rows.size > 10
+    for i in np.linspace(0, rows.size - 1, 5).astype(int):
+        window.show_pixel_spectrum(int(rows[i]), int(cols[i]))
+        assert window.last_fit.valence == pytest.approx(maps["valence"][rows[i], cols[i]],
+                                                        abs=1e-3)
+        assert f"valence {window.last_fit.valence:.2f}" in window.spectrum_panel.result.text()
 
 
 def test_export_figure_png_size_and_vector(window, result_project, tmp_path):

@@ -68,6 +68,7 @@ def test_reconstruct_progress_preview_and_result(qtbot, window, demo_scans):
     box = window.processing_panel.stages["reconstruct"]
     box.inputs["iterations"].setValue(40)
     box.inputs["warm_iterations"].setValue(20)
+    box.inputs["spot_um"].setValue(0.0)  # "from scan files"
     bar = []
     box.bar.valueChanged.connect(bar.append)
     shapes = []

@@ -30,9 +30,10 @@ STAGES = [
       ("warm_iterations", "other energies' iterations", 40, 0, 100000, None,
        "iterations of every other energy, started from the reference energy's probe "
        "(0: as many as the reference)"),
-      ("spot_um", "probe spot (µm)", 0.0, 0.0, 100.0, 2,
-       "zone-plate probe spot diameter at the sample, µm, for the initial probe; "
-       "'from scan files' uses the optics the CXI files record (else 2 µm)"),
+      ("spot_um", "probe spot (µm)", 2.0, 0.0, 100.0, 2,
+       "zone-plate probe spot diameter at the sample, µm, for the initial probe (2 µm: the "
+       "same default as `ptyxanes reconstruct` and the pipeline); 0 = 'from scan files' "
+       "uses the optics the CXI files record"),
       ("jobs", "parallel energies", 2, 1, 64, None, "energies reconstructed at the same time")]),
     ("register", "Register energies",
      [("reference", "reference energy index", 0, 0, 10000, None, "energy the others align to"),

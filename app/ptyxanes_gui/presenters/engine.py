@@ -114,6 +114,10 @@ class Sample:
     volume_maps : dict of str to ndarray
         The full (P, M, N) result maps of a volume fit (``maps`` hold their
         middle plane).
+    fit_model : dict
+        How the maps were fitted (``ptyxanes.xanes.results.fit_model_attrs``:
+        options, shared edge shape, calibration), so that the click inspector
+        refits a pixel exactly as the map did.
     """
 
     name: str
@@ -128,6 +132,7 @@ class Sample:
     tilt_stack: Any | None = None
     volume_stack: Any | None = None
     volume_maps: dict[str, NDArray[Any]] = field(default_factory=dict)
+    fit_model: dict[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -333,9 +338,11 @@ def _sample_from_project(p: Path) -> Sample:
             arr = arr[arr.shape[0] // 2]
         maps[key] = arr
     name = str(getattr(proj, "parameters", {}).get("sample", {}).get("name", "")) or p.stem
+    ox = proj.maps.get(MAP_NAMES["valence"])
+    model = dict(ox.attrs) if ox is not None and "fit_shape" in (ox.attrs or {}) else {}
     sample = Sample(name=name, stack=stack, maps=maps, pixel_size=pixel, source=str(p),
                     volume=volume, voxel_size=voxel, labels=dict(proj.labels),
-                    volume_maps=volume_maps)
+                    volume_maps=volume_maps, fit_model=model)
     if stack is not None and np.ndim(stack.data) == 4:
         if int(np.prod(stack.data.shape)) * 8 < 1_500_000_000:
             stack = dataclasses.replace(stack, data=np.asarray(stack.data))  # fit needs it whole
@@ -498,7 +505,8 @@ def _float(x: Any) -> float | None:
     return v if np.isfinite(v) else None
 
 
-def fit_spectrum(energy: NDArray[np.float64], raw: NDArray[np.float64]) -> SpectrumFit:
+def fit_spectrum(energy: NDArray[np.float64], raw: NDArray[np.float64],
+                 model: dict[str, Any] | None = None) -> SpectrumFit:
     """Fit one spectrum with the engine's single-spectrum fit (when it exists).
 
     Parameters
@@ -507,6 +515,10 @@ def fit_spectrum(energy: NDArray[np.float64], raw: NDArray[np.float64]) -> Spect
         eV.
     raw : ndarray of shape (E,)
         −ln|T| (or another absorption quantity).
+    model : dict, optional
+        The sample's ``fit_model``: the spectrum is then fitted with the map's
+        options, shared edge shape and calibration (the map's own numbers);
+        without it, a free fit calibrated on the current references.
 
     Returns
     -------
@@ -525,7 +537,14 @@ def fit_spectrum(energy: NDArray[np.float64], raw: NDArray[np.float64]) -> Spect
                 logger.debug("normalize failed", exc_info=True)
         return out
     try:
-        res = fn(out.energy, out.raw, calibration=calibration(out.energy))
+        if model:
+            from ptyxanes.xanes.results import fit_model_from_attrs
+
+            opts, template, cal = fit_model_from_attrs(model)
+            res = fn(out.energy, out.raw, options=opts, template=template,
+                     calibration=cal if cal is not None else calibration(out.energy))
+        else:
+            res = fn(out.energy, out.raw, calibration=calibration(out.energy))
     except Exception as exc:  # a bad pixel must not break the inspector
         logger.debug("fit_spectrum failed", exc_info=True)
         out.message = f"fit failed: {exc}"
@@ -899,6 +918,7 @@ def apply_stage_result(stage: str, sample: Sample, result: Any) -> None:
         sample.stack = _mid_plane_stack(result)
         sample.voxel_size = sample.pixel_size = float(np.asarray(result.pixel_size)[0])
     elif stage == "fit":
+        sample.fit_model = dict(getattr(result, "model", {}) or {})
         if any(np.ndim(v) == 3 for v in result.values()):
             sample.volume_maps = dict(result)
             sample.volume = np.asarray(result["valence"]) if "valence" in result else None
@@ -932,12 +952,22 @@ def fit_job(sample: Sample, *, control: Any = None, **params: Any) -> Generator[
     jump = float(params.get("jump_threshold", 0.0) or 0.0)
     res = yield from xanes.fit_stack(stack, options=options, calibration=calibration(energy),
                                      threshold=jump if jump > 0 else "otsu", control=control)
-    maps: dict[str, NDArray[Any]] = {}
+    from ptyxanes.xanes.results import fit_model_attrs
+
+    maps = FitMaps()
     for key in MAP_NAMES:
         val = _get(res, key, MAP_NAMES[key])
         if val is not None:
             maps[key] = np.asarray(val)
+    maps.model = fit_model_attrs(res)
     return maps
+
+
+class FitMaps(dict):
+    """The maps of a fit (a dict, keys of :data:`MAP_NAMES`) with ``model``: how they
+    were fitted (``ptyxanes.xanes.results.fit_model_attrs``)."""
+
+    model: dict[str, Any]
 
 
 def apply_shifts(data: NDArray[Any], shifts: NDArray[np.float64]) -> NDArray[Any]:
@@ -967,6 +997,8 @@ def save_sample_project(path: str | Path, sample: Sample) -> Path:
         else:
             maps[nx] = proj_mod.MapData(data=np.asarray(arr), pixel_size=sample.pixel_size,
                                         name=nx)
+        if key == "valence" and sample.fit_model:
+            maps[nx].attrs.update(sample.fit_model)  # the inspector refits like the map
     import re
 
     stack_name = re.sub(r"[^A-Za-z0-9_.+-]+", "_", sample.name) or "stack"

@@ -10,6 +10,79 @@ from ptyxanes.io.project import MapData
 from ptyxanes.xanes.status import status_names
 
 
+def fit_model_attrs(result: Any) -> dict[str, Any]:
+    """What is needed to refit one pixel exactly as the map was fitted (JSON-able).
+
+    Parameters
+    ----------
+    result : XanesResult
+
+    Returns
+    -------
+    attrs : dict
+        ``fit_shape``, ``edge_method``, the options' windows (eV), ``step``,
+        ``post_order``, ``e0_eV``, ``template_params`` (the shared shape, when
+        used) and ``calibration_eV`` = [intercept, slope] with
+        ``calibration_covariance`` (when calibrated). Stored as attributes of
+        the ``oxidation_state`` map; :func:`fit_model_from_attrs` reads them back.
+    """
+    o = result.options
+    attrs: dict[str, Any] = {
+        "fit_shape": o.shape, "edge_method": o.method, "window_eV": list(o.window),
+        "pre_edge_eV": list(o.pre_edge), "post_edge_eV": list(o.post_edge),
+        "post_order": int(o.post_order), "e0_eV": float(o.e0), "step": bool(o.step)}
+    if result.template is not None:
+        attrs["template_params"] = np.asarray(result.template, np.float64).tolist()
+    cal = result.calibration
+    if cal is not None:
+        attrs["calibration_eV"] = [float(cal.intercept), float(cal.slope)]
+        attrs["calibration_covariance"] = np.asarray(cal.covariance, np.float64).tolist()
+    return attrs
+
+
+def fit_model_from_attrs(attrs: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """Options, template and calibration from :func:`fit_model_attrs` (missing: defaults/None).
+
+    Parameters
+    ----------
+    attrs : dict
+
+    Returns
+    -------
+    options : FitOptions
+    template : ndarray or None
+    calibration : Calibration or None
+
+    Examples
+    --------
+    >>> o, t, c = fit_model_from_attrs({"fit_shape": "free", "window_eV": [8330, 8365]})
+    >>> o.shape, o.window, t, c
+    ('free', (8330.0, 8365.0), None, None)
+    """
+    from ptyxanes.xanes.batch import FitOptions
+    from ptyxanes.xanes.calibration import Calibration
+
+    kw: dict[str, Any] = {}
+    for key, name in (("window_eV", "window"), ("pre_edge_eV", "pre_edge"),
+                      ("post_edge_eV", "post_edge")):
+        if key in attrs:
+            kw[name] = tuple(float(x) for x in attrs[key])
+    for key, name, typ in (("fit_shape", "shape", str), ("edge_method", "method", str),
+                           ("post_order", "post_order", int), ("e0_eV", "e0", float),
+                           ("step", "step", bool)):
+        if key in attrs:
+            kw[name] = typ(attrs[key])
+    options = FitOptions(**kw)
+    tp = attrs.get("template_params")
+    template = None if tp is None else np.asarray(tp, np.float64)
+    cal = None
+    if "calibration_eV" in attrs:
+        a, b = (float(x) for x in attrs["calibration_eV"])
+        cov = np.asarray(attrs.get("calibration_covariance", np.zeros((2, 2))), np.float64)
+        cal = Calibration(a, b, cov, (), options.curve_method)
+    return options, template, cal
+
+
 def result_maps(result: Any, pixel_size: float) -> dict[str, MapData]:
     """The per-pixel (per-voxel) maps of a fit, NaN outside the sample mask.
 
@@ -37,14 +110,7 @@ def result_maps(result: Any, pixel_size: float) -> dict[str, MapData]:
         a[~m] = np.nan
         return a
 
-    fit_attrs: dict[str, Any] = {"fit_shape": result.options.shape, "edge_method": method}
-    if result.template is not None:
-        # the map's shared edge shape: the GUI inspector refits a pixel with it
-        fit_attrs["template_params"] = np.asarray(result.template, np.float64).tolist()
-    cal = result.calibration
-    if cal is not None:
-        fit_attrs["calibration_eV"] = [float(cal.intercept), float(cal.slope)]
-        fit_attrs["calibration_covariance"] = np.asarray(cal.covariance, np.float64).tolist()
+    fit_attrs = fit_model_attrs(result)
     return {
         "oxidation_state": MapData(masked(result.valence), px, "oxidation_state", "",
                                    "Ni oxidation state", fit_attrs),
