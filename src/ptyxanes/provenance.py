@@ -39,7 +39,7 @@ def provenance(stage: str, parameters: dict[str, Any] | None = None) -> dict[str
         "software": "ptyxanes",
         "version": ptyxanes.__version__,
         "stage": stage,
-        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "platform": platform.platform(),

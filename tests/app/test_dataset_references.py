@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from ptyxanes_gui.presenters import engine
 
 from ptyxanes.simulate.twin import run as simulate
-from ptyxanes_gui.presenters import engine
 
 
 def test_dataset_references_replace_the_defaults(tmp_path):
