@@ -604,14 +604,13 @@ class MainWindow(QMainWindow):
                 self.displayed_image = None
             return
         self.displayed_image = img
-        from ptyxanes_gui.presenters.engine import CHANNEL_LABELS
-
         if ch == "valence":
             cmap, levels = colormaps.valence_colormap(), self.valence_limits
         else:
             cmap = colormaps.grey_colormap() if ch in ENERGY_CHANNELS else colormaps.other_colormap()
             levels = self.channel_limits.get(ch) or self._auto_levels(img)
-        self.image_panel.viewer.set_image(img, s.pixel_size, levels, cmap, CHANNEL_LABELS[ch])
+        self.image_panel.viewer.set_image(img, s.pixel_size, levels, cmap,
+                                          engine.channel_label(s, ch))
         self.image_panel.show_limits(*levels)
         self._update_mask_overlay()
         self._apply_highlight()
@@ -839,6 +838,8 @@ class MainWindow(QMainWindow):
         if s is None or not any(r is s for r in self.processing.running_samples.values()):
             return  # another sample is shown: do not paint its neighbour's object over it
         label = "preview: phase (rad)" if channel == "phase" else "preview: −ln|T|"
+        if isinstance(preview, dict) and preview.get("label"):
+            label = f"preview: {preview['label']}"
         it = preview.get("iteration") if isinstance(preview, dict) else None
         if it is not None:
             label += f", iteration {it}"
@@ -983,7 +984,6 @@ class MainWindow(QMainWindow):
                       size_px: tuple[int, int] | None = None) -> Path:
         """Export the current image view (with colour and scale bars) to a file."""
         from ptyxanes.figures.colormaps import valence_lut
-        from ptyxanes_gui.presenters.engine import CHANNEL_LABELS
         from ptyxanes_gui.viewers.export import export_image_figure
 
         s = self.current_sample()
@@ -1003,7 +1003,7 @@ class MainWindow(QMainWindow):
             return engine.valence_figure(path, {s.name: img}, s.pixel_size, self.valence_limits,
                                          dpi=dpi, size_px=size_px)
         return export_image_figure(path, img, pixel_size=s.pixel_size, lut=lut, levels=levels,
-                                   label=CHANNEL_LABELS[ch], title=title, dpi=dpi,
+                                   label=engine.channel_label(s, ch), title=title, dpi=dpi,
                                    size_px=size_px, highlight=self.highlight_mask)
 
     def export_samples_figure(self, path: str | Path, dpi: int = 300,

@@ -80,9 +80,14 @@ def test_tomo_then_fit_on_tilt_series(qtbot, presenter, demo3d_result):
     assert "Tomography first" in engine.stage_input_problem("fit", s)
     bar = []
     presenter._panel.stages["tomo"].bar.valueChanged.connect(bar.append)
+    previews = []
+    presenter.preview.connect(previews.append)
     _run(qtbot, presenter, "tomo", s, iterations=20, align_rounds=2)
     assert presenter.errors == []
     assert bar[-1] == 1000 and len(set(bar)) > 3
+    # a live preview of the SIRT estimate: a (row, col) middle plane of the volume
+    assert previews and previews[-1]["label"] == "SIRT middle plane"
+    assert engine.preview_image(previews[-1]).shape == (m, n)
     out, _ = run_sync(reconstruct_tilt_stack(s.tilt_stack, iterations=20, max_outer=2))
     assert s.kind == "volume" and s.volume_stack.data.shape == out.data.shape
     assert s.volume_stack.data.shape[:1] == (e,) and s.volume_stack.data.ndim == 4
@@ -143,3 +148,12 @@ def test_cancel_tomo_leaves_tilt_series(qtbot, presenter, demo3d_result):
     assert presenter.last_cancel_latency_s < 1.0
     assert s.tilt_stack is tilt and s.stack is stack and s.volume_stack is None
     assert box.eta.text() == "cancelled" and presenter.errors == []
+
+
+def test_volume_planes_are_labelled_as_attenuation(demo3d_result):
+    from ptyxanes_gui.presenters import engine
+
+    (s,) = engine.load_path(demo3d_result)
+    assert s.kind == "volume"
+    assert engine.channel_label(s, "absorption") == "attenuation μ (1/m)"
+    assert engine.channel_label(s, "valence") == engine.CHANNEL_LABELS["valence"]

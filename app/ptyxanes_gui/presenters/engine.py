@@ -410,6 +410,18 @@ CHANNEL_LABELS = {
 }
 
 
+def channel_label(sample: Sample | None, channel: str) -> str:
+    """The axis/colour-bar label of a channel for this sample (units included).
+
+    A volume's planes hold the linear attenuation coefficient μ (1/m), not −ln|T|.
+    """
+    stack = None if sample is None else sample.stack
+    if (channel == "absorption" and stack is not None and stack.kind == "absorption"
+            and sample.kind == "volume"):
+        return "attenuation μ (1/m)"
+    return CHANNEL_LABELS[channel]
+
+
 def absorption(values: NDArray[Any], kind: str) -> NDArray[np.float64]:
     """−ln|T| of complex or modulus data; absorption data as they are."""
     if kind == "absorption":

@@ -162,7 +162,11 @@ def sirt(
             x += inv_c * pr.back_flat(resid)
             if nonnegative:
                 np.maximum(x, 0, out=x)
-        yield Progress(min(start + chunk, iterations), iterations, "SIRT (CPU, all slices)", "tomo")
+        done = min(start + chunk, iterations)
+        # live preview: the middle plane (row, col) of the current estimate
+        plane = np.ascontiguousarray(x.reshape(n, n, m)[n // 2].T)
+        yield Progress(done, iterations, "SIRT (CPU, all slices)", "tomo",
+                       {"object": plane, "iteration": done, "label": "SIRT middle plane"})
     return pr.from_flat_volume(x, m)
 
 
@@ -195,7 +199,12 @@ def _sirt_cuda(
             if control.should_finish:
                 break
             astra.algorithm.run(alg_id, min(chunk, iterations - start))
-            yield Progress(min(start + chunk, iterations), iterations, "SIRT3D_CUDA", "tomo")
+            done = min(start + chunk, iterations)
+            plane = np.ascontiguousarray(astra.data3d.get_shared(rec_id)[:, n // 2, :]) \
+                if hasattr(astra.data3d, "get_shared") else None
+            yield Progress(done, iterations, "SIRT3D_CUDA", "tomo",
+                           None if plane is None else
+                           {"object": plane, "iteration": done, "label": "SIRT middle plane"})
         vol = astra.data3d.get(rec_id)  # (row, plane, col)
         return np.ascontiguousarray(np.transpose(vol, (1, 0, 2)), dtype=np.float32)
     finally:

@@ -44,6 +44,9 @@ def test_sirt_all_slices_matches_truth_and_reports_progress():
     rec = run_sync(sirt(proj, ANGLES, iterations=60, chunk=20, backend="cpu"), steps.append)
     assert [s.done for s in steps] == [20, 40, 60]
     assert rec.shape == vol.shape and rec.min() >= 0
+    # each step previews the middle plane of the current estimate; the last one is the result's
+    assert [s.preview["iteration"] for s in steps] == [20, 40, 60]
+    np.testing.assert_array_equal(steps[-1].preview["object"], rec[rec.shape[0] // 2])
     err = _rel_err(rec, vol)
     assert err < 0.2, err
     # more iterations fit better; an unconstrained run goes negative
