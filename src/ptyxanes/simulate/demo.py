@@ -40,7 +40,7 @@ DEMO_VERSION: int = 1
 DEMO_SAMPLES: dict[str, int] = {"pristine": 0, "cycles_200": 200, "cycles_350": 350, "cycles_500": 500}
 INDEX_NAME = "demo.json"
 #: Bump when the 3D demo's simulation or processing changes.
-DEMO_3D_VERSION: int = 1
+DEMO_3D_VERSION: int = 2
 #: Cycle number of the 3D demo sample.
 DEMO_3D_CYCLES: int = 200
 #: SIRT iterations of the 3D demo's tomography.
@@ -214,7 +214,7 @@ def build_demo_3d(cache_dir: str | os.PathLike[str] | None = None, *, seed: int 
     Parameters
     ----------
     cache_dir : path-like, optional
-        Parent folder of ``demo3d-v1`` (default :func:`default_cache_dir`).
+        Parent folder of ``demo3d-v<N>`` (default :func:`default_cache_dir`).
     seed : int, optional
     control : Control, optional
 
@@ -260,13 +260,13 @@ def ensure_demo_3d(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     Parameters
     ----------
     cache_dir : path-like, optional
-        Parent folder of ``demo3d-v1`` (default ``$XDG_CACHE_HOME/ptyxanes`` or
+        Parent folder of ``demo3d-v<N>`` (default ``$XDG_CACHE_HOME/ptyxanes`` or
         ``~/.cache/ptyxanes``).
 
     Returns
     -------
     result : pathlib.Path
-        ``<cache_dir>/demo3d-v1/result.h5``: a pipeline project whose maps
+        ``<cache_dir>/demo3d-v<N>/result.h5``: a pipeline project whose maps
         (``oxidation_state`` ...) are volumes of shape (P, M, N).
     """
     return run_sync(build_demo_3d(cache_dir)) / RESULT_NAME
