@@ -88,6 +88,64 @@ def export_image_figure(path: str | Path, image: NDArray, *, pixel_size: float,
     return p
 
 
+def export_rendered_figure(path: str | Path, rgba: NDArray[np.uint8], *,
+                           lut: NDArray[np.uint8], levels: tuple[float, float], label: str,
+                           title: str = "", dpi: int = 300,
+                           size_px: tuple[int, int] | None = None) -> Path:
+    """Write a rendered view (e.g. the napari 3D screenshot, scale bar drawn in it) as a
+    figure with a colour bar.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.png``, ``.tif``/``.tiff``, ``.svg`` or ``.pdf``.
+    rgba : ndarray of shape (H, W, 3 or 4), uint8
+        The rendered view.
+    lut, levels, label, title, dpi, size_px
+        As for :func:`export_image_figure`.
+
+    Returns
+    -------
+    path : pathlib.Path
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import ListedColormap, Normalize
+    from matplotlib.figure import Figure
+
+    from ptyxanes.io._atomic import atomic_path
+
+    p = Path(path)
+    if p.suffix.lower() not in FIGURE_FORMATS:
+        raise ValueError(f"{p}: unknown figure format; use one of {sorted(FIGURE_FORMATS)}")
+    img = np.asarray(rgba)
+    if img.ndim != 3 or img.shape[2] not in (3, 4):
+        raise ValueError(f"expected an (H, W, 3|4) image, got {img.shape}")
+    h, w = img.shape[:2]
+    if size_px is None:
+        width_in = 6.0
+        size_px = (int(width_in * dpi), int(width_in * dpi * h / (w / 0.8)))
+    w_px, h_px = size_px
+    fig = Figure(figsize=(w_px / dpi, h_px / dpi), dpi=dpi)
+    ax = fig.add_axes((0.02, 0.03, 0.8, 0.9 if title else 0.94))
+    cax = fig.add_axes((0.86, 0.12, 0.03, 0.74))
+    ax.imshow(img, interpolation="lanczos")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
+    cmap = ListedColormap(np.asarray(lut)[:, :3] / 255.0)
+    cb = fig.colorbar(ScalarMappable(Normalize(*levels), cmap), cax=cax)
+    cb.set_label(label, fontsize=8)
+    cb.ax.tick_params(labelsize=7)
+    with atomic_path(p, overwrite=True) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=FIGURE_FORMATS[p.suffix.lower()].lower()
+                    if p.suffix.lower() not in (".tif", ".tiff") else "tiff")
+    logger.info("figure written to %s", p)
+    return p
+
+
 def export_csv(path: str | Path, names: list[str], columns: NDArray) -> Path:
     """Write columns with a header line as CSV."""
     from ptyxanes.io._atomic import atomic_path
