@@ -7,6 +7,7 @@ import time
 
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
+    QCheckBox,
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
@@ -22,7 +23,8 @@ from qtpy.QtWidgets import (
 
 logger = logging.getLogger(__name__)
 
-#: (key, title, parameters: (name, label, default, min, max, decimals or None for int, tooltip))
+#: (key, title, parameters: (name, label, default, min, max, decimals or None for int, tooltip));
+#: a bool default makes a check box (min, max, decimals unused)
 STAGES = [
     ("reconstruct", "Reconstruct (ePIE ptychography)",
      [("iterations", "iterations", 100, 1, 100000, None,
@@ -55,8 +57,15 @@ STAGES = [
       ("jump_threshold", "edge-jump threshold", 0.0, 0.0, 100.0, 4,
        "edge jump (normalisation step of −ln|T|) above which a pixel belongs to the sample "
        "mask; 'automatic (Otsu)' picks it from the edge-jump histogram")]),
-    ("segment", "Segment >Ni³⁺", [("threshold", "valence threshold", 3.2, 0.0, 5.0, 2,
-                                   "valence above which a pixel counts as >Ni3+")]),
+    ("segment", "Segment >Ni³⁺ and crystals",
+     [("threshold", "valence threshold", 3.0, 0.0, 5.0, 3,
+       "valence above which a voxel (pixel) counts as >Ni³⁺ (3.0: the Ni³⁺ reference, the "
+       "same default as the Segmentation panel and ptyxanes.segment.threshold_labels)"),
+      ("min_island_size", "min island size (voxels)", 10, 1, 10_000_000, None,
+       ">Ni³⁺ islands with fewer voxels (pixels in 2D) are removed (1: keep all)"),
+      ("split_touching", "split touching crystals", True, None, None, None,
+       "crystals from a watershed of the distance map, split where they touch on a narrow "
+       "neck (off: connected components, touching crystals stay one)")]),
 ]
 
 
@@ -74,9 +83,16 @@ class StageBox(QGroupBox):
         super().__init__(title, parent)
         self.setObjectName(f"stage_{key}")
         self.key = key
-        self.inputs: dict[str, QSpinBox | QDoubleSpinBox] = {}
+        self.inputs: dict[str, QSpinBox | QDoubleSpinBox | QCheckBox] = {}
         form = QFormLayout()
         for name, label, default, lo, hi, decimals, tip in params:
+            if isinstance(default, bool):
+                check = QCheckBox()
+                check.setChecked(default)
+                check.setToolTip(tip)
+                form.addRow(label, check)
+                self.inputs[name] = check
+                continue
             if decimals is None:
                 w: QSpinBox | QDoubleSpinBox = QSpinBox()
             else:
@@ -107,8 +123,9 @@ class StageBox(QGroupBox):
         lay.addWidget(self.eta)  # own line: messages are long, the dock narrow
         self._t0 = 0.0
 
-    def params(self) -> dict[str, float]:
-        return {k: w.value() for k, w in self.inputs.items()}
+    def params(self) -> dict[str, float | bool]:
+        return {k: (w.isChecked() if isinstance(w, QCheckBox) else w.value())
+                for k, w in self.inputs.items()}
 
     def set_running(self, running: bool) -> None:
         self.run_btn.setEnabled(not running and self._available)

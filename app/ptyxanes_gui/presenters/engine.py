@@ -54,7 +54,7 @@ def available(feature: str) -> str | None:
     feature : str
         One of ``"demo"``, ``"project"``, ``"save_project"``, ``"fit"``,
         ``"fit_spectrum"``, ``"register"``, ``"figures"``, ``"reconstruct"``,
-        ``"tomo"``, ``"demo_scans"``.
+        ``"tomo"``, ``"demo_scans"``, ``"segment"``.
 
     Returns
     -------
@@ -71,6 +71,7 @@ def available(feature: str) -> str | None:
         "reconstruct": ("ptyxanes.ptycho.series", "reconstruct_series"),
         "tomo": ("ptyxanes.tomo", "reconstruct_tilt_stack"),
         "demo_scans": ("ptyxanes.simulate.demo", "ensure_demo_scans"),
+        "segment": ("ptyxanes.segment", "crystal_table_gen"),
     }
     module, name = needs[feature]
     if _attr(module, name) is None:
@@ -118,6 +119,9 @@ class Sample:
         How the maps were fitted (``ptyxanes.xanes.results.fit_model_attrs``:
         options, shared edge shape, calibration), so that the click inspector
         refits a pixel exactly as the map did.
+    crystal_table : ptyxanes.segment.CrystalTable, optional
+        Per-crystal table of the last segment stage (>Ni³⁺ fraction, mean valence,
+        slab normal), computed with ``labels["high_ox"]`` and ``labels["crystals"]``.
     """
 
     name: str
@@ -133,6 +137,7 @@ class Sample:
     volume_stack: Any | None = None
     volume_maps: dict[str, NDArray[Any]] = field(default_factory=dict)
     fit_model: dict[str, Any] = field(default_factory=dict)
+    crystal_table: Any | None = None
 
     @property
     def kind(self) -> str:
@@ -758,11 +763,22 @@ def stage_input_problem(stage: str, sample: Sample | None) -> str | None:
     Parameters
     ----------
     stage : str
-        ``"reconstruct"``, ``"register"``, ``"tomo"`` or ``"fit"``.
+        ``"reconstruct"``, ``"register"``, ``"tomo"``, ``"fit"`` or ``"segment"``.
     sample : Sample or None
     """
     if sample is None:
         return "Open a dataset first."
+    if stage == "segment":
+        if sample.volume is not None or "valence" in sample.maps:
+            return None
+        if sample.kind == "scans":
+            return ("Segmentation needs a valence map: this sample has only raw scans. Run "
+                    "Reconstruct, then Fit XANES, then Segment.")
+        if sample.kind == "tilt":
+            return ("Segmentation needs a valence map: this sample is a tilt series. Run "
+                    "Tomography, then Fit XANES, then Segment.")
+        return ("Segmentation needs a valence map: this sample has none yet. Run Fit XANES "
+                "(Process ▸ Fit XANES) first, then Segment.")
     if stage == "reconstruct":
         if not sample.scans:
             return ("This sample has no raw ptychography scans: open a folder of CXI files "
@@ -942,6 +958,14 @@ def apply_stage_result(stage: str, sample: Sample, result: Any) -> None:
             sample.maps.update(result)
     elif stage == "register":
         sample.registration = result
+    elif stage == "segment":
+        labels = dict(sample.labels)
+        # hand edits saved with an older segmentation do not apply to this one
+        labels.pop("high_ox_added", None)
+        labels.pop("high_ox_removed", None)
+        labels.update(result.labels)
+        sample.labels = labels
+        sample.crystal_table = result.table
 
 
 def fit_job(sample: Sample, *, control: Any = None, **params: Any) -> Generator[Any, None, Any]:
@@ -980,6 +1004,117 @@ class FitMaps(dict):
     were fitted (``ptyxanes.xanes.results.fit_model_attrs``)."""
 
     model: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """What the segment stage returns (see :func:`segment_job`).
+
+    Attributes
+    ----------
+    labels : dict of str to ndarray
+        ``"high_ox"`` (uint8, 1 = >Ni³⁺) and ``"crystals"`` (int32, 0 = outside,
+        crystals 1..n by decreasing size), both shaped like the valence map or volume.
+    table : ptyxanes.segment.CrystalTable
+        Per-crystal >Ni³⁺ fraction, mean valence and slab normal.
+    threshold : float
+        Valence threshold used.
+    min_island_size : int
+        >Ni³⁺ islands smaller than this (voxels or pixels) were removed.
+    method : str
+        Crystal labelling: ``"watershed"`` (touching crystals split) or ``"components"``.
+    volume : bool
+        True when the full (P, M, N) volume was segmented, False for a 2D map.
+    islands_removed : int
+        Voxels (pixels) dropped as small islands.
+    """
+
+    labels: dict[str, NDArray[Any]]
+    table: Any
+    threshold: float
+    min_island_size: int
+    method: str
+    volume: bool
+    islands_removed: int = 0
+
+
+def segment_job(sample: Sample, *, threshold: float = 3.0, min_island_size: int = 10,
+                split_touching: bool = True, control: Any = None
+                ) -> Generator[Any, None, SegmentResult]:
+    """Segment the >Ni³⁺ regions and tabulate the crystals (engine ``ptyxanes.segment``).
+
+    Works on the full valence volume (P, M, N) of a volume sample, else on the 2D
+    valence map (M, N), whose edge-jump map (the Ni amount per pixel) weights the
+    table's fractions and means. The crystals are the finite valence voxels,
+    labelled by :func:`ptyxanes.segment.label_crystals`.
+
+    Parameters
+    ----------
+    sample : Sample
+        With ``volume`` or ``maps["valence"]``.
+    threshold : float
+        Valence above which a voxel is >Ni³⁺.
+    min_island_size : int
+        >Ni³⁺ islands with fewer voxels (pixels) are removed; 1 keeps all.
+    split_touching : bool
+        Split touching crystals (watershed) or not (connected components).
+    control : ptyxanes.progress.Control, optional
+        Checked between the steps and between crystals.
+
+    Yields
+    ------
+    progress : ptyxanes.progress.Progress
+        After each step and per crystal of the table.
+
+    Returns
+    -------
+    result : SegmentResult
+    """
+    from ptyxanes.progress import Control, Progress, sub_progress
+    from ptyxanes.segment import (
+        crystal_table_gen,
+        label_crystals,
+        remove_small_islands,
+        threshold_labels,
+    )
+
+    control = control or Control()
+    weights = None
+    if sample.volume is not None:
+        valence = np.asarray(sample.volume)
+        cell = float(sample.voxel_size or sample.pixel_size) or None
+    else:
+        valence = np.asarray(sample.maps["valence"])
+        cell = float(sample.pixel_size) or None
+        jump = sample.maps.get("edge_jump")
+        if jump is not None and np.shape(jump) == valence.shape:
+            weights = np.clip(np.nan_to_num(np.asarray(jump, np.float64)), 0.0, None)
+    total = 10.0
+    what = "voxels" if valence.ndim == 3 else "pixels"
+    yield Progress(0, total, f"threshold {threshold:g}", "segment")
+    mask = np.isfinite(valence)
+    seed = threshold_labels(valence, float(threshold), mask=mask)
+    control.check()
+    yield Progress(1, total, "small islands", "segment")
+    high_ox = remove_small_islands(seed, int(min_island_size))
+    removed = int(np.count_nonzero(seed) - np.count_nonzero(high_ox))
+    control.check()
+    method = "watershed" if split_touching else "components"
+    yield Progress(2, total, "crystals (split touching)" if split_touching else "crystals",
+                   "segment")
+    crystals = label_crystals(mask, method=method)
+    control.check()
+    table = yield from sub_progress(
+        crystal_table_gen(valence, crystals, high_ox, voxel_size=cell, weights=weights,
+                          control=control), 4.0, 6.0, total, "segment")
+    logger.info("segment: %d crystals, %d %s > %g (%d in islands < %d removed)",
+                len(table), int(np.count_nonzero(high_ox)), what, threshold, removed,
+                int(min_island_size))
+    return SegmentResult(labels={"high_ox": high_ox.astype(np.uint8),
+                                 "crystals": crystals.astype(np.int32)},
+                         table=table, threshold=float(threshold),
+                         min_island_size=int(min_island_size), method=method,
+                         volume=valence.ndim == 3, islands_removed=removed)
 
 
 def apply_shifts(data: NDArray[Any], shifts: NDArray[np.float64]) -> NDArray[Any]:

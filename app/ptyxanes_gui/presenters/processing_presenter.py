@@ -22,11 +22,12 @@ JOBS: dict[str, tuple[str | None, Callable[..., Any] | None]] = {
     "register": ("register", engine.register_job),
     "tomo": ("tomo", engine.tomo_job),
     "fit": ("fit", engine.fit_job),
+    "segment": ("segment", engine.segment_job),
 }
 
 #: parameters passed to the engine as int
 INT_PARAMS = {"reference", "upsample_factor", "iterations", "warm_iterations", "jobs",
-              "align_rounds"}
+              "align_rounds", "min_island_size"}
 
 #: shortest time between two live previews, s (at most ~5 redraws per second)
 PREVIEW_INTERVAL_S = 0.2
