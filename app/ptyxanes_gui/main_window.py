@@ -823,6 +823,50 @@ class MainWindow(QMainWindow):
                 self.registration_panel.set_sample(sample)
                 self.docks["registration"].show()
                 self.docks["registration"].raise_()
+        elif stage == "segment":
+            self._show_segment_result(sample, result)
+
+    def _show_segment_result(self, sample: Sample, result: Any) -> None:
+        """Segment stage: the per-crystal table to the log and status bar; a 2D map gets
+        its >Ni³⁺ pixels highlighted on the valence image, a volume shown in the 3D dock
+        hands its labels, crystals and table to the Segmentation panel."""
+        table = result.table
+        axes = "p, r, c" if result.volume else "r, c"
+        logger.info("segment %s: %d crystal(s); %d %s > %.3g (%d in islands < %d removed; "
+                    "crystals by %s)", sample.name, len(table),
+                    int(np.count_nonzero(result.labels["high_ox"])),
+                    "voxels" if result.volume else "pixels", result.threshold,
+                    result.islands_removed, result.min_island_size, result.method)
+        for i in range(len(table)):
+            n = table.normal[i]
+            normal = ("—" if not np.all(np.isfinite(n))
+                      else "(" + ", ".join(f"{x:+.2f}" for x in n) + f") ({axes})")
+            logger.info("  crystal %d: >Ni³⁺ fraction %.3f, mean valence %.3f, slab normal %s",
+                        int(table.crystal_id[i]), table.high_ox_fraction[i],
+                        table.mean_valence[i], normal)
+        fractions = ", ".join(f"{f:.2f}" for f in table.high_ox_fraction)
+        self.statusBar().showMessage(
+            f"{sample.name}: {len(table)} crystal(s), >Ni³⁺ fraction {fractions} "
+            "(table in the log)", 15000)
+        if result.volume:
+            sp, vp = self._segmentation_panel, self._volume_panel
+            if sp is None or vp is None or self._shown_volume is not sample.volume:
+                return  # stored on the sample; the 3D docks show another volume
+            try:
+                vp.set_crystal_labels(result.labels["crystals"])
+                sp.set_threshold(result.threshold)  # re-seeds the labels
+                sp.apply_edit(result.labels["high_ox"])  # islands removed: one undoable edit
+                sp.show_table(table)
+                self.docks["segmentation"].show()
+                self.docks["segmentation"].raise_()
+            except Exception as exc:
+                logger.exception("segmentation hand-off failed")
+                self.show_error("Segment", f"The Segmentation panel could not show the "
+                                           f"result: {exc}")
+        elif sample is self.current_sample():
+            if "valence" in sample.maps and self.image_panel.current_channel() != "valence":
+                self.image_panel.set_channel("valence")
+            self._set_highlight(np.asarray(result.labels["high_ox"]) != 0)
 
     def _on_stage_cancelled(self, _stage: str) -> None:
         self._fit_queue = []

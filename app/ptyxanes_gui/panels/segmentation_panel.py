@@ -66,6 +66,10 @@ class SegmentationPanel(QWidget):
     table_shown = Signal()
     islands_removed = Signal(int)  # voxels removed
 
+    #: A shown crystal table is recomputed this long after the last change of the
+    #: labels or crystals (seeding, edits, "Split touching"), ms.
+    table_refresh_delay_ms = 150
+
     def __init__(self, volume_panel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.volume_panel = volume_panel
@@ -169,6 +173,14 @@ class SegmentationPanel(QWidget):
 
         self.presenter = SegmentationPresenter(self)
         volume_panel.crystal_changed.connect(self._on_crystal_changed)
+        # a shown table follows the labels and the crystals (recomputed in a worker)
+        self._table_timer = QTimer(self)
+        self._table_timer.setSingleShot(True)
+        self._table_timer.setInterval(self.table_refresh_delay_ms)
+        self._table_timer.timeout.connect(self._refresh_table)
+        self.labels_changed.connect(self._on_table_inputs_changed)
+        volume_panel.crystals_labelled.connect(self._on_table_inputs_changed)
+        volume_panel.check_split.toggled.connect(self._mark_table_stale)
         self._set_enabled(False)
 
     # ------------------------------------------------------------------ threshold
@@ -221,6 +233,8 @@ class SegmentationPanel(QWidget):
         self.vectors_layer = None
         self.table = None
         self.table_widget.setRowCount(0)
+        self._table_timer.stop()
+        self.table_widget.setEnabled(True)
         scale = (self.voxel_size_m * 1e6,) * 3
         # drawn over the volume (no depth test) in magenta, a colour the valence map
         # does not use, so the labels stay visible inside the translucent volume
@@ -419,9 +433,39 @@ class SegmentationPanel(QWidget):
             for j, text in enumerate(cells):
                 tw.setItem(i, j, QTableWidgetItem(text))
         tw.resizeColumnsToContents()
+        tw.setEnabled(True)
+        tw.setToolTip("")
         self._draw_normals(table)
         self.label_status.setText(f"{len(table)} crystal(s)")
         self.table_shown.emit()
+
+    @property
+    def table_stale(self) -> bool:
+        """True while the shown table no longer matches the labels or crystals."""
+        return self._table_timer.isActive() or not self.table_widget.isEnabled()
+
+    def _mark_table_stale(self, *_args) -> None:
+        if self.table is None:
+            return
+        self.table_widget.setEnabled(False)  # greyed out until recomputed
+        self.table_widget.setToolTip("out of date: being recomputed")
+        self.label_status.setText("crystal table out of date — recomputing…")
+
+    def _on_table_inputs_changed(self, *_args) -> None:
+        """Labels or crystals changed: recompute a shown table once the changes settle."""
+        if self.table is None:
+            return
+        self._mark_table_stale()
+        self._table_timer.start()
+
+    def _refresh_table(self) -> None:
+        if self.table is None or self.valence is None:
+            return
+        worker = self.presenter.worker
+        if worker is not None and getattr(worker, "is_running", False):
+            self._table_timer.start()  # one worker at a time: try again when it is done
+            return
+        self.table_requested.emit()
 
     def _draw_normals(self, table, crystal: int | None = None) -> None:
         """Slab normals as double-headed arrows through the crystal centroids.
