@@ -234,6 +234,10 @@ class MainWindow(QMainWindow):
             "Align and reconstruct the tilt series of every energy into volumes (SIRT)")
         self.act_reconstruct.setIconText("Reconstruct")  # short toolbar labels
         self.act_tomo.setIconText("Tomography")
+        self.act_segment = self._action(
+            "&Segment >Ni³⁺ and crystals (current sample)", lambda: self._run_stage("segment"),
+            None, "Threshold the valence (map or volume), remove small islands, label the "
+                  "crystals and tabulate their >Ni³⁺ fraction, mean valence and slab normal")
         self.act_cancel = self._action("&Cancel all", self.processing.cancel_all, "Esc")
         self.act_about = self._action("&About ptyxanes", self.show_about)
         self.act_docs = self._action("&Documentation", self.open_docs)
@@ -267,7 +271,7 @@ class MainWindow(QMainWindow):
         v.setToolTipsVisible(True)
         p = mb.addMenu("&Process")
         for a in (self.act_reconstruct, self.act_register, self.act_tomo, self.act_fit,
-                  self.act_fit_all, self.act_cancel):
+                  self.act_fit_all, self.act_segment, self.act_cancel):
             p.addAction(a)
         p.setToolTipsVisible(True)
         h = mb.addMenu("&Help")
@@ -310,12 +314,13 @@ class MainWindow(QMainWindow):
                                 (self.act_register, "register"),
                                 (self.act_reconstruct, "reconstruct"),
                                 (self.act_tomo, "tomo"),
+                                (self.act_segment, "segment"),
                                 (self.act_demo_scans, "demo_scans"),
                                 (self.act_save, "save_project"),
                                 (self.act_save_as, "save_project")):
             reason = engine.available(feature)
             has_data = self.current_sample() is not None
-            if (feature in ("fit", "register", "save_project", "reconstruct", "tomo")
+            if (feature in ("fit", "register", "save_project", "reconstruct", "tomo", "segment")
                     and reason is None and not has_data):
                 reason = "open a dataset first"
             action.setEnabled(reason is None)

@@ -74,12 +74,12 @@ def _set_params(box, **params):
         w.setChecked(v) if isinstance(v, bool) else w.setValue(v)
 
 
-def _run_segment(qtbot, pres, **params):
+def _run_segment(qtbot, pres, start=None, **params):
     box = pres._panel.stages["segment"]
     _set_params(box, **params)
     steps = []
     with qtbot.waitSignal(pres.stage_finished, timeout=30_000) as done:
-        box.run_btn.click()
+        (start or box.run_btn.click)()
         pres.workers["segment"].yielded.connect(steps.append)
     qtbot.waitUntil(lambda: "segment" not in pres.workers, timeout=5000)
     assert done.args[0] == "segment"
@@ -125,8 +125,10 @@ def test_segment_stage_on_2d_map_matches_truth(qtbot, window, two_crystal_projec
     assert "2 crystal(s)" in window.statusBar().currentMessage()
     assert box.eta.text() == "done"
 
-    # default min island size (10 px) drops the 2x2 island, nothing else
-    _smp, result, _ = _run_segment(qtbot, window.processing, min_island_size=10)
+    # default min island size (10 px) drops the 2x2 island, nothing else (Process menu)
+    assert window.act_segment.isEnabled()
+    _smp, result, _ = _run_segment(qtbot, window.processing, window.act_segment.trigger,
+                                   min_island_size=10)
     assert_array_equal(sample.labels["high_ox"], remove_small_islands(seed, 10))
     assert result.islands_removed == 4 and sample.labels["high_ox"][ISLAND].sum() == 0
     assert_array_equal(window.highlight_mask, sample.labels["high_ox"] != 0)
