@@ -133,6 +133,16 @@ def test_segment_stage_on_2d_map_matches_truth(qtbot, window, two_crystal_projec
     assert result.islands_removed == 4 and sample.labels["high_ox"][ISLAND].sum() == 0
     assert_array_equal(window.highlight_mask, sample.labels["high_ox"] != 0)
 
+    # Save project keeps the labels and the per-crystal table
+    from ptyxanes.io.project import load_project
+
+    window.project_path = path.parent / "segmented.h5"
+    assert window.save_project(), window.last_error
+    saved = load_project(path.parent / "segmented.h5")
+    assert_array_equal(saved.labels["high_ox"], sample.labels["high_ox"])
+    np.testing.assert_allclose(saved.tables["crystals"]["high_ox_fraction"],
+                               sample.crystal_table.high_ox_fraction)
+
 
 def test_segment_stage_on_3d_demo_equals_engine(qtbot, presenter, demo3d_result):
     from ptyxanes_gui.presenters import engine

@@ -164,6 +164,26 @@ def test_save_view_png_and_tiff_at_requested_size(volume_panel, sample, qtbot, t
         p.save_view(tmp_path / "view.bmp")
 
 
+def test_save_figure_with_colour_bar(volume_panel, sample, qtbot, tmp_path):
+    """The 3D view as a figure: the rendered view plus the valence colour bar."""
+    from PIL import Image
+
+    p = volume_panel
+    p.set_volume(sample.valence, sample.voxel_size, clim=(2.2, 3.4))
+    with qtbot.waitSignal(p.view_saved):
+        out = p.save_figure(tmp_path / "fig.png", dpi=100, size=(200, 300))
+    with Image.open(out) as im:
+        w, h = im.size
+        px = np.asarray(im.convert("RGB")).astype(int)
+    assert w == 600  # 6 inches at 100 dpi
+    from ptyxanes.figures.colormaps import valence_lut
+
+    lut = valence_lut(256)[:, :3].astype(int)
+    bar = px[:, int(0.86 * w) + 2: int(0.89 * w) - 2].reshape(-1, 3)
+    assert (np.abs(bar - lut[0]).sum(1) < 40).any() and (np.abs(bar - lut[-1]).sum(1) < 40).any()
+    assert p.save_figure(tmp_path / "fig.pdf").read_bytes()[:4] == b"%PDF"
+
+
 def test_rotating_movie_gif(volume_panel, sample, qtbot, tmp_path):
     from PIL import Image, ImageSequence
 

@@ -397,15 +397,47 @@ class VolumePanel(QWidget):
         self.view_saved.emit(p)
         return p
 
+    def save_figure(self, path: str | Path, *, dpi: int = 300,
+                    size: tuple[int, int] | None = None, title: str = "") -> Path:
+        """Save the current view as a figure with the valence colour bar (and the view's
+        scale bar): PNG/TIFF at ``dpi``, SVG or PDF.
+
+        Parameters
+        ----------
+        path : path-like
+        dpi : int, optional
+        size : (height, width), optional
+            Pixels of the rendered view; default :attr:`export_size`.
+        title : str, optional
+        """
+        from ptyxanes.figures.colormaps import valence_lut
+        from ptyxanes_gui.viewers.export import export_rendered_figure
+
+        img = self.screenshot(None, size=size or self.export_size)
+        p = export_rendered_figure(path, img, lut=valence_lut(256), levels=self.clim,
+                                   label="Ni valence", title=title, dpi=dpi)
+        self.label_info.setText(f"figure saved to {Path(p).name}")
+        self.view_saved.emit(Path(p))
+        return Path(p)
+
     def save_view_dialog(self) -> None:
-        """Ask for a file and save the view (File > Export hook)."""
-        path, _ = QFileDialog.getSaveFileName(self, "Save 3D view", "volume_view.png",
-                                              "PNG (*.png);;TIFF (*.tif *.tiff)")
+        """Ask for a file and save the view (File > Export hook): a figure with the colour
+        bar (PNG/TIFF/SVG/PDF) or the plain rendered view (PNG/TIFF)."""
+        figure = "Figure with colour bar (*.png *.tif *.tiff *.svg *.pdf)"
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Save 3D view", "volume_view.png",
+            f"{figure};;Plain view PNG (*.png);;Plain view TIFF (*.tif *.tiff)")
         if not path:
             return
-        if Path(path).suffix.lower() not in (".png", ".tif", ".tiff"):
-            path += ".png"
+        suffix = Path(path).suffix.lower()
         try:
+            if chosen == figure or suffix in (".svg", ".pdf"):
+                if suffix not in (".png", ".tif", ".tiff", ".svg", ".pdf"):
+                    path += ".png"
+                self.save_figure(path)
+                return
+            if suffix not in (".png", ".tif", ".tiff"):
+                path += ".png"
             self.save_view(path)
         except Exception as exc:
             logger.exception("saving the 3D view failed")

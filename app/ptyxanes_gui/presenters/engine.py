@@ -1155,8 +1155,11 @@ def save_sample_project(path: str | Path, sample: Sample) -> Path:
         stacks = {"tilt_series": sample.tilt_stack}
     else:
         stacks = {stack_name: sample.stack} if sample.stack is not None else {}
+    tables = {}
+    if sample.crystal_table is not None:
+        tables["crystals"] = sample.crystal_table.columns()
     project = proj_mod.Project(maps=maps, stacks=stacks, labels=dict(sample.labels),
-                               parameters={"sample": {"name": sample.name}},
+                               tables=tables, parameters={"sample": {"name": sample.name}},
                                inputs={"source": sample.source})
     return Path(proj_mod.save_project(path, project, overwrite=True))
 
