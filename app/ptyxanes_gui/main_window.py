@@ -984,6 +984,9 @@ class MainWindow(QMainWindow):
             return False
         dock = self._add_dock("volume", "3D volume", self._volume_panel,
                               Qt.DockWidgetArea.RightDockWidgetArea)
+        hist = self.docks.get("histogram")
+        if hist is not None and not hist.isFloating() and hist.isVisible():
+            self.tabifyDockWidget(hist, dock)  # the 3D view takes the histogram's place
         self.view_menu.insertAction(self.act_3d, dock.toggleViewAction())
         try:
             from ptyxanes_gui.panels.segmentation_panel import SegmentationPanel
@@ -996,6 +999,22 @@ class MainWindow(QMainWindow):
             self.view_menu.insertAction(self.act_3d, seg.toggleViewAction())
         except ImportError:
             logger.debug("segmentation panel not available", exc_info=True)
+        # a 3D view needs room: about 60 % of the right column's height, once laid out
+        from qtpy.QtCore import QTimer
+
+        spec = self.docks.get("spectrum")
+
+        def _room() -> None:
+            if spec is not None and spec.isVisible() and not spec.isFloating():
+                h = self.height()
+                self.resizeDocks([spec, dock], [int(0.35 * h), int(0.6 * h)],
+                                 Qt.Orientation.Vertical)
+            try:
+                self._volume_panel.viewer.reset_view()  # fit the volume to the new canvas
+            except Exception:
+                logger.debug("reset_view failed", exc_info=True)
+
+        QTimer.singleShot(0, _room)
         return True
 
     # ================================================================ saving / export
