@@ -366,3 +366,31 @@ def test_fit_then_save_project_and_reopen(qtbot, window, tmp_path):
     reopened = window.samples[-1]
     np.testing.assert_allclose(np.asarray(reopened.maps["valence"], float), valence)
     assert reopened.stack is not None and reopened.stack.n_energies == 51
+
+
+def test_cancel_a_running_fit_within_a_second_leaves_the_maps(qtbot, window, tmp_path):
+    """A fit of ~100 000 spectra is cancelled mid-way: the stage says cancelled within about
+    a second and the sample keeps the maps of the previous fit."""
+    import time
+
+    path = make_stack_file(tmp_path / "big.h5", "big", shape=(250, 400))
+    window.open_paths([str(path)])
+    sample = window.current_sample()
+    old_maps = {"valence": np.full(sample.shape, 2.5)}
+    sample.maps = dict(old_maps)
+    box = window.processing_panel.stages["fit"]
+    box.run_btn.click()
+    worker = window.processing.workers["fit"]
+    seen = []
+    worker.yielded.connect(seen.append)
+    qtbot.waitUntil(lambda: len(seen) >= 1, timeout=60000)  # running
+    t0 = time.monotonic()
+    with qtbot.waitSignal(window.processing.stage_cancelled, timeout=10000):
+        box.cancel_btn.click()
+    latency = time.monotonic() - t0
+    assert latency < 2.5, latency  # one 16k-spectra chunk on 2 shared cores
+    qtbot.waitUntil(lambda: "fit" not in window.processing.workers, timeout=5000)
+    assert set(sample.maps) == {"valence"}
+    np.testing.assert_array_equal(sample.maps["valence"], old_maps["valence"])
+    assert box.eta.text() == "cancelled"
+    assert seen[-1].done < seen[-1].total  # stopped between chunks, not at the end
