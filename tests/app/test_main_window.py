@@ -394,3 +394,33 @@ def test_cancel_a_running_fit_within_a_second_leaves_the_maps(qtbot, window, tmp
     np.testing.assert_array_equal(sample.maps["valence"], old_maps["valence"])
     assert box.eta.text() == "cancelled"
     assert seen[-1].done < seen[-1].total  # stopped between chunks, not at the end
+
+
+def test_register_rescales_energies_of_different_pixel_size(tmp_path):
+    """A reconstructed series has λz/(Np) pixels that change with energy: the register stage
+    first puts every energy on the coarsest pixel (as `ptyxanes align` does)."""
+    import dataclasses
+
+    from ptyxanes_gui.presenters import engine
+
+    from ptyxanes.align import register_stack
+    from ptyxanes.align.registration import rescale_stack
+    from ptyxanes.progress import run_sync
+
+    (s,) = engine.load_path(make_stack_file(tmp_path / "s.h5", "s", shape=(40, 48)))
+    n_e = s.stack.n_energies
+    px = np.linspace(40e-9, 40.8e-9, n_e)  # +2 % across the energies
+    s.stack = dataclasses.replace(s.stack, pixel_size=px)
+    result = run_sync(engine.register_job(s, reference=0))
+    expected = rescale_stack(np.asarray(s.stack.data), px, px.max())
+    assert result.rescaled is not None
+    np.testing.assert_allclose(np.asarray(result.rescaled.data), expected, rtol=1e-6)
+    reg = run_sync(register_stack(expected, reference=0, channel="phase", upsample_factor=20))
+    np.testing.assert_allclose(result.shifts, reg.shifts)
+    engine.apply_stage_result("register", s, result)
+    assert s.stack is result.rescaled and s.registration is result.registration
+    np.testing.assert_allclose(s.stack.pixel_size, px.max())
+    assert s.pixel_size == pytest.approx(px.max())
+    # a stack on one pixel size is registered as it is
+    (t,) = engine.load_path(tmp_path / "s.h5")
+    assert run_sync(engine.register_job(t)).rescaled is None

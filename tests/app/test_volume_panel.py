@@ -113,7 +113,7 @@ def test_split_toggle_and_screenshot(volume_panel, qtbot, tmp_path):
     assert blocker.args == [n_true] and p.crystal_labels.max() == n_true
     assert p.combo_crystal.count() == n_true + 1
     p.set_quarter_cut(True)
-    p.viewer.camera.angles = (20.0, -40.0, -40.0)  # looks into the cut
+    p.viewer.scene.camera.angles = (20.0, -40.0, -40.0)  # looks into the cut
     # PTYXANES_DOC_IMAGES=1 refreshes the README/docs screenshot instead of a temporary file
     docs = os.environ.get("PTYXANES_DOC_IMAGES") == "1"
     out = REPO / "docs" / "images" / "volume_panel.png" if docs else tmp_path / "volume_panel.png"
@@ -189,8 +189,8 @@ def test_rotating_movie_gif(volume_panel, sample, qtbot, tmp_path):
 
     p = volume_panel
     p.set_volume(sample.valence, sample.voxel_size)
-    p.viewer.camera.angles = (0.0, 30.0, 60.0)
-    angles = tuple(p.viewer.camera.angles)
+    p.viewer.scene.camera.angles = (0.0, 30.0, 60.0)
+    angles = tuple(p.viewer.scene.camera.angles)
     out = tmp_path / "turn.gif"
     ticks = []
     with qtbot.waitSignal(p.movie_saved, timeout=30_000) as blocker:
@@ -204,7 +204,7 @@ def test_rotating_movie_gif(volume_panel, sample, qtbot, tmp_path):
     # (180°) is about a mirror image, not a copy
     diffs = [np.abs(f.astype(int) - frames[0]).mean() for f in frames[1:]]
     assert min(diffs) > 1.0
-    assert np.allclose(p.viewer.camera.angles, angles)  # the camera is restored
+    assert np.allclose(p.viewer.scene.camera.angles, angles)  # the camera is restored
     assert p.button_movie.isEnabled()
 
 

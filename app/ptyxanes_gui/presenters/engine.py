@@ -745,16 +745,48 @@ def _stats(v: NDArray[Any], w: NDArray[Any] | None) -> dict[str, float]:
 Job = Callable[..., Generator[Any, None, Any]]
 
 
+@dataclass(frozen=True)
+class RegisterResult:
+    """A register stage's result: the registration, and the stack rescaled to one pixel
+    size when the energies had different pixel sizes (ptychography: λz/(Np))."""
+
+    registration: Any
+    rescaled: Any | None = None
+
+    @property
+    def shifts(self) -> NDArray[np.float64]:
+        return self.registration.shifts
+
+
 def register_job(sample: Sample, *, reference: int = 0, upsample_factor: int = 20,
                  control: Any = None) -> Generator[Any, None, Any]:
-    """Register a sample's energies (engine ``ptyxanes.align.register_stack``)."""
-    from ptyxanes.align import register_stack
+    """Register a sample's energies (engine ``ptyxanes.align.register_stack``).
 
-    data = np.asarray(sample.stack.data)
+    When the energies have different pixel sizes (a reconstructed series), they are first
+    rescaled to the coarsest one with ``ptyxanes.align.registration.rescale_stack`` (as
+    ``ptyxanes align`` and the pipeline do); the rescaled stack comes back in the result.
+    """
+    from ptyxanes.align import register_stack
+    from ptyxanes.align.registration import rescale_stack
+    from ptyxanes.io.stack import ImageStack
+
+    stack = sample.stack
+    data = np.asarray(stack.data)
+    px = np.asarray(stack.pixel_size, dtype=float).ravel()
+    rescaled = None
+    if px.size > 1 and np.ptp(px) > 1e-4 * px.max():
+        target = float(px.max())
+        logger.info("register: energies rescaled from %.2f-%.2f nm to %.2f nm pixels first",
+                    px.min() * 1e9, px.max() * 1e9, target * 1e9)
+        data = rescale_stack(data, px, target)
+        attrs = {k: v for k, v in stack.attrs.items() if k not in ("extra", "source_file")}
+        rescaled = ImageStack(data, np.asarray(stack.energy, dtype=float),
+                              np.full(data.shape[0], target), kind=stack.kind,
+                              dims=("energy", "row", "col"), attrs=attrs)
     channel = "phase" if np.iscomplexobj(data) else "modulus"
     reg = yield from register_stack(data, reference=reference, channel=channel,
                                     upsample_factor=upsample_factor, control=control)
-    return reg
+    return RegisterResult(reg, rescaled)
 
 
 def stage_input_problem(stage: str, sample: Sample | None) -> str | None:
@@ -957,7 +989,12 @@ def apply_stage_result(stage: str, sample: Sample, result: Any) -> None:
         else:
             sample.maps.update(result)
     elif stage == "register":
-        sample.registration = result
+        reg = result.registration if isinstance(result, RegisterResult) else result
+        if isinstance(result, RegisterResult) and result.rescaled is not None:
+            sample.stack = result.rescaled
+            sample.pixel_size = float(np.asarray(result.rescaled.pixel_size)[0])
+            sample.maps = {}  # maps of the old grid no longer match
+        sample.registration = reg
     elif stage == "segment":
         labels = dict(sample.labels)
         # hand edits saved with an older segmentation do not apply to this one

@@ -182,7 +182,9 @@ class MovieRecorder(QObject):
         if suffix not in movie_formats():
             raise ValueError(f"{Path(path).name}: movie format must be one of {movie_formats()}")
         self._qt_viewer = qt_viewer
-        self._camera = qt_viewer.viewer.camera
+        viewer = qt_viewer.viewer
+        scene = getattr(viewer, "scene", None)  # napari >= 0.9: viewer.camera is deprecated
+        self._camera = scene.camera if scene is not None else viewer.camera
         self.path = Path(path)
         self.n_frames = int(n_frames)
         self.size = None if size is None else (int(size[0]), int(size[1]))
