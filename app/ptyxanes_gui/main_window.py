@@ -38,8 +38,6 @@ DOCS_URL = "https://github.com/ptyxanes/ptyxanes/blob/main/README.md"
 MAX_RECENT = 8
 HIST_BINS = np.linspace(1.5, 4.0, 126)
 DATA_FILTER = "Data and projects (*.h5 *.nxs *.hdf5 *.cxi);;All files (*)"
-#: stages whose live previews the image view draws
-PREVIEW_STAGES = ("reconstruct",)
 
 
 class MainWindow(QMainWindow):
