@@ -106,3 +106,20 @@ def test_methods_with_shared_shape_follow_the_truth(method) -> None:
     r = fit_spectra(e, mu, threshold=None, options=FitOptions(method=method))
     de = np.diff(r.edge_energy)
     np.testing.assert_allclose(de, ss.EDGE_SLOPE_EV_PER_VALENCE * np.diff(v), atol=0.02)
+
+
+def test_shared_fit_is_independent_of_the_absorption_units() -> None:
+    """A volume in 1/m (values ~1e5) gives the same valences as the same data in -ln|T|:
+    the template is built from the sample's voxels whatever the units."""
+    e = np.r_[8270.0, 8285.0, 8300.0, EW, 8400.0, 8420.0]
+    rng = np.random.default_rng(4)
+    v = rng.uniform(2.0, 3.2, (12, 14))
+    inside = np.zeros(v.shape, bool)
+    inside[2:10, 3:11] = True
+    mu = 0.02 + np.where(inside, 0.3, 0.0)[..., None] * ss.normalized_mu(e, v)
+    mu = mu + rng.normal(0, 0.003, mu.shape)
+    a = fit_spectra(e, mu)
+    b = fit_spectra(e, mu * 2.5e5)  # the same in 1/m of 4 um voxels... any scale
+    assert np.array_equal(a.mask, b.mask) and a.mask[inside].mean() > 0.9
+    np.testing.assert_allclose(a.template, b.template, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(a.edge_energy[a.mask], b.edge_energy[b.mask], atol=1e-5)
