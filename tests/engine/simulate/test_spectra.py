@@ -40,11 +40,12 @@ def test_shape_pre_post_edge_and_white_line():
     e = np.array([8200.0, 8270.0, 8285.0, 8300.0])
     assert np.all(np.abs(spectra.normalized_mu(e, [2.0, 3.0])) < 0.01)
     assert_allclose(spectra.normalized_mu([8600.0, 9000.0], 2.5), 1.0, atol=0.01)
-    e = np.arange(8340.0, 8356.0, 0.05)
-    for v in (2.0, 3.0):
-        mu = spectra.normalized_mu(e, v)
-        assert 1.55 < mu.max() < 1.7
-        assert 8346.5 < e[np.argmax(mu)] < 8350.5
+    # the white line moves rigidly with the edge: same height, peak shifted by the slope
+    e = np.arange(8340.0, 8356.0, 0.01)
+    mu2, mu3 = spectra.normalized_mu(e, 2.0), spectra.normalized_mu(e, 3.0)
+    assert mu3.max() == pytest.approx(mu2.max(), abs=1e-3)
+    assert e[np.argmax(mu3)] - e[np.argmax(mu2)] == pytest.approx(
+        spectra.EDGE_SLOPE_EV_PER_VALENCE, abs=0.05)
     # weak pre-edge: a shoulder (local maximum of the slope) below the main rise
     e = np.arange(8326.0, 8336.0, 0.05)
     mu = spectra.normalized_mu(e, 2.0)
@@ -74,6 +75,10 @@ def test_model_follows_measured_references():
         m = spectra.normalized_mu(ef, v)
         e_model = _crossing(ef, m, 0.5, int(np.argmax(m)))
         assert e_model == pytest.approx(e_meas, abs=0.15)
+        # white line: height and position of the measured one (NiO 1.667 at 8347.5 eV,
+        # LiNiO2 1.591 at 8349.5 eV; the model's single shape sits between the two)
+        assert m.max() == pytest.approx(mu[i], abs=0.05)
+        assert ef[np.argmax(m)] == pytest.approx(e[i], abs=0.5)
     d = np.loadtxt(DATA / "ref_NiO.txt")
     e, mu = d[:, 0] * 1000.0, d[:, 1]
     sel = (e > 8300) & (e < 8440)
