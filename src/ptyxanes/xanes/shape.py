@@ -143,25 +143,11 @@ def baseline(x: NDArray[np.float64], offset: float, tilt: float) -> NDArray[np.f
     return offset + tilt * _tilt_axis(np.asarray(x, np.float64))
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+@nb.njit(cache=True, nogil=True)
 def _eval_shape(x, tp, step, s, f, d):  # pragma: no cover - compiled
-    """Template values ``f`` and slopes ``d`` at ``x - s``."""
+    """Template values ``f`` and slopes ``d`` at ``x - s`` (the edge model's own kernel)."""
     for i in range(x.size):
-        xi = x[i] - s
-        fv = 0.0
-        dv = 0.0
-        for k in range(3):
-            a = tp[3 * k]
-            c = tp[3 * k + 1]
-            w = tp[3 * k + 2]
-            u = (xi - c) / w
-            g = a * math.exp(-0.5 * u * u)
-            fv += g
-            dv -= g * u / w
-        if step:
-            u = (xi - tp[10]) / tp[11]
-            fv += tp[9] * 0.5 * math.erfc(-u / math.sqrt(2.0))
-            dv += tp[9] * _INV_SQRT2PI * math.exp(-0.5 * u * u) / tp[11]
+        fv, dv, _ = mdl._f_d1_d2(x[i] - s, tp, step)
         f[i] = fv
         d[i] = dv
 
