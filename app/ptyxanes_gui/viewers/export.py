@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from ptyxanes.figures import save_figure
+
 logger = logging.getLogger(__name__)
 
 FIGURE_FORMATS = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".svg": "SVG", ".pdf": "PDF"}
@@ -42,18 +44,11 @@ def export_image_figure(path: str | Path, image: NDArray, *, pixel_size: float,
     -------
     path : pathlib.Path
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     from matplotlib.colors import ListedColormap
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
-    from ptyxanes.io._atomic import atomic_path
-
-    p = Path(path)
-    if p.suffix.lower() not in FIGURE_FORMATS:
-        raise ValueError(f"{p}: unknown figure format; use one of {sorted(FIGURE_FORMATS)}")
+    p = _check_format(path)
     w_px, h_px = size_px if size_px is not None else (int(6 * dpi), int(4.5 * dpi))
     fig = Figure(figsize=(w_px / dpi, h_px / dpi), dpi=dpi)
     ax = fig.add_axes((0.03, 0.05, 0.78, 0.88))
@@ -78,14 +73,21 @@ def export_image_figure(path: str | Path, image: NDArray, *, pixel_size: float,
     x0, y0 = n * um * 0.95 - bar, m * um * 0.93
     ax.add_patch(Rectangle((x0, y0), bar, max(m * um * 0.015, 1e-9), color="k"))
     ax.text(x0 + bar / 2, y0 - m * um * 0.02, f"{bar:g} µm", ha="center", va="bottom", fontsize=8)
-    cb = fig.colorbar(im, cax=cax)
+    _colour_bar(fig.colorbar(im, cax=cax), label)
+    return save_figure(fig, p, dpi, overwrite=True)
+
+
+def _check_format(path: str | Path) -> Path:
+    """The path, if its suffix is a figure format (checked before any rendering)."""
+    p = Path(path)
+    if p.suffix.lower() not in FIGURE_FORMATS:
+        raise ValueError(f"{p}: unknown figure format; use one of {sorted(FIGURE_FORMATS)}")
+    return p
+
+
+def _colour_bar(cb, label: str) -> None:
     cb.set_label(label, fontsize=8)
     cb.ax.tick_params(labelsize=7)
-    with atomic_path(p, overwrite=True) as tmp:
-        fig.savefig(tmp, dpi=dpi, format=FIGURE_FORMATS[p.suffix.lower()].lower()
-                    if p.suffix.lower() not in (".tif", ".tiff") else "tiff")
-    logger.info("figure written to %s", p)
-    return p
 
 
 def export_rendered_figure(path: str | Path, rgba: NDArray[np.uint8], *,
@@ -108,18 +110,11 @@ def export_rendered_figure(path: str | Path, rgba: NDArray[np.uint8], *,
     -------
     path : pathlib.Path
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import ListedColormap, Normalize
     from matplotlib.figure import Figure
 
-    from ptyxanes.io._atomic import atomic_path
-
-    p = Path(path)
-    if p.suffix.lower() not in FIGURE_FORMATS:
-        raise ValueError(f"{p}: unknown figure format; use one of {sorted(FIGURE_FORMATS)}")
+    p = _check_format(path)
     img = np.asarray(rgba)
     if img.ndim != 3 or img.shape[2] not in (3, 4):
         raise ValueError(f"expected an (H, W, 3|4) image, got {img.shape}")
@@ -136,21 +131,13 @@ def export_rendered_figure(path: str | Path, rgba: NDArray[np.uint8], *,
     if title:
         ax.set_title(title, fontsize=9)
     cmap = ListedColormap(np.asarray(lut)[:, :3] / 255.0)
-    cb = fig.colorbar(ScalarMappable(Normalize(*levels), cmap), cax=cax)
-    cb.set_label(label, fontsize=8)
-    cb.ax.tick_params(labelsize=7)
-    with atomic_path(p, overwrite=True) as tmp:
-        fig.savefig(tmp, dpi=dpi, format=FIGURE_FORMATS[p.suffix.lower()].lower()
-                    if p.suffix.lower() not in (".tif", ".tiff") else "tiff")
-    logger.info("figure written to %s", p)
-    return p
+    _colour_bar(fig.colorbar(ScalarMappable(Normalize(*levels), cmap), cax=cax), label)
+    return save_figure(fig, p, dpi, overwrite=True)
 
 
 def export_csv(path: str | Path, names: list[str], columns: NDArray) -> Path:
-    """Write columns with a header line as CSV."""
-    from ptyxanes.io._atomic import atomic_path
+    """Write the columns (N, len(names)) with a header line as CSV (engine ``export_csv``)."""
+    from ptyxanes.figures import export_csv as write_csv
 
-    p = Path(path)
-    with atomic_path(p, overwrite=True) as tmp:
-        np.savetxt(tmp, columns, delimiter=",", header=",".join(names), comments="")
-    return p
+    cols = np.asarray(columns)
+    return write_csv(path, {n: cols[:, i] for i, n in enumerate(names)}, overwrite=True)
