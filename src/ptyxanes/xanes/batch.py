@@ -668,8 +668,6 @@ def _fit_chunk(
     todo = np.nonzero(st == Status.OK)[0]
     if todo.size:
         y = norm.mu[todo][:, w]
-        jw = norm.edge_jump[todo]
-        mean = (y * jw[:, None]).sum(0) / jw.sum()
         if opts.method == "lcf":
             assert lcf_refs is not None
             ra, rb, va, vb = lcf_refs
@@ -694,17 +692,16 @@ def _fit_chunk(
             if calibration is not None:
                 val[todo], vsig[todo] = calibration.valence(o["edge"], o["edge_sigma"])
         else:
-            # template: robust multi-start fit of the jump-weighted mean spectrum
-            xs = half_step_crossing(ew, mean[None])[0]
+            # start every pixel from the chunk's jump-weighted mean spectrum, shifted
+            jw = norm.edge_jump[todo]
+            mean = (norm.mu[todo] * jw[:, None]).sum(0) / jw.sum()
+            xs = half_step_crossing(ew, mean[w][None])[0]
             x0 = float(xs) if np.isfinite(xs) else float(np.mean(opts.window))
-            starts = template_starts(x0, opts.step)[:, 0]
+            try:
+                template = fit_template(energy, mean, opts)
+            except ValueError:  # the mean has no usable edge: the default starting shape
+                template = template_starts(x0, opts.step)[0, 0]
             bounds = mdl.default_bounds((ew[0], ew[-1]), opts.step)
-            pm, om = mdl.fit_batch(ew, np.repeat(mean[None], starts.shape[0], 0), starts,
-                                   bounds=bounds, method=opts.curve_method,
-                                   max_iter=max(opts.max_iter, 200), tol=opts.tol,
-                                   peak_fraction=opts.peak_fraction, parallel=False)
-            best = int(np.nanargmin(np.where(om["flag"] == 0, om["cost"], np.inf)))
-            template = pm[best]
             xp = half_step_crossing(ew, y)
             shift = np.clip(np.nan_to_num(xp - x0), -6.0, 6.0)
             p0 = np.repeat(template[None], todo.size, 0)

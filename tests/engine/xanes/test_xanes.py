@@ -106,7 +106,8 @@ def test_twin_accuracy_and_honest_sigma(twin_calibration) -> None:
     assert 0.7 <= zstd <= 1.4, zstd
 
 
-def test_pathological_spectra_are_masked(twin_calibration) -> None:
+@pytest.mark.parametrize("shape", ["shared", "free"])
+def test_pathological_spectra_are_masked(twin_calibration, shape) -> None:
     good = 0.3 + 0.25 * ss.normalized_mu(E51, 2.5)
     t = np.tile(np.exp(-good), (7, 1))
     t[0] = 0.7  # flat
@@ -119,7 +120,8 @@ def test_pathological_spectra_are_masked(twin_calibration) -> None:
     spike = good.copy()
     spike[30] += 0.25  # a single spike on a good spectrum
     t[5] = np.exp(-spike)
-    r = fit_spectra(E51, t, kind="modulus", calibration=twin_calibration, threshold=None)
+    r = fit_spectra(E51, t, kind="modulus", calibration=twin_calibration, threshold=None,
+                    options=FitOptions(shape=shape))
     st = r.status.tolist()
     assert st[0] == Status.NO_EDGE
     assert st[1] == Status.NONFINITE
