@@ -73,3 +73,48 @@ def dispose(w):
     from ptyxanes_gui.app import dispose_window
 
     dispose_window(w)
+
+
+@pytest.fixture(scope="session")
+def demo3d_result(tmp_path_factory):
+    """The engine's 3D demo result project (tiny 3D twin -> pipeline, ~4 s), built once."""
+    demo = pytest.importorskip("ptyxanes.simulate.demo")
+    if not hasattr(demo, "ensure_demo_3d"):
+        pytest.skip("engine has no 3D demo")
+    return demo.ensure_demo_3d(tmp_path_factory.mktemp("cache3d"))
+
+
+@pytest.fixture(scope="session")
+def demo_scans(tmp_path_factory):
+    """The engine's raw-scan demo (tiny 2D twin as CXI files), built once."""
+    demo = pytest.importorskip("ptyxanes.simulate.demo")
+    if not hasattr(demo, "ensure_demo_scans"):
+        pytest.skip("engine has no demo scans")
+    return demo.ensure_demo_scans(tmp_path_factory.mktemp("cachescans"))
+
+
+@pytest.fixture(autouse=True)
+def _default_references():
+    """Demo datasets bring their own references: never leak them into the next test."""
+    yield
+    from ptyxanes_gui.presenters import engine
+
+    engine.use_references_from(None)
+
+
+@pytest.fixture
+def presenter(qtbot):
+    """A ProcessingPresenter on its own panel (offscreen); ``current["sample"]`` is what
+    Run acts on, ``errors`` collects the readable failure messages."""
+    from ptyxanes_gui.panels.processing_panel import ProcessingPanel
+    from ptyxanes_gui.presenters.processing_presenter import ProcessingPresenter
+
+    panel = ProcessingPanel()
+    qtbot.addWidget(panel)
+    current = {"sample": None}
+    pres = ProcessingPresenter(panel, lambda: current["sample"])
+    errors = []
+    pres.stage_failed.connect(lambda _s, msg: errors.append(msg))
+    pres.current = current
+    pres.errors = errors
+    return pres

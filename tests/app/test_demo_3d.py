@@ -11,14 +11,6 @@ import pytest
 from conftest import make_stack_file
 
 
-@pytest.fixture(scope="module")
-def demo3d_result(tmp_path_factory):
-    demo = pytest.importorskip("ptyxanes.simulate.demo")
-    if not hasattr(demo, "ensure_demo_3d"):
-        pytest.skip("engine has no 3D demo")
-    return demo.ensure_demo_3d(tmp_path_factory.mktemp("cache"))
-
-
 @pytest.fixture
 def fake_demo(tmp_path, monkeypatch, demo3d_result):
     from ptyxanes_gui.presenters import engine

@@ -11,38 +11,6 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture(scope="module")
-def demo3d_result(tmp_path_factory):
-    demo = pytest.importorskip("ptyxanes.simulate.demo")
-    if not hasattr(demo, "ensure_demo_3d"):
-        pytest.skip("engine has no 3D demo")
-    return demo.ensure_demo_3d(tmp_path_factory.mktemp("cache"))
-
-
-@pytest.fixture(autouse=True)
-def _default_references():
-    yield
-    from ptyxanes_gui.presenters import engine
-
-    engine.use_references_from(None)
-
-
-@pytest.fixture
-def presenter(qtbot):
-    from ptyxanes_gui.panels.processing_panel import ProcessingPanel
-    from ptyxanes_gui.presenters.processing_presenter import ProcessingPresenter
-
-    panel = ProcessingPanel()
-    qtbot.addWidget(panel)
-    current = {"sample": None}
-    pres = ProcessingPresenter(panel, lambda: current["sample"])
-    errors = []
-    pres.stage_failed.connect(lambda _s, msg: errors.append(msg))
-    pres.current = current
-    pres.errors = errors
-    return pres
-
-
 def _run(qtbot, pres, stage, sample, **params):
     box = pres._panel.stages[stage]
     for k, v in params.items():

@@ -14,22 +14,6 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture(scope="module")
-def demo_scans(tmp_path_factory):
-    demo = pytest.importorskip("ptyxanes.simulate.demo")
-    if not hasattr(demo, "ensure_demo_scans"):
-        pytest.skip("engine has no demo scans")
-    return demo.ensure_demo_scans(tmp_path_factory.mktemp("cache"))
-
-
-@pytest.fixture(autouse=True)
-def _default_references():
-    yield
-    from ptyxanes_gui.presenters import engine
-
-    engine.use_references_from(None)  # the demo brings its own references; do not leak them
-
-
 def _open_scans(window, folder, keep=slice(None)):
     assert window.open_paths([str(folder)]), window.last_error
     s = window.current_sample()

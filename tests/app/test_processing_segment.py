@@ -47,27 +47,6 @@ def two_crystal_project(tmp_path):
     return path, valence, jump
 
 
-@pytest.fixture(scope="module")
-def demo3d_result(tmp_path_factory):
-    demo = pytest.importorskip("ptyxanes.simulate.demo")
-    if not hasattr(demo, "ensure_demo_3d"):
-        pytest.skip("engine has no 3D demo")
-    return demo.ensure_demo_3d(tmp_path_factory.mktemp("cache"))
-
-
-@pytest.fixture
-def presenter(qtbot):
-    from ptyxanes_gui.panels.processing_panel import ProcessingPanel
-    from ptyxanes_gui.presenters.processing_presenter import ProcessingPresenter
-
-    panel = ProcessingPanel()
-    qtbot.addWidget(panel)
-    current = {"sample": None}
-    pres = ProcessingPresenter(panel, lambda: current["sample"])
-    pres.current = current
-    return pres
-
-
 def _set_params(box, **params):
     for k, v in params.items():
         w = box.inputs[k]
