@@ -175,6 +175,27 @@ def _linear_abc(f, xc, y, a3, g3, sol, lw, yw):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
+def _model4(f, xc, p, y, mv):  # pragma: no cover - compiled
+    """Model values a f + b + c xc into ``mv``; returns the sum of squared residuals."""
+    cost = 0.0
+    for i in range(f.size):
+        mv[i] = p[0] * f[i] + p[1] + p[2] * xc[i]
+        r = mv[i] - y[i]
+        cost += r * r
+    return cost
+
+
+@nb.njit(cache=True, nogil=True)
+def _jacobian4(f, d, xc, p, jac):  # pragma: no cover - compiled
+    """Transposed Jacobian (4, n) of a T(E - s) + b + c xc in (a, b, c, s)."""
+    for i in range(f.size):
+        jac[0, i] = f[i]
+        jac[1, i] = 1.0
+        jac[2, i] = xc[i]
+        jac[3, i] = -p[0] * d[i]
+
+
+@nb.njit(cache=True, nogil=True)
 def _fit_one(x, y, tp, step, xc, grid, tab, t0, th, max_iter, tol, pre_map, out,
              res):  # pragma: no cover - compiled
     """Fit one spectrum: grid search of the shift (linear a, b, c at each), then LM.
@@ -212,8 +233,9 @@ def _fit_one(x, y, tp, step, xc, grid, tab, t0, th, max_iter, tol, pre_map, out,
             p[3] = grid[gi]
     if not np.isfinite(best):
         return
-    # Levenberg-Marquardt on (a, b, c, s)
-    jac = np.empty((n, 4))
+    # Levenberg-Marquardt on (a, b, c, s); the Jacobian is stored transposed (4, n)
+    jac = np.empty((4, n))
+    mv = np.empty(n)
     am = np.empty((4, 4))
     amat = np.empty((4, 4))
     g = np.empty(4)
@@ -222,30 +244,14 @@ def _fit_one(x, y, tp, step, xc, grid, tab, t0, th, max_iter, tol, pre_map, out,
     yw = np.empty(4)
     pt = np.empty(4)
     _eval_shape(x, tp, step, p[3], f, d)
-    cost = 0.0
-    for i in range(n):
-        r = p[0] * f[i] + p[1] + p[2] * xc[i] - y[i]
-        res[i] = r
-        cost += r * r
+    cost = _model4(f, xc, p, y, mv)
     lam = 1e-3
     converged = False
     for _ in range(max_iter):
-        for i in range(n):
-            jac[i, 0] = f[i]
-            jac[i, 1] = 1.0
-            jac[i, 2] = xc[i]
-            jac[i, 3] = -p[0] * d[i]
+        _jacobian4(f, d, xc, p, jac)
+        mdl._normal_eq(jac, mv, y, amat, g)
         for j in range(4):
-            v = 0.0
-            for i in range(n):
-                v += jac[i, j] * res[i]
-            g[j] = -v
-            for q in range(j, 4):
-                v = 0.0
-                for i in range(n):
-                    v += jac[i, j] * jac[i, q]
-                amat[j, q] = v
-                amat[q, j] = v
+            g[j] = -g[j]
         improved = False
         for _t in range(10):
             for j in range(4):
@@ -259,10 +265,7 @@ def _fit_one(x, y, tp, step, xc, grid, tab, t0, th, max_iter, tol, pre_map, out,
             for j in range(4):
                 pt[j] = p[j] + dp[j]
             _eval_shape(x, tp, step, pt[3], f, d)
-            ct = 0.0
-            for i in range(n):
-                r = pt[0] * f[i] + pt[1] + pt[2] * xc[i] - y[i]
-                ct += r * r
+            ct = _model4(f, xc, pt, y, res)  # res: scratch here
             if ct <= cost:
                 for j in range(4):
                     p[j] = pt[j]
@@ -273,24 +276,16 @@ def _fit_one(x, y, tp, step, xc, grid, tab, t0, th, max_iter, tol, pre_map, out,
             lam *= 10.0
         if not improved:
             _eval_shape(x, tp, step, p[3], f, d)  # f, d hold a rejected trial
-        for i in range(n):
-            res[i] = p[0] * f[i] + p[1] + p[2] * xc[i] - y[i]
+        _model4(f, xc, p, y, mv)
         if not improved or abs(dp[3]) < tol:
             converged = True
             break
-    # uncertainty at the solution
     for i in range(n):
-        jac[i, 0] = f[i]
-        jac[i, 1] = 1.0
-        jac[i, 2] = xc[i]
-        jac[i, 3] = -p[0] * d[i]
+        res[i] = mv[i] - y[i]
+    # uncertainty at the solution
+    _jacobian4(f, d, xc, p, jac)
+    mdl._normal_eq(jac, mv, y, amat, g)
     for j in range(4):
-        for q in range(j, 4):
-            v = 0.0
-            for i in range(n):
-                v += jac[i, j] * jac[i, q]
-            amat[j, q] = v
-            amat[q, j] = v
         amat[j, j] += 1e-12
     es = np.zeros(4)
     es[3] = 1.0
@@ -317,7 +312,7 @@ def _fit_one(x, y, tp, step, xc, grid, tab, t0, th, max_iter, tol, pre_map, out,
             for i in range(n):
                 k = 0.0
                 for j in range(4):
-                    k += jac[i, j] * z[j]
+                    k += jac[j, i] * z[j]
                 v += pre_map[i, q] * k
             var += v * v
         out[4] = math.sqrt(max(var * s2, 0.0))
