@@ -48,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "oxidation_state_sigma, edge_energy (eV), edge_energy_sigma (eV), edge_jump, "
             "fit_quality (R^2), status and mask; NaN outside the mask."),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("stack", help="input NeXus stack file (ptyxanes stack layout)")
+    p.add_argument("stack", help="input stack: NeXus stack, reconstructions (file or folder), "
+                   "STXM or TIFF stack (any input of `ptyxanes import`)")
     p.add_argument("-o", "--output", required=True, help="result project file (.h5) to write")
     p.add_argument("--ref", action="append", type=_ref_arg, default=None, metavar="VALENCE:PATH",
                    help="reference spectrum with its Ni valence (two-column ASCII in eV or keV, "
@@ -90,7 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from ptyxanes.cli._progress import run_with_bar
-    from ptyxanes.io.nexus import read_stack
+    from ptyxanes.io.formats import open_stack
     from ptyxanes.io.project import Project, save_project
     from ptyxanes.io.spectra import read_spectrum
     from ptyxanes.provenance import provenance
@@ -111,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
         refs = [read_spectrum(path, valence=val) for val, path in args.ref]
     else:
         refs = default_references()
-    stack = read_stack(args.stack, lazy=True)
+    stack = open_stack(args.stack, lazy=True)
     try:
         cal = calibrate_references(refs, energy=stack.energy, options=opts)
         res = run_with_bar(fit_stack(stack, options=opts, calibration=cal,

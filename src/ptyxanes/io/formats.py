@@ -107,10 +107,10 @@ def _sniff_nexus_stack(path: Path) -> bool:
         return False
 
 
-def _read_nexus_stack(path: Path) -> ImageStack:
+def _read_nexus_stack(path: Path, *, lazy: bool = True) -> ImageStack:
     from ptyxanes.io.nexus import read_stack
 
-    return read_stack(path, lazy=True)
+    return read_stack(path, lazy=lazy)
 
 
 def _sniff_cxi_folder(path: Path) -> bool:
@@ -185,7 +185,8 @@ def _read_tiff(path: Path, *, energies: Any = None) -> ImageStack:
 # ----------------------------------------------------------------- the registry
 #: Every readable format, most specific first (detection takes the first match).
 FORMATS: list[Format] = [
-    Format("nexus", _sniff_nexus_stack, _read_nexus_stack, "ptyxanes NeXus image stack"),
+    Format("nexus", _sniff_nexus_stack, _read_nexus_stack, "ptyxanes NeXus image stack",
+           options=("lazy",)),
     Format("ptypy", sniff_ptypy, read_ptypy, "PtyPy reconstruction (.ptyr)"),
     Format("ptyrex", sniff_ptyrex, read_ptyrex, "PtyREX reconstruction (Diamond)"),
     Format("ptychodus-h5", sniff_ptychodus_h5, read_ptychodus_h5, "ptychodus product (HDF5)"),
@@ -364,6 +365,7 @@ def iter_open_stack(
     angles: str | os.PathLike[str] | ArrayLike | None = None,
     i0: str | os.PathLike[str] | None = None,
     format: str | None = None,
+    lazy: bool = True,
     control: Control | None = None,
 ) -> Generator[Progress, None, ImageStack]:
     """Read one or many sources into one stack, yielding progress per file.
@@ -382,6 +384,9 @@ def iter_open_stack(
         Incident flux (energy, I0) for STXM stacks.
     format : str, optional
         Force a format (a :data:`FORMATS` name) instead of detecting it.
+    lazy : bool, optional
+        Keep a NeXus stack's data as the open ``h5py.Dataset`` (default); other
+        formats are always read into memory.
     control : Control, optional
         Cancellation.
 
@@ -413,7 +418,7 @@ def iter_open_stack(
             "reconstruct them first (ptyxanes pipeline / reconstruct)",
         )
     n = len(items)
-    opts = {"energies": energies, "i0": i0}
+    opts: dict[str, Any] = {"energies": energies, "i0": i0, "lazy": lazy}
     stacks: list[ImageStack] = []
     for k, (p, fmt) in enumerate(items):
         control.check()
@@ -558,6 +563,7 @@ def open_stack(
     angles: str | os.PathLike[str] | ArrayLike | None = None,
     i0: str | os.PathLike[str] | None = None,
     format: str | None = None,
+    lazy: bool = True,
     progress: Callable[[Progress], None] | None = None,
     control: Control | None = None,
 ) -> ImageStack:
@@ -565,7 +571,7 @@ def open_stack(
 
     Parameters
     ----------
-    sources, energies, angles, i0, format, control
+    sources, energies, angles, i0, format, lazy, control
         See :func:`iter_open_stack`.
     progress : callable, optional
         Called with every :class:`~ptyxanes.progress.Progress`.
@@ -591,6 +597,6 @@ def open_stack(
     """
     return run_sync(
         iter_open_stack(sources, energies=energies, angles=angles, i0=i0, format=format,
-                        control=control),
+                        lazy=lazy, control=control),
         progress,
     )
