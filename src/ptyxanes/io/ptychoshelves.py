@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 
 NAME_H5 = "ptychoshelves-h5"
 NAME_MAT = "ptychoshelves-mat"
-_MAT5_HEAD = b"MATLAB 5.0 MAT-file"
+_MAT_HEAD = b"MATLAB "  # "MATLAB 5.0 MAT-file" (v5/v7) or "MATLAB 7.3 MAT-file" (HDF5)
 
 
 def sniff_ptychoshelves_h5(path: str | os.PathLike[str]) -> bool:
@@ -92,7 +92,7 @@ def sniff_ptychoshelves_mat(path: str | os.PathLike[str]) -> bool:
             head = fh.read(128)
     except OSError:
         return False
-    if not head.startswith(_MAT5_HEAD):
+    if not head.startswith(_MAT_HEAD) or b"MAT-file" not in head[:40]:
         return False
     if is_hdf5(p):  # v7.3: HDF5 after the 512-byte MATLAB header
         return h5_has(p, "object", "p")
