@@ -38,6 +38,7 @@ from numpy.typing import ArrayLike
 
 from ptyxanes.io._recon import is_hdf5
 from ptyxanes.io.errors import FormatError
+from ptyxanes.io.i13 import read_i13, sniff_i13
 from ptyxanes.io.ptychodus import (
     read_ptychodus_h5,
     read_ptychodus_npz,
@@ -203,6 +204,8 @@ FORMATS: list[Format] = [
     Format("tiff", _sniff_tiff, _read_tiff, "TIFF image stack", options=("energies",)),
     Format("cxi", _sniff_cxi_folder, _read_cxi_folder, "folder of CXI ptychography scans",
            raw=True),
+    Format("i13-nexus", sniff_i13, read_i13, "Diamond I13-1 raw ptychography scan (GDA NeXus)",
+           raw=True),
 ]
 
 
@@ -286,7 +289,7 @@ def _folder_members(folder: Path) -> list[tuple[Path, Format]]:
         if q.name.startswith(".") or not q.is_file():
             continue
         fmt = find_format(q)
-        if fmt is not None and not fmt.raw:
+        if fmt is not None:
             out.append((q, fmt))
     return out
 
@@ -358,6 +361,18 @@ def _vector(values: Any, n: int, what: str, where: Any) -> np.ndarray:
     return e
 
 
+def energy_vector(values: str | os.PathLike[str] | ArrayLike, n: int) -> np.ndarray:
+    """Read ``n`` energies (eV, or keV when all below 100) from a file or an array.
+
+    Raises
+    ------
+    FormatError
+        Unreadable list, not strictly increasing, or not ``n`` values.
+    """
+    where = values if isinstance(values, str | os.PathLike) else "energies"
+    return _vector(values, n, "energies", where)
+
+
 def iter_open_stack(
     sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
@@ -415,7 +430,8 @@ def iter_open_stack(
         raise FormatError(
             raw[0],
             f"raw ptychography scans ({next(f for p, f in items if f.raw).description}); "
-            "reconstruct them first (ptyxanes pipeline / reconstruct)",
+            "reconstruct them first (ptyxanes pipeline / reconstruct; I13-1 .nxs scans: "
+            "ptyxanes import SOURCE -o FOLDER converts them to CXI scans)",
         )
     n = len(items)
     opts: dict[str, Any] = {"energies": energies, "i0": i0, "lazy": lazy}

@@ -203,3 +203,33 @@ WRITERS = {
         d / f"S{k:05d}_recons.mat", obj, px, e / 1e3),
 }
 """format name -> writer(folder, index, object (M, N), pixel m, energy eV) of one file."""
+
+
+# ---------------------------------------------------------------- Diamond I13-1 raw scans
+def write_i13_nxs(path: Path, frames: np.ndarray, x_um: np.ndarray, y_um: np.ndarray,
+                  energy_kev: float | None = 9.7, t2_z_mm: float | None = 14500.0,
+                  detector: str = "excalibur") -> Path:
+    """A GDA scan with the paths of PtyPy's I13 recipe (ptypy/experiment/legacy/I13_ffp.py
+    NEXUS_PATHS: frames at entry1/instrument/<detector_name>/data, motors in the
+    t1_sxy group, positions in um) and nxstacker's i13-1.yaml detector distance
+    (entry1/before_scan/t2/t2_z); the energy path is this reader's assumption."""
+    with h5py.File(path, "w") as f:
+        e1 = f.create_group("entry1")
+        e1.attrs["NX_class"] = "NXentry"
+        e1["entry_identifier"] = path.stem
+        e1["scan_command"] = "scan t1_sx t1_sy ..."
+        det = e1.create_group(f"instrument/{detector}")
+        det.attrs["NX_class"] = "NXdetector"
+        det.create_dataset("data", data=frames, chunks=(1, *frames.shape[-2:]))
+        det["count_time"] = np.full(len(x_um), 0.1)
+        mot = e1.create_group("instrument/t1_sxy")
+        mot["t1_sx"] = x_um
+        mot["t1_sy"] = y_um
+        if energy_kev is not None:
+            e1["before_scan/dcm1_energy/dcm1_energy"] = energy_kev
+        if t2_z_mm is not None:
+            e1["before_scan/t2/t2_z"] = t2_z_mm
+            e1["before_scan/t2/t2_z"].attrs["units"] = "mm"
+        data = e1.create_group(detector)  # the NXdata GDA adds beside the instrument
+        data["data"] = h5py.SoftLink(f"/entry1/instrument/{detector}/data")
+    return path

@@ -94,6 +94,7 @@ def test_tiff_stack_with_sidecar_or_option(tmp_path, capsys):
     assert_array_equal(s2.data, imgs)  # natural order: img_8, img_9, img_10
 
 
+@pytest.mark.slow
 def test_fit_and_align_open_foreign_inputs_directly(tmp_path, capsys):
     """fit/align take a folder of reconstructions like a NeXus stack (same numbers)."""
     from ptyxanes.simulate.twin import run as simulate
