@@ -25,6 +25,7 @@ Adding a format is one line in :data:`FORMATS`.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import os
 import re
@@ -54,7 +55,7 @@ from ptyxanes.io.ptychoshelves import (
 from ptyxanes.io.ptypy import read_ptypy, sniff_ptypy
 from ptyxanes.io.ptyrex import read_ptyrex, sniff_ptyrex
 from ptyxanes.io.stack import ImageStack
-from ptyxanes.io.stxm import read_stxm, sniff_stxm
+from ptyxanes.io.stxm import iter_read_stxm, sniff_stxm
 from ptyxanes.progress import Control, Progress, run_sync
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,9 @@ class Format:
         ``sniff(path) -> bool``: True when the file or folder is of this format,
         judged by its content. Must never raise.
     read : callable
-        ``read(path, **options) -> ImageStack`` (or CXI scans when ``raw``).
+        ``read(path, **options) -> ImageStack`` (or CXI scans when ``raw``); may
+        also be a generator yielding :class:`~ptyxanes.progress.Progress` and
+        returning the stack (for long reads).
     description : str, optional
         One line for ``ptyxanes info``.
     options : tuple of str, optional
@@ -199,7 +202,7 @@ FORMATS: list[Format] = [
     # Tomography readers of ptyxanes.io.dxchange (one line each, added here):
     # Format("dxchange", sniff_dxchange, read_dxchange, "APS data-exchange tomography"),
     # Format("nxtomo", sniff_nxtomo, read_nxtomo, "NXtomo tomography"),
-    Format("stxm", sniff_stxm, read_stxm, "aXis2000 / ALS STXM stack (.hdr + .xim)",
+    Format("stxm", sniff_stxm, iter_read_stxm, "aXis2000 / ALS STXM stack (.hdr + .xim)",
            options=("i0",)),
     Format("tiff", _sniff_tiff, _read_tiff, "TIFF image stack", options=("energies",)),
     Format("cxi", _sniff_cxi_folder, _read_cxi_folder, "folder of CXI ptychography scans",
@@ -441,7 +444,10 @@ def iter_open_stack(
         kw = {o: opts[o] for o in fmt.options if opts.get(o) is not None}
         if "energies" in kw and n > 1:
             kw.pop("energies")
-        stacks.append(fmt.read(p, **kw))
+        got = fmt.read(p, **kw)
+        if inspect.isgenerator(got):
+            got = yield from got
+        stacks.append(got)
         yield Progress(k + 1, n, f"read {p.name} ({fmt.name})", stage="import")
     used_energies = n == 1 and "energies" in items[0][1].options
     if n == 1:

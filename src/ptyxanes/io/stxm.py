@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Generator
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from numpy.typing import NDArray
 
 from ptyxanes.io.errors import FormatError
 from ptyxanes.io.stack import ImageStack
+from ptyxanes.progress import Progress, run_sync
 
 logger = logging.getLogger(__name__)
 
@@ -167,12 +169,39 @@ def read_stxm(
 ) -> ImageStack:
     """Read an aXis2000 / ALS STXM stack as optical density −ln(I/I0).
 
+    The same as :func:`iter_read_stxm` without progress reports.
+
     Parameters
     ----------
     path : path-like
         The ``.hdr`` file, or its folder.
     i0 : path-like, optional
         Two-column text file (energy eV, I0 counts); default ``i0.xsp`` next to the header.
+
+    Returns
+    -------
+    stack : ImageStack
+        See :func:`iter_read_stxm`.
+    """
+    return run_sync(iter_read_stxm(path, i0=i0))
+
+
+def iter_read_stxm(
+    path: str | os.PathLike[str], *, i0: str | os.PathLike[str] | None = None
+) -> Generator[Progress, None, ImageStack]:
+    """Read an aXis2000 / ALS STXM stack as optical density −ln(I/I0), one report per image.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.hdr`` file, or its folder.
+    i0 : path-like, optional
+        Two-column text file (energy eV, I0 counts); default ``i0.xsp`` next to the header.
+
+    Yields
+    ------
+    progress : Progress
+        After every image.
 
     Returns
     -------
@@ -231,6 +260,7 @@ def read_stxm(
         if np.any(img <= 0):
             raise FormatError(fp, f"{int(np.sum(img <= 0))} pixels with counts <= 0; OD undefined")
         od[k] = -np.log(img / flux[k])
+        yield Progress(k + 1, energy.size, fp.name, stage="import")
     attrs = {
         "source_file": str(hdr),
         "format": NAME,

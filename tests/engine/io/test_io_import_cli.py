@@ -36,6 +36,10 @@ def test_import_writes_nexus_with_provenance(tmp_path, capsys):
     src.mkdir()
     for k, e in enumerate((8350.0, 8330.0, 8340.0)):
         write_ptychodus_h5(src / f"p{k}.h5", obj(k), 2e-8 + k * 1e-10, e)
+    assert main(["info", str(src)]) == 0
+    info = capsys.readouterr().out
+    assert "recons/: folder of 3 files, format ptychodus-h5" in info
+    assert "(3, 6, 9) complex" in info and "8330.000–8350.000 eV" in info
     out = tmp_path / "stack.h5"
     assert main(["import", str(src), "-o", str(out), "-q"]) == 0
     assert "ptychodus-h5 -> (3, 6, 9) complex" in capsys.readouterr().out

@@ -54,7 +54,9 @@ def write_als_stack(folder: Path, images: np.ndarray, energies: np.ndarray, step
 
 
 def test_real_stack_optical_density_equals_minus_ln_i_over_i0():
-    s = open_stack(STACK)
+    reports = []
+    s = open_stack(STACK, progress=reports.append)
+    assert len(reports) == 124 and reports[-1].fraction == 1.0  # one per image, one per file
     i0 = np.loadtxt(STACK / "i0.xsp")
     energy_txt = np.loadtxt(REAL / "Energy.txt")
     assert s.kind == "absorption" and s.data.shape == (123, 125, 125)
