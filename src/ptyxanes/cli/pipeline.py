@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "in the project file; --from re-runs a later stage from it with new parameters.",
     )
     p.add_argument("dim", choices=("2d", "3d"), help="2D energy stacks or 3D tilt series")
-    p.add_argument("source", help="folder of CXI scans, or a NeXus stack file (skips reconstruction)")
+    p.add_argument("source", help="folder of CXI scans, or a stack: NeXus, reconstructions of other "
+                   "codes (file or folder), STXM or TIFF (skips reconstruction)")
     p.add_argument("-o", "--output", required=True, help="project file to write (NeXus HDF5)")
     p.add_argument("--ref", action="append", type=parse_ref, default=[], metavar="VALENCE:FILE",
                    help="reference spectrum with its Ni valence (repeat; default: shipped NiO=2, LiNiO2=3)")

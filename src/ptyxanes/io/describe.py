@@ -88,7 +88,7 @@ def describe(path: str | os.PathLike[str]) -> str:
     return _describe_text(p)
 
 
-_NATIVE = ("nexus", "cxi")
+_NATIVE = ("nexus", "cxi", "cxi-scan")
 
 
 def _describe_foreign(p: Path) -> str | None:
@@ -114,6 +114,8 @@ def _describe_foreign(p: Path) -> str | None:
         head = f"{p.name}{'/' if p.is_dir() else ''}: format tiff ({fmt.description})"
     else:
         head = f"{p.name}{'/' if p.is_dir() else ''}: format {fmt.name} ({fmt.description})"
+    if fmt is not None and fmt.raw:
+        return head + "\n" + _describe_raw(p, fmt)
     try:
         s = open_stack(p, lazy=True)
     except FormatError as exc:
@@ -139,6 +141,25 @@ def _describe_foreign(p: Path) -> str | None:
         if hasattr(s.data, "file"):
             s.data.file.close()
     return "\n".join(lines)
+
+
+def _describe_raw(p: Path, fmt: Any) -> str:
+    try:
+        scan = fmt.read(p)
+    except FormatError as exc:
+        return f"  cannot be read as it is: {exc.problem}"
+    try:
+        ext = np.ptp(scan.positions, axis=0) * 1e6
+        return "\n".join([
+            f"  frames: {scan.n_frames} of {scan.data.shape[1]}×{scan.data.shape[2]} px",
+            f"  energy: {scan.energy:.2f} eV; detector distance {scan.distance:g} m, "
+            f"pixel {scan.detector_pixel_size[0] * 1e6:g} µm",
+            f"  scan extent: {ext[0]:.2f} × {ext[1]:.2f} µm (row × col)",
+            "  convert with `ptyxanes import FILE -o FOLDER` (CXI scans), then reconstruct",
+        ])
+    finally:
+        if hasattr(scan.data, "file"):
+            scan.data.file.close()
 
 
 def _describe_folder(p: Path) -> str:

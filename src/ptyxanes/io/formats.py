@@ -121,6 +121,19 @@ def _sniff_cxi_folder(path: Path) -> bool:
     return path.is_dir() and any(q.suffix.lower() == ".cxi" for q in path.iterdir())
 
 
+def _sniff_cxi_file(path: Path) -> bool:
+    from ptyxanes.io._recon import h5_has
+
+    return h5_has(path, "entry_1/instrument_1/detector_1/data") or h5_has(
+        path, "entry_1/data_1/data")
+
+
+def _read_cxi_file(path: Path) -> Any:
+    from ptyxanes.io.cxi import read_cxi
+
+    return read_cxi(path)
+
+
 def _read_cxi_folder(path: Path) -> Any:
     from ptyxanes.io.cxi import read_scan_series
 
@@ -207,6 +220,7 @@ FORMATS: list[Format] = [
     Format("tiff", _sniff_tiff, _read_tiff, "TIFF image stack", options=("energies",)),
     Format("cxi", _sniff_cxi_folder, _read_cxi_folder, "folder of CXI ptychography scans",
            raw=True),
+    Format("cxi-scan", _sniff_cxi_file, _read_cxi_file, "CXI ptychography scan", raw=True),
     Format("i13-nexus", sniff_i13, read_i13, "Diamond I13-1 raw ptychography scan (GDA NeXus)",
            raw=True),
 ]

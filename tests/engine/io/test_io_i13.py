@@ -55,3 +55,12 @@ def test_i13_missing_energy_or_distance_named(tmp_path, capsys):
     s = read_cxi(out / "12345.cxi", lazy=False)
     assert (s.energy, s.distance, s.detector_pixel_size) == (9700.0, 2.5, (75e-6, 75e-6))
     assert hashlib.sha256(f.read_bytes()).hexdigest() == before
+
+
+def test_i13_info_describes_the_scan(tmp_path, capsys):
+    f, *_ = _scan(tmp_path)
+    assert main(["info", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert "format i13-nexus" in out and "frames: 6 of 16×16 px" in out
+    assert "energy: 9700.00 eV; detector distance 14.5 m, pixel 55 µm" in out
+    assert "scan extent: 0.50 × 1.00 µm" in out
