@@ -1,8 +1,9 @@
 """Reconstructions of other codes (PtyPy, PtyREX, ptychodus, PtychoShelves) read into one stack.
 
-ptychodus files in ``data/ptychodus`` were written by ptychodus 1.7.0's own writers and
-the MATLAB v7.3 file by hdf5storage (scripts beside them); the other layouts are written
-by ``peer_writers.py`` following each code's writer (named there).
+``data/ptypy_minimal.ptyr`` was written by PtyPy's own ``Ptycho.save_run``, the files in
+``data/ptychodus`` by ptychodus 1.7.0's own writers and the MATLAB v7.3 file by
+hdf5storage (scripts beside them); the other layouts are written by ``peer_writers.py``
+following each code's writer (named there).
 """
 
 from __future__ import annotations
@@ -70,6 +71,19 @@ def test_ptychoshelves_mat73_from_matlab_compatible_writer():
     assert_allclose(s.data[0], (0.6 + r / 50) * np.exp(-1j * c / 8), rtol=1e-6, atol=1e-7)
     assert s.energy[0] == pytest.approx(8342.5, abs=1e-9)  # p.energy 8.3425 keV
     assert s.pixel_size[0] == pytest.approx(15e-9, rel=1e-12)
+
+
+def test_ptypy_own_save_run_file():
+    """data/ptypy_minimal.ptyr: written by PtyPy's Ptycho.save_run (make_ptypy_fixture.py)."""
+    f = DATA / "ptypy_minimal.ptyr"
+    assert detect_format(f) == "ptypy"
+    s = open_stack(f)
+    r, c = np.mgrid[0:12, 0:16]
+    assert s.data.shape == (1, 12, 16)
+    assert_allclose(s.data[0], (0.7 + r / 60) * np.exp(1j * (c / 12)), rtol=1e-6, atol=1e-7)
+    assert s.energy[0] == pytest.approx(8342.5, abs=1e-9)  # pars.scans.MF.data.energy, keV
+    assert s.pixel_size[0] == 12.5e-9  # Storage _psize
+    assert s.attrs["storage"] == "SMFG00"
 
 
 # ------------------------------------------------------------ every layout, one file per energy
