@@ -34,7 +34,7 @@ from ptyxanes.progress import Progress, run_sync
 
 logger = logging.getLogger(__name__)
 
-NAME = "stxm-axis2000"
+NAME = "stxm"
 _HEAD_BYTES = 4096
 
 

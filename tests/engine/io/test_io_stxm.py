@@ -60,6 +60,7 @@ def test_real_stack_optical_density_equals_minus_ln_i_over_i0():
     i0 = np.loadtxt(STACK / "i0.xsp")
     energy_txt = np.loadtxt(REAL / "Energy.txt")
     assert s.kind == "absorption" and s.data.shape == (123, 125, 125)
+    assert s.attrs["format"] == "stxm" and s.attrs["sources"] == [str(STACK)]
     assert_allclose(s.energy, energy_txt, atol=1e-9)
     assert_allclose(i0[:, 0], s.energy, atol=1e-4)
     assert s.pixel_size == pytest.approx(np.full(123, 0.08e-6), rel=1e-9)  # 0.08 um step
