@@ -292,8 +292,15 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 
 def _unknown(p: Path) -> str:
     names = ", ".join(f.name for f in FORMATS)
-    what = "folder" if p.is_dir() else ("HDF5 file" if is_hdf5(p) else "file")
-    return f"{what} of no known format (tried {names})"
+    if p.is_file() and is_hdf5(p):
+        import h5py
+
+        try:
+            h5py.File(p, "r").close()
+        except OSError as exc:
+            return f"HDF5 file that cannot be opened; truncated or corrupt ({exc})"
+        return f"HDF5 file of no known format (tried {names})"
+    return f"{'folder' if p.is_dir() else 'file'} of no known format (tried {names})"
 
 
 def _natural_key(p: Path) -> list[Any]:

@@ -225,5 +225,10 @@ def test_same_energy_twice_and_unknown_files_are_errors(tmp_path):
         detect_format(junk)
     with pytest.raises(FormatError, match="not a ptypy file"):
         expand_sources([tmp_path / "a.h5"], format="ptypy")
+    trunc = tmp_path / "trunc.h5"
+    trunc.write_bytes((tmp_path / "a.h5").read_bytes()[:3000])
+    with pytest.raises(FormatError, match="trunc.h5: HDF5 file that cannot be opened; truncated"):
+        open_stack(trunc)
+    trunc.unlink()
     (tmp_path / "cfg.json").write_text(json.dumps({"a": 1}))
     assert [p.name for p, _ in expand_sources([tmp_path])] == ["a.h5", "b.h5"]
