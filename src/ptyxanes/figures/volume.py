@@ -345,7 +345,7 @@ def render(layers: list[Layer], shape: tuple[int, int, int], camera: Camera, *,
            size: int = 600, light: tuple[float, float, float] | None = None,
            ambient: float = 0.35, background: tuple[float, float, float] = (1.0, 1.0, 1.0),
            clim: tuple[float, float] = (2.0, 3.5), crop: bool = True,
-           margin: float = 0.04) -> Rendering:
+           margin: float = 0.04, fit: str = "box") -> Rendering:
     """Draw meshes with lighting into an RGB image (orthographic, z-buffered).
 
     Parameters
@@ -370,6 +370,10 @@ def render(layers: list[Layer], shape: tuple[int, int, int], camera: Camera, *,
         Crop the image to the drawn content plus ``margin``.
     margin : float, optional
         Crop margin, fraction of the frame.
+    fit : {"box", "sphere"}, optional
+        Frame the volume's projected bounding box, or the bounding sphere of the
+        meshes (the same framing from every direction: use it for movies, with
+        ``crop=False``).
 
     Returns
     -------
@@ -380,6 +384,19 @@ def render(layers: list[Layer], shape: tuple[int, int, int], camera: Camera, *,
                         for k in (0, shape[2])], float) - 0.5
     cam = corners @ b.T
     lo, hi = cam[:, 1:].min(0), cam[:, 1:].max(0)
+    if fit == "sphere":
+        pts = [ly.mesh.vertices for ly in layers if len(ly.mesh.vertices)]
+        if pts:
+            allv = np.concatenate(pts)
+            c3 = 0.5 * (allv.min(0) + allv.max(0))
+            radius = float(np.sqrt(((allv - c3) ** 2).sum(1).max())) + 1.0
+        else:
+            c3 = (np.asarray(shape, float) - 1) / 2
+            radius = 0.5 * float(np.linalg.norm(np.asarray(shape, float)))
+        centre = (c3 @ b.T)[1:]
+        lo, hi = centre - radius, centre + radius
+    elif fit != "box":
+        raise ValueError(f"fit must be 'box' or 'sphere'; got {fit!r}")
     ppv = (size - 1) / float(max(hi - lo))
     origin = -lo * ppv
     ldir = np.asarray(light if light is not None else (1.0, 0.6, 0.5), float)
@@ -433,3 +450,53 @@ def _draw(m, layer, b, ppv, origin, ldir, ambient, clim, zbuf, img, idbuf, li):
     shade = ambient + (1 - ambient) * diffuse
     _raster_kernel()(np.ascontiguousarray(xy), depth, np.ascontiguousarray(col),
             np.ascontiguousarray(m.faces), np.ascontiguousarray(shade), zbuf, img, idbuf, li)
+
+
+def turntable(layers: list[Layer], shape: tuple[int, int, int], camera: Camera, *,
+              n_frames: int = 72, size: int = 480, clim: tuple[float, float] = (2.0, 3.5),
+              background: tuple[float, float, float] = (1.0, 1.0, 1.0), control=None):
+    """Frames of a 360° turn of the camera about its up axis (generator).
+
+    Parameters
+    ----------
+    layers : list of Layer
+        Meshes, built once (the turn only re-projects them).
+    shape : tuple of int
+        (P, M, N) of the volume.
+    camera : Camera
+        Frame 0; frame k is turned by 360° k / n_frames.
+    n_frames : int, optional
+    size : int, optional
+        Square frame edge, pixels (the meshes' bounding sphere fills it).
+    clim : tuple of float, optional
+    background : tuple of 3 float, optional
+    control : Control, optional
+        Cancellation, checked between frames.
+
+    Yields
+    ------
+    progress : Progress
+        One per frame; ``preview`` holds the frame.
+
+    Returns
+    -------
+    frames : list of ndarray of uint8, shape (size, size, 3)
+    pixels_per_voxel : float
+        Screen scale of every frame.
+    """
+    from ptyxanes.progress import Control, Progress
+
+    ctl = control or Control()
+    if n_frames < 2:
+        raise ValueError(f"a turn needs at least 2 frames; got {n_frames}")
+    frames = []
+    ppv = 1.0
+    for k in range(int(n_frames)):
+        ctl.check()
+        r = render(layers, shape, camera.turned(360.0 * k / n_frames), size=size, clim=clim,
+                   background=background, crop=False, fit="sphere")
+        ppv = r.pixels_per_voxel
+        frame = (255 * r.image + 0.5).astype(np.uint8)
+        frames.append(frame)
+        yield Progress(k + 1, n_frames, f"frame {k + 1} of {n_frames}", "movie", preview=frame)
+    return frames, ppv
