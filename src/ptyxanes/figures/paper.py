@@ -381,7 +381,8 @@ def fig5_figure(
     if detail not in valence_maps:
         raise ValueError(f"detail sample {detail!r} is not among {names}")
     top = phase is not None or absorption is not None
-    ncols = max(len(names) + 1, 3)
+    # the histogram takes two columns: beside the detail row, or after the sample maps
+    ncols = max(len(names), 3) + 2 if top else len(names) + 2
     nrows = 2 if top else 1
     if figsize is None:
         figsize = (panel_size_in * ncols + 0.8, panel_size_in * nrows + (0.5 if title else 0.2))
@@ -424,7 +425,7 @@ def fig5_figure(
     cb = fig.colorbar(ScalarMappable(Normalize(*clim), cmap), ax=axes, shrink=0.8,
                       fraction=0.04, pad=0.02)
     cb.set_label("Ni valence (shared)")
-    hax = fig.add_subplot(grid[nrows - 1, len(names):])
+    hax = fig.add_subplot(grid[0, ncols - 2:] if top else grid[0, len(names):])
     for n in names:
         w = None if weights is None else weights.get(n)
         d, e = valence_histogram(valence_maps[n], w, bins=bins, value_range=clim)
@@ -432,14 +433,14 @@ def fig5_figure(
     for r, lbl in ((2.0, "Ni²⁺"), (3.0, "Ni³⁺")):
         if clim[0] <= r <= clim[1]:
             hax.axvline(r, color="0.3", ls="--", lw=0.8)
-            hax.text(r, 1.0, lbl, transform=hax.get_xaxis_transform(), ha="center",
-                     va="bottom", fontsize=8)
+            hax.text(r, 0.98, f" {lbl}", transform=hax.get_xaxis_transform(), ha="left",
+                     va="top", fontsize=8)
     hax.set_xlim(*clim)
     hax.set_ylim(bottom=0)
     hax.set_xlabel("Ni valence", fontsize=8)
     hax.set_ylabel("Ni-weighted density", fontsize=8)
     hax.tick_params(labelsize=7)
-    hax.legend(frameon=False, fontsize=7)
+    hax.legend(frameon=False, fontsize=7, loc="center right")
     hax.set_title(f"({next(letters)}) valence histograms", fontsize=9, loc="left")
     if title:
         fig.suptitle(title)
