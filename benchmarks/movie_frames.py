@@ -42,10 +42,6 @@ def main() -> None:
     a = ap.parse_args()
 
     import napari
-    from qtpy.QtWidgets import QApplication
-
-    from ptyxanes.figures.valence import nice_scalebar_length
-    from ptyxanes.figures.volume import Camera, Layer, quarter_mask, render, surface_mesh
     from ptyxanes_gui.viewers.movie import annotate_frame, turntable_directions
     from ptyxanes_gui.viewers.napari_viewer import (
         fill_outside,
@@ -53,6 +49,10 @@ def main() -> None:
         quarter_planes,
         valence_napari_colormap,
     )
+    from qtpy.QtWidgets import QApplication
+
+    from ptyxanes.figures.valence import nice_scalebar_length
+    from ptyxanes.figures.volume import Camera, Layer, quarter_mask, render, surface_mesh
 
     v, vs = volume(a.volume)
     clim = (2.0, 3.5)

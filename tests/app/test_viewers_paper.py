@@ -63,8 +63,9 @@ def test_camera_presets(model, sample):
 
 @pytest.mark.slow
 def test_label_overlay_named_colour_outline_and_isolation(model, sample):
-    from ptyxanes.figures.paper import LABEL_COLOUR
     from ptyxanes_gui.viewers.napari_viewer import add_label_overlay
+
+    from ptyxanes.figures.paper import LABEL_COLOUR
 
     labels = sample.high_ox
     lay = add_label_overlay(model, labels, voxel_size_m=sample.voxel_size)
@@ -116,8 +117,9 @@ def test_volume_movie_frames_and_bars(sample, tmp_path, suffix):
 
 
 def test_movie_cancel_writes_nothing(sample, tmp_path):
-    from ptyxanes.progress import Cancelled, Control
     from ptyxanes_gui.viewers.movie import volume_movie
+
+    from ptyxanes.progress import Cancelled, Control
 
     ctl = Control()
     gen = volume_movie(sample.valence, tmp_path / "c.gif", voxel_size_m=sample.voxel_size,

@@ -167,7 +167,7 @@ def annotate_frame(frame: NDArray[np.uint8], *, clim: tuple[float, float] = (2.0
     frame : ndarray of uint8, shape (H, W + bar, 3)
         The frame with a white strip on the right holding the colour bar.
     """
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
     from ptyxanes.figures.colormaps import valence_lut
 

@@ -175,6 +175,6 @@ def _run(args: argparse.Namespace) -> int:
         msg += f"; clusters of {', '.join(str(c) for c in clu.counts)} pixels"
     if lcf is not None:
         means = np.nanmean(lcf.fractions.reshape(-1, len(lcf.names)), axis=0)
-        msg += "; mean fractions " + ", ".join(f"{n} {m:.2f}" for n, m in zip(lcf.names, means))
+        msg += "; mean fractions " + ", ".join(f"{n} {m:.2f}" for n, m in zip(lcf.names, means, strict=True))
     print(msg)  # noqa: T201 - CLI output
     return 0

@@ -5,7 +5,12 @@ generator yielding :class:`~ptyxanes.progress.Progress` (``*_gen``).
 """
 
 from ptyxanes.explore.cluster import ClusterResult, kmeans, kmeans_gen
-from ptyxanes.explore.lcf import LCFResult, linear_combination, linear_combination_gen, references_on
+from ptyxanes.explore.lcf import (
+    LCFResult,
+    linear_combination,
+    linear_combination_gen,
+    references_on,
+)
 from ptyxanes.explore.pca import PCAResult, pca, pca_gen
 from ptyxanes.explore.spectra import SpectralData, normalized_spectra
 

@@ -24,7 +24,15 @@ from ptyxanes.figures.valence import (
     nice_scalebar_length,
     valence_histogram,
 )
-from ptyxanes.figures.volume import Camera, Layer, Rendering, quarter_mask, render, slice_mesh, surface_mesh
+from ptyxanes.figures.volume import (
+    Camera,
+    Layer,
+    Rendering,
+    quarter_mask,
+    render,
+    slice_mesh,
+    surface_mesh,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -168,7 +168,7 @@ def build_paper_demo_3d(cache_dir: str | os.PathLike[str] | None = None, *, seed
     ctl = control or Control()
 
     def fill(tmp: Path) -> Generator[Progress, None, dict[str, Any]]:
-        from ptyxanes.io.project import MapData, Project, save_project
+        from ptyxanes.io.project import Project, save_project
         from ptyxanes.io.stack import ImageStack
         from ptyxanes.provenance import provenance
         from ptyxanes.simulate.spectra import reference_spectra

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ptyxanes.figures import fig3a_volume, fig3b_crystal_slices, fig3e_segmented, fig5_figure
-from ptyxanes.figures import save_figure, valence_lut
+from ptyxanes.figures import (
+    fig3a_volume,
+    fig3b_crystal_slices,
+    fig3e_segmented,
+    fig5_figure,
+    save_figure,
+    valence_lut,
+)
 from ptyxanes.figures.volume import Camera, Layer, quarter_mask, render, surface_mesh
 from ptyxanes.simulate.sample import SampleGeometry, make_sample
 
