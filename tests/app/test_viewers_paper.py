@@ -130,3 +130,22 @@ def test_movie_cancel_writes_nothing(sample, tmp_path):
         for _ in gen:
             pass
     assert not list(tmp_path.iterdir())
+
+
+def test_valence_surface_has_no_vertex_inside_the_cut_quadrant(sample, model):
+    from ptyxanes_gui.viewers.napari_viewer import add_valence_surface
+
+    v = sample.valence
+    layer = add_valence_surface(model, v, voxel_size_m=sample.voxel_size)
+    verts, faces, values = layer.data
+    p, m, n = v.shape
+    cp, cc = (p - 1) / 2, (n - 1) / 2
+    # vertices lie on the surface of the kept voxels: none deeper than a voxel into the quadrant
+    deep = (verts[:, 0] < cp - 1.5) & (verts[:, 2] < cc - 1.5)
+    assert not deep.any()
+    assert (verts[:, 0] < cp).any() or (verts[:, 2] < cc).any()
+    full = add_valence_surface(model, v, voxel_size_m=sample.voxel_size, cut_quarter=False)
+    assert ((full.data[0][:, 0] < cp - 1.5) & (full.data[0][:, 2] < cc - 1.5)).any()
+    np.testing.assert_array_equal(layer.metadata["kept"],
+                                  np.isfinite(v) & ~layer.metadata["removed"])
+    assert np.nanmin(values) >= 2.0 and np.nanmax(values) <= 3.5

@@ -268,3 +268,59 @@ def add_label_overlay(
                               scale=(voxel_size_m * 1e6,) * 3, opacity=float(opacity),
                               blending="translucent", colormap=cmap, units="µm")
     return layer
+
+
+def add_valence_surface(
+    viewer, valence: NDArray[np.floating], *, voxel_size_m: float,
+    clim: tuple[float, float] = (2.0, 3.5), cut_quarter: bool = True, camera: str = "isometric",
+    keep: NDArray[np.bool_] | None = None, name: str = "valence surface",
+):
+    """Show a valence volume as a lit, faceted iso-surface mesh (napari Surface layer).
+
+    The mesh is the one of the GL-free figures (:func:`ptyxanes.figures.volume.surface_mesh`):
+    the crystals' surface, with the quadrant facing ``camera`` removed from the
+    voxels first, so the cut faces show the valence inside. A triangle mesh
+    renders far faster than ray-casting the volume in software OpenGL.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer or napari.components.ViewerModel
+    valence : ndarray of shape (P, M, N)
+        NaN outside the sample.
+    voxel_size_m : float
+        m (the layer is scaled in µm).
+    clim : tuple of float, optional
+    cut_quarter : bool, optional
+    camera : str, optional
+        Camera preset, also the side of the cut.
+    keep : ndarray of bool, optional
+        Voxels to show (an isolated crystal).
+    name : str, optional
+
+    Returns
+    -------
+    layer : napari.layers.Surface
+        Flat shading (facets), valence colour map; ``layer.metadata["removed"]``
+        holds the cut quadrant (or None) and ``["kept"]`` the voxels meshed.
+    """
+    from napari.utils.colormaps import Colormap
+
+    from ptyxanes.figures.colormaps import valence_lut
+    from ptyxanes.figures.volume import Camera, quarter_mask, surface_mesh
+
+    v = np.asarray(valence, np.float64)
+    kept = np.isfinite(v) if keep is None else (np.isfinite(v) & np.asarray(keep, bool))
+    removed = quarter_mask(v.shape, Camera.preset(camera)) if cut_quarter else None
+    if removed is not None:
+        kept = kept & ~removed
+    mesh = surface_mesh(kept, v)
+    values = np.clip(np.nan_to_num(mesh.values, nan=clim[0]), *clim)
+    cmap = Colormap(valence_lut(256).astype(np.float32) / 255.0, name="ptyxanes_valence",
+                    display_name="valence")
+    layer = viewer.add_surface(
+        (mesh.vertices, mesh.faces, values), name=name, colormap=cmap, contrast_limits=clim,
+        shading="flat", scale=(voxel_size_m * 1e6,) * 3, units="µm",
+        metadata={"removed": removed, "kept": kept, "clim": tuple(clim)})
+    viewer.dims.ndisplay = 3
+    set_camera_preset(viewer, camera)
+    return layer
