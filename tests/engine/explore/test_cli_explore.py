@@ -34,6 +34,7 @@ def stack_file(tmp_path_factory):
     return d, inside, f3, refs
 
 
+@pytest.mark.slow
 def test_explore_cli_writes_maps_and_figure(stack_file, capsys):
     d, inside, f3, _ = stack_file
     out = d / "ex.h5"

@@ -67,6 +67,7 @@ def _scalebar_pixels(img, ax, colour):
     return int((np.abs(box.astype(int) - colour).max(-1) < 10).sum())
 
 
+@pytest.mark.slow
 def test_fig5_png_size_dpi_colorbar_scalebar(maps, tmp_path):
     phase = np.nan_to_num(list(maps.values())[0]) * 0.1
     fig = fig5_figure(maps, 100e-9, phase=phase, absorption=phase * 2)
