@@ -1,4 +1,11 @@
-"""Sized screenshots and rotating-volume movies of an embedded napari viewer.
+"""Sized screenshots and rotating-volume movies: napari screenshots or GL-free frames.
+
+:func:`volume_movie` renders a turntable without OpenGL (the meshes of
+:mod:`ptyxanes.figures.volume`, re-projected per frame, with colour bar and
+scale bar): safe in a worker thread and over 10x faster per frame than
+screenshots of the napari canvas under software OpenGL
+(``benchmarks/movie_frames.py``). :class:`MovieRecorder` records the napari view
+itself.
 
 Rendering stays in the GUI thread (napari/vispy own an OpenGL context there): the
 movie is rendered one frame per Qt timer tick, so the event loop keeps running

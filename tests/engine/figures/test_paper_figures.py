@@ -85,6 +85,7 @@ def test_fig5_png_size_dpi_colorbar_scalebar(maps, tmp_path):
     assert len(hist) == 1 and len(hist[0].get_legend().get_texts()) == 2
 
 
+@pytest.mark.slow
 def test_fig5_tiff_and_vector_text(maps, tmp_path):
     fig = fig5_figure(maps, 100e-9)
     p = save_figure(fig, tmp_path / "fig5.tif", dpi=200, size_px=(1000, 400))
@@ -151,11 +152,11 @@ def test_fig3a_cut_and_labels_export(sample3d, tmp_path):
 @pytest.mark.slow
 def test_fig3b_and_3e(sample3d, tmp_path):
     v, lab = sample3d.valence, sample3d.crystal_labels
-    b = fig3b_crystal_slices(v, lab, 1, sample3d.voxel_size, size=250,
+    b = fig3b_crystal_slices(v, lab, 1, sample3d.voxel_size, size=160,
                              normal=sample3d.c_axes[0])
     texts = [t.get_text() for t in b.figure.axes[0].texts]
     assert " slab normal" in texts
-    e = fig3e_segmented(v, lab, 1, sample3d.high_ox, sample3d.voxel_size, size=250)
+    e = fig3e_segmented(v, lab, 1, sample3d.high_ox, sample3d.voxel_size, size=160)
     svg = save_figure(e.figure, tmp_path / "e.svg").read_text(encoding="utf-8")
     assert "magenta" in svg and ("nm -->" in svg or "µm -->" in svg)
     assert 'id="scalebar"' in svg
