@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = ("info", "align", "tomo", "simulate", "fit", "pipeline", "reconstruct",
-                             "import_")
+                             "import_", "explore")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
