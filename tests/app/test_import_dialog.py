@@ -198,3 +198,10 @@ def test_drop_of_a_file_previews_it(qtbot, dialog, tiny_stack_file, tmp_path):
     assert event.isAccepted()
     assert blk.args[0].sources == (tiny_stack_file,)
     assert dialog.source_edit.text() == str(tiny_stack_file)
+
+
+def test_dataset_top_folder_points_to_the_readable_subfolder(qtbot, dialog):
+    with qtbot.waitSignal(dialog.failed, timeout=WAIT) as blk:
+        dialog.set_sources([STXM.parent])
+    assert blk.args[0].startswith(f"Could not read {STXM.parent}\n")
+    assert "It holds readable folders: 71214078_aligned (stxm)" in blk.args[0]

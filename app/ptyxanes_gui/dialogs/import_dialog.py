@@ -40,6 +40,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import create_worker
 
 from ptyxanes.io.errors import FormatError
 from ptyxanes.io.stack import ImageStack
@@ -307,10 +308,30 @@ def _open(request: ImportRequest, control: Control, lazy: bool
     except Cancelled:
         raise
     except FormatError as exc:
-        raise ImportProblem(exc.path, fmt, exc.problem) from None
+        raise ImportProblem(exc.path, fmt, exc.problem + _subfolder_hint(Path(exc.path))) from None
     except Exception as exc:  # any reader failure becomes a message, never a traceback
         logger.debug("reading %s failed", request.sources, exc_info=True)
         raise ImportProblem(str(request.sources[0]), fmt, _plain(exc)) from None
+
+
+def _subfolder_hint(path: Path, limit: int = 50) -> str:
+    """Name the readable folders inside an unreadable one (e.g. a dataset's top folder)."""
+    from ptyxanes.io.formats import find_format
+
+    if not path.is_dir():
+        return ""
+    found = []
+    try:
+        subs = sorted(q for q in path.iterdir() if q.is_dir() and not q.name.startswith("."))
+    except OSError:
+        return ""
+    for q in subs[:limit]:
+        f = find_format(q)
+        if f is not None and not f.raw:
+            found.append(f"{q.name} ({f.name})")
+    if not found:
+        return ""
+    return f". It holds readable folders: {', '.join(found)}; choose one of them"
 
 
 def _close(stack: ImageStack) -> None:
@@ -495,6 +516,7 @@ class ImportDialog(QDialog):
         self.energy_table = QTableWidget(0, 1)
         self.energy_table.setHorizontalHeaderLabels(["Energy (eV)"])
         self.energy_table.horizontalHeader().setStretchLastSection(True)
+        self.energy_table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.energy_table.itemChanged.connect(self._on_energy_item_changed)
         e_lay.addWidget(self.energy_table, 1)
         e_buttons = QHBoxLayout()
@@ -750,8 +772,6 @@ class ImportDialog(QDialog):
         self._start(preview_job, self._request(), kind="preview")
 
     def _start(self, func: Any, *args: Any, kind: str) -> None:
-        from superqt.utils import create_worker
-
         if self._control is not None:
             self._control.cancel()  # a stale preview stops at its next step
         self._job += 1
