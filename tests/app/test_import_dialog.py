@@ -205,3 +205,53 @@ def test_dataset_top_folder_points_to_the_readable_subfolder(qtbot, dialog):
         dialog.set_sources([STXM.parent])
     assert blk.args[0].startswith(f"Could not read {STXM.parent}\n")
     assert "It holds readable folders: 71214078_aligned (stxm)" in blk.args[0]
+
+
+@pytest.mark.slow
+def test_i0_file_is_used_for_the_optical_density(qtbot, dialog, tmp_path):
+    e, i0 = np.loadtxt(STXM / "i0.xsp", unpack=True)
+    doubled = tmp_path / "i0_doubled.xsp"
+    np.savetxt(doubled, np.column_stack([e, 2 * i0]))
+    _preview(qtbot, dialog, [STXM])
+    dialog.i0_edit.setText(str(doubled))
+    with qtbot.waitSignal(dialog.preview_ready, timeout=WAIT):
+        dialog.i0_edit.editingFinished.emit()
+    with qtbot.waitSignal(dialog.stack_loaded, timeout=WAIT) as blk:
+        dialog.load()
+    ref = open_stack(STXM)  # with the shipped i0.xsp
+    # OD = -ln(I / I0): twice the flux adds ln 2 everywhere
+    np.testing.assert_allclose(np.asarray(blk.args[0].data), np.asarray(ref.data) + np.log(2),
+                               atol=2e-6)
+
+
+def test_tiff_without_energies_asks_for_them_then_loads(qtbot, dialog, tmp_path):
+    import tifffile
+
+    images = np.arange(3 * 4 * 5, dtype=np.float32).reshape(3, 4, 5) + 1
+    tif = tmp_path / "stack.tif"
+    tifffile.imwrite(tif, images)
+    with qtbot.waitSignal(dialog.failed, timeout=WAIT) as blk:
+        dialog.set_sources([tif])
+    assert f"Could not read {tif}" in blk.args[0]
+    assert "Format tried: tiff" in blk.args[0]
+    assert "Load energies from file…" in blk.args[0]  # the dialog's control, not a CLI flag
+    efile = tmp_path / "energy_list.dat"
+    efile.write_text("8.330\n8.331\n8.340\n")  # keV, read as eV
+    with qtbot.waitSignal(dialog.preview_ready, timeout=WAIT) as blk:
+        dialog.set_energies_file(efile)
+    assert_array_equal(blk.args[0].energy, [8330.0, 8331.0, 8340.0])
+    assert blk.args[0].shape == (3, 4, 5)
+    with qtbot.waitSignal(dialog.stack_loaded, timeout=WAIT) as blk:
+        dialog.load()
+    np.testing.assert_array_equal(np.abs(np.asarray(blk.args[0].data)), images)
+
+
+def test_angles_for_a_2d_stack_are_refused_clearly(qtbot, dialog, tiny_stack_file, tmp_path):
+    angles = tmp_path / "angles.txt"
+    angles.write_text("0\n90\n")
+    _preview(qtbot, dialog, [tiny_stack_file])
+    dialog.angles_edit.setText(str(angles))
+    with qtbot.waitSignal(dialog.failed, timeout=WAIT) as blk:
+        dialog.angles_edit.editingFinished.emit()
+    assert "Format tried: nexus" in blk.args[0]
+    assert "angles given but the stack is not a tilt series" in blk.args[0]
