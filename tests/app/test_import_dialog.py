@@ -255,3 +255,18 @@ def test_angles_for_a_2d_stack_are_refused_clearly(qtbot, dialog, tiny_stack_fil
         dialog.angles_edit.editingFinished.emit()
     assert "Format tried: nexus" in blk.args[0]
     assert "angles given but the stack is not a tilt series" in blk.args[0]
+
+
+def test_a_new_source_replaces_a_running_preview(qtbot, dialog, tiny_stack_file):
+    from qtpy.QtCore import QCoreApplication, QThreadPool
+
+    seen = []
+    dialog.preview_ready.connect(seen.append)
+    dialog.set_sources([STXM])  # 123 text images: still reading when replaced
+    with qtbot.waitSignal(dialog.preview_ready, timeout=WAIT):
+        dialog.set_sources([tiny_stack_file])
+    assert QThreadPool.globalInstance().waitForDone(WAIT)  # the stale STXM worker has ended
+    QCoreApplication.processEvents()  # deliver its queued signals (none may count)
+    assert [p.format for p in seen] == ["nexus"]
+    assert dialog.preview().sources == (tiny_stack_file,)
+    assert dialog.energy_table.rowCount() == len(seen[0].energy)
