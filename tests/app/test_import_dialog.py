@@ -95,6 +95,19 @@ def test_cancel_during_load_gives_no_stack(qtbot, dialog):
     assert "cancelled" in dialog.message()
     assert not dialog.is_busy() and dialog.load_button.isEnabled()  # can Load again
 
+    # closing the dialog during a load stops it too, and nothing arrives afterwards
+    from qtpy.QtCore import QCoreApplication, QThreadPool
+
+    seen.clear()
+    dialog.progress_changed.disconnect(on_progress)
+    with qtbot.waitSignal(dialog.progress_changed, timeout=WAIT):
+        dialog.load()
+    dialog.close()
+    assert not dialog.is_busy()
+    assert QThreadPool.globalInstance().waitForDone(WAIT)
+    QCoreApplication.processEvents()
+    assert dialog.result() is None and loaded == []
+
 
 def test_unedited_energies_and_load_of_a_nexus_stack(qtbot, dialog, tiny_stack_file):
     pv = _preview(qtbot, dialog, [tiny_stack_file])

@@ -698,9 +698,11 @@ class ImportDialog(QDialog):
             event.acceptProposedAction()
             self.set_sources(paths)
 
-    def done(self, code: int) -> None:  # closing: stop any read; nothing is kept
+    def done(self, code: int) -> None:  # closing stops any read
         if self._control is not None:
             self._control.cancel()
+        self._job += 1  # what a stopping read still reports is dropped, widgets untouched
+        self._idle()
         super().done(code)
 
     # ---------------------------------------------------------------- slots
