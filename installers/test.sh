@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Smoke test of the built Linux installers (run as root, after installers/build.sh):
+# install the .deb, run the installed application from a clean environment (no
+# Python, no virtual environment, a fresh HOME): --version, simulate, fit (twice:
+# the second run loads numba's cached kernels), a GUI screenshot of the demo under
+# Xvfb; uninstall and check that nothing is left behind. Then the same bundle from
+# the .tar.gz, for a user without root. Keeps its files in $SMOKE_DIR (default: a
+# new folder under /tmp) and prints where.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DIST=installers/dist
+DEB=$(ls -t "$DIST"/ptyxanes_*.deb 2>/dev/null | head -1 || true)
+TAR=$(ls -t "$DIST"/ptyxanes-*-linux-*.tar.gz 2>/dev/null | head -1 || true)
+[ -n "$DEB" ] && [ -n "$TAR" ] || { echo "test: no installers in $DIST; run installers/build.sh" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "test: run as root (dpkg -i)" >&2; exit 1; }
+command -v xvfb-run >/dev/null || { echo "test: needs xvfb-run (apt-get install xvfb xauth)" >&2; exit 1; }
+
+OUT=${SMOKE_DIR:-$(mktemp -d /tmp/ptyxanes-smoke.XXXXXX)}
+mkdir -p "$OUT/home"
+step() { echo; echo "=== $*"; }
+fail() { echo "test: FAILED: $*" >&2; exit 1; }
+# The installed command with nothing of this machine's Python set-up.
+app() { env -i HOME="$OUT/home" PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
+
+step "install $DEB"
+dpkg -i "$DEB"
+[ "$(command -v ptyxanes)" = /usr/bin/ptyxanes ] || fail "ptyxanes is not /usr/bin/ptyxanes"
+VERSION=$(dpkg-query -W -f='${Version}' ptyxanes)
+
+step "ptyxanes --version"
+v=$(app ptyxanes --version)
+echo "$v"
+[ "$v" = "ptyxanes $(echo "$VERSION" | sed 's/~dev/.dev/')" ] || fail "--version says '$v', package is $VERSION"
+
+step "ptyxanes simulate 2d --size tiny"
+app ptyxanes simulate 2d --size tiny --cycles 200 -o "$OUT/twin"
+[ -s "$OUT/twin/stack.nxs" ] && [ -s "$OUT/twin/truth.h5" ] || fail "simulate wrote no stack"
+
+step "ptyxanes fit (shipped references; numba compiles its kernels)"
+t0=$(date +%s.%N)
+app ptyxanes fit "$OUT/twin/stack.nxs" -o "$OUT/result.h5" -q
+t1=$(date +%s.%N)
+app ptyxanes info "$OUT/result.h5" | tee "$OUT/info.txt"
+grep -q "map oxidation_state:" "$OUT/info.txt" || fail "no valence map in result.h5"
+grep -q "share/ptyxanes/resources/references" "$OUT/info.txt" || fail "fit did not use the bundled references"
+nbi=$(find "$OUT/home/.cache/ptyxanes/numba" -name '*.nbi' 2>/dev/null | wc -l)
+echo "numba cache: $nbi index files in \$HOME/.cache/ptyxanes/numba"
+[ "$nbi" -gt 0 ] || fail "numba wrote no cache in the user's cache folder"
+
+step "ptyxanes fit again (simulated references; numba loads its cache)"
+t2=$(date +%s.%N)
+app ptyxanes fit "$OUT/twin/stack.nxs" -o "$OUT/result2.h5" -q \
+  --ref "2:$OUT/twin/references/Ni2_NiO.xdi" --ref "3:$OUT/twin/references/Ni3_LiNiO2.xdi"
+t3=$(date +%s.%N)
+printf 'fit wall time: first %.1f s, second %.1f s\n' "$(echo "$t1 - $t0" | bc)" "$(echo "$t3 - $t2" | bc)"
+
+step "ptyxanes gui --demo --screenshot (Xvfb)"
+app xvfb-run -a -s "-screen 0 1600x1000x24" ptyxanes gui --demo --screenshot "$OUT/screenshot.png" --size 1400x900
+file "$OUT/screenshot.png" | tee /dev/stderr | grep -q "PNG image data, 1400 x 900" \
+  || fail "no 1400x900 PNG screenshot"
+
+step "uninstall (dpkg --purge)"
+dpkg --purge ptyxanes
+left=""
+for p in /opt/ptyxanes /usr/bin/ptyxanes /usr/share/applications/ptyxanes.desktop; do
+  [ -e "$p" ] && left="$left $p"
+done
+icons=$(find /usr/share/icons -name 'ptyxanes*' 2>/dev/null)
+[ -z "$left$icons" ] || fail "left behind:$left $icons"
+dpkg -s ptyxanes >/dev/null 2>&1 && fail "dpkg still knows ptyxanes"
+echo "nothing left in /opt/ptyxanes, /usr/bin, /usr/share/applications, /usr/share/icons"
+
+step "tarball $TAR (no root)"
+mkdir -p "$OUT/tar"
+tar -C "$OUT/tar" -xzf "$TAR"
+top=$(ls "$OUT/tar")
+app "$OUT/tar/$top/ptyxanes/ptyxanes" --version
+app sh "$OUT/tar/$top/user-install.sh"
+app "$OUT/home/.local/bin/ptyxanes" --version
+[ -s "$OUT/home/.local/share/applications/ptyxanes.desktop" ] || fail "user-install.sh wrote no menu entry"
+app sh "$OUT/tar/$top/user-install.sh" --remove
+[ ! -e "$OUT/home/.local/bin/ptyxanes" ] || fail "user-install.sh --remove left the command"
+
+echo
+echo "test: PASSED (files in $OUT)"
