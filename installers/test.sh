@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Smoke test of the built Linux installers (run as root, after installers/build.sh):
-# install the .deb, run the installed application from a clean environment (no
-# Python, no virtual environment, a fresh HOME): --version, simulate, fit (twice:
-# the second run loads numba's cached kernels), a GUI screenshot of the demo under
-# Xvfb; uninstall and check that nothing is left behind. Then the same bundle from
-# the .tar.gz, for a user without root. Keeps its files in $SMOKE_DIR (default: a
-# new folder under /tmp) and prints where.
+# install the .deb and run the installed application from a clean environment (no
+# Python, no virtual environment, a fresh HOME): --version; simulate 2d + fit, twice
+# (the second run loads numba's cached kernels); a GUI screenshot of the demo under
+# Xvfb; simulate 3d + pipeline 3d (ASTRA) and a screenshot of its napari 3D view.
+# Uninstall and check that nothing is left behind. Then the same bundle from the
+# .tar.gz, as a user without root. Files stay in $SMOKE_DIR (default: a new folder
+# under /tmp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIST=installers/dist
@@ -60,6 +61,16 @@ file "$OUT/screenshot.png"
 # (the window may be wider than asked: its docks have minimum widths)
 file "$OUT/screenshot.png" | grep -qE "PNG image data, [0-9]{4} x 900" || fail "no PNG screenshot"
 [ "$(stat -c %s "$OUT/screenshot.png")" -gt 50000 ] || fail "screenshot too small to show the demo"
+
+step "3D: ptyxanes simulate 3d + pipeline 3d (ASTRA SIRT), napari view under Xvfb"
+app ptyxanes simulate 3d --size tiny --cycles 200 -o "$OUT/twin3d"
+app ptyxanes pipeline 3d "$OUT/twin3d/stack.nxs" -o "$OUT/project3d.h5" -q
+app xvfb-run -a -s "-screen 0 1600x1000x24" ptyxanes gui "$OUT/project3d.h5" \
+  --screenshot "$OUT/screenshot3d.png" 2>&1 | tee "$OUT/gui3d.log"
+grep -q "opened .*project3d.h5" "$OUT/gui3d.log" || fail "the GUI did not open the 3D project"
+! grep -qE "3D viewer could not start|3D view failed|Traceback" "$OUT/gui3d.log" \
+  || fail "the napari 3D view did not start"
+file "$OUT/screenshot3d.png" | grep -q "PNG image data" || fail "no 3D screenshot"
 
 step "uninstall (dpkg --purge)"
 dpkg --purge ptyxanes
