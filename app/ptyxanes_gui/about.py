@@ -104,6 +104,30 @@ def _icon_path() -> Path | None:
         return None
 
 
+def application_icon():
+    """The application's icon in every shipped size (window title bars, task bars, docks).
+
+    Returns
+    -------
+    icon : QIcon
+        Null (``isNull()``) when the icons folder is missing.
+    """
+    from qtpy.QtCore import QSize
+    from qtpy.QtGui import QIcon
+
+    icon = QIcon()
+    try:
+        from ptyxanes.resources import resources_dir
+
+        folder = resources_dir() / "icons"
+    except FileNotFoundError:
+        return icon
+    for png in sorted(folder.glob("ptyxanes_*.png")):
+        size = int(png.stem.rsplit("_", 1)[1])
+        icon.addFile(str(png), QSize(size, size))
+    return icon
+
+
 def make_about_dialog(parent=None):
     """Build (not show) the About dialog.
 
@@ -133,6 +157,7 @@ def make_about_dialog(parent=None):
     info = about_info()
     dlg = QDialog(parent)
     dlg.setWindowTitle("About ptyxanes")
+    dlg.setWindowIcon(application_icon())
     dlg.setObjectName("about_dialog")
     top = QHBoxLayout()
     icon = _icon_path()

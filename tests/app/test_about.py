@@ -56,3 +56,13 @@ def test_about_dialog_shows_version_licence_and_copies_text(qtbot):
     QApplication.clipboard().clear()
     qtbot.mouseClick(dlg.findChild(QPushButton, "about_copy"), Qt.MouseButton.LeftButton)
     assert f"numpy: {np.__version__}" in QApplication.clipboard().text().splitlines()
+
+
+def test_application_icon_has_every_shipped_size(qapp):
+    from ptyxanes.resources import resources_dir
+
+    icon = about.application_icon()
+    sizes = sorted(s.width() for s in icon.availableSizes())
+    files = sorted(int(p.stem.split("_")[1]) for p in (resources_dir() / "icons").glob("ptyxanes_*.png"))
+    assert sizes == files and 16 in sizes and 256 in sizes
+    assert icon.pixmap(32, 32).width() == 32
