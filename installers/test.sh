@@ -79,6 +79,9 @@ for p in /opt/ptyxanes /usr/bin/ptyxanes /usr/share/applications/ptyxanes.deskto
   [ -e "$p" ] && left="$left $p"
 done
 icons=$(find /usr/share/icons -name 'ptyxanes*' 2>/dev/null)
+# (menu caches such as mimeinfo.cache must not name the removed entry either)
+icons="$icons $(grep -rl ptyxanes /usr/share/applications 2>/dev/null || true)"
+icons=$(echo $icons)
 [ -z "$left$icons" ] || fail "left behind:$left $icons"
 dpkg -s ptyxanes >/dev/null 2>&1 && fail "dpkg still knows ptyxanes"
 echo "nothing left in /opt/ptyxanes, /usr/bin, /usr/share/applications, /usr/share/icons"
