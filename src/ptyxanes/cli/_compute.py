@@ -1,0 +1,112 @@
+"""Compute options shared by the subcommands: ``--scheduler``, ``--workers``, ``--checkpoint``.
+
+Without ``--scheduler`` or ``--workers`` a command runs in-process, as
+before. With either, :func:`pipeline_runner` hands the command's work to
+:func:`ptyxanes.distributed.run_pipeline_distributed`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Generator
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def add_compute_options(parser: argparse.ArgumentParser) -> None:
+    """Add the compute options to a subcommand's parser.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    """
+    from ptyxanes.distributed.backend import DEFAULT_WORKER_MEMORY
+
+    g = parser.add_argument_group(
+        "compute (default: in this process)",
+        "Run the scans, energies and pixel blocks as Dask tasks. Workers read the inputs "
+        "by path, so on a cluster the input, output and checkpoint folders must be on a shared "
+        "file system. See docs/distributed.md.")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+                   "(one started by dask-jobqueue on SLURM)")
+    g.add_argument("--workers", type=int, metavar="N",
+                   help="start N local Dask worker processes (1 thread each)")
+    g.add_argument("--worker-memory", default=DEFAULT_WORKER_MEMORY, metavar="SIZE",
+                   help=f"memory limit of each local worker, e.g. 4GiB (default {DEFAULT_WORKER_MEMORY})")
+    g.add_argument("--checkpoint", metavar="DIR",
+                   help="keep finished tasks in DIR and skip them when the same command runs "
+                   "again (default: OUTPUT.checkpoint, removed after success)")
+
+
+def wants_cluster(args: argparse.Namespace) -> bool:
+    """True when ``--scheduler`` or ``--workers`` was given.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+
+    Returns
+    -------
+    distributed : bool
+    """
+    return getattr(args, "scheduler", None) is not None or getattr(args, "workers", None) is not None
+
+
+def backend_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~ptyxanes.distributed.ComputeBackend` the options describe.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+
+    Returns
+    -------
+    backend : ComputeBackend
+    """
+    from ptyxanes.distributed import ComputeBackend
+
+    return ComputeBackend(scheduler=args.scheduler, workers=args.workers,
+                          memory_limit=args.worker_memory)
+
+
+def pipeline_runner(args: argparse.Namespace, in_process: Callable[..., Any]) -> Callable[..., Any]:
+    """``in_process`` itself, or a Dask runner with its signature when a cluster was asked for.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options (with :func:`add_compute_options`).
+    in_process : callable
+        :func:`ptyxanes.pipeline.run_pipeline`.
+
+    Returns
+    -------
+    runner : callable
+        ``runner(dim, source, output, params, *, start=None, overwrite=False)``
+        returning a progress generator.
+    """
+    if not wants_cluster(args):
+        return in_process
+
+    def runner(dim: str, source: Any, output: Any, params: Any = None, *,
+               start: str | None = None, overwrite: bool = False) -> Generator[Any, None, Any]:
+        from ptyxanes.distributed import SchedulerLost, run_pipeline_distributed
+
+        if start is not None:
+            raise ValueError("--from re-runs one stage in this process; leave out "
+                             "--scheduler/--workers with it")
+        backend = backend_from_args(args)
+        logger.info("compute: %s", backend.describe())
+        try:
+            return (yield from run_pipeline_distributed(
+                dim, source, output, params, backend=backend, checkpoint=args.checkpoint,
+                overwrite=overwrite))
+        except (SchedulerLost, OSError) as exc:
+            sys.stderr.write(f"\nptyxanes {args.command}: error: {exc}\n")
+            raise SystemExit(1) from None
+
+    return runner
