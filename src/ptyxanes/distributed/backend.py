@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -131,6 +132,11 @@ class ComputeBackend:
             finally:
                 client.close()
             return
+        if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
+            # Dask logs every worker start and stop at INFO on its own handler; keep
+            # the command line quiet unless -v was given (workers read the variable).
+            logging.getLogger("distributed").setLevel(logging.WARNING)
+            os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
         cluster = LocalCluster(
             n_workers=self.workers,
             threads_per_worker=1,

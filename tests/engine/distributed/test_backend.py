@@ -81,6 +81,7 @@ def test_cli_from_with_workers_is_a_one_line_error(tmp_path, capsys):
     assert len(err) == 1 and "--from" in err[0]
 
 
+@pytest.mark.slow
 def test_lost_scheduler_names_the_checkpoint(twin3d, tmp_path):
     """The scheduler goes away mid-run: SchedulerLost says where to resume from."""
     from distributed import Client, LocalCluster
