@@ -105,8 +105,11 @@ def pipeline_runner(args: argparse.Namespace, in_process: Callable[..., Any]) ->
             return (yield from run_pipeline_distributed(
                 dim, source, output, params, backend=backend, checkpoint=args.checkpoint,
                 overwrite=overwrite))
+        except (FileNotFoundError, FileExistsError):
+            raise  # the dispatcher prints these
         except (SchedulerLost, OSError) as exc:
-            sys.stderr.write(f"\nptyxanes {args.command}: error: {exc}\n")
+            lead = "" if getattr(args, "quiet", False) else "\n"  # below the progress bar
+            sys.stderr.write(f"{lead}ptyxanes {args.command}: error: {exc}\n")
             raise SystemExit(1) from None
 
     return runner

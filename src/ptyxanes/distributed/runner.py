@@ -156,7 +156,9 @@ class _Session:
                     k = ev.get("task")
                     if k in fraction and ev.get("total", 0) > 0:
                         fraction[k] = min(1.0, ev["done"] / ev["total"])
-                        message = f"{by_key[k].label}: {ev.get('message', '')}".strip()
+                        text = str(ev.get("message", ""))
+                        label = by_key[k].label
+                        message = text if text.startswith(label) else f"{label}: {text}"
                 for fut in [f for f in pending if f.status != "pending"]:
                     t = futures[fut]
                     if fut.status == "finished":
@@ -507,16 +509,22 @@ def run_pipeline_distributed(
     ckpt = Path(checkpoint) if checkpoint is not None else default_checkpoint(output)
     store = CheckpointStore(ckpt)
     stats.checkpoint = str(ckpt)
-    if client is None:
-        assert backend is not None
-        with backend.connect() as own:
-            project = yield from _pipeline(own, store, dim, source, output, params, overwrite,
+    try:
+        if client is None:
+            assert backend is not None
+            with backend.connect() as own:
+                project = yield from _pipeline(own, store, dim, source, output, params,
+                                               overwrite, control, stats, chunk_spectra,
+                                               read_stack, write_stack, STAGES, result_maps,
+                                               calibration_table)
+        else:
+            project = yield from _pipeline(client, store, dim, source, output, params, overwrite,
                                            control, stats, chunk_spectra, read_stack,
                                            write_stack, STAGES, result_maps, calibration_table)
-    else:
-        project = yield from _pipeline(client, store, dim, source, output, params, overwrite,
-                                       control, stats, chunk_spectra, read_stack, write_stack,
-                                       STAGES, result_maps, calibration_table)
+    except BaseException:
+        if checkpoint is None and ckpt.is_dir() and not any(ckpt.iterdir()):
+            ckpt.rmdir()  # nothing finished: leave no empty folder behind
+        raise
     if checkpoint is None:
         shutil.rmtree(ckpt, ignore_errors=True)
     return project

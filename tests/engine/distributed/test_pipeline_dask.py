@@ -80,8 +80,7 @@ def test_killed_worker_gives_complete_equal_result(client, twin3d, inproc3d, tmp
     assert_same_project(inproc3d, got)
     n_e = len(inproc3d.stacks["volumes"].energy)
     assert stats.computed["tomo"] == n_e and stats.skipped["tomo"] == 0
-    client.wait_for_workers(2, timeout=120)  # the nanny restarted it
-    assert killed[0] not in set(client.run(os.getpid).values())
+    assert killed[0] not in set(client.run(os.getpid).values())  # (its nanny restarts it)
 
 
 @pytest.mark.slow
