@@ -148,7 +148,7 @@ class ComputeBackend:
         try:
             client = Client(cluster)
             try:
-                logger.info("started %s", self.describe())
+                logger.info("started %s, dashboard %s", self.describe(), dashboard_link(client))
                 yield client
             finally:
                 client.close()
