@@ -159,7 +159,8 @@ class _Session:
                         text = str(ev.get("message", ""))
                         label = by_key[k].label
                         message = text if text.startswith(label) else f"{label}: {text}"
-                for fut in [f for f in pending if f.status != "pending"]:
+                # "lost": its result died with a worker and is being recomputed elsewhere
+                for fut in [f for f in pending if f.status in ("finished", "error", "cancelled")]:
                     t = futures[fut]
                     if fut.status == "finished":
                         try:
@@ -176,7 +177,7 @@ class _Session:
                     elif fut.status == "error":
                         exc = fut.exception()
                         raise exc
-                    else:  # cancelled or lost: the scheduler forgot it
+                    else:  # cancelled: the scheduler forgot it
                         raise self.lost()
                 status = getattr(self.client, "status", "running")
                 if status != "running":
