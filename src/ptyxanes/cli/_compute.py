@@ -2,7 +2,8 @@
 
 Without ``--scheduler`` or ``--workers`` a command runs in-process, as
 before. With either, :func:`pipeline_runner` hands the command's work to
-:func:`ptyxanes.distributed.run_pipeline_distributed`.
+:func:`ptyxanes.distributed.run_pipeline_distributed` and :func:`fit_runner` to
+:func:`ptyxanes.distributed.fit_stack_distributed`.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def add_compute_options(parser: argparse.ArgumentParser) -> None:
                    help=f"memory limit of each local worker, e.g. 4GiB (default {DEFAULT_WORKER_MEMORY})")
     g.add_argument("--checkpoint", metavar="DIR",
                    help="keep finished tasks in DIR and skip them when the same command runs "
-                   "again (default: OUTPUT.checkpoint, removed after success)")
+                   "again (default: a folder removed after success; `pipeline`: OUTPUT.checkpoint)")
 
 
 def wants_cluster(args: argparse.Namespace) -> bool:
@@ -71,6 +72,46 @@ def backend_from_args(args: argparse.Namespace) -> Any:
 
     return ComputeBackend(scheduler=args.scheduler, workers=args.workers,
                           memory_limit=args.worker_memory)
+
+
+def _stopped(args: argparse.Namespace, exc: BaseException) -> SystemExit:
+    """One line on stderr for a lost or unreachable scheduler; the exit to raise."""
+    lead = "" if getattr(args, "quiet", False) else "\n"  # below the progress bar
+    sys.stderr.write(f"{lead}ptyxanes {args.command}: error: {exc}\n")
+    return SystemExit(1)
+
+
+def fit_runner(args: argparse.Namespace, in_process: Callable[..., Any]) -> Callable[..., Any]:
+    """``in_process`` (:func:`ptyxanes.xanes.fit_stack`) or its Dask twin when a cluster was asked for.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options (with :func:`add_compute_options`).
+    in_process : callable
+        :func:`ptyxanes.xanes.fit_stack`.
+
+    Returns
+    -------
+    runner : callable
+        ``runner(stack, *, options, calibration, threshold, chunk_spectra)``
+        returning a progress generator.
+    """
+    if not wants_cluster(args):
+        return in_process
+
+    def runner(stack: Any, **kwargs: Any) -> Generator[Any, None, Any]:
+        from ptyxanes.distributed import SchedulerLost, fit_stack_distributed
+
+        try:
+            return (yield from fit_stack_distributed(
+                stack, backend=backend_from_args(args), checkpoint=args.checkpoint, **kwargs))
+        except (FileNotFoundError, FileExistsError):
+            raise
+        except (SchedulerLost, OSError) as exc:
+            raise _stopped(args, exc) from None
+
+    return runner
 
 
 def pipeline_runner(args: argparse.Namespace, in_process: Callable[..., Any]) -> Callable[..., Any]:
@@ -108,8 +149,6 @@ def pipeline_runner(args: argparse.Namespace, in_process: Callable[..., Any]) ->
         except (FileNotFoundError, FileExistsError):
             raise  # the dispatcher prints these
         except (SchedulerLost, OSError) as exc:
-            lead = "" if getattr(args, "quiet", False) else "\n"  # below the progress bar
-            sys.stderr.write(f"{lead}ptyxanes {args.command}: error: {exc}\n")
-            raise SystemExit(1) from None
+            raise _stopped(args, exc) from None
 
     return runner

@@ -21,6 +21,7 @@ from ptyxanes.distributed.runner import (
     FIT_CHUNK_SPECTRA,
     RunStats,
     default_checkpoint,
+    fit_stack_distributed,
     run_pipeline_distributed,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "dashboard_link",
     "default_checkpoint",
     "file_signature",
+    "fit_stack_distributed",
     "run_pipeline_distributed",
     "task_hash",
 ]

@@ -351,16 +351,28 @@ def _fit(
     s: _Session, stack_path: Path, stack: ImageStack, fit: dict[str, Any],
     references: Sequence[tuple[float, str]], chunk_spectra: int,
 ) -> Generator[Progress, None, Any]:
-    """XANES fit in blocks of rows (planes): a first pass for the threshold and shape, then fits."""
+    """The pipeline's fit stage: options and references as the in-process stage reads them."""
     from ptyxanes.pipeline import load_references
-    from ptyxanes.xanes import FitOptions, XanesResult, calibrate_references, otsu_threshold
-    from ptyxanes.xanes.batch import fit_template, shared_calibration
+    from ptyxanes.xanes import FitOptions, calibrate_references
 
     fit_kw = dict(fit)
     threshold = fit_kw.pop("threshold", "otsu")
     opts = FitOptions(**fit_kw)
     energy = np.asarray(stack.energy, np.float64)
     calibration = calibrate_references(load_references(references), energy=energy, options=opts)
+    return (yield from _fit_blocks(s, stack_path, stack, opts, calibration, threshold,
+                                   chunk_spectra))
+
+
+def _fit_blocks(
+    s: _Session, stack_path: Path, stack: ImageStack, opts: Any, calibration: Any,
+    threshold: float | str | None, chunk_spectra: int,
+) -> Generator[Progress, None, Any]:
+    """XANES fit in blocks of rows (planes): a first pass for the threshold and shape, then fits."""
+    from ptyxanes.xanes import XanesResult, otsu_threshold
+    from ptyxanes.xanes.batch import fit_template, shared_calibration
+
+    energy = np.asarray(stack.energy, np.float64)
     shape = tuple(int(x) for x in stack.data.shape)
     spatial = shape[1:]
     lead = spatial[0]
@@ -413,6 +425,85 @@ def _fit(
         threshold=float(thr) if thr is not None else float("nan"), calibration=calibration,
         options=opts, template=shared,
         info={"n_spectra": int(np.prod(spatial)), "shape": opts.shape, "tasks": n_b})
+
+
+def fit_stack_distributed(
+    stack: ImageStack,
+    *,
+    options: Any = None,
+    calibration: Any = None,
+    threshold: float | str | None = "otsu",
+    chunk_spectra: int = FIT_CHUNK_SPECTRA,
+    control: Control | None = None,
+    backend: ComputeBackend | None = None,
+    client: Any = None,
+    checkpoint: str | Path | None = None,
+    stats: RunStats | None = None,
+) -> Generator[Progress, None, Any]:
+    """:func:`ptyxanes.xanes.fit_stack` on Dask workers, one task per block of rows (planes).
+
+    Parameters
+    ----------
+    stack : ImageStack
+        Read from a file (``attrs["source_file"]``, as :func:`ptyxanes.io.nexus.read_stack`
+        sets it): the workers read their blocks from that file.
+    options, calibration, threshold, chunk_spectra, control
+        As :func:`ptyxanes.xanes.fit_stack`; the maps are identical to it.
+    backend : ComputeBackend, optional
+        Where to run, unless ``client`` is given.
+    client : distributed.Client, optional
+    checkpoint : path-like, optional
+        Directory of finished blocks (default: a temporary one, removed at the end).
+    stats : RunStats, optional
+
+    Returns
+    -------
+    result : ptyxanes.xanes.XanesResult
+
+    Raises
+    ------
+    ValueError
+        A stack that was not read from a file.
+    SchedulerLost
+    """
+    import tempfile
+
+    from ptyxanes.xanes import FitOptions
+
+    source = stack.attrs.get("source_file")
+    if not source:
+        raise ValueError("the distributed fit needs a stack read from a file (workers read it)")
+    if client is None and (backend is None or not backend.distributed):
+        raise ValueError("fit_stack_distributed needs a client or a backend with workers or a "
+                         "scheduler")
+    stats = stats if stats is not None else RunStats()
+    ckpt = Path(checkpoint) if checkpoint is not None else Path(tempfile.mkdtemp(
+        prefix="ptyxanes-fit-"))
+    store = CheckpointStore(ckpt)
+    stats.checkpoint = str(ckpt)
+
+    def run(c: Any) -> Generator[Progress, None, Any]:
+        s = _Session(c, store, control or Control(), stats)
+        stats.dashboard = dashboard_link(c)
+        try:
+            res = yield from _fit_blocks(s, Path(source), stack, options or FitOptions(),
+                                         calibration, threshold, chunk_spectra)
+        finally:
+            s.close()
+        shp = tuple(int(x) for x in stack.data.shape[1:])
+        return replace(res, **{k: getattr(res, k).reshape(shp) for k in tasks.FIT_MAPS})
+
+    try:
+        if client is None:
+            assert backend is not None
+            with backend.connect() as own:
+                result = yield from run(own)
+        else:
+            result = yield from run(client)
+    finally:
+        if checkpoint is None:
+            shutil.rmtree(ckpt, ignore_errors=True)
+    return result
 
 
 # ----------------------------------------------------------------------------- pipeline

@@ -123,3 +123,21 @@ def test_interrupted_run_resumes_and_skips_finished_tasks(client, twin3d, inproc
     want = result_maps(res, float(np.mean(vols.pixel_size)))
     for k, m in want.items():
         np.testing.assert_array_equal(m.data, got.maps[k].data, err_msg=k)
+
+
+@pytest.mark.slow
+def test_fit_cli_on_workers_equals_in_process(client, inproc3d, tmp_path):
+    """`ptyxanes fit --scheduler`: blocks of 2 000 voxels on the workers, maps identical."""
+    from ptyxanes.io.nexus import write_stack
+
+    vols = write_stack(tmp_path / "volumes.h5", inproc3d.stacks["volumes"])
+    common = ["fit", str(vols), "-q", "--chunk", "2000"]
+    assert main([*common, "-o", str(tmp_path / "a.h5")]) == 0
+    assert main([*common, "-o", str(tmp_path / "b.h5"), "--scheduler", client.scheduler.address,
+                 "--checkpoint", str(tmp_path / "ck")]) == 0
+    a, b = load_project(tmp_path / "a.h5", lazy=False), load_project(tmp_path / "b.h5", lazy=False)
+    assert set(a.maps) == set(b.maps) and np.isfinite(a.maps["oxidation_state"].data).sum() > 100
+    for k in a.maps:
+        np.testing.assert_array_equal(a.maps[k].data, b.maps[k].data, err_msg=k)
+    n_blocks = sum(k.startswith("fit-") for k in CheckpointStore(tmp_path / "ck").keys())
+    assert n_blocks >= 2
