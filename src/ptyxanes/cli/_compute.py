@@ -2,8 +2,8 @@
 
 Without ``--scheduler`` or ``--workers`` a command runs in-process, as
 before. With either, :func:`pipeline_runner` hands the command's work to
-:func:`ptyxanes.distributed.run_pipeline_distributed` and :func:`fit_runner` to
-:func:`ptyxanes.distributed.fit_stack_distributed`.
+:func:`ptyxanes.distributed.run_pipeline_distributed`; :func:`fit_runner` and
+:func:`tomo_runner` do the same for ``fit`` and ``tomo``.
 """
 
 from __future__ import annotations
@@ -81,8 +81,28 @@ def _stopped(args: argparse.Namespace, exc: BaseException) -> SystemExit:
     return SystemExit(1)
 
 
+def _dask_twin(args: argparse.Namespace, in_process: Callable[..., Any], name: str
+               ) -> Callable[..., Any]:
+    """``in_process`` itself, or the Dask function ``name`` of ptyxanes.distributed."""
+    if not wants_cluster(args):
+        return in_process
+
+    def runner(stack: Any, **kwargs: Any) -> Generator[Any, None, Any]:
+        import ptyxanes.distributed as dist
+
+        try:
+            return (yield from getattr(dist, name)(
+                stack, backend=backend_from_args(args), checkpoint=args.checkpoint, **kwargs))
+        except (FileNotFoundError, FileExistsError):
+            raise
+        except (dist.SchedulerLost, OSError) as exc:
+            raise _stopped(args, exc) from None
+
+    return runner
+
+
 def fit_runner(args: argparse.Namespace, in_process: Callable[..., Any]) -> Callable[..., Any]:
-    """``in_process`` (:func:`ptyxanes.xanes.fit_stack`) or its Dask twin when a cluster was asked for.
+    """:func:`ptyxanes.xanes.fit_stack` or, with a cluster, ``fit_stack_distributed``.
 
     Parameters
     ----------
@@ -94,24 +114,27 @@ def fit_runner(args: argparse.Namespace, in_process: Callable[..., Any]) -> Call
     Returns
     -------
     runner : callable
-        ``runner(stack, *, options, calibration, threshold, chunk_spectra)``
-        returning a progress generator.
+        Same call as ``in_process`` (the stack must come from a file).
     """
-    if not wants_cluster(args):
-        return in_process
+    return _dask_twin(args, in_process, "fit_stack_distributed")
 
-    def runner(stack: Any, **kwargs: Any) -> Generator[Any, None, Any]:
-        from ptyxanes.distributed import SchedulerLost, fit_stack_distributed
 
-        try:
-            return (yield from fit_stack_distributed(
-                stack, backend=backend_from_args(args), checkpoint=args.checkpoint, **kwargs))
-        except (FileNotFoundError, FileExistsError):
-            raise
-        except (SchedulerLost, OSError) as exc:
-            raise _stopped(args, exc) from None
+def tomo_runner(args: argparse.Namespace, in_process: Callable[..., Any]) -> Callable[..., Any]:
+    """:func:`ptyxanes.tomo.reconstruct_tilt_stack` or, with a cluster, its Dask twin.
 
-    return runner
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options (with :func:`add_compute_options`).
+    in_process : callable
+        :func:`ptyxanes.tomo.reconstruct_tilt_stack`.
+
+    Returns
+    -------
+    runner : callable
+        Same call as ``in_process`` (the stack must come from a file).
+    """
+    return _dask_twin(args, in_process, "reconstruct_tilt_stack_distributed")
 
 
 def pipeline_runner(args: argparse.Namespace, in_process: Callable[..., Any]) -> Callable[..., Any]:

@@ -22,6 +22,7 @@ from ptyxanes.distributed.runner import (
     RunStats,
     default_checkpoint,
     fit_stack_distributed,
+    reconstruct_tilt_stack_distributed,
     run_pipeline_distributed,
 )
 
@@ -36,6 +37,7 @@ __all__ = [
     "default_checkpoint",
     "file_signature",
     "fit_stack_distributed",
+    "reconstruct_tilt_stack_distributed",
     "run_pipeline_distributed",
     "task_hash",
 ]

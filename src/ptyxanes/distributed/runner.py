@@ -97,6 +97,7 @@ class _Session:
         self.control = control
         self.stats = stats
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.last_tomo: Any = None
         self.address = str(getattr(client.scheduler, "address", "") or client.scheduler_info()
                            .get("address", "?"))
         client.subscribe_topic(tasks.PROGRESS_TOPIC, self._on_event)
@@ -334,12 +335,14 @@ def _tomo(
     got = yield from sub_progress(s.run("tomo", todo), 0, n_e, total, "tomo")
     vols = np.stack([got[t.key]["volume"] for t in todo])
     table: dict[str, NDArray[Any]] = {"energy": np.asarray(stack.energy, dtype=float)}
+    reg = None
     if tomo.get("register", True) and n_e > 1:
         vols, reg = yield from sub_progress(register_volumes(vols, control=s.control), n_e, 1,
                                             total, "register")
         for i, ax in enumerate(("plane", "row", "col")):
             table[f"shifts_{ax}"] = reg.shifts[:, i]
     vols = vols.astype(np.float32)
+    s.last_tomo = (got, todo, reg, vols)
     mu = np.clip(vols, 0, None) / pixel
     out = ImageStack(mu.astype(np.float32), np.asarray(stack.energy, dtype=float),
                      np.full(n_e, pixel), kind="absorption", dims=("energy", "plane", "row", "col"))
@@ -492,6 +495,91 @@ def fit_stack_distributed(
             s.close()
         shp = tuple(int(x) for x in stack.data.shape[1:])
         return replace(res, **{k: getattr(res, k).reshape(shp) for k in tasks.FIT_MAPS})
+
+    try:
+        if client is None:
+            assert backend is not None
+            with backend.connect() as own:
+                result = yield from run(own)
+        else:
+            result = yield from run(client)
+    finally:
+        if checkpoint is None:
+            shutil.rmtree(ckpt, ignore_errors=True)
+    return result
+
+
+def reconstruct_tilt_stack_distributed(
+    stack: ImageStack,
+    *,
+    control: Control | None = None,
+    backend: ComputeBackend | None = None,
+    client: Any = None,
+    checkpoint: str | Path | None = None,
+    stats: RunStats | None = None,
+    **tomo: Any,
+) -> Generator[Progress, None, tuple[ImageStack, Any]]:
+    """:func:`ptyxanes.tomo.reconstruct_tilt_stack` with one Dask task per energy.
+
+    Parameters
+    ----------
+    stack : ImageStack
+        Tilt series read from a file (``attrs["source_file"]``); each worker
+        reads its energy from that file.
+    control : Control, optional
+    backend : ComputeBackend, optional
+        Where to run, unless ``client`` is given.
+    client : distributed.Client, optional
+    checkpoint : path-like, optional
+        Directory of finished energies (default: a temporary one, removed at the end).
+    stats : RunStats, optional
+    **tomo
+        ``pixel_size``, ``algorithm``, ``iterations``, ``align``, ``center``,
+        ``max_outer``, ``register`` as :func:`~ptyxanes.tomo.reconstruct_tilt_stack`.
+
+    Returns
+    -------
+    volumes : ImageStack
+        Identical to the in-process result.
+    result : ptyxanes.tomo.EnergySeriesVolumes
+        Alignments (without their intermediate volumes) and the 3D registration.
+
+    Raises
+    ------
+    ValueError
+        Not a tilt series, or a stack not read from a file.
+    SchedulerLost
+    """
+    import tempfile
+
+    from ptyxanes.tomo import EnergySeriesVolumes, TiltAlignment
+
+    source = stack.attrs.get("source_file")
+    if not source:
+        raise ValueError("the distributed tomography needs a stack read from a file")
+    if client is None and (backend is None or not backend.distributed):
+        raise ValueError("reconstruct_tilt_stack_distributed needs a client or a backend with "
+                         "workers or a scheduler")
+    stats = stats if stats is not None else RunStats()
+    ckpt = Path(checkpoint) if checkpoint is not None else Path(tempfile.mkdtemp(
+        prefix="ptyxanes-tomo-"))
+    store = CheckpointStore(ckpt)
+    stats.checkpoint = str(ckpt)
+
+    def run(c: Any) -> Generator[Progress, None, tuple[ImageStack, Any]]:
+        s = _Session(c, store, control or Control(), stats)
+        stats.dashboard = dashboard_link(c)
+        try:
+            out, _ = yield from _tomo(s, Path(source), stack, dict(tomo))
+        finally:
+            s.close()
+        got, todo, reg, vols = s.last_tomo
+        alignments = tuple(
+            TiltAlignment(got[t.key]["shifts"], float(got[t.key]["center"]),
+                          np.zeros((0, 0, 0), np.float32), got[t.key]["history"],
+                          bool(got[t.key]["converged"]))
+            if "shifts" in got[t.key] else None for t in todo)
+        return out, EnergySeriesVolumes(vols, alignments, reg)
 
     try:
         if client is None:

@@ -190,7 +190,8 @@ def tomo_energy(
     -------
     arrays : dict
         ``volume`` (P, M, N) in projection units per voxel and, when aligned,
-        ``shifts`` (A, 2) px.
+        ``shifts`` (A, 2) px, ``center`` (px), ``history`` and ``converged`` of
+        the tilt-series alignment.
     """
     from ptyxanes.align.registration import rescale_image
     from ptyxanes.io.nexus import read_stack
@@ -219,6 +220,9 @@ def tomo_energy(
                                         max_outer=tomo.get("max_outer", 10)), report)
         aligned, c = shift_projections(proj, al.shifts), None
         out["shifts"] = np.asarray(al.shifts)
+        out["center"] = np.asarray(al.center, np.float64)
+        out["history"] = np.asarray(al.history, np.float64)
+        out["converged"] = np.asarray(bool(al.converged))
     else:
         aligned, c = proj, center
     if tomo.get("algorithm", "sirt") == "sirt":

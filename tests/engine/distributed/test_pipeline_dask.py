@@ -141,3 +141,21 @@ def test_fit_cli_on_workers_equals_in_process(client, inproc3d, tmp_path):
         np.testing.assert_array_equal(a.maps[k].data, b.maps[k].data, err_msg=k)
     n_blocks = sum(k.startswith("fit-") for k in CheckpointStore(tmp_path / "ck").keys())
     assert n_blocks >= 2
+
+
+@pytest.mark.slow
+def test_tomo_cli_on_workers_equals_in_process(client, twin3d, tmp_path):
+    """`ptyxanes tomo --scheduler`: one task per energy; volumes and alignment identical."""
+    import h5py
+
+    common = ["tomo", str(twin3d.outdir / "stack.nxs"), "-q", "--iterations", "10",
+              "--align-rounds", "1"]
+    assert main([*common, "-o", str(tmp_path / "a.h5")]) == 0
+    assert main([*common, "-o", str(tmp_path / "b.h5"), "--scheduler",
+                 client.scheduler.address]) == 0
+    with h5py.File(tmp_path / "a.h5") as fa, h5py.File(tmp_path / "b.h5") as fb:
+        for name in ("entry/data/data", "entry/tilt_alignment/shifts",
+                     "entry/tilt_alignment/center", "entry/registration/shifts"):
+            assert name in fa, name
+            np.testing.assert_array_equal(fa[name][()], fb[name][()], err_msg=name)
+        assert np.asarray(fa["entry/data/data"]).max() > 0
