@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ptyxanes.cli._compute import add_compute_options, fit_runner
+
 logger = logging.getLogger(__name__)
 
 
@@ -86,6 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="spectra held in memory at once (memory ~ 50 x E bytes per spectrum)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_compute_options(p)
     p.set_defaults(func=_run)
 
 
@@ -115,8 +118,9 @@ def _run(args: argparse.Namespace) -> int:
     stack = open_stack(args.stack, lazy=True)
     try:
         cal = calibrate_references(refs, energy=stack.energy, options=opts)
-        res = run_with_bar(fit_stack(stack, options=opts, calibration=cal,
-                                     threshold=args.threshold, chunk_spectra=args.chunk),
+        res = run_with_bar(fit_runner(args, fit_stack)(stack, options=opts, calibration=cal,
+                                                       threshold=args.threshold,
+                                                       chunk_spectra=args.chunk),
                            "fit", quiet=args.quiet)
     finally:
         if hasattr(stack.data, "file"):

@@ -7,6 +7,8 @@ import logging
 
 import numpy as np
 
+from ptyxanes.cli._compute import add_compute_options, pipeline_runner
+
 logger = logging.getLogger(__name__)
 
 
@@ -62,6 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="re-run from this stage using the intermediates stored in OUTPUT")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_compute_options(p)
     p.set_defaults(func=_run)
 
 
@@ -85,8 +88,8 @@ def _run(args: argparse.Namespace) -> int:
     refs = tuple(args.ref) or params.references
     params = PipelineParams(rec, ali, tomo, fit, refs)
     project = run_with_bar(
-        run_pipeline(args.dim, args.source, args.output, params, start=args.start,
-                     overwrite=args.overwrite),
+        pipeline_runner(args, run_pipeline)(args.dim, args.source, args.output, params,
+                                            start=args.start, overwrite=args.overwrite),
         f"pipeline {args.dim}", quiet=args.quiet,
     )
     v = project.maps["oxidation_state"].data
