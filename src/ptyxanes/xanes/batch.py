@@ -16,13 +16,13 @@ from ptyxanes.xanes import model as mdl
 from ptyxanes.xanes import shape as shape_fit
 from ptyxanes.xanes.absorption import to_absorption
 from ptyxanes.xanes.calibration import Calibration, ReferenceEdge, calibrate
-from ptyxanes.xanes.edge import detect_spikes, half_step_crossing, lcf, template_starts
+from ptyxanes.xanes.edge import detect_spikes, half_step_crossing, lcf, residual_spikes, template_starts
 from ptyxanes.xanes.normalize import E0, POST_EDGE, PRE_EDGE, normalize, pre_edge_map
 from ptyxanes.xanes.status import Status
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("halfheight", "halfstep", "deriv", "lcf")
+METHODS = ("auto", "halfheight", "halfstep", "deriv", "lcf")
 SHAPES = ("shared", "free")
 
 
@@ -42,8 +42,14 @@ class FitOptions:
         Energies fitted by the edge model.
     step : bool
         Add an edge step (error function) to the three Gaussians.
-    method : {"halfheight", "halfstep", "deriv", "lcf"}
+    method : {"auto", "halfheight", "halfstep", "deriv", "lcf"}
         Edge definition (``lcf`` = linear combination of two references).
+        ``auto`` (default): the half-height edge of the shared shape while that
+        shape explains every pixel; when the shared fit leaves residuals with a
+        structure common to many pixels (the edge *shape* changes across the
+        map, e.g. Fe²⁺ next to Fe³⁺), a linear combination of the references
+        (two or more, with spectra on the data's energies) or, without them, the
+        free fit (see :func:`choose_method`).
     shape : {"shared", "free"}
         ``shared`` (default): one three-Gaussian shape per map (the fit of its
         Ni-weighted mean spectrum), shifted, scaled and offset per pixel (3
@@ -58,6 +64,20 @@ class FitOptions:
         Relative cost decrease that ends the iterations.
     min_r2 : float
         Fits with R² below this get ``POOR_FIT``.
+    edge : str
+        Absorption edge (``"Ni-K"``, ``"Fe-L3"`` …), for labels and provenance;
+        :meth:`for_edge` derives the windows from it.
+    normalization : {"jump", "area"}
+        Edge-jump (K edges) or mean-absorption (overlapping L3/L2) normalisation,
+        see :func:`~ptyxanes.xanes.normalize.normalize`.
+    mask_sigma : float
+        Sample mask: a pixel is sample when its edge jump exceeds this many
+        standard deviations of the jump implied by its own pre-edge scatter
+        (see :func:`sample_mask`).
+    structure_ratio : float
+        ``auto``: the shared shape is abandoned when the leading principal
+        component of its residuals carries more than this many times the
+        residual variance of a typical component (see :func:`residual_structure`).
     """
 
     pre_edge: tuple[float, float] = PRE_EDGE
@@ -66,12 +86,63 @@ class FitOptions:
     e0: float = E0
     window: tuple[float, float] = (8325.0, 8370.0)
     step: bool = False
-    method: str = "halfheight"
+    method: str = "auto"
     shape: str = "shared"
     peak_fraction: float = 0.75
     max_iter: int = 50
     tol: float = 1e-4
     min_r2: float = 0.9
+    edge: str = "Ni-K"
+    normalization: str = "jump"
+    mask_sigma: float = 5.0
+    structure_ratio: float = 8.0
+
+    @classmethod
+    def for_edge(cls, edge: str = "Ni-K", **overrides: Any) -> FitOptions:
+        """Options whose windows, e0 and normalisation follow from an edge.
+
+        Parameters
+        ----------
+        edge : str, optional
+            ``"Ni-K"``, ``"Co-K"``, ``"Mn-K"``, ``"Fe-K"``, ``"Fe-L3"`` …
+        **overrides
+            Any field; ``None`` values are ignored (a CLI option not given).
+
+        Returns
+        -------
+        options : FitOptions
+
+        Examples
+        --------
+        >>> o = FitOptions.for_edge("Fe-L3")
+        >>> o.normalization, o.window
+        ('area', (703.8, 727.9))
+        >>> FitOptions.for_edge("Ni-K") == FitOptions()
+        True
+        """
+        from ptyxanes.xanes.edges import edge_spec
+
+        ov = {k: v for k, v in overrides.items() if v is not None}
+        spec = edge_spec(edge, pre_edge=ov.pop("pre_edge", None), window=ov.pop("window", None),
+                         post_edge=ov.pop("post_edge", None), e0=ov.pop("e0", None))
+        return cls(pre_edge=spec.pre_edge, window=spec.window, post_edge=spec.post_edge,
+                   e0=spec.e0, edge=spec.name,
+                   normalization=ov.pop("normalization", spec.normalization), **ov)
+
+    @property
+    def edge_spec(self) -> Any:
+        """The :class:`~ptyxanes.xanes.edges.EdgeSpec` with these options' windows."""
+        from ptyxanes.xanes.edges import edge_spec
+
+        return edge_spec(self.edge, pre_edge=self.pre_edge, window=self.window,
+                         post_edge=self.post_edge, e0=self.e0)
+
+    @property
+    def norm_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`~ptyxanes.xanes.normalize.normalize`."""
+        return {"pre_edge": self.pre_edge, "post_edge": self.post_edge,
+                "post_order": self.post_order, "e0": self.e0,
+                "normalization": self.normalization, "window": self.window}
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -79,12 +150,15 @@ class FitOptions:
         if self.shape not in SHAPES:
             raise ValueError(f"unknown shape {self.shape!r}; expected one of {SHAPES}")
         if self.window[1] - self.window[0] < 5:
-            raise ValueError(f"fit window {self.window} eV is too narrow")
+            raise ValueError(f"fit window {self.window[0]:g}–{self.window[1]:g} eV is too "
+                             "narrow (at least 5 eV)")
+        if self.normalization not in ("jump", "area"):
+            raise ValueError(f"unknown normalization {self.normalization!r}; expected jump or area")
 
     @property
     def curve_method(self) -> str:
         """Edge method applied to the fitted curve (``halfheight`` for ``lcf``)."""
-        return "halfheight" if self.method == "lcf" else self.method
+        return "halfheight" if self.method in ("lcf", "auto") else self.method
 
     @property
     def uses_template(self) -> bool:
@@ -233,6 +307,7 @@ def fit_spectrum(
     start: NDArray[np.float64] | None = None,
     template: NDArray[np.float64] | None = None,
     fine_step: float = 0.1,
+    check_spikes: bool = True,
 ) -> SpectrumFit:
     """Fit one spectrum (robust multi-start; a few milliseconds).
 
@@ -257,6 +332,9 @@ def fit_spectrum(
         ``shape="free"``, all parameters are fitted.
     fine_step : float, optional
         Spacing of the returned fitted curve, eV.
+    check_spikes : bool, optional
+        Flag a single-energy outlier against the fitted model as ``SPIKE``
+        (:func:`~ptyxanes.xanes.edge.residual_spikes`); off for references.
 
     Returns
     -------
@@ -275,8 +353,7 @@ def fit_spectrum(
     e = np.asarray(energy, np.float64)
     m = np.asarray(mu)
     ab, st = to_absorption(m[None], kind)
-    norm = normalize(e, ab, pre_edge=opts.pre_edge, post_edge=opts.post_edge,
-                     post_order=opts.post_order, e0=opts.e0, status=st)
+    norm = normalize(e, ab, status=st, **opts.norm_kwargs)
     w = _window(e, opts)
     y = norm.mu[0]
     ew = e[w]
@@ -284,15 +361,13 @@ def fit_spectrum(
     npar = mdl.n_params(opts.step)
     nan = float("nan")
     status = int(norm.status[0])
-    if status == Status.OK and detect_spikes(y[w]):
-        status = int(Status.SPIKE)
     if status != Status.OK:
         return SpectrumFit(e, y, float(norm.edge_jump[0]), fine, np.full(fine.size, nan),
                            np.full((3 + opts.step, fine.size), nan), np.full(npar, nan), nan,
                            nan, nan, nan, nan, nan, nan, status, opts.method)
     if opts.uses_template and template is not None:
         return _fit_spectrum_shared(e, y, float(norm.edge_jump[0]), w, fine, opts, calibration,
-                                    np.asarray(template, np.float64))
+                                    np.asarray(template, np.float64), check_spikes)
     x = float(half_step_crossing(ew, y[w]))
     x0 = x if np.isfinite(x) else float(np.mean(opts.window))
     starts = template_starts(x0, opts.step)[:, 0]
@@ -311,6 +386,9 @@ def fit_spectrum(
     one = {k: v[best : best + 1] for k, v in out.items()}
     status = int(_flag_status(one, opts)[0])
     p = params[best]
+    if check_spikes and status in (Status.OK, Status.POOR_FIT, Status.FIT_FAILED) and \
+            _free_spikes(ew, y[w][None], p[None])[0]:
+        status = int(Status.SPIKE)
     hpk = float(one["peak_height"][0])
     level = 0.5 * hpk if opts.curve_method == "halfheight" else 0.5
     edge = float(one["edge"][0])
@@ -325,6 +403,32 @@ def fit_spectrum(
         edge_energy=edge, edge_sigma=sig, peak_energy=float(one["peak_energy"][0]),
         peak_height=hpk, level=level, r2=float(one["r2"][0]), chi2_red=float(one["s2"][0]),
         status=status, method=opts.method, valence=val, valence_sigma=vs)
+
+
+def _free_spikes(ew: NDArray[np.float64], y: NDArray[np.float64], params: NDArray[np.float64]
+                 ) -> NDArray[np.bool_]:
+    """Spikes against free fits whose unresolved Gaussians are dropped.
+
+    A free fit can place a Gaussian narrower than the energy spacing on a
+    single outlier and so hide it; such a Gaussian is no spectral feature. The
+    fits without those Gaussians, re-scaled on a fitted baseline
+    (:func:`~ptyxanes.xanes.shape.fit_shift`), are the model the residuals are
+    taken against.
+    """
+    p = np.array(params, np.float64, copy=True)
+    out = np.zeros(p.shape[0], bool)
+    if ew.size < 3:
+        return out
+    narrow = 1.5 * float(np.median(np.diff(ew)))
+    for j in (0, 3, 6):
+        p[:, j] = np.where(p[:, j + 2] < narrow, 0.0, p[:, j])
+    # candidates: a large second difference (cheap); confirmed against the model
+    with np.errstate(invalid="ignore"):
+        cand = np.isfinite(p).all(1) & detect_spikes(y)
+    for i in np.nonzero(cand)[0]:
+        sf = shape_fit.fit_shift(ew, y[i][None], p[i])
+        out[i] = bool(np.isfinite(sf.residuals[0]).all() and residual_spikes(-sf.residuals[0]))
+    return out
 
 
 def template_edge(template: NDArray[np.float64], opts: FitOptions) -> tuple[float, float, float]:
@@ -346,8 +450,8 @@ def template_edge(template: NDArray[np.float64], opts: FitOptions) -> tuple[floa
 
 def _fit_spectrum_shared(e: NDArray[np.float64], y: NDArray[np.float64], jump: float,
                          w: NDArray[np.bool_], fine: NDArray[np.float64], opts: FitOptions,
-                         calibration: Calibration | None, template: NDArray[np.float64]
-                         ) -> SpectrumFit:
+                         calibration: Calibration | None, template: NDArray[np.float64],
+                         check_spikes: bool = True) -> SpectrumFit:
     """One spectrum by the map's shared shape (same arithmetic as the map)."""
     ew = e[w]
     e_t, pk_t, h_t = template_edge(template, opts)
@@ -355,6 +459,9 @@ def _fit_spectrum_shared(e: NDArray[np.float64], y: NDArray[np.float64], jump: f
                              pre_map=pre_edge_map(e, ew, opts.pre_edge, opts.e0))
     out = _shared_outputs(sf, e_t, opts)
     status = int(out["status"][0])
+    if check_spikes and status in (Status.OK, Status.POOR_FIT, Status.FIT_FAILED) and \
+            residual_spikes(-sf.residuals[0]):
+        status = int(Status.SPIKE)
     shift, a = float(sf.shift[0]), float(sf.scale[0])
     p = shape_fit.shifted_params(template, shift, a)
     edge, sig = float(out["edge"][0]), float(out["edge_sigma"][0])
@@ -518,7 +625,7 @@ def reference_edges(
                                  f"not the stack's {grid[0]:.0f}-{grid[-1]:.0f} eV")
             mu = np.interp(grid, e, mu)
             e = grid
-        f = fit_spectrum(e, mu, options=opts_curve)
+        f = fit_spectrum(e, mu, options=opts_curve, check_spikes=False)
         if f.status != Status.OK:
             raise ValueError(f"reference {ref.name!r}: edge fit failed ({Status(f.status).name})")
         # The residual of a high-SNR reference is the model's systematic misfit, which
@@ -649,16 +756,13 @@ def _fit_chunk(
     With ``shared`` (a template shape) pixels get the shared-shape fit."""
     n = spectra.shape[0]
     ab, st = to_absorption(spectra, kind)
-    norm = normalize(energy, ab, pre_edge=opts.pre_edge, post_edge=opts.post_edge,
-                     post_order=opts.post_order, e0=opts.e0, status=st)
+    norm = normalize(energy, ab, status=st, **opts.norm_kwargs)
     st = norm.status.copy()
     if threshold is not None:
         with np.errstate(invalid="ignore"):
             st[(st == Status.OK) & ~(norm.edge_jump > threshold)] = Status.BELOW_THRESHOLD
     w = _window(energy, opts)
     ew = energy[w]
-    with np.errstate(invalid="ignore"):
-        st[(st == Status.OK) & detect_spikes(norm.mu[:, w])] = Status.SPIKE
     edge = np.full(n, np.nan)
     sig = np.full(n, np.nan)
     r2 = np.full(n, np.nan)
@@ -678,12 +782,16 @@ def _fit_chunk(
                 sig[todo] = res.valence_sigma * abs(calibration.slope)
             sub = np.where(np.isfinite(res.valence) & (res.r2 >= opts.min_r2), Status.OK,
                            Status.POOR_FIT).astype(np.uint8)
+            resid = y - res.weights @ np.stack([ra[w], rb[w]])
+            sub[residual_spikes(resid) & (sub != Status.FIT_FAILED)] = Status.SPIKE
             st[todo] = sub
         elif shared is not None:
             template = shared
             sf = shape_fit.fit_shift(ew, y, shared,
                                      pre_map=pre_edge_map(energy, ew, opts.pre_edge, opts.e0))
             o = _shared_outputs(sf, template_edge(shared, opts)[0], opts)
+            o["status"][np.isin(o["status"], (Status.OK, Status.POOR_FIT))
+                        & residual_spikes(-sf.residuals)] = Status.SPIKE
             st[todo] = o["status"]
             s2c = _misfit_corrected_s2(sf.residuals, o["edge"], o["status"] == Status.OK, 4)
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -711,8 +819,11 @@ def _fit_chunk(
                 ew, y, p0, bounds=bounds, method=opts.curve_method, max_iter=opts.max_iter,
                 tol=opts.tol, peak_fraction=opts.peak_fraction,
                 pre_map=pre_edge_map(energy, ew, opts.pre_edge, opts.e0))
-            st[todo] = _flag_status(out, opts)
             res = mdl.model_batch(ew, params) - y
+            fst = _flag_status(out, opts)
+            fst[np.isin(fst, (Status.OK, Status.POOR_FIT, Status.FIT_FAILED))
+                & _free_spikes(ew, y, params)] = Status.SPIKE
+            st[todo] = fst
             good = st[todo] == Status.OK
             s2c = _misfit_corrected_s2(res, out["edge"], good, params.shape[1])
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -726,6 +837,196 @@ def _fit_chunk(
     for a in (edge, sig, val, vsig):
         a[bad] = np.nan
     return _ChunkOut(edge, sig, norm.edge_jump, r2, st, val, vsig, template)
+
+
+#: Spectra sampled from the map to decide the ``auto`` method.
+AUTO_SAMPLE: int = 20000
+
+
+def _sample_spectra(e: NDArray[np.float64], read: Any, blocks: list[tuple[int, int]], kind: str,
+                    opts: FitOptions, thr: float | None
+                    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Up to :data:`AUTO_SAMPLE` normalised sample spectra (evenly over the blocks) and jumps."""
+    ys, js = [], []
+    per = max(1, AUTO_SAMPLE // max(len(blocks), 1))
+    for b0, b1 in blocks:
+        ab, st = to_absorption(read(b0, b1), kind)
+        nm = normalize(e, ab, status=st, **opts.norm_kwargs)
+        with np.errstate(invalid="ignore"):
+            ok = (nm.status == Status.OK) & np.isfinite(nm.mu).all(-1)
+            if thr is not None:
+                ok &= nm.edge_jump > thr
+        idx = np.nonzero(ok)[0]
+        if idx.size > per:
+            idx = idx[np.linspace(0, idx.size - 1, per).astype(int)]
+        ys.append(nm.mu[idx])
+        js.append(nm.edge_jump[idx])
+    return np.concatenate(ys), np.concatenate(js)
+
+
+def residual_structure(residuals: NDArray[np.float64], jump: NDArray[np.float64],
+                       edge: NDArray[np.float64], good: NDArray[np.bool_]
+                       ) -> tuple[float, float]:
+    """How much of the shared-shape residual is a pattern that varies between pixels.
+
+    The residuals are converted to absorption units (times the edge jump, where
+    the noise of a transmission measurement is about uniform), the part common
+    to all pixels with the same edge energy (the shape's own misfit, which
+    cancels in the calibration) is removed in 0.1 eV bins of edge energy, and
+    the eigenvalues of the residual covariance are compared: white noise gives
+    eigenvalues within a factor ``(1 + sqrt(F/N))^2`` of each other; a change of
+    edge shape across the map puts a large share into the first one.
+
+    Parameters
+    ----------
+    residuals : ndarray of shape (N, F)
+        Model minus normalised data.
+    jump : ndarray of shape (N,)
+        Edge jumps (absorption units).
+    edge : ndarray of shape (N,)
+        Edge energies, eV.
+    good : ndarray of bool, shape (N,)
+        Spectra used.
+
+    Returns
+    -------
+    ratio : float
+        Largest eigenvalue over the median one (about 1–1.5 for noise alone).
+    amplitude : float
+        RMS over the window of the leading pattern, normalised units
+        (its share of a typical pixel's normalised spectrum).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> r = rng.normal(0, 0.01, (500, 40))
+    >>> ratio, amp = residual_structure(r, np.ones(500), np.zeros(500), np.ones(500, bool))
+    >>> ratio < 2
+    True
+    >>> r2 = r + np.outer(rng.choice([-1.0, 1.0], 500), np.sin(np.arange(40) / 5)) * 0.1
+    >>> residual_structure(r2, np.ones(500), np.zeros(500), np.ones(500, bool))[0] > 20
+    True
+    """
+    g = good & np.isfinite(residuals).all(1) & np.isfinite(jump) & np.isfinite(edge)
+    if g.sum() < 20:
+        return float("nan"), float("nan")
+    res = residuals[g]
+    ed = edge[g]
+    j = jump[g]
+    b = np.floor((ed - ed.min()) / 0.1).astype(np.int64)
+    nb_ = int(b.max()) + 1
+    sums = np.zeros((nb_, res.shape[1]))
+    cnt = np.zeros(nb_)
+    np.add.at(sums, b, res)
+    np.add.at(cnt, b, 1.0)
+    glob = res.mean(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(cnt[:, None] >= 10, sums / cnt[:, None], glob)
+    r = (res - means[b]) * j[:, None]
+    lam, vec = np.linalg.eigh(r.T @ r / r.shape[0])
+    lam = np.maximum(lam[::-1], 0.0)
+    med = float(np.median(lam))
+    ratio = float(lam[0] / med) if med > 0 else float("inf")
+    amp = float(np.sqrt(max(lam[0] - med, 0.0) / r.shape[1]) / np.median(j))
+    return ratio, amp
+
+
+#: ``auto``: leading residual pattern (normalised units, RMS over the window) below which a
+#: pattern, however significant, is too small to bias the shared-shape valence.
+STRUCTURE_MIN_AMPLITUDE: float = 0.03
+
+
+def choose_method(energy: NDArray[np.float64], mu_norm: NDArray[np.float64],
+                  jump: NDArray[np.float64], opts: FitOptions,
+                  template: NDArray[np.float64] | None, calibration: Calibration | None
+                  ) -> tuple[FitOptions, NDArray[np.float64] | None, dict[str, Any]]:
+    """Resolve ``method="auto"``: keep the shared shape or follow a changing edge shape.
+
+    The sample's spectra are fitted with the shared shape; when the residuals
+    carry a pattern that varies between pixels (:func:`residual_structure`:
+    eigenvalue ratio above ``opts.structure_ratio`` and amplitude above
+    :data:`STRUCTURE_MIN_AMPLITUDE`), or a reference does not match the shared
+    shape, the edge shape changes across the map and the shared shape would
+    bias one phase. The method then becomes ``lcf`` (linear combination of the
+    references: a shape family spanned by them) when the calibration holds two
+    or more reference spectra on the data's energies, else the free fit.
+
+    Parameters
+    ----------
+    energy : ndarray of shape (E,)
+        eV.
+    mu_norm : ndarray of shape (N, E)
+        Normalised sample spectra.
+    jump : ndarray of shape (N,)
+        Their edge jumps.
+    opts : FitOptions
+        With ``method="auto"``.
+    template : ndarray or None
+        The shared shape (None when it could not be built).
+    calibration : Calibration or None
+
+    Returns
+    -------
+    options : FitOptions
+        With the chosen method (``halfheight``, ``lcf``) and shape.
+    template : ndarray or None
+        The shared shape, None when it is not used.
+    info : dict
+        ``method_reason`` (text with the numbers), ``structure_ratio``,
+        ``structure_amplitude``.
+    """
+    info: dict[str, Any] = {}
+    ratio = amp = float("nan")
+    mismatch = ""
+    if template is not None and mu_norm.shape[0] >= 20:
+        w = (energy >= opts.window[0]) & (energy <= opts.window[1])
+        ew = energy[w]
+        sf = shape_fit.fit_shift(ew, mu_norm[:, w], template,
+                                 pre_map=pre_edge_map(energy, ew, opts.pre_edge, opts.e0))
+        o = _shared_outputs(sf, template_edge(template, opts)[0], opts)
+        ratio, amp = residual_structure(sf.residuals, jump, o["edge"], sf.ok)
+        bad = float(np.mean(o["status"] != Status.OK))
+        info["shared_unfitted_fraction"] = bad
+    if template is not None and calibration is not None:
+        try:
+            shared_calibration(calibration, template, replace(opts, method="halfheight"))
+        except ValueError as exc:
+            mismatch = str(exc)
+    info["structure_ratio"] = ratio
+    info["structure_amplitude"] = amp
+    structured = (np.isfinite(ratio) and ratio > opts.structure_ratio
+                  and amp > STRUCTURE_MIN_AMPLITUDE)
+    if template is not None and not structured and not mismatch:
+        info["method_reason"] = (
+            f"shared edge shape kept: residual pattern {ratio:.1f} times the noise eigenvalue, "
+            f"{amp:.3f} of the edge (limits {opts.structure_ratio:.1f} and "
+            f"{STRUCTURE_MIN_AMPLITUDE:.3f})")
+        logger.info("auto method: %s", info["method_reason"])
+        return replace(opts, method="halfheight"), template, info
+    why = ("no shared shape" if template is None else
+           f"reference mismatch ({mismatch})" if mismatch else
+           f"the edge shape changes across the map: residual pattern {ratio:.1f} times the "
+           f"noise eigenvalue, {amp:.3f} of the edge")
+    if _has_lcf_spectra(calibration, energy):
+        info["method_reason"] = f"linear combination of the references: {why}"
+        new = replace(opts, method="lcf")
+        tpl = None
+    else:
+        info["method_reason"] = f"free fit per pixel: {why}"
+        new = replace(opts, method="halfheight", shape="free")
+        tpl = None
+    logger.info("auto method: %s", info["method_reason"])
+    return new, tpl, info
+
+
+def _has_lcf_spectra(calibration: Calibration | None, energy: NDArray[np.float64]) -> bool:
+    if calibration is None or len({r.valence for r in calibration.references}) < 2:
+        return False
+    for r in calibration.references:
+        f = r.fit
+        if f is None or np.shape(f.energy) != energy.shape or not np.allclose(f.energy, energy):
+            return False
+    return True
 
 
 def _lcf_refs(calibration: Calibration | None, energy: NDArray[np.float64], opts: FitOptions
@@ -878,6 +1179,8 @@ def fit_stack_array(
             return np.moveaxis(blk, 0, -1).reshape(-1, e.size)
         return np.asarray(data[b0:b1]).reshape(-1, e.size)
 
+    if opts.method == "auto" and opts.shape == "free":
+        opts = replace(opts, method="halfheight")  # free shapes follow every pixel already
     need_mean = opts.uses_template and template is None
     n_pass = 2 if (threshold == "otsu" or need_mean) else 1
     total = n_pass * len(blocks)
@@ -899,8 +1202,7 @@ def fit_stack_array(
         for b0, b1 in blocks:
             ctl.check()
             ab, st = to_absorption(read(b0, b1), kind)
-            nm = normalize(e, ab, pre_edge=opts.pre_edge, post_edge=opts.post_edge,
-                           post_order=opts.post_order, e0=opts.e0, status=st)
+            nm = normalize(e, ab, status=st, **opts.norm_kwargs)
             j = np.where(nm.status == Status.OK, nm.edge_jump, np.nan)
             if jumps is not None:
                 jumps[k : k + j.size] = j
@@ -932,6 +1234,11 @@ def fit_stack_array(
             except ValueError as exc:
                 logger.warning("shared shape unavailable (%s): every pixel fitted freely", exc)
                 opts = replace(opts, shape="free")
+    choice: dict[str, Any] = {}
+    if opts.method == "auto":
+        sample = _sample_spectra(e, read, blocks, kind, opts, thr)
+        opts, shared, choice = choose_method(e, sample[0], sample[1], opts, shared, calibration)
+        lcf_refs = _lcf_refs(calibration, e, opts)
     if shared is not None:
         e_t = template_edge(shared, opts)[0]
         logger.info("shared edge shape: edge %.3f eV", e_t)
@@ -975,7 +1282,8 @@ def fit_stack_array(
         fit_quality=maps["r2"].reshape(shp), status=status.reshape(shp), mask=mask.reshape(shp),
         threshold=float(thr) if thr is not None else float("nan"), calibration=calibration,
         options=opts, template=tmpl_out,
-        info={"seconds": elapsed, "n_spectra": npix, "shape": opts.shape})
+        info={"seconds": elapsed, "n_spectra": npix, "shape": opts.shape,
+              "method": opts.method, **choice})
 
 
 def fit_stack(

@@ -90,6 +90,57 @@ def detect_spikes(mu_norm: NDArray[np.float64], *, min_size: float = 0.3,
     return big.any(axis=-1)
 
 
+def residual_spikes(residuals: NDArray[np.float64], *, min_size: float = 0.3,
+                    n_sigma: float = 8.0, isolation: float = 0.6) -> NDArray[np.bool_]:
+    """Flag spectra with a single-energy spike against their fitted model.
+
+    A spike is one energy whose residual (data minus fitted model) exceeds
+    ``min_size`` normalised units and ``n_sigma`` robust standard deviations of
+    the spectrum's residuals, and which stands alone: it differs from the mean
+    residual of its two neighbours by more than ``isolation`` of itself. A white
+    line the model follows leaves no such residual, and a feature the model misses
+    (a real peak several energies wide) has neighbours that share it, so neither
+    is a spike.
+
+    Parameters
+    ----------
+    residuals : ndarray of shape (..., F)
+        Data minus model in the fit window, normalised units; NaN rows give False.
+    min_size : float, optional
+        Smallest spike, normalised units.
+    n_sigma : float, optional
+        Robust significance.
+    isolation : float, optional
+        Fraction of the spike by which it must stand above its neighbours.
+
+    Returns
+    -------
+    spike : ndarray of shape (...), bool
+
+    Examples
+    --------
+    >>> r = np.random.default_rng(0).normal(0, 0.01, (3, 30))
+    >>> r[1, 12] += 0.8  # a spike
+    >>> r[2, 10:16] += 0.8  # a real feature the model missed: not a spike
+    >>> residual_spikes(r).tolist()
+    [False, True, False]
+    """
+    r = np.asarray(residuals, np.float64)
+    if r.shape[-1] < 3:
+        return np.zeros(r.shape[:-1], bool)
+    with np.errstate(invalid="ignore"):
+        med = np.median(r, axis=-1, keepdims=True)
+        rob = 1.4826 * np.median(np.abs(r - med), axis=-1, keepdims=True)
+        a = np.abs(r - med)
+        big = (a > min_size) & (a > n_sigma * rob)
+        nb = np.zeros_like(r)
+        nb[..., 1:-1] = 0.5 * (r[..., :-2] + r[..., 2:])
+        nb[..., 0] = r[..., 1]
+        nb[..., -1] = r[..., -2]
+        alone = np.abs(r - nb) > isolation * np.abs(r)
+    return (big & alone).any(axis=-1)
+
+
 def direct_half_height(energy: NDArray[np.float64], mu_norm: NDArray[np.float64],
                        window: tuple[float, float] = (8325.0, 8370.0),
                        peak_fraction: float = 0.75) -> float:

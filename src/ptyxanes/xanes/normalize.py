@@ -118,6 +118,8 @@ def normalize(
     post_order: int = 1,
     e0: float = E0,
     status: NDArray[np.uint8] | None = None,
+    normalization: str = "jump",
+    window: tuple[float, float] | None = None,
 ) -> Normalized:
     """Normalise spectra by a pre-edge line and a post-edge line or constant.
 
@@ -135,6 +137,13 @@ def normalize(
         Energy (eV) at which the edge jump ``post(e0) - pre(e0)`` is taken.
     status : ndarray of shape (...), optional
         Input status; spectra not ``OK`` stay as they are and become NaN.
+    normalization : {"jump", "area"}, optional
+        ``"jump"``: divide by the edge jump ``post(e0) - pre(e0)`` (K edges).
+        ``"area"``: divide by the mean of ``mu - pre(E)`` over ``window``
+        (overlapping L3/L2 edges, see :mod:`ptyxanes.xanes.edges`); the
+        post-edge window is then not needed.
+    window : tuple of float, optional
+        Energy window of the ``"area"`` normalisation, eV (required for it).
 
     Returns
     -------
@@ -162,18 +171,36 @@ def normalize(
     """
     if post_order not in (0, 1):
         raise ValueError(f"post_order must be 0 or 1, got {post_order}")
+    if normalization not in ("jump", "area"):
+        raise ValueError(f"normalization must be 'jump' or 'area', got {normalization!r}")
+    if normalization == "area" and window is None:
+        raise ValueError("the 'area' normalisation needs the edge window")
     e = np.asarray(energy, dtype=np.float64)
     y = np.asarray(mu, dtype=np.float64)
     pre_sel = (e >= pre_edge[0]) & (e <= pre_edge[1])
     post_sel = (e >= post_edge[0]) & (e <= post_edge[1])
     if not pre_sel.any():
-        raise ValueError(f"no energy in the pre-edge window {pre_edge} eV")
+        raise ValueError(f"no energy in the pre-edge window {pre_edge[0]:g}–{pre_edge[1]:g} eV "
+                         f"(the data cover {e.min():g}–{e.max():g} eV)")
+    if normalization == "area":
+        post_sel = (e >= window[0]) & (e <= window[1])  # type: ignore[index]
     if not post_sel.any():
-        raise ValueError(f"no energy in the post-edge window {post_edge} eV")
+        raise ValueError(f"no energy in the post-edge window {post_edge[0]:g}–{post_edge[1]:g} eV "
+                         f"(the data cover {e.min():g}–{e.max():g} eV)")
     st = np.zeros(y.shape[:-1], np.uint8) if status is None else np.array(status, np.uint8)
     pre_coef, pre_var = _fit_lines(y[..., pre_sel], e[pre_sel], e0, 1)
-    post_coef, post_var = _fit_lines(y[..., post_sel], e[post_sel], e0, post_order)
-    jump = post_coef[..., 0] - pre_coef[..., 0]
+    if normalization == "area":
+        # mean absorption above the pre-edge line over the edge window; its variance
+        # factor per unit noise variance is 1/n plus the pre-line's at the mean energy
+        em = float(e[post_sel].mean())
+        pre_at = pre_coef[..., 0] + pre_coef[..., 1] * (em - e0)
+        mean_y = y[..., post_sel].mean(-1)
+        post_coef = np.stack([mean_y + pre_coef[..., 1] * (e0 - em), np.zeros_like(mean_y)], -1)
+        post_var = 1.0 / int(post_sel.sum())
+        jump = mean_y - pre_at
+    else:
+        post_coef, post_var = _fit_lines(y[..., post_sel], e[post_sel], e0, post_order)
+        jump = post_coef[..., 0] - pre_coef[..., 0]
     scale = np.abs(pre_coef[..., 0]) + np.abs(post_coef[..., 0])
     with np.errstate(invalid="ignore"):
         # a jump within rounding of the absorption level is no edge (flat spectrum)
