@@ -16,7 +16,7 @@ from ptyxanes.xanes import model as mdl
 from ptyxanes.xanes import shape as shape_fit
 from ptyxanes.xanes.absorption import to_absorption
 from ptyxanes.xanes.calibration import Calibration, ReferenceEdge, calibrate
-from ptyxanes.xanes.edge import detect_spikes, half_step_crossing, lcf, residual_spikes, template_starts
+from ptyxanes.xanes.edge import detect_spikes, half_step_crossing, lcf_n, residual_spikes, template_starts
 from ptyxanes.xanes.normalize import E0, POST_EDGE, PRE_EDGE, normalize, pre_edge_map
 from ptyxanes.xanes.status import Status
 
@@ -367,7 +367,9 @@ def fit_spectrum(
                            nan, nan, nan, nan, nan, nan, status, opts.method)
     if opts.uses_template and template is not None:
         return _fit_spectrum_shared(e, y, float(norm.edge_jump[0]), w, fine, opts, calibration,
-                                    np.asarray(template, np.float64), check_spikes)
+                                    np.asarray(template, np.float64), check_spikes,
+                                    float(norm.noise()[0] / norm.edge_jump[0])
+                                    if norm.pre_dof >= 5 else None)
     x = float(half_step_crossing(ew, y[w]))
     x0 = x if np.isfinite(x) else float(np.mean(opts.window))
     starts = template_starts(x0, opts.step)[:, 0]
@@ -451,13 +453,16 @@ def template_edge(template: NDArray[np.float64], opts: FitOptions) -> tuple[floa
 def _fit_spectrum_shared(e: NDArray[np.float64], y: NDArray[np.float64], jump: float,
                          w: NDArray[np.bool_], fine: NDArray[np.float64], opts: FitOptions,
                          calibration: Calibration | None, template: NDArray[np.float64],
-                         check_spikes: bool = True) -> SpectrumFit:
+                         check_spikes: bool = True, noise_norm: float | None = None
+                         ) -> SpectrumFit:
     """One spectrum by the map's shared shape (same arithmetic as the map)."""
     ew = e[w]
     e_t, pk_t, h_t = template_edge(template, opts)
     sf = shape_fit.fit_shift(ew, y[w][None], template,
                              pre_map=pre_edge_map(e, ew, opts.pre_edge, opts.e0))
-    out = _shared_outputs(sf, e_t, opts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        noise = np.array([noise_norm]) if noise_norm is not None else None
+    out = _shared_outputs(sf, e_t, opts, noise)
     status = int(out["status"][0])
     if check_spikes and status in (Status.OK, Status.POOR_FIT, Status.FIT_FAILED) and \
             residual_spikes(-sf.residuals[0]):
@@ -487,14 +492,70 @@ def _fit_spectrum_shared(e: NDArray[np.float64], y: NDArray[np.float64], jump: f
         method=opts.method, valence=val, valence_sigma=vs)
 
 
-def _shared_outputs(sf: shape_fit.ShapeFit, e_t: float, opts: FitOptions
+#: A fit with R² below ``min_r2`` is still good when its residual variance is below
+#: this many times the noise variance from the pre-edge scatter (a thin, noisy pixel).
+NOISE_VARIANCE_FACTOR: float = 3.0
+
+
+def _fit_ok(r2: NDArray[np.float64], s2: NDArray[np.float64], noise: NDArray[np.float64] | None,
+            opts: FitOptions) -> NDArray[np.bool_]:
+    """R² at least ``min_r2``, or residuals no larger than the spectrum's own noise."""
+    with np.errstate(invalid="ignore"):
+        ok = r2 >= opts.min_r2
+        if noise is not None:
+            ok |= np.isfinite(r2) & (s2 <= NOISE_VARIANCE_FACTOR * noise**2)
+    return ok
+
+
+def sample_mask(norm: Any, mask_sigma: float = 5.0) -> NDArray[np.bool_]:
+    """Sample pixels: edge jump significant against the pixel's own pre-edge noise.
+
+    Parameters
+    ----------
+    norm : Normalized
+        From :func:`~ptyxanes.xanes.normalize.normalize`.
+    mask_sigma : float, optional
+        Significance required (jump over its 1σ).
+
+    Returns
+    -------
+    mask : ndarray of bool
+        True where the jump exceeds ``mask_sigma`` σ. Where no noise estimate
+        exists (fewer than two pre-edge energies) the Otsu threshold of the
+        edge-jump histogram is used instead.
+
+    Notes
+    -----
+    The significance needs no background in the field: a map entirely inside
+    a particle keeps every pixel with a real edge, and empty pixels fail the
+    test whatever the histogram looks like.
+
+    Examples
+    --------
+    >>> from ptyxanes.xanes.normalize import normalize
+    >>> e = np.r_[np.arange(8200.0, 8300.0, 5.0), 8340.0, np.arange(8400.0, 8421.0, 5.0)]
+    >>> rng = np.random.default_rng(0)
+    >>> mu = 0.1 + np.outer([0.0, 0.1, 0.2], e > 8330) + rng.normal(0, 0.002, (3, e.size))
+    >>> sample_mask(normalize(e, mu, post_order=0)).tolist()
+    [False, True, True]
+    """
+    z = norm.jump_significance()
+    with np.errstate(invalid="ignore"):
+        if np.isfinite(z).any():
+            return z > mask_sigma
+        j = np.where(norm.status == Status.OK, norm.edge_jump, np.nan)
+        return j > otsu_threshold(j)
+
+
+def _shared_outputs(sf: shape_fit.ShapeFit, e_t: float, opts: FitOptions,
+                    noise: NDArray[np.float64] | None = None
                     ) -> dict[str, NDArray[np.float64]]:
     """Edge, its sigma, R² and status codes of shared-shape fits."""
     edge = e_t + sf.shift
     st = np.full(sf.shift.shape, Status.OK, np.uint8)
     st[~sf.ok] = Status.FIT_FAILED
     with np.errstate(invalid="ignore"):
-        st[(st == Status.OK) & ~(sf.r2 >= opts.min_r2)] = Status.POOR_FIT
+        st[(st == Status.OK) & ~_fit_ok(sf.r2, sf.s2, noise, opts)] = Status.POOR_FIT
         st[(st == Status.OK) & ~((edge > opts.window[0]) & (edge < opts.window[1]))] = \
             Status.OUT_OF_RANGE
     return {"edge": edge, "edge_sigma": sf.shift_sigma, "r2": sf.r2, "status": st}
@@ -747,8 +808,8 @@ def _misfit_corrected_s2(res: NDArray[np.float64], edge: NDArray[np.float64],
 
 def _fit_chunk(
     energy: NDArray[np.float64], spectra: NDArray[Any], kind: str, opts: FitOptions,
-    calibration: Calibration | None, threshold: float | None,
-    lcf_refs: tuple[NDArray[np.float64], NDArray[np.float64], float, float] | None,
+    calibration: Calibration | None, threshold: float | str | None,
+    lcf_refs: tuple[NDArray[np.float64], NDArray[np.float64]] | None,
     shared: NDArray[np.float64] | None = None,
 ) -> _ChunkOut:
     """Fit a flat batch (N, E) of spectra; pixels below ``threshold`` are not fitted.
@@ -758,9 +819,14 @@ def _fit_chunk(
     ab, st = to_absorption(spectra, kind)
     norm = normalize(energy, ab, status=st, **opts.norm_kwargs)
     st = norm.status.copy()
-    if threshold is not None:
+    # 1σ per energy in normalised units, where each spectrum's pre-edge measures it
+    with np.errstate(invalid="ignore", divide="ignore"):
+        noise = norm.noise() / norm.edge_jump if norm.pre_dof >= 5 else np.full(n, np.nan)
+    if threshold == "auto":
+        st[(st == Status.OK) & ~sample_mask(norm, opts.mask_sigma)] = Status.BELOW_THRESHOLD
+    elif threshold is not None:
         with np.errstate(invalid="ignore"):
-            st[(st == Status.OK) & ~(norm.edge_jump > threshold)] = Status.BELOW_THRESHOLD
+            st[(st == Status.OK) & ~(norm.edge_jump > float(threshold))] = Status.BELOW_THRESHOLD
     w = _window(energy, opts)
     ew = energy[w]
     edge = np.full(n, np.nan)
@@ -774,22 +840,26 @@ def _fit_chunk(
         y = norm.mu[todo][:, w]
         if opts.method == "lcf":
             assert lcf_refs is not None
-            ra, rb, va, vb = lcf_refs
-            res = lcf(y, ra[w], rb[w], va, vb)
+            rmat, rval = lcf_refs
+            res = lcf_n(y, rmat[:, w], rval, ew, baseline=1)
             val[todo], vsig[todo], r2[todo] = res.valence, res.valence_sigma, res.r2
             if calibration is not None:
                 edge[todo] = calibration.edge_of(res.valence)
                 sig[todo] = res.valence_sigma * abs(calibration.slope)
-            sub = np.where(np.isfinite(res.valence) & (res.r2 >= opts.min_r2), Status.OK,
-                           Status.POOR_FIT).astype(np.uint8)
-            resid = y - res.weights @ np.stack([ra[w], rb[w]])
-            sub[residual_spikes(resid) & (sub != Status.FIT_FAILED)] = Status.SPIKE
+            with np.errstate(invalid="ignore"):
+                phys = (res.weights.sum(-1) > 0) & (res.valence >= rval.min() - 0.5) \
+                    & (res.valence <= rval.max() + 0.5)
+            sub = np.where(np.isfinite(res.valence) & _fit_ok(res.r2, res.s2, noise[todo], opts),
+                           Status.OK, Status.POOR_FIT).astype(np.uint8)
+            sub[(sub == Status.OK) & ~phys] = Status.OUT_OF_RANGE
+            sub[np.isin(sub, (Status.OK, Status.POOR_FIT)) & residual_spikes(res.residuals)] = \
+                Status.SPIKE
             st[todo] = sub
         elif shared is not None:
             template = shared
             sf = shape_fit.fit_shift(ew, y, shared,
                                      pre_map=pre_edge_map(energy, ew, opts.pre_edge, opts.e0))
-            o = _shared_outputs(sf, template_edge(shared, opts)[0], opts)
+            o = _shared_outputs(sf, template_edge(shared, opts)[0], opts, noise[todo])
             o["status"][np.isin(o["status"], (Status.OK, Status.POOR_FIT))
                         & residual_spikes(-sf.residuals)] = Status.SPIKE
             st[todo] = o["status"]
@@ -844,7 +914,7 @@ AUTO_SAMPLE: int = 20000
 
 
 def _sample_spectra(e: NDArray[np.float64], read: Any, blocks: list[tuple[int, int]], kind: str,
-                    opts: FitOptions, thr: float | None
+                    opts: FitOptions, thr: float | str | None
                     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Up to :data:`AUTO_SAMPLE` normalised sample spectra (evenly over the blocks) and jumps."""
     ys, js = [], []
@@ -854,8 +924,10 @@ def _sample_spectra(e: NDArray[np.float64], read: Any, blocks: list[tuple[int, i
         nm = normalize(e, ab, status=st, **opts.norm_kwargs)
         with np.errstate(invalid="ignore"):
             ok = (nm.status == Status.OK) & np.isfinite(nm.mu).all(-1)
-            if thr is not None:
-                ok &= nm.edge_jump > thr
+            if thr == "auto":
+                ok &= sample_mask(nm, opts.mask_sigma)
+            elif thr is not None:
+                ok &= nm.edge_jump > float(thr)
         idx = np.nonzero(ok)[0]
         if idx.size > per:
             idx = idx[np.linspace(0, idx.size - 1, per).astype(int)]
@@ -1030,19 +1102,20 @@ def _has_lcf_spectra(calibration: Calibration | None, energy: NDArray[np.float64
 
 
 def _lcf_refs(calibration: Calibration | None, energy: NDArray[np.float64], opts: FitOptions
-              ) -> tuple[NDArray[np.float64], NDArray[np.float64], float, float] | None:
+              ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    """Reference spectra (K, E) on the stack energies and their valences, for ``lcf``."""
     if opts.method != "lcf":
         return None
-    if calibration is None or len(calibration.references) < 2:
-        raise ValueError("method 'lcf' needs a calibration with at least two references")
-    refs = sorted(calibration.references, key=lambda r: r.valence)[-2:]
-    curves = []
-    for r in refs:
+    if calibration is None or len({r.valence for r in calibration.references}) < 2:
+        raise ValueError("method 'lcf' needs references of at least two different valences")
+    curves, vals = [], []
+    for r in sorted(calibration.references, key=lambda r: r.valence):
         f = r.fit
         if f is None or f.energy.shape != energy.shape or not np.allclose(f.energy, energy):
             raise ValueError("method 'lcf' needs references resampled on the stack energies")
         curves.append(f.mu_norm)
-    return curves[0], curves[1], refs[0].valence, refs[1].valence
+        vals.append(r.valence)
+    return np.stack(curves), np.asarray(vals, np.float64)
 
 
 def fit_spectra(
@@ -1052,7 +1125,7 @@ def fit_spectra(
     kind: str = "absorption",
     options: FitOptions | None = None,
     calibration: Calibration | None = None,
-    threshold: float | str | None = "otsu",
+    threshold: float | str | None = "auto",
     template: NDArray[np.float64] | None = None,
 ) -> XanesResult:
     """Fit every spectrum of an in-memory array (energy last).
@@ -1067,9 +1140,13 @@ def fit_spectra(
     options : FitOptions, optional
     calibration : Calibration, optional
         Without it the valence maps are NaN.
-    threshold : float, "otsu" or None, optional
-        Edge-jump threshold of the sample mask; ``"otsu"`` (default) picks it
-        automatically from the edge-jump histogram, None fits every pixel.
+    threshold : float, "auto", "otsu" or None, optional
+        Sample mask. ``"auto"`` (default): pixels whose edge jump exceeds
+        ``options.mask_sigma`` standard deviations of the jump implied by their
+        own pre-edge scatter (:func:`sample_mask`; needs no background in the
+        field); ``"otsu"``: edge jump above the Otsu threshold of the edge-jump
+        histogram (only meaningful when the field holds empty background); a
+        number: edge-jump threshold in input units; None fits every pixel.
     template : ndarray, optional
         Shared shape (see :func:`fit_stack_array`).
 
@@ -1106,7 +1183,7 @@ def fit_stack_array(
     kind: str = "absorption",
     options: FitOptions | None = None,
     calibration: Calibration | None = None,
-    threshold: float | str | None = "otsu",
+    threshold: float | str | None = "auto",
     energy_axis: int = -1,
     chunk_spectra: int = 131072,
     control: Control | None = None,
@@ -1125,7 +1202,7 @@ def fit_stack_array(
     kind : {"absorption", "complex", "modulus"}, optional
     options : FitOptions, optional
     calibration : Calibration, optional
-    threshold : float, "otsu" or None, optional
+    threshold : float, "auto", "otsu" or None, optional
         See :func:`fit_spectra`. With ``"otsu"`` the data are read twice: a
         first pass computes the edge-jump map and its threshold.
     energy_axis : {-1, 0}, optional
@@ -1186,7 +1263,7 @@ def fit_stack_array(
     total = n_pass * len(blocks)
     done = 0
     t0 = time.monotonic()
-    thr: float | None = None if threshold in (None, "otsu") else float(threshold)
+    thr: float | None = None if threshold in (None, "otsu", "auto") else float(threshold)
     shared = np.asarray(template, np.float64) if (opts.uses_template and template is not None) \
         else None
     if n_pass == 2:
@@ -1210,6 +1287,8 @@ def fit_stack_array(
             if need_mean:
                 with np.errstate(invalid="ignore"):
                     use = np.isfinite(j) & (j > 0) & np.isfinite(nm.mu).all(1)
+                    if threshold == "auto":
+                        use &= sample_mask(nm, opts.mask_sigma)
                 wj = j[use].astype(np.float64)
                 bi = np.searchsorted(jbins, wj)
                 wtot += np.bincount(bi, weights=wj, minlength=wtot.size)
@@ -1236,7 +1315,8 @@ def fit_stack_array(
                 opts = replace(opts, shape="free")
     choice: dict[str, Any] = {}
     if opts.method == "auto":
-        sample = _sample_spectra(e, read, blocks, kind, opts, thr)
+        sample = _sample_spectra(e, read, blocks, kind, opts, thr if threshold != "auto"
+                                 else "auto")
         opts, shared, choice = choose_method(e, sample[0], sample[1], opts, shared, calibration)
         lcf_refs = _lcf_refs(calibration, e, opts)
     if shared is not None:
@@ -1252,7 +1332,8 @@ def fit_stack_array(
     k = 0
     for b0, b1 in blocks:
         ctl.check()
-        out = _fit_chunk(e, read(b0, b1), kind, opts, calibration, thr, lcf_refs, shared)
+        out = _fit_chunk(e, read(b0, b1), kind, opts, calibration,
+                         "auto" if threshold == "auto" else thr, lcf_refs, shared)
         sl = slice(k, k + out.edge.size)
         maps["valence"][sl] = out.valence
         maps["sigma"][sl] = out.vsigma
@@ -1269,7 +1350,7 @@ def fit_stack_array(
             status[k:] = Status.FIT_FAILED
             break
     mask = status == Status.OK
-    if thr is not None:
+    if thr is not None or threshold == "auto":
         with np.errstate(invalid="ignore"):
             mask = mask | np.isin(status, (Status.FIT_FAILED, Status.POOR_FIT, Status.SPIKE,
                                            Status.OUT_OF_RANGE))
@@ -1283,6 +1364,8 @@ def fit_stack_array(
         threshold=float(thr) if thr is not None else float("nan"), calibration=calibration,
         options=opts, template=tmpl_out,
         info={"seconds": elapsed, "n_spectra": npix, "shape": opts.shape,
+              "mask": (f"edge jump above {opts.mask_sigma:g} sigma of the pre-edge noise"
+                       if threshold == "auto" else f"threshold {threshold}"),
               "method": opts.method, **choice})
 
 
@@ -1291,7 +1374,7 @@ def fit_stack(
     *,
     options: FitOptions | None = None,
     calibration: Calibration | None = None,
-    threshold: float | str | None = "otsu",
+    threshold: float | str | None = "auto",
     chunk_spectra: int = 131072,
     control: Control | None = None,
     template: NDArray[np.float64] | None = None,

@@ -280,3 +280,93 @@ def lcf(mu_norm: NDArray[np.float64], ref_a: NDArray[np.float64], ref_b: NDArray
         sst = ((y - y.mean(-1, keepdims=True)) ** 2).sum(-1)
         r2 = 1 - (res**2).sum(-1) / sst
     return LcfResult(v, np.sqrt(np.maximum(var, 0)), w, r2)
+
+
+@dataclass(frozen=True)
+class LcfNResult:
+    """Linear-combination fit against K references with an optional baseline.
+
+    Parameters
+    ----------
+    valence : ndarray of shape (...)
+        ``sum_k w_k v_k / sum_k w_k`` over the reference weights.
+    valence_sigma : ndarray of shape (...)
+        1σ from the least-squares covariance (residual variance scaled).
+    weights : ndarray of shape (..., K)
+        Reference weights.
+    r2 : ndarray of shape (...)
+        Coefficient of determination.
+    s2 : ndarray of shape (...)
+        Residual variance.
+    residuals : ndarray of shape (..., E)
+        Data minus model.
+    """
+
+    valence: NDArray[np.float64]
+    valence_sigma: NDArray[np.float64]
+    weights: NDArray[np.float64]
+    r2: NDArray[np.float64]
+    s2: NDArray[np.float64]
+    residuals: NDArray[np.float64]
+
+
+def lcf_n(mu_norm: NDArray[np.float64], refs: NDArray[np.float64], valences: NDArray[np.float64],
+          energy: NDArray[np.float64] | None = None, baseline: int = 1) -> LcfNResult:
+    """Fit spectra as ``sum_k w_k ref_k + b + c (E - mean E) / 10 eV`` (vectorised).
+
+    The baseline absorbs a residual offset and slope of the normalisation (the
+    same role it has in the shared-shape fit); the valence is the weighted mean
+    of the reference valences.
+
+    Parameters
+    ----------
+    mu_norm : ndarray of shape (..., E)
+        Normalised spectra.
+    refs : ndarray of shape (K, E)
+        Normalised references on the same energies.
+    valences : ndarray of shape (K,)
+        Their valences.
+    energy : ndarray of shape (E,), optional
+        Energies (eV), needed for ``baseline=1``.
+    baseline : {-1, 0, 1}, optional
+        -1: none; 0: an offset; 1: an offset and a slope.
+
+    Returns
+    -------
+    result : LcfNResult
+
+    Examples
+    --------
+    >>> e = np.arange(10.0)
+    >>> a, b = np.exp(-0.5 * (e - 4) ** 2), np.exp(-0.5 * (e - 6) ** 2)
+    >>> r = lcf_n(0.25 * a + 0.75 * b + 0.1 + 0.01 * e, np.stack([a, b]), np.array([2., 3.]), e)
+    >>> round(float(r.valence), 4)
+    2.75
+    """
+    y = np.asarray(mu_norm, np.float64)
+    k = refs.shape[0]
+    cols = [np.asarray(r, np.float64) for r in refs]
+    if baseline >= 0:
+        cols.append(np.ones(y.shape[-1]))
+    if baseline >= 1:
+        if energy is None:
+            raise ValueError("lcf_n with a sloped baseline needs the energies")
+        ee = np.asarray(energy, np.float64)
+        cols.append((ee - ee.mean()) / 10.0)
+    x = np.stack(cols, axis=1)
+    xtx_inv = np.linalg.pinv(x.T @ x)
+    w = y @ (x @ xtx_inv)
+    res = y - w @ x.T
+    n = y.shape[-1]
+    s2 = (res**2).sum(-1) / max(n - x.shape[1], 1)
+    wr = w[..., :k]
+    vals = np.asarray(valences, np.float64)
+    tot = wr.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v = (wr * vals).sum(-1) / tot
+        g = np.zeros(w.shape)
+        g[..., :k] = (vals - v[..., None]) / tot[..., None]
+        var = s2 * np.einsum("...i,ij,...j->...", g, xtx_inv, g)
+        sst = ((y - y.mean(-1, keepdims=True)) ** 2).sum(-1)
+        r2 = 1 - (res**2).sum(-1) / sst
+    return LcfNResult(v, np.sqrt(np.maximum(var, 0)), wr, r2, s2, res)

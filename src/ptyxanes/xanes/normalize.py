@@ -54,6 +54,56 @@ class Normalized:
     e0: float
     pre_variance_factor: float
     post_variance_factor: float = 0.0
+    pre_scatter: NDArray[np.float64] | None = None
+    pre_dof: int = 0
+
+    def noise(self) -> NDArray[np.float64]:
+        """Noise of each spectrum (1σ per energy, input units) from the pre-edge scatter.
+
+        With five or more degrees of freedom in the pre-edge window each spectrum
+        has its own estimate (not below half of the map's pooled one); with fewer,
+        the map's pooled estimate (median of the per-spectrum variances, corrected
+        for the median of the χ² distribution) is used for all.
+
+        Returns
+        -------
+        sigma : ndarray of shape (...)
+            NaN where the pre-edge holds no degree of freedom.
+        """
+        shape = self.edge_jump.shape
+        if self.pre_scatter is None or self.pre_dof < 1:
+            return np.full(shape, np.nan)
+        from scipy.stats import chi2
+
+        v = self.pre_scatter**2
+        ok = np.isfinite(v) & (self.status == Status.OK)
+        if not ok.any():
+            return np.full(shape, np.nan)
+        pooled = float(np.sqrt(np.median(v[ok]) / (chi2.median(self.pre_dof) / self.pre_dof)))
+        if self.pre_dof >= 5:
+            return np.maximum(self.pre_scatter, 0.5 * pooled)
+        return np.full(shape, pooled)
+
+    def jump_significance(self) -> NDArray[np.float64]:
+        """Edge jump over its 1σ implied by the pre-edge noise (see :meth:`noise`).
+
+        Returns
+        -------
+        z : ndarray of shape (...)
+            NaN where no noise estimate exists.
+
+        Examples
+        --------
+        >>> e = np.r_[np.arange(8200.0, 8300.0, 5.0), 8340.0, np.arange(8400.0, 8421.0, 5.0)]
+        >>> rng = np.random.default_rng(0)
+        >>> mu = 0.1 + np.outer([0.0, 0.1], e > 8330) + rng.normal(0, 0.002, (2, e.size))
+        >>> z = normalize(e, mu, post_order=0).jump_significance()
+        >>> bool(abs(z[0]) < 4), bool(z[1] > 10)
+        (True, True)
+        """
+        s = self.noise() * np.sqrt(self.pre_variance_factor + self.post_variance_factor)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.edge_jump / s
 
 
 def _line_design(e: NDArray[np.float64], e0: float, order: int) -> NDArray[np.float64]:
@@ -188,16 +238,23 @@ def normalize(
         raise ValueError(f"no energy in the post-edge window {post_edge[0]:g}–{post_edge[1]:g} eV "
                          f"(the data cover {e.min():g}–{e.max():g} eV)")
     st = np.zeros(y.shape[:-1], np.uint8) if status is None else np.array(status, np.uint8)
-    pre_coef, pre_var = _fit_lines(y[..., pre_sel], e[pre_sel], e0, 1)
+    # L2,3 ("area"): a constant pre-edge level; a line fitted over the few eV below L3
+    # would be extrapolated 20 eV and more across the whole L3 + L2 window
+    pre_order = 0 if normalization == "area" else 1
+    pre_coef, pre_var = _fit_lines(y[..., pre_sel], e[pre_sel], e0, pre_order)
+    n_pre = int(pre_sel.sum())
+    dof = n_pre - (pre_order + 1 if n_pre >= 2 else 1)
+    scatter = None
+    if dof >= 1:
+        pre_fit = pre_coef[..., :1] + pre_coef[..., 1:] * (e[pre_sel] - e0)
+        scatter = np.sqrt(((y[..., pre_sel] - pre_fit) ** 2).sum(-1) / dof)
     if normalization == "area":
-        # mean absorption above the pre-edge line over the edge window; its variance
-        # factor per unit noise variance is 1/n plus the pre-line's at the mean energy
-        em = float(e[post_sel].mean())
-        pre_at = pre_coef[..., 0] + pre_coef[..., 1] * (em - e0)
+        # mean absorption above the pre-edge level over the edge window; noise variance
+        # factor 1/n_window (plus the pre-edge level's 1/n_pre)
         mean_y = y[..., post_sel].mean(-1)
-        post_coef = np.stack([mean_y + pre_coef[..., 1] * (e0 - em), np.zeros_like(mean_y)], -1)
+        post_coef = np.stack([mean_y, np.zeros_like(mean_y)], -1)
         post_var = 1.0 / int(post_sel.sum())
-        jump = mean_y - pre_at
+        jump = mean_y - pre_coef[..., 0]
     else:
         post_coef, post_var = _fit_lines(y[..., post_sel], e[post_sel], e0, post_order)
         jump = post_coef[..., 0] - pre_coef[..., 0]
@@ -210,4 +267,5 @@ def normalize(
     with np.errstate(divide="ignore", invalid="ignore"):
         out = (y - pre_line) / jump[..., None]
     out[st != Status.OK] = np.nan
-    return Normalized(out, jump, pre_coef, post_coef, st, float(e0), pre_var, post_var)
+    return Normalized(out, jump, pre_coef, post_coef, st, float(e0), pre_var, post_var,
+                      scatter, max(dof, 0))
