@@ -74,8 +74,12 @@ class FitOptions:
         Sample mask: a pixel is sample when its edge jump exceeds this many
         standard deviations of the jump implied by its own pre-edge scatter
         (see :func:`sample_mask`).
+    lcf_gain : float
+        ``auto`` with references: the linear combination of the references
+        replaces the shared shape when it leaves this many times less residual
+        variance on the map's spectra (see :func:`choose_method`).
     structure_ratio : float
-        ``auto``: the shared shape is abandoned when the leading principal
+        ``auto`` without references: the shared shape is abandoned when the leading principal
         component of its residuals carries more than this many times the
         residual variance of a typical component (see :func:`residual_structure`).
     """
@@ -96,6 +100,7 @@ class FitOptions:
     normalization: str = "jump"
     mask_sigma: float = 5.0
     structure_ratio: float = 8.0
+    lcf_gain: float = 1.5
 
     @classmethod
     def for_edge(cls, edge: str = "Ni-K", **overrides: Any) -> FitOptions:
@@ -910,7 +915,7 @@ def _fit_chunk(
 
 
 #: Spectra sampled from the map to decide the ``auto`` method.
-AUTO_SAMPLE: int = 20000
+AUTO_SAMPLE: int = 8000
 
 
 def _sample_spectra(e: NDArray[np.float64], read: Any, blocks: list[tuple[int, int]], kind: str,
@@ -1014,14 +1019,17 @@ def choose_method(energy: NDArray[np.float64], mu_norm: NDArray[np.float64],
                   ) -> tuple[FitOptions, NDArray[np.float64] | None, dict[str, Any]]:
     """Resolve ``method="auto"``: keep the shared shape or follow a changing edge shape.
 
-    The sample's spectra are fitted with the shared shape; when the residuals
-    carry a pattern that varies between pixels (:func:`residual_structure`:
-    eigenvalue ratio above ``opts.structure_ratio`` and amplitude above
-    :data:`STRUCTURE_MIN_AMPLITUDE`), or a reference does not match the shared
-    shape, the edge shape changes across the map and the shared shape would
-    bias one phase. The method then becomes ``lcf`` (linear combination of the
-    references: a shape family spanned by them) when the calibration holds two
-    or more reference spectra on the data's energies, else the free fit.
+    The sample's spectra are fitted with the shared shape. With two or more
+    reference spectra on the data's energies they are also fitted as a linear
+    combination of the references (a shape family spanned by them, plus a
+    baseline line); when that leaves ``opts.lcf_gain`` times less residual
+    variance (median over the sample, absorption units), the edge shape
+    changes across the map in the way the references change, the shared shape
+    would bias one phase, and ``lcf`` is used. Without references, a residual
+    pattern that varies between pixels (:func:`residual_structure`: eigenvalue
+    ratio above ``opts.structure_ratio`` and amplitude above
+    :data:`STRUCTURE_MIN_AMPLITUDE`) switches to the free fit. A reference that
+    the shared shape cannot fit at all also abandons it.
 
     Parameters
     ----------
@@ -1045,20 +1053,28 @@ def choose_method(energy: NDArray[np.float64], mu_norm: NDArray[np.float64],
         The shared shape, None when it is not used.
     info : dict
         ``method_reason`` (text with the numbers), ``structure_ratio``,
-        ``structure_amplitude``.
+        ``structure_amplitude``, ``lcf_gain``.
     """
     info: dict[str, Any] = {}
-    ratio = amp = float("nan")
+    ratio = amp = gain = float("nan")
     mismatch = ""
+    w = (energy >= opts.window[0]) & (energy <= opts.window[1])
+    ew = energy[w]
+    lcf_ok = _has_lcf_spectra(calibration, energy)
     if template is not None and mu_norm.shape[0] >= 20:
-        w = (energy >= opts.window[0]) & (energy <= opts.window[1])
-        ew = energy[w]
         sf = shape_fit.fit_shift(ew, mu_norm[:, w], template,
                                  pre_map=pre_edge_map(energy, ew, opts.pre_edge, opts.e0))
         o = _shared_outputs(sf, template_edge(template, opts)[0], opts)
         ratio, amp = residual_structure(sf.residuals, jump, o["edge"], sf.ok)
-        bad = float(np.mean(o["status"] != Status.OK))
-        info["shared_unfitted_fraction"] = bad
+        info["shared_unfitted_fraction"] = float(np.mean(o["status"] != Status.OK))
+        if lcf_ok:
+            rmat, rval = _lcf_refs(calibration, energy, replace(opts, method="lcf"))  # type: ignore[misc]
+            lr = lcf_n(mu_norm[:, w], rmat[:, w], rval, ew, baseline=1)
+            # residual variances in absorption units (noise about uniform there)
+            with np.errstate(invalid="ignore"):
+                s_sh = np.nanmedian(sf.s2 * jump**2)
+                s_lc = np.nanmedian(lr.s2 * jump**2)
+            gain = float(s_sh / s_lc) if s_lc > 0 else float("nan")
     if template is not None and calibration is not None:
         try:
             shared_calibration(calibration, template, replace(opts, method="halfheight"))
@@ -1066,29 +1082,35 @@ def choose_method(energy: NDArray[np.float64], mu_norm: NDArray[np.float64],
             mismatch = str(exc)
     info["structure_ratio"] = ratio
     info["structure_amplitude"] = amp
-    structured = (np.isfinite(ratio) and ratio > opts.structure_ratio
-                  and amp > STRUCTURE_MIN_AMPLITUDE)
+    info["lcf_gain"] = gain
+    unfitted = info.get("shared_unfitted_fraction", 0.0)
+    if unfitted > 0.5:
+        structured = True
+        evidence = f"the shared shape fails on {100 * unfitted:.0f} % of the sample's spectra"
+    elif np.isfinite(gain):
+        structured = gain > opts.lcf_gain
+        evidence = (f"the references' linear combination leaves {gain:.2f} times less residual "
+                    f"variance than the shared shape (limit {opts.lcf_gain:.2f})")
+    else:
+        structured = bool(np.isfinite(ratio) and ratio > opts.structure_ratio
+                          and amp > STRUCTURE_MIN_AMPLITUDE)
+        evidence = (f"residual pattern {ratio:.1f} times the noise eigenvalue, {amp:.3f} of the "
+                    f"edge (limits {opts.structure_ratio:.1f} and {STRUCTURE_MIN_AMPLITUDE:.3f})")
     if template is not None and not structured and not mismatch:
-        info["method_reason"] = (
-            f"shared edge shape kept: residual pattern {ratio:.1f} times the noise eigenvalue, "
-            f"{amp:.3f} of the edge (limits {opts.structure_ratio:.1f} and "
-            f"{STRUCTURE_MIN_AMPLITUDE:.3f})")
+        info["method_reason"] = f"shared edge shape kept: {evidence}"
         logger.info("auto method: %s", info["method_reason"])
         return replace(opts, method="halfheight"), template, info
     why = ("no shared shape" if template is None else
            f"reference mismatch ({mismatch})" if mismatch else
-           f"the edge shape changes across the map: residual pattern {ratio:.1f} times the "
-           f"noise eigenvalue, {amp:.3f} of the edge")
-    if _has_lcf_spectra(calibration, energy):
+           f"the edge shape changes across the map: {evidence}")
+    if lcf_ok:
         info["method_reason"] = f"linear combination of the references: {why}"
         new = replace(opts, method="lcf")
-        tpl = None
     else:
         info["method_reason"] = f"free fit per pixel: {why}"
         new = replace(opts, method="halfheight", shape="free")
-        tpl = None
     logger.info("auto method: %s", info["method_reason"])
-    return new, tpl, info
+    return new, None, info
 
 
 def _has_lcf_spectra(calibration: Calibration | None, energy: NDArray[np.float64]) -> bool:
