@@ -100,7 +100,7 @@ class FitOptions:
     normalization: str = "jump"
     mask_sigma: float = 5.0
     structure_ratio: float = 8.0
-    lcf_gain: float = 1.5
+    lcf_gain: float = 1.0
 
     @classmethod
     def for_edge(cls, edge: str = "Ni-K", **overrides: Any) -> FitOptions:
@@ -646,7 +646,7 @@ def shared_calibration(calibration: Calibration, template: NDArray[np.float64],
             raise ValueError(f"reference {ref.name!r} does not match the map's edge shape "
                              "(shared-shape fit failed); use shape='free'")
         edges.append(ReferenceEdge(ref.name, ref.valence, float(e_t + sf.shift[0]), 0.0, f))
-    return calibrate(edges, method=calibration.method)
+    return calibrate(edges, method=calibration.method, piecewise=calibration.piecewise)
 
 
 # ----------------------------------------------------------------------------- references
@@ -708,6 +708,7 @@ def calibrate_references(
     *,
     energy: ArrayLike | None = None,
     options: FitOptions | None = None,
+    piecewise: bool = False,
 ) -> Calibration:
     """Edge energies of the references, then the linear calibration.
 
@@ -719,6 +720,11 @@ def calibrate_references(
         The stack's energies (see :func:`reference_edges`).
     options : FitOptions, optional
         Same options as the pixels.
+    piecewise : bool, optional
+        Straight segments through the references instead of one line (a
+        calibration that curves, e.g. metal foil plus oxides); with three or
+        more references the fit reports each one's residual and warns above
+        0.2 valence.
 
     Returns
     -------
@@ -726,7 +732,7 @@ def calibrate_references(
     """
     opts = options or FitOptions()
     return calibrate(reference_edges(references, energy=energy, options=opts),
-                     method=opts.curve_method)
+                     method=opts.curve_method, piecewise=piecewise)
 
 
 # ----------------------------------------------------------------------------- many spectra
@@ -1008,6 +1014,58 @@ def residual_structure(residuals: NDArray[np.float64], jump: NDArray[np.float64]
     return ratio, amp
 
 
+#: ``auto``: references whose shapes differ by more than this (RMS after the best shift,
+#: scale and baseline line, relative to the spectrum's range) span a shape family that a
+#: single shifted shape cannot follow.
+REFERENCE_SHAPE_LIMIT: float = 0.05
+
+
+def reference_shape_difference(calibration: Calibration | None, energy: NDArray[np.float64],
+                               window: tuple[float, float]) -> float:
+    """How much the references' edge shapes differ beyond a rigid shift.
+
+    Each pair of references adjacent in valence is superposed: the higher one
+    fitted as ``a ref_low(E - s) + b + c E`` (``s`` on a 0.05 eV grid, ``a``,
+    ``b``, ``c`` by least squares) over the window.
+
+    Parameters
+    ----------
+    calibration : Calibration
+        With reference spectra on ``energy``.
+    energy : ndarray of shape (E,)
+        eV.
+    window : tuple of float
+        eV.
+
+    Returns
+    -------
+    difference : float
+        Largest RMS residual over the pairs, relative to the range of the
+        higher reference in the window (0 for rigidly shifted references);
+        NaN without two references.
+    """
+    if calibration is None:
+        return float("nan")
+    refs = sorted((r for r in calibration.references if r.fit is not None),
+                  key=lambda r: r.valence)
+    w = (energy >= window[0]) & (energy <= window[1])
+    e = energy[w]
+    worst = float("nan")
+    for lo, hi in zip(refs[:-1], refs[1:], strict=True):
+        a = np.asarray(lo.fit.mu_norm, np.float64)[w]
+        b = np.asarray(hi.fit.mu_norm, np.float64)[w]
+        if not (np.isfinite(a).all() and np.isfinite(b).all()) or lo.valence == hi.valence:
+            continue
+        best = np.inf
+        for sft in np.arange(-8.0, 8.0 + 1e-9, 0.05):
+            x = np.stack([np.interp(e - sft, e, a), np.ones_like(e), (e - e.mean()) / 10.0], 1)
+            coef, *_ = np.linalg.lstsq(x, b, rcond=None)
+            best = min(best, float(np.sqrt(np.mean((x @ coef - b) ** 2))))
+        rel = best / max(float(np.ptp(b)), 1e-12)
+        worst = rel if not np.isfinite(worst) else max(worst, rel)
+    return worst
+
+
 #: ``auto``: leading residual pattern (normalised units, RMS over the window) below which a
 #: pattern, however significant, is too small to bias the shared-shape valence.
 STRUCTURE_MIN_AMPLITUDE: float = 0.03
@@ -1084,13 +1142,18 @@ def choose_method(energy: NDArray[np.float64], mu_norm: NDArray[np.float64],
     info["structure_amplitude"] = amp
     info["lcf_gain"] = gain
     unfitted = info.get("shared_unfitted_fraction", 0.0)
+    ref_diff = reference_shape_difference(calibration, energy, opts.window) if lcf_ok \
+        else float("nan")
+    info["reference_shape_difference"] = ref_diff
     if unfitted > 0.5:
         structured = True
         evidence = f"the shared shape fails on {100 * unfitted:.0f} % of the sample's spectra"
     elif np.isfinite(gain):
-        structured = gain > opts.lcf_gain
-        evidence = (f"the references' linear combination leaves {gain:.2f} times less residual "
-                    f"variance than the shared shape (limit {opts.lcf_gain:.2f})")
+        structured = bool(ref_diff > REFERENCE_SHAPE_LIMIT and gain > opts.lcf_gain)
+        evidence = (f"the references differ in shape by {100 * ref_diff:.1f} % beyond a shift "
+                    f"(limit {100 * REFERENCE_SHAPE_LIMIT:.0f} %) and their linear combination "
+                    f"leaves {gain:.2f} times less residual variance than the shared shape "
+                    f"(limit {opts.lcf_gain:.2f})")
     else:
         structured = bool(np.isfinite(ratio) and ratio > opts.structure_ratio
                           and amp > STRUCTURE_MIN_AMPLITUDE)
