@@ -238,23 +238,34 @@ def normalize(
         raise ValueError(f"no energy in the post-edge window {post_edge[0]:g}–{post_edge[1]:g} eV "
                          f"(the data cover {e.min():g}–{e.max():g} eV)")
     st = np.zeros(y.shape[:-1], np.uint8) if status is None else np.array(status, np.uint8)
-    # L2,3 ("area"): a constant pre-edge level; a line fitted over the few eV below L3
-    # would be extrapolated 20 eV and more across the whole L3 + L2 window
-    pre_order = 0 if normalization == "area" else 1
-    pre_coef, pre_var = _fit_lines(y[..., pre_sel], e[pre_sel], e0, pre_order)
-    n_pre = int(pre_sel.sum())
+    if normalization == "area":
+        # L2,3: the continuum step is a few % of the white lines, so the background is
+        # the line through the pre-edge and post-edge points (the post-edge above L2);
+        # a line through the few eV below L3 alone would be extrapolated across the
+        # whole L3 + L2 window. Without post-edge points: a constant pre-edge level.
+        post_pts = (e >= post_edge[0]) & (e <= post_edge[1])
+        base_sel = pre_sel | post_pts if post_pts.sum() >= 2 else pre_sel
+        pre_order = 1 if post_pts.sum() >= 2 else 0
+    else:
+        base_sel = pre_sel
+        pre_order = 1
+    pre_coef, pre_var = _fit_lines(y[..., base_sel], e[base_sel], e0, pre_order)
+    n_pre = int(base_sel.sum())
     dof = n_pre - (pre_order + 1 if n_pre >= 2 else 1)
     scatter = None
     if dof >= 1:
-        pre_fit = pre_coef[..., :1] + pre_coef[..., 1:] * (e[pre_sel] - e0)
-        scatter = np.sqrt(((y[..., pre_sel] - pre_fit) ** 2).sum(-1) / dof)
+        pre_fit = pre_coef[..., :1] + pre_coef[..., 1:] * (e[base_sel] - e0)
+        scatter = np.sqrt(((y[..., base_sel] - pre_fit) ** 2).sum(-1) / dof)
     if normalization == "area":
-        # mean absorption above the pre-edge level over the edge window; noise variance
-        # factor 1/n_window (plus the pre-edge level's 1/n_pre)
+        # mean absorption above the background line over the edge window
+        em = float(e[post_sel].mean())
         mean_y = y[..., post_sel].mean(-1)
         post_coef = np.stack([mean_y, np.zeros_like(mean_y)], -1)
+        x = _line_design(e[base_sel], e0, pre_order)
+        xm = _line_design(np.array([em]), e0, pre_order)
+        pre_var = float((xm @ np.linalg.pinv(x.T @ x) @ xm.T)[0, 0])
         post_var = 1.0 / int(post_sel.sum())
-        jump = mean_y - pre_coef[..., 0]
+        jump = mean_y - (pre_coef[..., 0] + pre_coef[..., 1] * (em - e0))
     else:
         post_coef, post_var = _fit_lines(y[..., post_sel], e[post_sel], e0, post_order)
         jump = post_coef[..., 0] - pre_coef[..., 0]

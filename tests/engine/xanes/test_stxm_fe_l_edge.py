@@ -85,3 +85,38 @@ def test_references_are_fitted_not_spikes(stxm) -> None:
     post = energy >= opts.post_edge[0]
     step = ox[post].mean() - ox[pre].mean()
     assert step < 0.05 * (ox.max() - ox[pre].mean())
+
+
+def test_cli_fits_the_fe_l_edge(stxm, tmp_path, capsys) -> None:
+    """``ptyxanes fit --edge Fe-L3`` on a crop holding both phases, with the two end-members."""
+    import h5py
+
+    from ptyxanes.cli import main
+    from ptyxanes.io.nexus import write_stack
+    from ptyxanes.io.stack import ImageStack
+
+    energy, od, red, ox = stxm
+    v_ind, tot = _independent_lcf(energy, od, red, ox)
+    rows, cols = np.nonzero(tot > 0.3)
+    # a 40 x 40 crop around the Fe-bearing pixels (both phases)
+    r0 = int(np.clip(np.median(rows) - 20, 0, od.shape[0] - 40))
+    c0 = int(np.clip(np.median(cols) - 20, 0, od.shape[1] - 40))
+    crop = od[r0:r0 + 40, c0:c0 + 40]
+    p = tmp_path / "stxm.h5"
+    write_stack(p, ImageStack(np.moveaxis(crop, -1, 0).astype(np.float32), energy,
+                              np.full(energy.size, 8e-8), kind="absorption"))
+    out = tmp_path / "fit.h5"
+    d = STACK / "71214078_aligned"
+    assert main(["fit", str(p), "-o", str(out), "-q", "--edge", "Fe-L3",
+                 "--ref", f"2:{d / 'reduced.r'}", "--ref", f"3:{d / 'oxidized.r'}"]) == 0
+    text = capsys.readouterr().out
+    assert "Fe-L3 edge at 706.8 eV" in text and "Fe valence mean" in text
+    assert "method: lcf" in text
+    assert "np.float64" not in text
+    with h5py.File(out) as f:
+        val = f["/entry/oxidation_state/data"][()]
+    sub = v_ind[r0:r0 + 40, c0:c0 + 40]
+    clear = tot[r0:r0 + 40, c0:c0 + 40] > 0.3
+    ok = clear & np.isfinite(val)
+    assert ok.sum() >= 0.9 * clear.sum()
+    assert np.corrcoef(val[ok], sub[ok])[0, 1] > 0.95
