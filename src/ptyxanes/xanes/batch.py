@@ -278,11 +278,33 @@ class XanesResult:
 
 
 # ----------------------------------------------------------------------------- one spectrum
-def _window(energy: NDArray[np.float64], opts: FitOptions) -> NDArray[np.bool_]:
+#: Fewest energies in the fit window per model: LCF (two weights and one degree of
+#: freedom), the shared shape (shift, scale, baseline offset and tilt, plus one).
+MIN_ENERGIES_LCF: int = 3
+MIN_ENERGIES_SHARED: int = 5
+
+
+def _n_window(energy: NDArray[np.float64], opts: FitOptions) -> int:
+    return int(((energy >= opts.window[0]) & (energy <= opts.window[1])).sum())
+
+
+def _window(energy: NDArray[np.float64], opts: FitOptions, model: str = "free"
+            ) -> NDArray[np.bool_]:
+    """Fit-window selection; refuses a window with fewer energies than ``model`` needs."""
     w = (energy >= opts.window[0]) & (energy <= opts.window[1])
-    if w.sum() < mdl.n_params(opts.step) + 3:
-        raise ValueError(f"only {int(w.sum())} energies inside the fit window {opts.window} eV; "
-                         f"the model needs at least {mdl.n_params(opts.step) + 3}")
+    need, why = {
+        "lcf": (MIN_ENERGIES_LCF, "two reference weights plus one degree of freedom"),
+        "shared": (MIN_ENERGIES_SHARED, "shift, scale and a baseline line of the shared shape, "
+                                        "plus one degree of freedom"),
+        "free": (mdl.n_params(opts.step) + 3,
+                 f"{mdl.n_params(opts.step)} edge-model parameters plus three degrees of "
+                 "freedom; with fewer energies use the shared shape from densely measured "
+                 "references or method lcf"),
+    }[model]
+    if w.sum() < need:
+        raise ValueError(f"only {int(w.sum())} energies inside the fit window "
+                         f"{opts.window[0]:g}–{opts.window[1]:g} eV; the {model} fit needs at "
+                         f"least {need} ({why})")
     return w
 
 
@@ -359,7 +381,7 @@ def fit_spectrum(
     m = np.asarray(mu)
     ab, st = to_absorption(m[None], kind)
     norm = normalize(e, ab, status=st, **opts.norm_kwargs)
-    w = _window(e, opts)
+    w = _window(e, opts, "shared" if (opts.uses_template and template is not None) else "free")
     y = norm.mu[0]
     ew = e[w]
     fine = np.arange(ew[0], ew[-1] + 0.5 * fine_step, fine_step)
@@ -687,10 +709,16 @@ def reference_edges(
         if energy is not None:
             grid = np.asarray(energy, np.float64)
             if grid[0] < e[0] or grid[-1] > e[-1]:
-                raise ValueError(f"reference {ref.name!r} covers {e[0]:.0f}-{e[-1]:.0f} eV, "
-                                 f"not the stack's {grid[0]:.0f}-{grid[-1]:.0f} eV")
-            mu = np.interp(grid, e, mu)
-            e = grid
+                raise ValueError(f"reference {ref.name!r} covers {e[0]:.0f}–{e[-1]:.0f} eV, "
+                                 f"not the stack's {grid[0]:.0f}–{grid[-1]:.0f} eV")
+            if _n_window(grid, opts) >= mdl.n_params(opts.step) + 3:
+                mu = np.interp(grid, e, mu)
+                e = grid
+            else:
+                # sparse stack energies: the reference keeps its own dense grid (its shape
+                # is the shared shape of a sparse map; LCF interpolates it)
+                logger.info("reference %s fitted on its own %d energies (the stack has %d in "
+                            "the window)", ref.name, _n_window(e, opts), _n_window(grid, opts))
         f = fit_spectrum(e, mu, options=opts_curve, check_spikes=False)
         if f.status != Status.OK:
             raise ValueError(f"reference {ref.name!r}: edge fit failed ({Status(f.status).name})")
@@ -838,7 +866,8 @@ def _fit_chunk(
     elif threshold is not None:
         with np.errstate(invalid="ignore"):
             st[(st == Status.OK) & ~(norm.edge_jump > float(threshold))] = Status.BELOW_THRESHOLD
-    w = _window(energy, opts)
+    w = _window(energy, opts, "lcf" if opts.method == "lcf" else
+                "shared" if shared is not None else "free")
     ew = energy[w]
     edge = np.full(n, np.nan)
     sig = np.full(n, np.nan)
@@ -1048,12 +1077,16 @@ def reference_shape_difference(calibration: Calibration | None, energy: NDArray[
         return float("nan")
     refs = sorted((r for r in calibration.references if r.fit is not None),
                   key=lambda r: r.valence)
-    w = (energy >= window[0]) & (energy <= window[1])
-    e = energy[w]
     worst = float("nan")
     for lo, hi in zip(refs[:-1], refs[1:], strict=True):
+        le = np.asarray(lo.fit.energy, np.float64)
+        w = (le >= window[0]) & (le <= window[1])
+        e = le[w]
+        if e.size < 5:
+            continue
         a = np.asarray(lo.fit.mu_norm, np.float64)[w]
-        b = np.asarray(hi.fit.mu_norm, np.float64)[w]
+        b = np.interp(e, np.asarray(hi.fit.energy, np.float64),
+                      np.asarray(hi.fit.mu_norm, np.float64))
         if not (np.isfinite(a).all() and np.isfinite(b).all()) or lo.valence == hi.valence:
             continue
         best = np.inf
@@ -1176,14 +1209,57 @@ def choose_method(energy: NDArray[np.float64], mu_norm: NDArray[np.float64],
     return new, None, info
 
 
+def _covers(fe: Any, energy: NDArray[np.float64]) -> bool:
+    fe = np.asarray(fe, np.float64)
+    return bool(fe.size >= 2 and fe[0] <= energy[0] + 1e-6 and fe[-1] >= energy[-1] - 1e-6)
+
+
 def _has_lcf_spectra(calibration: Calibration | None, energy: NDArray[np.float64]) -> bool:
     if calibration is None or len({r.valence for r in calibration.references}) < 2:
         return False
     for r in calibration.references:
         f = r.fit
-        if f is None or np.shape(f.energy) != energy.shape or not np.allclose(f.energy, energy):
+        if f is None or getattr(f, "mu_norm", None) is None or not _covers(f.energy, energy):
             return False
     return True
+
+
+def template_from_references(calibration: Calibration | None, opts: FitOptions
+                             ) -> NDArray[np.float64]:
+    """Shared shape of a sparsely sampled map: the edge-model fit of a dense reference.
+
+    The reference whose valence is nearest the middle of the references' range is used
+    (for references that differ only by a shift, any one gives the same shape).
+
+    Parameters
+    ----------
+    calibration : Calibration
+        Its references fitted on their own (dense) energies.
+    opts : FitOptions
+
+    Returns
+    -------
+    template : ndarray of shape (9,) or (12,)
+
+    Raises
+    ------
+    ValueError
+        Without a reference fitted on enough energies.
+    """
+    need = mdl.n_params(opts.step) + 3
+    refs = [] if calibration is None else [
+        r for r in calibration.references if r.fit is not None
+        and _n_window(np.asarray(r.fit.energy, np.float64), opts) >= need
+        and np.all(np.isfinite(r.fit.params))]
+    if not refs:
+        raise ValueError(f"the map has fewer than {need} energies in the fit window "
+                         f"{opts.window[0]:g}–{opts.window[1]:g} eV and no densely measured "
+                         "reference gives the shared shape: give references or use method lcf")
+    vals = np.array([r.valence for r in refs])
+    mid = 0.5 * (vals.min() + vals.max())
+    best = refs[int(np.argmin(np.abs(vals - mid)))]
+    logger.info("shared shape from the dense reference %s (sparse map)", best.name)
+    return np.asarray(best.fit.params, np.float64)
 
 
 def _lcf_refs(calibration: Calibration | None, energy: NDArray[np.float64], opts: FitOptions
@@ -1196,9 +1272,13 @@ def _lcf_refs(calibration: Calibration | None, energy: NDArray[np.float64], opts
     curves, vals = [], []
     for r in sorted(calibration.references, key=lambda r: r.valence):
         f = r.fit
-        if f is None or f.energy.shape != energy.shape or not np.allclose(f.energy, energy):
-            raise ValueError("method 'lcf' needs references resampled on the stack energies")
-        curves.append(f.mu_norm)
+        if f is None or not _covers(f.energy, energy):
+            raise ValueError(f"method 'lcf' needs the spectrum of reference {r.name!r} over the "
+                             f"stack's {energy[0]:.1f}–{energy[-1]:.1f} eV")
+        fe = np.asarray(f.energy, np.float64)
+        same = fe.shape == energy.shape and np.allclose(fe, energy)
+        curves.append(np.asarray(f.mu_norm, np.float64) if same
+                      else np.interp(energy, fe, np.asarray(f.mu_norm, np.float64)))
         vals.append(r.valence)
     return np.stack(curves), np.asarray(vals, np.float64)
 
@@ -1343,6 +1423,9 @@ def fit_stack_array(
 
     if opts.method == "auto" and opts.shape == "free":
         opts = replace(opts, method="halfheight")  # free shapes follow every pixel already
+    if opts.uses_template and template is None and \
+            _n_window(e, opts) < mdl.n_params(opts.step) + 3:
+        template = template_from_references(calibration, opts)
     need_mean = opts.uses_template and template is None
     n_pass = 2 if (threshold == "otsu" or need_mean) else 1
     total = n_pass * len(blocks)
