@@ -96,7 +96,7 @@ def _clean(energy: ArrayLike, mu: ArrayLike) -> tuple[NDArray[np.float64], NDArr
 
 
 def first_inflection(energy: ArrayLike, mu: ArrayLike, near: float, *,
-                     search: float = 15.0, smooth: float = 0.5) -> float:
+                     search: float = 15.0, smooth: float = 1.0, fraction: float = 0.5) -> float:
     """First inflection point of an absorption edge (maximum of dμ/dE), eV.
 
     The derivative is taken on a 0.05 eV grid after a Gaussian smoothing of
@@ -114,6 +114,9 @@ def first_inflection(energy: ArrayLike, mu: ArrayLike, near: float, *,
         Half-width of the search window, eV.
     smooth : float, optional
         Gaussian smoothing, eV.
+    fraction : float, optional
+        A local maximum of dμ/dE counts when it reaches this fraction of the
+        largest; 1 gives the steepest point (the main inflection).
 
     Returns
     -------
@@ -149,7 +152,7 @@ def first_inflection(energy: ArrayLike, mu: ArrayLike, near: float, *,
     top = float(np.nanmax(d[inside]))
     idx = np.nonzero(inside)[0]
     for i in idx:
-        if 0 < i < d.size - 1 and d[i] >= d[i - 1] and d[i] >= d[i + 1] and d[i] >= 0.5 * top:
+        if 0 < i < d.size - 1 and d[i] >= d[i - 1] and d[i] >= d[i + 1] and d[i] >= fraction * top * (1 - 1e-9):
             den = d[i - 1] - 2 * d[i] + d[i + 1]
             off = 0.5 * (d[i - 1] - d[i + 1]) / den if den != 0 else 0.0
             return float(grid[i] + np.clip(off, -1, 1) * 0.05)
