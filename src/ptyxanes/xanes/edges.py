@@ -50,6 +50,10 @@ L_OFFSETS: dict[str, float] = {"pre_lo": -30.0, "pre_hi": -2.0, "win_lo": -3.0,
                                "win_hi_above_l2": 8.0, "post_lo_above_l2": 5.0,
                                "post_hi_above_l2": 25.0}
 
+#: Edges offered in choosers (any ELEMENT-EDGE that xraydb tabulates is accepted).
+COMMON_EDGES: tuple[str, ...] = ("Ni-K", "Co-K", "Mn-K", "Fe-K", "Cu-K", "Ti-K", "V-K", "Cr-K",
+                                 "Fe-L3", "Mn-L3", "Co-L3", "Ni-L3")
+
 _SUPERSCRIPT = str.maketrans("0123456789+-.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻·")
 
 
