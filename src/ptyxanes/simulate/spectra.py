@@ -237,7 +237,6 @@ def reference_spectra(energy: ArrayLike | None = None, edge: str = "Ni-K") -> di
     3.0
     """
     from ptyxanes.io.spectra import Spectrum
-
     from ptyxanes.xanes.edges import state_label
 
     e = reference_energies(edge) if energy is None else np.asarray(energy, dtype=np.float64)

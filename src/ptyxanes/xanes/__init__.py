@@ -14,14 +14,15 @@ from ptyxanes.xanes.batch import (
     SpectrumFit,
     XanesResult,
     calibrate_references,
+    choose_method,
     fit_spectra,
     fit_spectrum,
     fit_stack,
     fit_stack_array,
     otsu_threshold,
     reference_edges,
+    sample_mask,
 )
-from ptyxanes.xanes.batch import choose_method, sample_mask
 from ptyxanes.xanes.calibration import Calibration, ReferenceEdge, calibrate
 from ptyxanes.xanes.edges import COMMON_EDGES, EdgeSpec, edge_spec, state_label
 from ptyxanes.xanes.energy import (

@@ -16,7 +16,13 @@ from ptyxanes.xanes import model as mdl
 from ptyxanes.xanes import shape as shape_fit
 from ptyxanes.xanes.absorption import to_absorption
 from ptyxanes.xanes.calibration import Calibration, ReferenceEdge, calibrate
-from ptyxanes.xanes.edge import detect_spikes, half_step_crossing, lcf_n, residual_spikes, template_starts
+from ptyxanes.xanes.edge import (
+    detect_spikes,
+    half_step_crossing,
+    lcf_n,
+    residual_spikes,
+    template_starts,
+)
 from ptyxanes.xanes.normalize import E0, POST_EDGE, PRE_EDGE, normalize, pre_edge_map
 from ptyxanes.xanes.status import Status
 
@@ -881,18 +887,18 @@ def _fit_chunk(
         if opts.method == "lcf":
             assert lcf_refs is not None
             rmat, rval = lcf_refs
-            res = lcf_n(y, rmat[:, w], rval, ew, baseline=1)
-            val[todo], vsig[todo], r2[todo] = res.valence, res.valence_sigma, res.r2
+            lres = lcf_n(y, rmat[:, w], rval, ew, baseline=1)
+            val[todo], vsig[todo], r2[todo] = lres.valence, lres.valence_sigma, lres.r2
             if calibration is not None:
-                edge[todo] = calibration.edge_of(res.valence)
-                sig[todo] = res.valence_sigma * abs(calibration.slope)
+                edge[todo] = calibration.edge_of(lres.valence)
+                sig[todo] = lres.valence_sigma * abs(calibration.slope)
             with np.errstate(invalid="ignore"):
-                phys = (res.weights.sum(-1) > 0) & (res.valence >= rval.min() - 0.5) \
-                    & (res.valence <= rval.max() + 0.5)
-            sub = np.where(np.isfinite(res.valence) & _fit_ok(res.r2, res.s2, noise[todo], opts),
+                phys = (lres.weights.sum(-1) > 0) & (lres.valence >= rval.min() - 0.5) \
+                    & (lres.valence <= rval.max() + 0.5)
+            sub = np.where(np.isfinite(lres.valence) & _fit_ok(lres.r2, lres.s2, noise[todo], opts),
                            Status.OK, Status.POOR_FIT).astype(np.uint8)
             sub[(sub == Status.OK) & ~phys] = Status.OUT_OF_RANGE
-            sub[np.isin(sub, (Status.OK, Status.POOR_FIT)) & residual_spikes(res.residuals)] = \
+            sub[np.isin(sub, (Status.OK, Status.POOR_FIT)) & residual_spikes(lres.residuals)] = \
                 Status.SPIKE
             st[todo] = sub
         elif shared is not None:

@@ -138,7 +138,7 @@ def residual_spikes(residuals: NDArray[np.float64], *, min_size: float = 0.3,
         nb[..., 0] = r[..., 1]
         nb[..., -1] = r[..., -2]
         alone = np.abs(r - nb) > isolation * np.abs(r)
-    return (big & alone).any(axis=-1)
+    return np.asarray((big & alone).any(axis=-1))
 
 
 def direct_half_height(energy: NDArray[np.float64], mu_norm: NDArray[np.float64],
