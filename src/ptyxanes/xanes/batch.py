@@ -398,6 +398,10 @@ def fit_spectrum(
         return SpectrumFit(e, y, float(norm.edge_jump[0]), fine, np.full(fine.size, nan),
                            np.full((3 + opts.step, fine.size), nan), np.full(npar, nan), nan,
                            nan, nan, nan, nan, nan, nan, status, opts.method)
+    if opts.method == "lcf" and _has_lcf_spectra(calibration, e):
+        return _fit_spectrum_lcf(e, y, float(norm.edge_jump[0]), fine, opts, calibration,
+                                 check_spikes, float(norm.noise()[0] / norm.edge_jump[0])
+                                 if norm.pre_dof >= 5 else None)
     if opts.uses_template and template is not None:
         return _fit_spectrum_shared(e, y, float(norm.edge_jump[0]), w, fine, opts, calibration,
                                     np.asarray(template, np.float64), check_spikes,
@@ -438,6 +442,32 @@ def fit_spectrum(
         edge_energy=edge, edge_sigma=sig, peak_energy=float(one["peak_energy"][0]),
         peak_height=hpk, level=level, r2=float(one["r2"][0]), chi2_red=float(one["s2"][0]),
         status=status, method=opts.method, valence=val, valence_sigma=vs)
+
+
+def _fit_spectrum_lcf(e: NDArray[np.float64], y: NDArray[np.float64], jump: float,
+                      fine: NDArray[np.float64], opts: FitOptions, calibration: Any,
+                      check_spikes: bool, noise_norm: float | None = None) -> SpectrumFit:
+    """One spectrum as the map's ``lcf`` pixels (references + baseline line)."""
+    w = _window(e, opts, "lcf")
+    ew = e[w]
+    rmat, rval = _lcf_refs(calibration, e, opts)  # type: ignore[misc]
+    r = lcf_n(y[w][None], rmat[:, w], rval, ew, baseline=1)
+    val, vs = float(r.valence[0]), float(r.valence_sigma[0])
+    noise = None if noise_norm is None else np.array([noise_norm])
+    ok = np.isfinite(val) and bool(_fit_ok(r.r2, r.s2, noise, opts)[0])
+    status = int(Status.OK if ok else Status.POOR_FIT)
+    if check_spikes and residual_spikes(r.residuals)[0]:
+        status = int(Status.SPIKE)
+    comps = np.stack([np.interp(fine, ew, wk * rk[w]) for wk, rk in zip(r.weights[0], rmat,
+                                                                         strict=True)])
+    curve = np.interp(fine, ew, y[w] - r.residuals[0])
+    edge = float(calibration.edge_of(val)) if status == Status.OK else float("nan")
+    sig = vs * abs(calibration.slope) if status == Status.OK else float("nan")
+    if status != Status.OK:
+        val = vs = float("nan")
+    return SpectrumFit(e, y, jump, fine, curve, comps, r.weights[0], edge, sig, float("nan"),
+                       float("nan"), float("nan"), float(r.r2[0]), float(r.s2[0]), status,
+                       "lcf", val, vs)
 
 
 def _free_spikes(ew: NDArray[np.float64], y: NDArray[np.float64], params: NDArray[np.float64]

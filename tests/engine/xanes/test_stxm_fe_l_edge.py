@@ -120,3 +120,20 @@ def test_cli_fits_the_fe_l_edge(stxm, tmp_path, capsys) -> None:
     ok = clear & np.isfinite(val)
     assert ok.sum() >= 0.9 * clear.sum()
     assert np.corrcoef(val[ok], sub[ok])[0, 1] > 0.95
+
+
+def test_single_spectrum_lcf_matches_the_map(stxm) -> None:
+    """The inspector's fit_spectrum gives an lcf pixel the map's valence."""
+    energy, od, red, ox = stxm
+    opts = FitOptions.for_edge("Fe-L3", method="lcf")
+    refs = [Spectrum(energy, red, "Fe2+", 2.0), Spectrum(energy, ox, "Fe3+", 3.0)]
+    cal = calibrate_references(refs, energy=energy, options=opts)
+    crop = od[40:50, 40:50]
+    r = fit_spectra(energy, crop, options=opts, calibration=cal)
+    rows, cols = np.nonzero(r.status == Status.OK)
+    assert rows.size > 10
+    for i, j in zip(rows[:5], cols[:5], strict=True):
+        f = fit_spectrum(energy, crop[i, j], options=opts, calibration=cal)
+        assert f.method == "lcf" and f.status == Status.OK
+        assert abs(f.valence - r.valence[i, j]) < 1e-4
+        assert f.components.shape == (2, f.fit_energy.size)
