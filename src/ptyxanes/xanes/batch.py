@@ -570,6 +570,42 @@ def _fit_ok(r2: NDArray[np.float64], s2: NDArray[np.float64], noise: NDArray[np.
     return ok
 
 
+def background_threshold(jumps: NDArray[np.floating]) -> float:
+    """Otsu threshold of the edge jumps, but only when they hold a background class.
+
+    The lower Otsu class is background when its mean jump is below a fifth of
+    the upper class's (empty pixels have a jump near zero); otherwise the map
+    is sample throughout and the threshold is 0 (every positive jump kept).
+
+    Parameters
+    ----------
+    jumps : ndarray
+        Edge jumps.
+
+    Returns
+    -------
+    threshold : float
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> bg = np.r_[rng.normal(0.001, 0.002, 300), rng.uniform(0.2, 0.3, 300)]
+    >>> 0.005 < background_threshold(bg) < 0.2
+    True
+    >>> background_threshold(rng.uniform(0.1, 0.3, 600))
+    0.0
+    """
+    v = np.asarray(jumps, np.float64)
+    v = v[np.isfinite(v) & (v > 0)]
+    t = otsu_threshold(v)
+    if v.size < 2 or t <= 0:
+        return 0.0
+    lo, hi = v[v <= t], v[v > t]
+    if lo.size == 0 or hi.size == 0 or lo.mean() >= 0.2 * hi.mean():
+        return 0.0
+    return t
+
+
 def sample_mask(norm: Any, mask_sigma: float = 5.0) -> NDArray[np.bool_]:
     """Sample pixels: edge jump significant against the pixel's own pre-edge noise.
 
@@ -584,8 +620,9 @@ def sample_mask(norm: Any, mask_sigma: float = 5.0) -> NDArray[np.bool_]:
     -------
     mask : ndarray of bool
         True where the jump exceeds ``mask_sigma`` σ. Where no noise estimate
-        exists (fewer than two pre-edge energies) the Otsu threshold of the
-        edge-jump histogram is used instead.
+        exists (too few pre-edge energies) the Otsu threshold of the edge-jump
+        histogram is used, and only when that histogram has a background class
+        (:func:`background_threshold`).
 
     Notes
     -----
@@ -607,7 +644,7 @@ def sample_mask(norm: Any, mask_sigma: float = 5.0) -> NDArray[np.bool_]:
         if np.isfinite(z).any():
             return z > mask_sigma
         j = np.where(norm.status == Status.OK, norm.edge_jump, np.nan)
-        return j > otsu_threshold(j)
+        return j > background_threshold(j)
 
 
 def _shared_outputs(sf: shape_fit.ShapeFit, e_t: float, opts: FitOptions,
@@ -669,6 +706,11 @@ def fit_template(energy: NDArray[np.float64], mean: NDArray[np.float64],
     return pm[int(np.argmin(np.where(good, om["cost"], np.inf)))]
 
 
+#: A reference whose shared-shape fit leaves an RMS residual above this fraction of its range
+#: (a metal foil against an oxide map's shape) cannot be measured with the map's shape.
+REFERENCE_MISMATCH_LIMIT: float = 0.06
+
+
 def shared_calibration(calibration: Calibration, template: NDArray[np.float64],
                        opts: FitOptions) -> Calibration:
     """Re-measure a calibration's reference edges with the shared shape.
@@ -703,6 +745,12 @@ def shared_calibration(calibration: Calibration, template: NDArray[np.float64],
         if not sf.ok[0]:
             raise ValueError(f"reference {ref.name!r} does not match the map's edge shape "
                              "(shared-shape fit failed); use shape='free'")
+        yr = np.asarray(f.mu_norm, np.float64)[w]
+        rel = float(np.sqrt(np.mean(sf.residuals[0] ** 2)) / max(float(np.ptp(yr)), 1e-12))
+        if rel > REFERENCE_MISMATCH_LIMIT:
+            raise ValueError(f"reference {ref.name!r} does not match the map's edge shape (RMS "
+                             f"residual {100 * rel:.1f} % of its range, limit "
+                             f"{100 * REFERENCE_MISMATCH_LIMIT:.0f} %); use shape='free'")
         edges.append(ReferenceEdge(ref.name, ref.valence, float(e_t + sf.shift[0]), 0.0, f))
     return calibrate(edges, method=calibration.method, piecewise=calibration.piecewise)
 
@@ -1235,7 +1283,7 @@ def choose_method(energy: NDArray[np.float64], mu_norm: NDArray[np.float64],
     why = ("no shared shape" if template is None else
            f"reference mismatch ({mismatch})" if mismatch else
            f"the edge shape changes across the map: {evidence}")
-    if lcf_ok:
+    if lcf_ok and (structured or not mismatch):
         info["method_reason"] = f"linear combination of the references: {why}"
         new = replace(opts, method="lcf")
     else:
