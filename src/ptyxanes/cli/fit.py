@@ -23,12 +23,13 @@ def _ref_arg(text: str) -> tuple[float, str]:
 
 
 def _threshold_arg(text: str) -> float | str:
-    if text.lower() == "otsu":
-        return "otsu"
+    if text.lower() in ("otsu", "auto"):
+        return text.lower()
     try:
         return float(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--threshold: a number or 'otsu', got {text!r}") from exc
+        raise argparse.ArgumentTypeError(
+            f"--threshold: a number, 'auto' or 'otsu', got {text!r}") from exc
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """
     p = sub.add_parser(
         "fit",
-        help="fit the Ni K-edge of every pixel/voxel: valence, sigma, edge energy maps",
+        help="fit the absorption edge of every pixel/voxel: valence, sigma, edge energy maps",
         description=(
             "Fit the XANES of every pixel (2D stack, E x M x N) or voxel (volumes, E x P x M x N) "
             "of a NeXus stack: -ln|T| (or the absorption as stored), pre/post-edge normalisation, "
@@ -54,34 +55,64 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "STXM or TIFF stack (any input of `ptyxanes import`)")
     p.add_argument("-o", "--output", required=True, help="result project file (.h5) to write")
     p.add_argument("--ref", action="append", type=_ref_arg, default=None, metavar="VALENCE:PATH",
-                   help="reference spectrum with its Ni valence (two-column ASCII in eV or keV, "
+                   help="reference spectrum with its valence (two-column ASCII in eV or keV, "
                         "or XDI); repeat for two or more. Default: the shipped NiO (2) and "
                         "LiNiO2 (3) of resources/references")
-    p.add_argument("--method", choices=("halfheight", "halfstep", "deriv", "lcf"),
-                   default="halfheight",
-                   help="edge definition: half-height of the first main peak of the fitted "
-                        "curve (paper), half of the edge step, maximum of the first derivative, "
-                        "or linear-combination fit of the two highest-valence references")
+    p.add_argument("--edge", default="Ni-K",
+                   help="absorption edge ELEMENT-EDGE (Ni-K, Co-K, Mn-K, Fe-K, Fe-L3, ...): "
+                        "tabulated energy (xraydb), default windows and labels; L2,3 edges are "
+                        "normalised by their mean absorption over the L3 + L2 window")
+    p.add_argument("--method", choices=("auto", "halfheight", "halfstep", "deriv", "lcf"),
+                   default="auto",
+                   help="auto: the half-height edge of the map's shared shape while it explains "
+                        "the pixels, else a linear combination of the references (or a free "
+                        "fit without them); halfheight: half-height of the first main peak of "
+                        "the fitted curve (paper); halfstep: half of the edge step; deriv: "
+                        "maximum of the first derivative; lcf: linear combination of all "
+                        "references with a baseline line")
     p.add_argument("--shape", choices=("shared", "free"), default="shared",
-                   help="shared: one three-Gaussian shape per map (fit of its Ni-weighted mean "
+                   help="shared: one three-Gaussian shape per map (fit of its weighted mean "
                         "spectrum), shifted/scaled per pixel on a fitted baseline line, about "
                         "4x more precise on thin noisy samples; free: all nine Gaussian "
                         "parameters per pixel (the paper's fit)")
-    p.add_argument("--window", nargs=2, type=float, default=(8325.0, 8370.0),
-                   metavar=("LOW", "HIGH"), help="energy window of the edge fit, eV")
-    p.add_argument("--pre-edge", nargs=2, type=float, default=(8270.0, 8300.0),
-                   metavar=("LOW", "HIGH"), help="pre-edge normalisation window, eV")
-    p.add_argument("--post-edge", nargs=2, type=float, default=(8400.0, 8420.0),
-                   metavar=("LOW", "HIGH"), help="post-edge normalisation window, eV")
+    p.add_argument("--window", nargs=2, type=float, default=None,
+                   metavar=("LOW", "HIGH"),
+                   help="energy window of the edge fit, eV (default from --edge: 8325 8370 "
+                        "for Ni-K)")
+    p.add_argument("--pre-edge", nargs=2, type=float, default=None,
+                   metavar=("LOW", "HIGH"),
+                   help="pre-edge normalisation window, eV (default from --edge)")
+    p.add_argument("--post-edge", nargs=2, type=float, default=None,
+                   metavar=("LOW", "HIGH"),
+                   help="post-edge normalisation window, eV (default from --edge)")
     p.add_argument("--post-order", type=int, choices=(0, 1), default=0,
                    help="post-edge line (1) or constant (0)")
-    p.add_argument("--e0", type=float, default=8345.0,
-                   help="energy where the edge jump is measured, eV")
+    p.add_argument("--e0", type=float, default=None,
+                   help="energy where the edge jump is measured, eV (default from --edge: "
+                        "tabulated edge + 12 eV for K edges)")
+    p.add_argument("--energy-shift", type=float, default=None, metavar="EV",
+                   help="shift added to the stack's energies, eV (a known calibration offset)")
+    p.add_argument("--foil", default=None, metavar="PATH",
+                   help="a metal-foil spectrum measured with the stack (ASCII or XDI, on the "
+                        "stack's energy scale): the stack's energies are shifted so that its "
+                        "first inflection sits at the tabulated edge energy")
+    p.add_argument("--ref-shift", type=float, default=None, metavar="EV",
+                   help="shift added to every reference's energies, eV, instead of the automatic "
+                        "calibration from a reference's own foil channel (XDI mu_ref/murefer)")
+    p.add_argument("--no-ref-calibration", action="store_true",
+                   help="use the references' energies as they are (no foil-channel calibration)")
+    p.add_argument("--calibration", choices=("linear", "piecewise"), default="linear",
+                   help="edge-energy to valence calibration: one line through the references, "
+                        "or straight segments through them (curved metal-to-oxide series)")
     p.add_argument("--step", action="store_true",
                    help="add an edge step (error function) to the three Gaussians")
-    p.add_argument("--threshold", type=_threshold_arg, default="otsu",
-                   help="edge-jump threshold of the sample mask (units of the input absorption, "
-                        "-ln|T| for projections) or 'otsu' for an automatic choice")
+    p.add_argument("--threshold", type=_threshold_arg, default="auto",
+                   help="sample mask: 'auto' = edge jump significant against each pixel's own "
+                        "pre-edge noise (no background needed), 'otsu' = Otsu threshold of the "
+                        "edge-jump histogram (fields with empty background), or an edge-jump "
+                        "threshold in units of the input absorption (-ln|T| for projections)")
+    p.add_argument("--mask-sigma", type=float, default=5.0,
+                   help="significance of the edge jump required by --threshold auto (sigma)")
     p.add_argument("--min-r2", type=float, default=0.9,
                    help="fits with R^2 below this are masked as POOR_FIT (dimensionless)")
     p.add_argument("--chunk", type=int, default=131072,
@@ -93,6 +124,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from ptyxanes.cli._progress import run_with_bar
     from ptyxanes.io.formats import open_stack
     from ptyxanes.io.project import Project, save_project
@@ -100,6 +133,12 @@ def _run(args: argparse.Namespace) -> int:
     from ptyxanes.provenance import provenance
     from ptyxanes.xanes import FitOptions, calibrate_references, fit_stack
     from ptyxanes.xanes.calibration import default_references
+    from ptyxanes.xanes.energy import (
+        NO_SHIFT,
+        EnergyShift,
+        calibrate_reference_energy,
+        foil_shift,
+    )
     from ptyxanes.xanes.results import calibration_table, result_maps
 
     out = Path(args.output)
@@ -107,17 +146,42 @@ def _run(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{out} exists; use --overwrite to replace it")
     if out.resolve() == Path(args.stack).resolve():
         raise ValueError("the output must not be the input stack")
-    opts = FitOptions(pre_edge=tuple(args.pre_edge), post_edge=tuple(args.post_edge),
-                      post_order=args.post_order, e0=args.e0, window=tuple(args.window),
-                      step=args.step, method=args.method, min_r2=args.min_r2,
-                      shape=args.shape)
+    opts = FitOptions.for_edge(
+        args.edge, pre_edge=tuple(args.pre_edge) if args.pre_edge else None,
+        post_edge=tuple(args.post_edge) if args.post_edge else None,
+        window=tuple(args.window) if args.window else None, e0=args.e0,
+        post_order=args.post_order, step=args.step, method=args.method, min_r2=args.min_r2,
+        shape=args.shape, mask_sigma=args.mask_sigma)
+    spec = opts.edge_spec
     if args.ref:
         refs = [read_spectrum(path, valence=val) for val, path in args.ref]
     else:
+        if spec.name != "Ni-K":
+            raise ValueError(f"no shipped references for {spec.name}: give two or more with "
+                             "--ref VALENCE:PATH")
         refs = default_references()
+    shifts: dict[str, EnergyShift] = {}
+    cal_refs = []
+    for r in refs:
+        if args.no_ref_calibration and args.ref_shift is None:
+            r2, sh = r, NO_SHIFT
+        else:
+            r2, sh = calibrate_reference_energy(r, spec.name, shift=args.ref_shift)
+        shifts[f"reference {r.name or r.path} (valence {r.valence:g})"] = sh
+        cal_refs.append(r2)
     stack = open_stack(args.stack, lazy=True)
     try:
-        cal = calibrate_references(refs, energy=stack.energy, options=opts)
+        stack_shift = NO_SHIFT
+        if args.energy_shift is not None:
+            stack_shift = EnergyShift(float(args.energy_shift), "given", "given by the user")
+        elif args.foil:
+            foil = read_spectrum(args.foil)
+            stack_shift = foil_shift(foil.energy, foil.mu, spec.name)
+        shifts["stack"] = stack_shift
+        if stack_shift.shift != 0.0:
+            stack = replace(stack, energy=np.asarray(stack.energy, np.float64) + stack_shift.shift)
+        cal = calibrate_references(cal_refs, energy=stack.energy, options=opts,
+                                   piecewise=args.calibration == "piecewise")
         res = run_with_bar(fit_runner(args, fit_stack)(stack, options=opts, calibration=cal,
                                                        threshold=args.threshold,
                                                        chunk_spectra=args.chunk),
@@ -129,13 +193,20 @@ def _run(args: argparse.Namespace) -> int:
     m = res.mask
     cal = res.calibration if res.calibration is not None else cal
     maps = result_maps(res, px)
-    params = {"method": opts.method, "window_eV": list(opts.window),
+    ro = res.options
+    params = {"edge": spec.name, "edge_energy_eV": spec.energy, "method": opts.method,
+              "method_used": ro.method, "method_reason": res.info.get("method_reason", ""),
+              "normalization": ro.normalization, "window_eV": list(opts.window),
               "pre_edge_eV": list(opts.pre_edge), "post_edge_eV": list(opts.post_edge),
               "post_order": opts.post_order, "e0_eV": opts.e0, "step": opts.step,
-              "min_r2": opts.min_r2, "threshold": res.threshold, "shape": res.options.shape,
+              "min_r2": opts.min_r2, "threshold": res.threshold,
+              "mask": res.info.get("mask", ""), "shape": ro.shape,
+              "energy_shifts": {k: v.as_dict() for k, v in shifts.items()},
               "template": [] if res.template is None else np.asarray(res.template).tolist(),
               "calibration": {"intercept_eV": cal.intercept, "slope_eV_per_valence": cal.slope,
-                              "covariance": cal.covariance.tolist()}}
+                              "covariance": cal.covariance.tolist(),
+                              "piecewise": bool(cal.piecewise),
+                              "valence_residuals": [float(x) for x in cal.valence_residuals]}}
     table = calibration_table(cal)
     inputs = {"stack": str(Path(args.stack).resolve())}
     for i, r in enumerate(refs):
@@ -145,9 +216,21 @@ def _run(args: argparse.Namespace) -> int:
     save_project(out, proj, overwrite=args.overwrite)
     ok = m & (res.status == 0)
     v = res.valence[ok]
-    msg = (f"wrote {out}: {int(ok.sum())} of {m.size} pixels fitted; calibration "
-           f"E = {cal.intercept:.2f} + {cal.slope:.3f} v eV")
+    lines = [f"edge {spec.describe()}"]
+    for k, sh in shifts.items():
+        if sh.method != "none":
+            lines.append(f"energy shift of {k}: {sh.describe()}")
+    lines.append(f"method: {ro.method}" + (f" ({res.info['method_reason']})"
+                                           if res.info.get("method_reason") else ""))
+    resid = ", ".join(f"{r.name} {r.valence:g}{dv:+.2f}" for r, dv in
+                      zip(cal.references, cal.valence_residuals, strict=True))
+    lines.append(f"calibration E = {cal.intercept:.2f} eV + {cal.slope:.3f} eV x valence"
+                 + (" (piecewise through the references)" if cal.piecewise else "")
+                 + f"; reference residuals (valence): {resid}")
+    msg = f"wrote {out}: {int(ok.sum())} of {m.size} pixels fitted ({int(m.sum())} in the mask)"
     if v.size:
-        msg += f"; valence mean {np.mean(v):.3f} median {np.median(v):.3f}"
-    print(msg)  # noqa: T201 - CLI output
+        msg += (f"; {spec.valence_label} mean {float(np.mean(v)):.3f} "
+                f"median {float(np.median(v)):.3f}")
+    lines.append(msg)
+    print("\n".join(lines))  # noqa: T201 - CLI output
     return 0

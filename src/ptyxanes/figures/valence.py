@@ -245,6 +245,7 @@ def histogram_figure(
     figsize: tuple[float, float] = (4.0, 3.0),
     colors: Sequence[str] | None = None,
     title: str | None = None,
+    xlabel: str = "Ni valence",
 ):
     """Overlaid Ni-weighted valence histograms with dashed Ni²⁺/Ni³⁺ lines (paper Fig. 5g).
 
@@ -262,6 +263,8 @@ def histogram_figure(
         Line colours (default: matplotlib's cycle).
     title : str, optional
         Axis title.
+    xlabel : str, optional
+        Axis label (``EdgeSpec.valence_label``, e.g. ``"Fe valence"``).
 
     Returns
     -------
@@ -290,7 +293,7 @@ def histogram_figure(
                 ha="center", va="bottom", fontsize=8)
     ax.set_xlim(*value_range)
     ax.set_ylim(bottom=0)
-    ax.set_xlabel("Ni valence")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("Ni-weighted density")
     ax.legend(frameon=False, fontsize=8)
     if title:

@@ -1,4 +1,4 @@
-"""Ni K-edge XANES model whose edge shifts linearly with the Ni valence.
+"""K-edge XANES model whose edge shifts linearly with the valence.
 
 The model spectrum is one fixed shape (fitted to the measured NiO reference
 shipped with PyXAS, see ``docs/simulator.md``) rigidly shifted in energy by
@@ -6,6 +6,11 @@ shipped with PyXAS, see ``docs/simulator.md``) rigidly shifted in energy by
 changes, every edge definition (half-height of the first main peak, half of
 the edge jump, inflection point) moves by exactly that slope, and
 :func:`edge_energy` is exact for the model.
+
+Other K edges (``edge="Co-K"``, ``"Mn-K"``, ``"Fe-K"``…) use the same shape
+moved by the difference of the tabulated edge energies (xraydb): a
+3d-metal K-edge test spectrum with the same white line, pre-edge and slope
+per valence, placed where that element absorbs.
 """
 
 from __future__ import annotations
@@ -56,15 +61,55 @@ def _shape(de: NDArray[np.float64]) -> NDArray[np.float64]:
     return y
 
 
-def normalized_mu(energy: ArrayLike, valence: ArrayLike) -> NDArray[np.float64]:
-    """Normalised Ni K-edge absorption of the model.
+#: Tabulated Ni K-edge energy (xraydb) that the model shape belongs to, eV.
+NI_K_EV: float = 8333.0
+
+
+def edge_offset(edge: str = "Ni-K") -> float:
+    """Energy offset (eV) of another edge's model from the Ni K-edge model.
+
+    Parameters
+    ----------
+    edge : str, optional
+        ``"Ni-K"``, ``"Co-K"``, ``"Mn-K"``, ``"Fe-K"`` … (K edges).
+
+    Returns
+    -------
+    offset : float
+        Tabulated edge energy minus 8333 eV.
+
+    Raises
+    ------
+    ValueError
+        For an edge that is not a K edge (the model is a K-edge shape).
+
+    Examples
+    --------
+    >>> edge_offset("Co-K")
+    -624.0
+    """
+    if edge == "Ni-K":
+        return 0.0
+    from ptyxanes.xanes.edges import edge_spec
+
+    spec = edge_spec(edge)
+    if spec.edge != "K":
+        raise ValueError(f"the XANES model is a K-edge shape; {spec.name} is not a K edge")
+    return spec.energy - NI_K_EV
+
+
+def normalized_mu(energy: ArrayLike, valence: ArrayLike, edge: str = "Ni-K"
+                  ) -> NDArray[np.float64]:
+    """Normalised K-edge absorption of the model.
 
     Parameters
     ----------
     energy : array_like of shape (E,)
         Photon energies, eV.
     valence : array_like of shape (...)
-        Ni oxidation state(s); broadcast as ``valence[..., None]`` against energy.
+        Oxidation state(s); broadcast as ``valence[..., None]`` against energy.
+    edge : str, optional
+        The absorbing element's K edge (default Ni-K); see :func:`edge_offset`.
 
     Returns
     -------
@@ -79,7 +124,7 @@ def normalized_mu(energy: ArrayLike, valence: ArrayLike) -> NDArray[np.float64]:
     >>> normalized_mu(np.linspace(8300, 8400, 5), np.ones((2, 3))).shape
     (2, 3, 5)
     """
-    e = np.asarray(energy, dtype=np.float64)
+    e = np.asarray(energy, dtype=np.float64) - edge_offset(edge)
     v = np.asarray(valence, dtype=np.float64)
     shift = EDGE_SLOPE_EV_PER_VALENCE * (v - REFERENCE_VALENCE)
     return _shape(e - shift[..., None])
@@ -99,7 +144,7 @@ def _half_peak_energy_ni2() -> float:
 EDGE_ENERGY_NI2: float = _half_peak_energy_ni2()
 
 
-def edge_energy(valence: ArrayLike) -> Any:
+def edge_energy(valence: ArrayLike, edge: str = "Ni-K") -> Any:
     """Edge position of the model: half-height of the first main peak.
 
     The half-height is the energy where the normalised spectrum reaches half
@@ -108,12 +153,15 @@ def edge_energy(valence: ArrayLike) -> Any:
     Parameters
     ----------
     valence : array_like
-        Ni oxidation state(s).
+        Oxidation state(s).
+    edge : str, optional
+        K edge of the model (default Ni-K).
 
     Returns
     -------
     energy : float or ndarray
-        eV, ``EDGE_ENERGY_NI2 + EDGE_SLOPE_EV_PER_VALENCE * (valence - 2)``.
+        eV, ``EDGE_ENERGY_NI2 + EDGE_SLOPE_EV_PER_VALENCE * (valence - 2)``
+        (plus :func:`edge_offset`).
 
     Examples
     --------
@@ -121,7 +169,7 @@ def edge_energy(valence: ArrayLike) -> Any:
     1.76
     """
     v = np.asarray(valence, dtype=np.float64)
-    out = EDGE_ENERGY_NI2 + EDGE_SLOPE_EV_PER_VALENCE * (v - REFERENCE_VALENCE)
+    out = EDGE_ENERGY_NI2 + edge_offset(edge) + EDGE_SLOPE_EV_PER_VALENCE * (v - REFERENCE_VALENCE)
     return float(out) if out.ndim == 0 else out
 
 
@@ -147,26 +195,33 @@ def valence_from_edge(energy: ArrayLike) -> Any:
     return float(out) if out.ndim == 0 else out
 
 
-def reference_energies() -> NDArray[np.float64]:
-    """Default energy grid of the model references: 8200-8500 eV.
+def reference_energies(edge: str = "Ni-K") -> NDArray[np.float64]:
+    """Default energy grid of the model references: 8200-8500 eV (Ni-K).
+
+    Parameters
+    ----------
+    edge : str, optional
+        K edge; the grid moves with :func:`edge_offset`.
 
     Returns
     -------
     energy : ndarray of shape (E,)
         eV; 5 eV steps far from the edge, 0.25 eV steps from 8320 to 8380 eV.
     """
-    return np.unique(np.concatenate([np.arange(8200.0, 8320.0, 5.0),
-                                     np.arange(8320.0, 8380.0, 0.25),
-                                     np.arange(8380.0, 8500.01, 2.0)]))
+    return edge_offset(edge) + np.unique(np.concatenate([np.arange(8200.0, 8320.0, 5.0),
+                                                         np.arange(8320.0, 8380.0, 0.25),
+                                                         np.arange(8380.0, 8500.01, 2.0)]))
 
 
-def reference_spectra(energy: ArrayLike | None = None) -> dict[float, Any]:
-    """Model reference spectra of Ni0, Ni2+ and Ni3+.
+def reference_spectra(energy: ArrayLike | None = None, edge: str = "Ni-K") -> dict[float, Any]:
+    """Model reference spectra of valence 0, 2 and 3 (Ni0, Ni2+, Ni3+ by default).
 
     Parameters
     ----------
     energy : array_like of shape (E,), optional
         Energies, eV (default :func:`reference_energies`).
+    edge : str, optional
+        K edge of the model (default Ni-K).
 
     Returns
     -------
@@ -182,17 +237,20 @@ def reference_spectra(energy: ArrayLike | None = None) -> dict[float, Any]:
     3.0
     """
     from ptyxanes.io.spectra import Spectrum
+    from ptyxanes.xanes.edges import state_label
 
-    e = reference_energies() if energy is None else np.asarray(energy, dtype=np.float64)
+    e = reference_energies(edge) if energy is None else np.asarray(energy, dtype=np.float64)
+    element = edge.split("-")[0]
     out: dict[float, Any] = {}
     for v in REFERENCE_VALENCES:
+        name = REFERENCE_NAMES[v] if edge == "Ni-K" else f"{state_label(element, v)} (model)"
         out[v] = Spectrum(
             energy=e.copy(),
-            mu=normalized_mu(e, v),
-            name=REFERENCE_NAMES[v],
+            mu=normalized_mu(e, v, edge),
+            name=name,
             valence=v,
             path=None,
             meta={"column": "normalised mu (model)", "source": "ptyxanes.simulate.spectra",
-                  "edge_energy_eV": float(edge_energy(v))},
+                  "edge_energy_eV": float(edge_energy(v, edge)), "edge": edge},
         )
     return out

@@ -16,13 +16,19 @@ from ptyxanes.xanes import model as mdl
 from ptyxanes.xanes import shape as shape_fit
 from ptyxanes.xanes.absorption import to_absorption
 from ptyxanes.xanes.calibration import Calibration, ReferenceEdge, calibrate
-from ptyxanes.xanes.edge import detect_spikes, half_step_crossing, lcf, template_starts
+from ptyxanes.xanes.edge import (
+    detect_spikes,
+    half_step_crossing,
+    lcf_n,
+    residual_spikes,
+    template_starts,
+)
 from ptyxanes.xanes.normalize import E0, POST_EDGE, PRE_EDGE, normalize, pre_edge_map
 from ptyxanes.xanes.status import Status
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("halfheight", "halfstep", "deriv", "lcf")
+METHODS = ("auto", "halfheight", "halfstep", "deriv", "lcf")
 SHAPES = ("shared", "free")
 
 
@@ -42,8 +48,14 @@ class FitOptions:
         Energies fitted by the edge model.
     step : bool
         Add an edge step (error function) to the three Gaussians.
-    method : {"halfheight", "halfstep", "deriv", "lcf"}
+    method : {"auto", "halfheight", "halfstep", "deriv", "lcf"}
         Edge definition (``lcf`` = linear combination of two references).
+        ``auto`` (default): the half-height edge of the shared shape while that
+        shape explains every pixel; when the shared fit leaves residuals with a
+        structure common to many pixels (the edge *shape* changes across the
+        map, e.g. Fe²⁺ next to Fe³⁺), a linear combination of the references
+        (two or more, with spectra on the data's energies) or, without them, the
+        free fit (see :func:`choose_method`).
     shape : {"shared", "free"}
         ``shared`` (default): one three-Gaussian shape per map (the fit of its
         Ni-weighted mean spectrum), shifted, scaled and offset per pixel (3
@@ -58,6 +70,24 @@ class FitOptions:
         Relative cost decrease that ends the iterations.
     min_r2 : float
         Fits with R² below this get ``POOR_FIT``.
+    edge : str
+        Absorption edge (``"Ni-K"``, ``"Fe-L3"`` …), for labels and provenance;
+        :meth:`for_edge` derives the windows from it.
+    normalization : {"jump", "area"}
+        Edge-jump (K edges) or mean-absorption (overlapping L3/L2) normalisation,
+        see :func:`~ptyxanes.xanes.normalize.normalize`.
+    mask_sigma : float
+        Sample mask: a pixel is sample when its edge jump exceeds this many
+        standard deviations of the jump implied by its own pre-edge scatter
+        (see :func:`sample_mask`).
+    lcf_gain : float
+        ``auto`` with references: the linear combination of the references
+        replaces the shared shape when it leaves this many times less residual
+        variance on the map's spectra (see :func:`choose_method`).
+    structure_ratio : float
+        ``auto`` without references: the shared shape is abandoned when the leading principal
+        component of its residuals carries more than this many times the
+        residual variance of a typical component (see :func:`residual_structure`).
     """
 
     pre_edge: tuple[float, float] = PRE_EDGE
@@ -66,12 +96,64 @@ class FitOptions:
     e0: float = E0
     window: tuple[float, float] = (8325.0, 8370.0)
     step: bool = False
-    method: str = "halfheight"
+    method: str = "auto"
     shape: str = "shared"
     peak_fraction: float = 0.75
     max_iter: int = 50
     tol: float = 1e-4
     min_r2: float = 0.9
+    edge: str = "Ni-K"
+    normalization: str = "jump"
+    mask_sigma: float = 5.0
+    structure_ratio: float = 8.0
+    lcf_gain: float = 1.0
+
+    @classmethod
+    def for_edge(cls, edge: str = "Ni-K", **overrides: Any) -> FitOptions:
+        """Options whose windows, e0 and normalisation follow from an edge.
+
+        Parameters
+        ----------
+        edge : str, optional
+            ``"Ni-K"``, ``"Co-K"``, ``"Mn-K"``, ``"Fe-K"``, ``"Fe-L3"`` …
+        **overrides
+            Any field; ``None`` values are ignored (a CLI option not given).
+
+        Returns
+        -------
+        options : FitOptions
+
+        Examples
+        --------
+        >>> o = FitOptions.for_edge("Fe-L3")
+        >>> o.normalization, o.window
+        ('area', (703.8, 727.9))
+        >>> FitOptions.for_edge("Ni-K") == FitOptions()
+        True
+        """
+        from ptyxanes.xanes.edges import edge_spec
+
+        ov = {k: v for k, v in overrides.items() if v is not None}
+        spec = edge_spec(edge, pre_edge=ov.pop("pre_edge", None), window=ov.pop("window", None),
+                         post_edge=ov.pop("post_edge", None), e0=ov.pop("e0", None))
+        return cls(pre_edge=spec.pre_edge, window=spec.window, post_edge=spec.post_edge,
+                   e0=spec.e0, edge=spec.name,
+                   normalization=ov.pop("normalization", spec.normalization), **ov)
+
+    @property
+    def edge_spec(self) -> Any:
+        """The :class:`~ptyxanes.xanes.edges.EdgeSpec` with these options' windows."""
+        from ptyxanes.xanes.edges import edge_spec
+
+        return edge_spec(self.edge, pre_edge=self.pre_edge, window=self.window,
+                         post_edge=self.post_edge, e0=self.e0)
+
+    @property
+    def norm_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`~ptyxanes.xanes.normalize.normalize`."""
+        return {"pre_edge": self.pre_edge, "post_edge": self.post_edge,
+                "post_order": self.post_order, "e0": self.e0,
+                "normalization": self.normalization, "window": self.window}
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -79,12 +161,15 @@ class FitOptions:
         if self.shape not in SHAPES:
             raise ValueError(f"unknown shape {self.shape!r}; expected one of {SHAPES}")
         if self.window[1] - self.window[0] < 5:
-            raise ValueError(f"fit window {self.window} eV is too narrow")
+            raise ValueError(f"fit window {self.window[0]:g}–{self.window[1]:g} eV is too "
+                             "narrow (at least 5 eV)")
+        if self.normalization not in ("jump", "area"):
+            raise ValueError(f"unknown normalization {self.normalization!r}; expected jump or area")
 
     @property
     def curve_method(self) -> str:
         """Edge method applied to the fitted curve (``halfheight`` for ``lcf``)."""
-        return "halfheight" if self.method == "lcf" else self.method
+        return "halfheight" if self.method in ("lcf", "auto") else self.method
 
     @property
     def uses_template(self) -> bool:
@@ -199,11 +284,33 @@ class XanesResult:
 
 
 # ----------------------------------------------------------------------------- one spectrum
-def _window(energy: NDArray[np.float64], opts: FitOptions) -> NDArray[np.bool_]:
+#: Fewest energies in the fit window per model: LCF (two weights and one degree of
+#: freedom), the shared shape (shift, scale, baseline offset and tilt, plus one).
+MIN_ENERGIES_LCF: int = 3
+MIN_ENERGIES_SHARED: int = 5
+
+
+def _n_window(energy: NDArray[np.float64], opts: FitOptions) -> int:
+    return int(((energy >= opts.window[0]) & (energy <= opts.window[1])).sum())
+
+
+def _window(energy: NDArray[np.float64], opts: FitOptions, model: str = "free"
+            ) -> NDArray[np.bool_]:
+    """Fit-window selection; refuses a window with fewer energies than ``model`` needs."""
     w = (energy >= opts.window[0]) & (energy <= opts.window[1])
-    if w.sum() < mdl.n_params(opts.step) + 3:
-        raise ValueError(f"only {int(w.sum())} energies inside the fit window {opts.window} eV; "
-                         f"the model needs at least {mdl.n_params(opts.step) + 3}")
+    need, why = {
+        "lcf": (MIN_ENERGIES_LCF, "two reference weights plus one degree of freedom"),
+        "shared": (MIN_ENERGIES_SHARED, "shift, scale and a baseline line of the shared shape, "
+                                        "plus one degree of freedom"),
+        "free": (mdl.n_params(opts.step) + 3,
+                 f"{mdl.n_params(opts.step)} edge-model parameters plus three degrees of "
+                 "freedom; with fewer energies use the shared shape from densely measured "
+                 "references or method lcf"),
+    }[model]
+    if w.sum() < need:
+        raise ValueError(f"only {int(w.sum())} energies inside the fit window "
+                         f"{opts.window[0]:g}–{opts.window[1]:g} eV; the {model} fit needs at "
+                         f"least {need} ({why})")
     return w
 
 
@@ -233,6 +340,7 @@ def fit_spectrum(
     start: NDArray[np.float64] | None = None,
     template: NDArray[np.float64] | None = None,
     fine_step: float = 0.1,
+    check_spikes: bool = True,
 ) -> SpectrumFit:
     """Fit one spectrum (robust multi-start; a few milliseconds).
 
@@ -257,6 +365,9 @@ def fit_spectrum(
         ``shape="free"``, all parameters are fitted.
     fine_step : float, optional
         Spacing of the returned fitted curve, eV.
+    check_spikes : bool, optional
+        Flag a single-energy outlier against the fitted model as ``SPIKE``
+        (:func:`~ptyxanes.xanes.edge.residual_spikes`); off for references.
 
     Returns
     -------
@@ -275,24 +386,27 @@ def fit_spectrum(
     e = np.asarray(energy, np.float64)
     m = np.asarray(mu)
     ab, st = to_absorption(m[None], kind)
-    norm = normalize(e, ab, pre_edge=opts.pre_edge, post_edge=opts.post_edge,
-                     post_order=opts.post_order, e0=opts.e0, status=st)
-    w = _window(e, opts)
+    norm = normalize(e, ab, status=st, **opts.norm_kwargs)
+    w = _window(e, opts, "shared" if (opts.uses_template and template is not None) else "free")
     y = norm.mu[0]
     ew = e[w]
     fine = np.arange(ew[0], ew[-1] + 0.5 * fine_step, fine_step)
     npar = mdl.n_params(opts.step)
     nan = float("nan")
     status = int(norm.status[0])
-    if status == Status.OK and detect_spikes(y[w]):
-        status = int(Status.SPIKE)
     if status != Status.OK:
         return SpectrumFit(e, y, float(norm.edge_jump[0]), fine, np.full(fine.size, nan),
                            np.full((3 + opts.step, fine.size), nan), np.full(npar, nan), nan,
                            nan, nan, nan, nan, nan, nan, status, opts.method)
+    if opts.method == "lcf" and _has_lcf_spectra(calibration, e):
+        return _fit_spectrum_lcf(e, y, float(norm.edge_jump[0]), fine, opts, calibration,
+                                 check_spikes, float(norm.noise()[0] / norm.edge_jump[0])
+                                 if norm.pre_dof >= 5 else None)
     if opts.uses_template and template is not None:
         return _fit_spectrum_shared(e, y, float(norm.edge_jump[0]), w, fine, opts, calibration,
-                                    np.asarray(template, np.float64))
+                                    np.asarray(template, np.float64), check_spikes,
+                                    float(norm.noise()[0] / norm.edge_jump[0])
+                                    if norm.pre_dof >= 5 else None)
     x = float(half_step_crossing(ew, y[w]))
     x0 = x if np.isfinite(x) else float(np.mean(opts.window))
     starts = template_starts(x0, opts.step)[:, 0]
@@ -311,6 +425,9 @@ def fit_spectrum(
     one = {k: v[best : best + 1] for k, v in out.items()}
     status = int(_flag_status(one, opts)[0])
     p = params[best]
+    if check_spikes and status in (Status.OK, Status.POOR_FIT, Status.FIT_FAILED) and \
+            _free_spikes(ew, y[w][None], p[None])[0]:
+        status = int(Status.SPIKE)
     hpk = float(one["peak_height"][0])
     level = 0.5 * hpk if opts.curve_method == "halfheight" else 0.5
     edge = float(one["edge"][0])
@@ -325,6 +442,58 @@ def fit_spectrum(
         edge_energy=edge, edge_sigma=sig, peak_energy=float(one["peak_energy"][0]),
         peak_height=hpk, level=level, r2=float(one["r2"][0]), chi2_red=float(one["s2"][0]),
         status=status, method=opts.method, valence=val, valence_sigma=vs)
+
+
+def _fit_spectrum_lcf(e: NDArray[np.float64], y: NDArray[np.float64], jump: float,
+                      fine: NDArray[np.float64], opts: FitOptions, calibration: Any,
+                      check_spikes: bool, noise_norm: float | None = None) -> SpectrumFit:
+    """One spectrum as the map's ``lcf`` pixels (references + baseline line)."""
+    w = _window(e, opts, "lcf")
+    ew = e[w]
+    rmat, rval = _lcf_refs(calibration, e, opts)  # type: ignore[misc]
+    r = lcf_n(y[w][None], rmat[:, w], rval, ew, baseline=1)
+    val, vs = float(r.valence[0]), float(r.valence_sigma[0])
+    noise = None if noise_norm is None else np.array([noise_norm])
+    ok = np.isfinite(val) and bool(_fit_ok(r.r2, r.s2, noise, opts)[0])
+    status = int(Status.OK if ok else Status.POOR_FIT)
+    if check_spikes and residual_spikes(r.residuals)[0]:
+        status = int(Status.SPIKE)
+    comps = np.stack([np.interp(fine, ew, wk * rk[w]) for wk, rk in zip(r.weights[0], rmat,
+                                                                         strict=True)])
+    curve = np.interp(fine, ew, y[w] - r.residuals[0])
+    edge = float(calibration.edge_of(val)) if status == Status.OK else float("nan")
+    sig = vs * abs(calibration.slope) if status == Status.OK else float("nan")
+    if status != Status.OK:
+        val = vs = float("nan")
+    return SpectrumFit(e, y, jump, fine, curve, comps, r.weights[0], edge, sig, float("nan"),
+                       float("nan"), float("nan"), float(r.r2[0]), float(r.s2[0]), status,
+                       "lcf", val, vs)
+
+
+def _free_spikes(ew: NDArray[np.float64], y: NDArray[np.float64], params: NDArray[np.float64]
+                 ) -> NDArray[np.bool_]:
+    """Spikes against free fits whose unresolved Gaussians are dropped.
+
+    A free fit can place a Gaussian narrower than the energy spacing on a
+    single outlier and so hide it; such a Gaussian is no spectral feature. The
+    fits without those Gaussians, re-scaled on a fitted baseline
+    (:func:`~ptyxanes.xanes.shape.fit_shift`), are the model the residuals are
+    taken against.
+    """
+    p = np.array(params, np.float64, copy=True)
+    out = np.zeros(p.shape[0], bool)
+    if ew.size < 3:
+        return out
+    narrow = 1.5 * float(np.median(np.diff(ew)))
+    for j in (0, 3, 6):
+        p[:, j] = np.where(p[:, j + 2] < narrow, 0.0, p[:, j])
+    # candidates: a large second difference (cheap); confirmed against the model
+    with np.errstate(invalid="ignore"):
+        cand = np.isfinite(p).all(1) & detect_spikes(y)
+    for i in np.nonzero(cand)[0]:
+        sf = shape_fit.fit_shift(ew, y[i][None], p[i])
+        out[i] = bool(np.isfinite(sf.residuals[0]).all() and residual_spikes(-sf.residuals[0]))
+    return out
 
 
 def template_edge(template: NDArray[np.float64], opts: FitOptions) -> tuple[float, float, float]:
@@ -346,15 +515,21 @@ def template_edge(template: NDArray[np.float64], opts: FitOptions) -> tuple[floa
 
 def _fit_spectrum_shared(e: NDArray[np.float64], y: NDArray[np.float64], jump: float,
                          w: NDArray[np.bool_], fine: NDArray[np.float64], opts: FitOptions,
-                         calibration: Calibration | None, template: NDArray[np.float64]
+                         calibration: Calibration | None, template: NDArray[np.float64],
+                         check_spikes: bool = True, noise_norm: float | None = None
                          ) -> SpectrumFit:
     """One spectrum by the map's shared shape (same arithmetic as the map)."""
     ew = e[w]
     e_t, pk_t, h_t = template_edge(template, opts)
     sf = shape_fit.fit_shift(ew, y[w][None], template,
                              pre_map=pre_edge_map(e, ew, opts.pre_edge, opts.e0))
-    out = _shared_outputs(sf, e_t, opts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        noise = np.array([noise_norm]) if noise_norm is not None else None
+    out = _shared_outputs(sf, e_t, opts, noise)
     status = int(out["status"][0])
+    if check_spikes and status in (Status.OK, Status.POOR_FIT, Status.FIT_FAILED) and \
+            residual_spikes(-sf.residuals[0]):
+        status = int(Status.SPIKE)
     shift, a = float(sf.shift[0]), float(sf.scale[0])
     p = shape_fit.shifted_params(template, shift, a)
     edge, sig = float(out["edge"][0]), float(out["edge_sigma"][0])
@@ -380,14 +555,107 @@ def _fit_spectrum_shared(e: NDArray[np.float64], y: NDArray[np.float64], jump: f
         method=opts.method, valence=val, valence_sigma=vs)
 
 
-def _shared_outputs(sf: shape_fit.ShapeFit, e_t: float, opts: FitOptions
+#: A fit with R² below ``min_r2`` is still good when its residual variance is below
+#: this many times the noise variance from the pre-edge scatter (a thin, noisy pixel).
+NOISE_VARIANCE_FACTOR: float = 3.0
+
+
+def _fit_ok(r2: NDArray[np.float64], s2: NDArray[np.float64], noise: NDArray[np.float64] | None,
+            opts: FitOptions) -> NDArray[np.bool_]:
+    """R² at least ``min_r2``, or residuals no larger than the spectrum's own noise."""
+    with np.errstate(invalid="ignore"):
+        ok = r2 >= opts.min_r2
+        if noise is not None:
+            ok |= np.isfinite(r2) & (s2 <= NOISE_VARIANCE_FACTOR * noise**2)
+    return ok
+
+
+def background_threshold(jumps: NDArray[np.floating]) -> float:
+    """Otsu threshold of the edge jumps, but only when they hold a background class.
+
+    The lower Otsu class is background when its mean jump is below a fifth of
+    the upper class's (empty pixels have a jump near zero); otherwise the map
+    is sample throughout and the threshold is 0 (every positive jump kept).
+
+    Parameters
+    ----------
+    jumps : ndarray
+        Edge jumps.
+
+    Returns
+    -------
+    threshold : float
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> bg = np.r_[rng.normal(0.001, 0.002, 300), rng.uniform(0.2, 0.3, 300)]
+    >>> 0.005 < background_threshold(bg) < 0.2
+    True
+    >>> background_threshold(rng.uniform(0.1, 0.3, 600))
+    0.0
+    """
+    v = np.asarray(jumps, np.float64)
+    v = v[np.isfinite(v) & (v > 0)]
+    t = otsu_threshold(v)
+    if v.size < 2 or t <= 0:
+        return 0.0
+    lo, hi = v[v <= t], v[v > t]
+    if lo.size == 0 or hi.size == 0 or lo.mean() >= 0.2 * hi.mean():
+        return 0.0
+    return t
+
+
+def sample_mask(norm: Any, mask_sigma: float = 5.0) -> NDArray[np.bool_]:
+    """Sample pixels: edge jump significant against the pixel's own pre-edge noise.
+
+    Parameters
+    ----------
+    norm : Normalized
+        From :func:`~ptyxanes.xanes.normalize.normalize`.
+    mask_sigma : float, optional
+        Significance required (jump over its 1σ).
+
+    Returns
+    -------
+    mask : ndarray of bool
+        True where the jump exceeds ``mask_sigma`` σ. Where no noise estimate
+        exists (too few pre-edge energies) the Otsu threshold of the edge-jump
+        histogram is used, and only when that histogram has a background class
+        (:func:`background_threshold`).
+
+    Notes
+    -----
+    The significance needs no background in the field: a map entirely inside
+    a particle keeps every pixel with a real edge, and empty pixels fail the
+    test whatever the histogram looks like.
+
+    Examples
+    --------
+    >>> from ptyxanes.xanes.normalize import normalize
+    >>> e = np.r_[np.arange(8200.0, 8300.0, 5.0), 8340.0, np.arange(8400.0, 8421.0, 5.0)]
+    >>> rng = np.random.default_rng(0)
+    >>> mu = 0.1 + np.outer([0.0, 0.1, 0.2], e > 8330) + rng.normal(0, 0.002, (3, e.size))
+    >>> sample_mask(normalize(e, mu, post_order=0)).tolist()
+    [False, True, True]
+    """
+    z = norm.jump_significance()
+    with np.errstate(invalid="ignore"):
+        if np.isfinite(z).any():
+            return z > mask_sigma
+        j = np.where(norm.status == Status.OK, norm.edge_jump, np.nan)
+        return j > background_threshold(j)
+
+
+def _shared_outputs(sf: shape_fit.ShapeFit, e_t: float, opts: FitOptions,
+                    noise: NDArray[np.float64] | None = None
                     ) -> dict[str, NDArray[np.float64]]:
     """Edge, its sigma, R² and status codes of shared-shape fits."""
     edge = e_t + sf.shift
     st = np.full(sf.shift.shape, Status.OK, np.uint8)
     st[~sf.ok] = Status.FIT_FAILED
     with np.errstate(invalid="ignore"):
-        st[(st == Status.OK) & ~(sf.r2 >= opts.min_r2)] = Status.POOR_FIT
+        st[(st == Status.OK) & ~_fit_ok(sf.r2, sf.s2, noise, opts)] = Status.POOR_FIT
         st[(st == Status.OK) & ~((edge > opts.window[0]) & (edge < opts.window[1]))] = \
             Status.OUT_OF_RANGE
     return {"edge": edge, "edge_sigma": sf.shift_sigma, "r2": sf.r2, "status": st}
@@ -438,6 +706,11 @@ def fit_template(energy: NDArray[np.float64], mean: NDArray[np.float64],
     return pm[int(np.argmin(np.where(good, om["cost"], np.inf)))]
 
 
+#: A reference whose shared-shape fit leaves an RMS residual above this fraction of its range
+#: (a metal foil against an oxide map's shape) cannot be measured with the map's shape.
+REFERENCE_MISMATCH_LIMIT: float = 0.06
+
+
 def shared_calibration(calibration: Calibration, template: NDArray[np.float64],
                        opts: FitOptions) -> Calibration:
     """Re-measure a calibration's reference edges with the shared shape.
@@ -472,8 +745,14 @@ def shared_calibration(calibration: Calibration, template: NDArray[np.float64],
         if not sf.ok[0]:
             raise ValueError(f"reference {ref.name!r} does not match the map's edge shape "
                              "(shared-shape fit failed); use shape='free'")
+        yr = np.asarray(f.mu_norm, np.float64)[w]
+        rel = float(np.sqrt(np.mean(sf.residuals[0] ** 2)) / max(float(np.ptp(yr)), 1e-12))
+        if rel > REFERENCE_MISMATCH_LIMIT:
+            raise ValueError(f"reference {ref.name!r} does not match the map's edge shape (RMS "
+                             f"residual {100 * rel:.1f} % of its range, limit "
+                             f"{100 * REFERENCE_MISMATCH_LIMIT:.0f} %); use shape='free'")
         edges.append(ReferenceEdge(ref.name, ref.valence, float(e_t + sf.shift[0]), 0.0, f))
-    return calibrate(edges, method=calibration.method)
+    return calibrate(edges, method=calibration.method, piecewise=calibration.piecewise)
 
 
 # ----------------------------------------------------------------------------- references
@@ -514,11 +793,17 @@ def reference_edges(
         if energy is not None:
             grid = np.asarray(energy, np.float64)
             if grid[0] < e[0] or grid[-1] > e[-1]:
-                raise ValueError(f"reference {ref.name!r} covers {e[0]:.0f}-{e[-1]:.0f} eV, "
-                                 f"not the stack's {grid[0]:.0f}-{grid[-1]:.0f} eV")
-            mu = np.interp(grid, e, mu)
-            e = grid
-        f = fit_spectrum(e, mu, options=opts_curve)
+                raise ValueError(f"reference {ref.name!r} covers {e[0]:.0f}–{e[-1]:.0f} eV, "
+                                 f"not the stack's {grid[0]:.0f}–{grid[-1]:.0f} eV")
+            if _n_window(grid, opts) >= mdl.n_params(opts.step) + 3:
+                mu = np.interp(grid, e, mu)
+                e = grid
+            else:
+                # sparse stack energies: the reference keeps its own dense grid (its shape
+                # is the shared shape of a sparse map; LCF interpolates it)
+                logger.info("reference %s fitted on its own %d energies (the stack has %d in "
+                            "the window)", ref.name, _n_window(e, opts), _n_window(grid, opts))
+        f = fit_spectrum(e, mu, options=opts_curve, check_spikes=False)
         if f.status != Status.OK:
             raise ValueError(f"reference {ref.name!r}: edge fit failed ({Status(f.status).name})")
         # The residual of a high-SNR reference is the model's systematic misfit, which
@@ -535,6 +820,7 @@ def calibrate_references(
     *,
     energy: ArrayLike | None = None,
     options: FitOptions | None = None,
+    piecewise: bool = False,
 ) -> Calibration:
     """Edge energies of the references, then the linear calibration.
 
@@ -546,6 +832,11 @@ def calibrate_references(
         The stack's energies (see :func:`reference_edges`).
     options : FitOptions, optional
         Same options as the pixels.
+    piecewise : bool, optional
+        Straight segments through the references instead of one line (a
+        calibration that curves, e.g. metal foil plus oxides); with three or
+        more references the fit reports each one's residual and warns above
+        0.2 valence.
 
     Returns
     -------
@@ -553,7 +844,7 @@ def calibrate_references(
     """
     opts = options or FitOptions()
     return calibrate(reference_edges(references, energy=energy, options=opts),
-                     method=opts.curve_method)
+                     method=opts.curve_method, piecewise=piecewise)
 
 
 # ----------------------------------------------------------------------------- many spectra
@@ -640,8 +931,8 @@ def _misfit_corrected_s2(res: NDArray[np.float64], edge: NDArray[np.float64],
 
 def _fit_chunk(
     energy: NDArray[np.float64], spectra: NDArray[Any], kind: str, opts: FitOptions,
-    calibration: Calibration | None, threshold: float | None,
-    lcf_refs: tuple[NDArray[np.float64], NDArray[np.float64], float, float] | None,
+    calibration: Calibration | None, threshold: float | str | None,
+    lcf_refs: tuple[NDArray[np.float64], NDArray[np.float64]] | None,
     shared: NDArray[np.float64] | None = None,
 ) -> _ChunkOut:
     """Fit a flat batch (N, E) of spectra; pixels below ``threshold`` are not fitted.
@@ -649,16 +940,19 @@ def _fit_chunk(
     With ``shared`` (a template shape) pixels get the shared-shape fit."""
     n = spectra.shape[0]
     ab, st = to_absorption(spectra, kind)
-    norm = normalize(energy, ab, pre_edge=opts.pre_edge, post_edge=opts.post_edge,
-                     post_order=opts.post_order, e0=opts.e0, status=st)
+    norm = normalize(energy, ab, status=st, **opts.norm_kwargs)
     st = norm.status.copy()
-    if threshold is not None:
+    # 1σ per energy in normalised units, where each spectrum's pre-edge measures it
+    with np.errstate(invalid="ignore", divide="ignore"):
+        noise = norm.noise() / norm.edge_jump if norm.pre_dof >= 5 else np.full(n, np.nan)
+    if threshold == "auto":
+        st[(st == Status.OK) & ~sample_mask(norm, opts.mask_sigma)] = Status.BELOW_THRESHOLD
+    elif threshold is not None:
         with np.errstate(invalid="ignore"):
-            st[(st == Status.OK) & ~(norm.edge_jump > threshold)] = Status.BELOW_THRESHOLD
-    w = _window(energy, opts)
+            st[(st == Status.OK) & ~(norm.edge_jump > float(threshold))] = Status.BELOW_THRESHOLD
+    w = _window(energy, opts, "lcf" if opts.method == "lcf" else
+                "shared" if shared is not None else "free")
     ew = energy[w]
-    with np.errstate(invalid="ignore"):
-        st[(st == Status.OK) & detect_spikes(norm.mu[:, w])] = Status.SPIKE
     edge = np.full(n, np.nan)
     sig = np.full(n, np.nan)
     r2 = np.full(n, np.nan)
@@ -670,20 +964,28 @@ def _fit_chunk(
         y = norm.mu[todo][:, w]
         if opts.method == "lcf":
             assert lcf_refs is not None
-            ra, rb, va, vb = lcf_refs
-            res = lcf(y, ra[w], rb[w], va, vb)
-            val[todo], vsig[todo], r2[todo] = res.valence, res.valence_sigma, res.r2
+            rmat, rval = lcf_refs
+            lres = lcf_n(y, rmat[:, w], rval, ew, baseline=1)
+            val[todo], vsig[todo], r2[todo] = lres.valence, lres.valence_sigma, lres.r2
             if calibration is not None:
-                edge[todo] = calibration.edge_of(res.valence)
-                sig[todo] = res.valence_sigma * abs(calibration.slope)
-            sub = np.where(np.isfinite(res.valence) & (res.r2 >= opts.min_r2), Status.OK,
-                           Status.POOR_FIT).astype(np.uint8)
+                edge[todo] = calibration.edge_of(lres.valence)
+                sig[todo] = lres.valence_sigma * abs(calibration.slope)
+            with np.errstate(invalid="ignore"):
+                phys = (lres.weights.sum(-1) > 0) & (lres.valence >= rval.min() - 0.5) \
+                    & (lres.valence <= rval.max() + 0.5)
+            sub = np.where(np.isfinite(lres.valence) & _fit_ok(lres.r2, lres.s2, noise[todo], opts),
+                           Status.OK, Status.POOR_FIT).astype(np.uint8)
+            sub[(sub == Status.OK) & ~phys] = Status.OUT_OF_RANGE
+            sub[np.isin(sub, (Status.OK, Status.POOR_FIT)) & residual_spikes(lres.residuals)] = \
+                Status.SPIKE
             st[todo] = sub
         elif shared is not None:
             template = shared
             sf = shape_fit.fit_shift(ew, y, shared,
                                      pre_map=pre_edge_map(energy, ew, opts.pre_edge, opts.e0))
-            o = _shared_outputs(sf, template_edge(shared, opts)[0], opts)
+            o = _shared_outputs(sf, template_edge(shared, opts)[0], opts, noise[todo])
+            o["status"][np.isin(o["status"], (Status.OK, Status.POOR_FIT))
+                        & residual_spikes(-sf.residuals)] = Status.SPIKE
             st[todo] = o["status"]
             s2c = _misfit_corrected_s2(sf.residuals, o["edge"], o["status"] == Status.OK, 4)
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -711,8 +1013,11 @@ def _fit_chunk(
                 ew, y, p0, bounds=bounds, method=opts.curve_method, max_iter=opts.max_iter,
                 tol=opts.tol, peak_fraction=opts.peak_fraction,
                 pre_map=pre_edge_map(energy, ew, opts.pre_edge, opts.e0))
-            st[todo] = _flag_status(out, opts)
             res = mdl.model_batch(ew, params) - y
+            fst = _flag_status(out, opts)
+            fst[np.isin(fst, (Status.OK, Status.POOR_FIT, Status.FIT_FAILED))
+                & _free_spikes(ew, y, params)] = Status.SPIKE
+            st[todo] = fst
             good = st[todo] == Status.OK
             s2c = _misfit_corrected_s2(res, out["edge"], good, params.shape[1])
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -728,20 +1033,338 @@ def _fit_chunk(
     return _ChunkOut(edge, sig, norm.edge_jump, r2, st, val, vsig, template)
 
 
+#: Spectra sampled from the map to decide the ``auto`` method.
+AUTO_SAMPLE: int = 8000
+
+
+def _sample_spectra(e: NDArray[np.float64], read: Any, blocks: list[tuple[int, int]], kind: str,
+                    opts: FitOptions, thr: float | str | None
+                    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Up to :data:`AUTO_SAMPLE` normalised sample spectra (evenly over the blocks) and jumps."""
+    ys, js = [], []
+    per = max(1, AUTO_SAMPLE // max(len(blocks), 1))
+    for b0, b1 in blocks:
+        ab, st = to_absorption(read(b0, b1), kind)
+        nm = normalize(e, ab, status=st, **opts.norm_kwargs)
+        with np.errstate(invalid="ignore"):
+            ok = (nm.status == Status.OK) & np.isfinite(nm.mu).all(-1)
+            if thr == "auto":
+                ok &= sample_mask(nm, opts.mask_sigma)
+            elif thr is not None:
+                ok &= nm.edge_jump > float(thr)
+        idx = np.nonzero(ok)[0]
+        if idx.size > per:
+            idx = idx[np.linspace(0, idx.size - 1, per).astype(int)]
+        ys.append(nm.mu[idx])
+        js.append(nm.edge_jump[idx])
+    return np.concatenate(ys), np.concatenate(js)
+
+
+def residual_structure(residuals: NDArray[np.float64], jump: NDArray[np.float64],
+                       edge: NDArray[np.float64], good: NDArray[np.bool_]
+                       ) -> tuple[float, float]:
+    """How much of the shared-shape residual is a pattern that varies between pixels.
+
+    The residuals are converted to absorption units (times the edge jump, where
+    the noise of a transmission measurement is about uniform), the part common
+    to all pixels with the same edge energy (the shape's own misfit, which
+    cancels in the calibration) is removed in 0.1 eV bins of edge energy, and
+    the eigenvalues of the residual covariance are compared: white noise gives
+    eigenvalues within a factor ``(1 + sqrt(F/N))^2`` of each other; a change of
+    edge shape across the map puts a large share into the first one.
+
+    Parameters
+    ----------
+    residuals : ndarray of shape (N, F)
+        Model minus normalised data.
+    jump : ndarray of shape (N,)
+        Edge jumps (absorption units).
+    edge : ndarray of shape (N,)
+        Edge energies, eV.
+    good : ndarray of bool, shape (N,)
+        Spectra used.
+
+    Returns
+    -------
+    ratio : float
+        Largest eigenvalue over the median one (about 1–1.5 for noise alone).
+    amplitude : float
+        RMS over the window of the leading pattern, normalised units
+        (its share of a typical pixel's normalised spectrum).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> r = rng.normal(0, 0.01, (500, 40))
+    >>> ratio, amp = residual_structure(r, np.ones(500), np.zeros(500), np.ones(500, bool))
+    >>> ratio < 2
+    True
+    >>> r2 = r + np.outer(rng.choice([-1.0, 1.0], 500), np.sin(np.arange(40) / 5)) * 0.1
+    >>> residual_structure(r2, np.ones(500), np.zeros(500), np.ones(500, bool))[0] > 20
+    True
+    """
+    g = good & np.isfinite(residuals).all(1) & np.isfinite(jump) & np.isfinite(edge)
+    if g.sum() < 20:
+        return float("nan"), float("nan")
+    res = residuals[g]
+    ed = edge[g]
+    j = jump[g]
+    b = np.floor((ed - ed.min()) / 0.1).astype(np.int64)
+    nb_ = int(b.max()) + 1
+    sums = np.zeros((nb_, res.shape[1]))
+    cnt = np.zeros(nb_)
+    np.add.at(sums, b, res)
+    np.add.at(cnt, b, 1.0)
+    glob = res.mean(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(cnt[:, None] >= 10, sums / cnt[:, None], glob)
+    r = (res - means[b]) * j[:, None]
+    lam, vec = np.linalg.eigh(r.T @ r / r.shape[0])
+    lam = np.maximum(lam[::-1], 0.0)
+    med = float(np.median(lam))
+    ratio = float(lam[0] / med) if med > 0 else float("inf")
+    amp = float(np.sqrt(max(lam[0] - med, 0.0) / r.shape[1]) / np.median(j))
+    return ratio, amp
+
+
+#: ``auto``: references whose shapes differ by more than this (RMS after the best shift,
+#: scale and baseline line, relative to the spectrum's range) span a shape family that a
+#: single shifted shape cannot follow.
+REFERENCE_SHAPE_LIMIT: float = 0.05
+
+
+def reference_shape_difference(calibration: Calibration | None, energy: NDArray[np.float64],
+                               window: tuple[float, float]) -> float:
+    """How much the references' edge shapes differ beyond a rigid shift.
+
+    Each pair of references adjacent in valence is superposed: the higher one
+    fitted as ``a ref_low(E - s) + b + c E`` (``s`` on a 0.05 eV grid, ``a``,
+    ``b``, ``c`` by least squares) over the window.
+
+    Parameters
+    ----------
+    calibration : Calibration
+        With reference spectra on ``energy``.
+    energy : ndarray of shape (E,)
+        eV.
+    window : tuple of float
+        eV.
+
+    Returns
+    -------
+    difference : float
+        Largest RMS residual over the pairs, relative to the range of the
+        higher reference in the window (0 for rigidly shifted references);
+        NaN without two references.
+    """
+    if calibration is None:
+        return float("nan")
+    refs = sorted((r for r in calibration.references if r.fit is not None),
+                  key=lambda r: r.valence)
+    worst = float("nan")
+    for lo, hi in zip(refs[:-1], refs[1:], strict=True):
+        le = np.asarray(lo.fit.energy, np.float64)
+        w = (le >= window[0]) & (le <= window[1])
+        e = le[w]
+        if e.size < 5:
+            continue
+        a = np.asarray(lo.fit.mu_norm, np.float64)[w]
+        b = np.interp(e, np.asarray(hi.fit.energy, np.float64),
+                      np.asarray(hi.fit.mu_norm, np.float64))
+        if not (np.isfinite(a).all() and np.isfinite(b).all()) or lo.valence == hi.valence:
+            continue
+        best = np.inf
+        for sft in np.arange(-8.0, 8.0 + 1e-9, 0.05):
+            x = np.stack([np.interp(e - sft, e, a), np.ones_like(e), (e - e.mean()) / 10.0], 1)
+            coef, *_ = np.linalg.lstsq(x, b, rcond=None)
+            best = min(best, float(np.sqrt(np.mean((x @ coef - b) ** 2))))
+        rel = best / max(float(np.ptp(b)), 1e-12)
+        worst = rel if not np.isfinite(worst) else max(worst, rel)
+    return worst
+
+
+#: ``auto``: leading residual pattern (normalised units, RMS over the window) below which a
+#: pattern, however significant, is too small to bias the shared-shape valence.
+STRUCTURE_MIN_AMPLITUDE: float = 0.03
+
+
+def choose_method(energy: NDArray[np.float64], mu_norm: NDArray[np.float64],
+                  jump: NDArray[np.float64], opts: FitOptions,
+                  template: NDArray[np.float64] | None, calibration: Calibration | None
+                  ) -> tuple[FitOptions, NDArray[np.float64] | None, dict[str, Any]]:
+    """Resolve ``method="auto"``: keep the shared shape or follow a changing edge shape.
+
+    The sample's spectra are fitted with the shared shape. With two or more
+    reference spectra on the data's energies they are also fitted as a linear
+    combination of the references (a shape family spanned by them, plus a
+    baseline line); when that leaves ``opts.lcf_gain`` times less residual
+    variance (median over the sample, absorption units), the edge shape
+    changes across the map in the way the references change, the shared shape
+    would bias one phase, and ``lcf`` is used. Without references, a residual
+    pattern that varies between pixels (:func:`residual_structure`: eigenvalue
+    ratio above ``opts.structure_ratio`` and amplitude above
+    :data:`STRUCTURE_MIN_AMPLITUDE`) switches to the free fit. A reference that
+    the shared shape cannot fit at all also abandons it.
+
+    Parameters
+    ----------
+    energy : ndarray of shape (E,)
+        eV.
+    mu_norm : ndarray of shape (N, E)
+        Normalised sample spectra.
+    jump : ndarray of shape (N,)
+        Their edge jumps.
+    opts : FitOptions
+        With ``method="auto"``.
+    template : ndarray or None
+        The shared shape (None when it could not be built).
+    calibration : Calibration or None
+
+    Returns
+    -------
+    options : FitOptions
+        With the chosen method (``halfheight``, ``lcf``) and shape.
+    template : ndarray or None
+        The shared shape, None when it is not used.
+    info : dict
+        ``method_reason`` (text with the numbers), ``structure_ratio``,
+        ``structure_amplitude``, ``lcf_gain``.
+    """
+    info: dict[str, Any] = {}
+    ratio = amp = gain = float("nan")
+    mismatch = ""
+    w = (energy >= opts.window[0]) & (energy <= opts.window[1])
+    ew = energy[w]
+    lcf_ok = _has_lcf_spectra(calibration, energy)
+    if template is not None and mu_norm.shape[0] >= 20:
+        sf = shape_fit.fit_shift(ew, mu_norm[:, w], template,
+                                 pre_map=pre_edge_map(energy, ew, opts.pre_edge, opts.e0))
+        o = _shared_outputs(sf, template_edge(template, opts)[0], opts)
+        ratio, amp = residual_structure(sf.residuals, jump, o["edge"], sf.ok)
+        info["shared_unfitted_fraction"] = float(np.mean(o["status"] != Status.OK))
+        if lcf_ok:
+            rmat, rval = _lcf_refs(calibration, energy, replace(opts, method="lcf"))  # type: ignore[misc]
+            lr = lcf_n(mu_norm[:, w], rmat[:, w], rval, ew, baseline=1)
+            # residual variances in absorption units (noise about uniform there)
+            with np.errstate(invalid="ignore"):
+                s_sh = np.nanmedian(sf.s2 * jump**2)
+                s_lc = np.nanmedian(lr.s2 * jump**2)
+            gain = float(s_sh / s_lc) if s_lc > 0 else float("nan")
+    if template is not None and calibration is not None:
+        try:
+            shared_calibration(calibration, template, replace(opts, method="halfheight"))
+        except ValueError as exc:
+            mismatch = str(exc)
+    info["structure_ratio"] = ratio
+    info["structure_amplitude"] = amp
+    info["lcf_gain"] = gain
+    unfitted = info.get("shared_unfitted_fraction", 0.0)
+    ref_diff = reference_shape_difference(calibration, energy, opts.window) if lcf_ok \
+        else float("nan")
+    info["reference_shape_difference"] = ref_diff
+    if unfitted > 0.5:
+        structured = True
+        evidence = f"the shared shape fails on {100 * unfitted:.0f} % of the sample's spectra"
+    elif np.isfinite(gain):
+        structured = bool(ref_diff > REFERENCE_SHAPE_LIMIT and gain > opts.lcf_gain)
+        evidence = (f"the references differ in shape by {100 * ref_diff:.1f} % beyond a shift "
+                    f"(limit {100 * REFERENCE_SHAPE_LIMIT:.0f} %) and their linear combination "
+                    f"leaves {gain:.2f} times less residual variance than the shared shape "
+                    f"(limit {opts.lcf_gain:.2f})")
+    else:
+        structured = bool(np.isfinite(ratio) and ratio > opts.structure_ratio
+                          and amp > STRUCTURE_MIN_AMPLITUDE)
+        evidence = (f"residual pattern {ratio:.1f} times the noise eigenvalue, {amp:.3f} of the "
+                    f"edge (limits {opts.structure_ratio:.1f} and {STRUCTURE_MIN_AMPLITUDE:.3f})")
+    if template is not None and not structured and not mismatch:
+        info["method_reason"] = f"shared edge shape kept: {evidence}"
+        logger.info("auto method: %s", info["method_reason"])
+        return replace(opts, method="halfheight"), template, info
+    why = ("no shared shape" if template is None else
+           f"reference mismatch ({mismatch})" if mismatch else
+           f"the edge shape changes across the map: {evidence}")
+    if lcf_ok and (structured or not mismatch):
+        info["method_reason"] = f"linear combination of the references: {why}"
+        new = replace(opts, method="lcf")
+    else:
+        info["method_reason"] = f"free fit per pixel: {why}"
+        new = replace(opts, method="halfheight", shape="free")
+    logger.info("auto method: %s", info["method_reason"])
+    return new, None, info
+
+
+def _covers(fe: Any, energy: NDArray[np.float64]) -> bool:
+    fe = np.asarray(fe, np.float64)
+    return bool(fe.size >= 2 and fe[0] <= energy[0] + 1e-6 and fe[-1] >= energy[-1] - 1e-6)
+
+
+def _has_lcf_spectra(calibration: Calibration | None, energy: NDArray[np.float64]) -> bool:
+    if calibration is None or len({r.valence for r in calibration.references}) < 2:
+        return False
+    for r in calibration.references:
+        f = r.fit
+        if f is None or getattr(f, "mu_norm", None) is None or not _covers(f.energy, energy):
+            return False
+    return True
+
+
+def template_from_references(calibration: Calibration | None, opts: FitOptions
+                             ) -> NDArray[np.float64]:
+    """Shared shape of a sparsely sampled map: the edge-model fit of a dense reference.
+
+    The reference whose valence is nearest the middle of the references' range is used
+    (for references that differ only by a shift, any one gives the same shape).
+
+    Parameters
+    ----------
+    calibration : Calibration
+        Its references fitted on their own (dense) energies.
+    opts : FitOptions
+
+    Returns
+    -------
+    template : ndarray of shape (9,) or (12,)
+
+    Raises
+    ------
+    ValueError
+        Without a reference fitted on enough energies.
+    """
+    need = mdl.n_params(opts.step) + 3
+    refs = [] if calibration is None else [
+        r for r in calibration.references if r.fit is not None
+        and _n_window(np.asarray(r.fit.energy, np.float64), opts) >= need
+        and np.all(np.isfinite(r.fit.params))]
+    if not refs:
+        raise ValueError(f"the map has fewer than {need} energies in the fit window "
+                         f"{opts.window[0]:g}–{opts.window[1]:g} eV and no densely measured "
+                         "reference gives the shared shape: give references or use method lcf")
+    vals = np.array([r.valence for r in refs])
+    mid = 0.5 * (vals.min() + vals.max())
+    best = refs[int(np.argmin(np.abs(vals - mid)))]
+    logger.info("shared shape from the dense reference %s (sparse map)", best.name)
+    return np.asarray(best.fit.params, np.float64)
+
+
 def _lcf_refs(calibration: Calibration | None, energy: NDArray[np.float64], opts: FitOptions
-              ) -> tuple[NDArray[np.float64], NDArray[np.float64], float, float] | None:
+              ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    """Reference spectra (K, E) on the stack energies and their valences, for ``lcf``."""
     if opts.method != "lcf":
         return None
-    if calibration is None or len(calibration.references) < 2:
-        raise ValueError("method 'lcf' needs a calibration with at least two references")
-    refs = sorted(calibration.references, key=lambda r: r.valence)[-2:]
-    curves = []
-    for r in refs:
+    if calibration is None or len({r.valence for r in calibration.references}) < 2:
+        raise ValueError("method 'lcf' needs references of at least two different valences")
+    curves, vals = [], []
+    for r in sorted(calibration.references, key=lambda r: r.valence):
         f = r.fit
-        if f is None or f.energy.shape != energy.shape or not np.allclose(f.energy, energy):
-            raise ValueError("method 'lcf' needs references resampled on the stack energies")
-        curves.append(f.mu_norm)
-    return curves[0], curves[1], refs[0].valence, refs[1].valence
+        if f is None or not _covers(f.energy, energy):
+            raise ValueError(f"method 'lcf' needs the spectrum of reference {r.name!r} over the "
+                             f"stack's {energy[0]:.1f}–{energy[-1]:.1f} eV")
+        fe = np.asarray(f.energy, np.float64)
+        same = fe.shape == energy.shape and np.allclose(fe, energy)
+        curves.append(np.asarray(f.mu_norm, np.float64) if same
+                      else np.interp(energy, fe, np.asarray(f.mu_norm, np.float64)))
+        vals.append(r.valence)
+    return np.stack(curves), np.asarray(vals, np.float64)
 
 
 def fit_spectra(
@@ -751,7 +1374,7 @@ def fit_spectra(
     kind: str = "absorption",
     options: FitOptions | None = None,
     calibration: Calibration | None = None,
-    threshold: float | str | None = "otsu",
+    threshold: float | str | None = "auto",
     template: NDArray[np.float64] | None = None,
 ) -> XanesResult:
     """Fit every spectrum of an in-memory array (energy last).
@@ -766,9 +1389,13 @@ def fit_spectra(
     options : FitOptions, optional
     calibration : Calibration, optional
         Without it the valence maps are NaN.
-    threshold : float, "otsu" or None, optional
-        Edge-jump threshold of the sample mask; ``"otsu"`` (default) picks it
-        automatically from the edge-jump histogram, None fits every pixel.
+    threshold : float, "auto", "otsu" or None, optional
+        Sample mask. ``"auto"`` (default): pixels whose edge jump exceeds
+        ``options.mask_sigma`` standard deviations of the jump implied by their
+        own pre-edge scatter (:func:`sample_mask`; needs no background in the
+        field); ``"otsu"``: edge jump above the Otsu threshold of the edge-jump
+        histogram (only meaningful when the field holds empty background); a
+        number: edge-jump threshold in input units; None fits every pixel.
     template : ndarray, optional
         Shared shape (see :func:`fit_stack_array`).
 
@@ -805,7 +1432,7 @@ def fit_stack_array(
     kind: str = "absorption",
     options: FitOptions | None = None,
     calibration: Calibration | None = None,
-    threshold: float | str | None = "otsu",
+    threshold: float | str | None = "auto",
     energy_axis: int = -1,
     chunk_spectra: int = 131072,
     control: Control | None = None,
@@ -824,7 +1451,7 @@ def fit_stack_array(
     kind : {"absorption", "complex", "modulus"}, optional
     options : FitOptions, optional
     calibration : Calibration, optional
-    threshold : float, "otsu" or None, optional
+    threshold : float, "auto", "otsu" or None, optional
         See :func:`fit_spectra`. With ``"otsu"`` the data are read twice: a
         first pass computes the edge-jump map and its threshold.
     energy_axis : {-1, 0}, optional
@@ -878,12 +1505,17 @@ def fit_stack_array(
             return np.moveaxis(blk, 0, -1).reshape(-1, e.size)
         return np.asarray(data[b0:b1]).reshape(-1, e.size)
 
+    if opts.method == "auto" and opts.shape == "free":
+        opts = replace(opts, method="halfheight")  # free shapes follow every pixel already
+    if opts.uses_template and template is None and \
+            _n_window(e, opts) < mdl.n_params(opts.step) + 3:
+        template = template_from_references(calibration, opts)
     need_mean = opts.uses_template and template is None
     n_pass = 2 if (threshold == "otsu" or need_mean) else 1
     total = n_pass * len(blocks)
     done = 0
     t0 = time.monotonic()
-    thr: float | None = None if threshold in (None, "otsu") else float(threshold)
+    thr: float | None = None if threshold in (None, "otsu", "auto") else float(threshold)
     shared = np.asarray(template, np.float64) if (opts.uses_template and template is not None) \
         else None
     if n_pass == 2:
@@ -899,8 +1531,7 @@ def fit_stack_array(
         for b0, b1 in blocks:
             ctl.check()
             ab, st = to_absorption(read(b0, b1), kind)
-            nm = normalize(e, ab, pre_edge=opts.pre_edge, post_edge=opts.post_edge,
-                           post_order=opts.post_order, e0=opts.e0, status=st)
+            nm = normalize(e, ab, status=st, **opts.norm_kwargs)
             j = np.where(nm.status == Status.OK, nm.edge_jump, np.nan)
             if jumps is not None:
                 jumps[k : k + j.size] = j
@@ -908,6 +1539,8 @@ def fit_stack_array(
             if need_mean:
                 with np.errstate(invalid="ignore"):
                     use = np.isfinite(j) & (j > 0) & np.isfinite(nm.mu).all(1)
+                    if threshold == "auto":
+                        use &= sample_mask(nm, opts.mask_sigma)
                 wj = j[use].astype(np.float64)
                 bi = np.searchsorted(jbins, wj)
                 wtot += np.bincount(bi, weights=wj, minlength=wtot.size)
@@ -932,6 +1565,12 @@ def fit_stack_array(
             except ValueError as exc:
                 logger.warning("shared shape unavailable (%s): every pixel fitted freely", exc)
                 opts = replace(opts, shape="free")
+    choice: dict[str, Any] = {}
+    if opts.method == "auto":
+        sample = _sample_spectra(e, read, blocks, kind, opts, thr if threshold != "auto"
+                                 else "auto")
+        opts, shared, choice = choose_method(e, sample[0], sample[1], opts, shared, calibration)
+        lcf_refs = _lcf_refs(calibration, e, opts)
     if shared is not None:
         e_t = template_edge(shared, opts)[0]
         logger.info("shared edge shape: edge %.3f eV", e_t)
@@ -945,7 +1584,8 @@ def fit_stack_array(
     k = 0
     for b0, b1 in blocks:
         ctl.check()
-        out = _fit_chunk(e, read(b0, b1), kind, opts, calibration, thr, lcf_refs, shared)
+        out = _fit_chunk(e, read(b0, b1), kind, opts, calibration,
+                         "auto" if threshold == "auto" else thr, lcf_refs, shared)
         sl = slice(k, k + out.edge.size)
         maps["valence"][sl] = out.valence
         maps["sigma"][sl] = out.vsigma
@@ -962,7 +1602,7 @@ def fit_stack_array(
             status[k:] = Status.FIT_FAILED
             break
     mask = status == Status.OK
-    if thr is not None:
+    if thr is not None or threshold == "auto":
         with np.errstate(invalid="ignore"):
             mask = mask | np.isin(status, (Status.FIT_FAILED, Status.POOR_FIT, Status.SPIKE,
                                            Status.OUT_OF_RANGE))
@@ -975,7 +1615,10 @@ def fit_stack_array(
         fit_quality=maps["r2"].reshape(shp), status=status.reshape(shp), mask=mask.reshape(shp),
         threshold=float(thr) if thr is not None else float("nan"), calibration=calibration,
         options=opts, template=tmpl_out,
-        info={"seconds": elapsed, "n_spectra": npix, "shape": opts.shape})
+        info={"seconds": elapsed, "n_spectra": npix, "shape": opts.shape,
+              "mask": (f"edge jump above {opts.mask_sigma:g} sigma of the pre-edge noise"
+                       if threshold == "auto" else f"threshold {threshold}"),
+              "method": opts.method, **choice})
 
 
 def fit_stack(
@@ -983,7 +1626,7 @@ def fit_stack(
     *,
     options: FitOptions | None = None,
     calibration: Calibration | None = None,
-    threshold: float | str | None = "otsu",
+    threshold: float | str | None = "auto",
     chunk_spectra: int = 131072,
     control: Control | None = None,
     template: NDArray[np.float64] | None = None,

@@ -57,6 +57,11 @@ class Calibration:
         The references used.
     method : str
         Edge method the calibration belongs to.
+    piecewise : bool
+        Instead of the line, straight segments through the reference points
+        (sorted by valence; the end segments extended), for a calibration
+        that curves between a metal and its oxides. ``slope`` and
+        ``intercept`` stay those of the fitted line (reported).
 
     Notes
     -----
@@ -74,12 +79,32 @@ class Calibration:
     covariance: NDArray[np.float64]
     references: tuple[ReferenceEdge, ...] = field(default_factory=tuple)
     method: str = "halfheight"
+    piecewise: bool = False
 
     @property
     def residuals(self) -> NDArray[np.float64]:
         """Reference edge energy minus the line, eV."""
         return np.array([r.edge_energy - (self.intercept + self.slope * r.valence)
                          for r in self.references])
+
+    @property
+    def valence_residuals(self) -> NDArray[np.float64]:
+        """Valence each reference reads on the line minus its known valence."""
+        return self.residuals / self.slope
+
+    def _nodes(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        refs = sorted(self.references, key=lambda r: r.valence)
+        v = np.array([r.valence for r in refs], np.float64)
+        e = np.array([r.edge_energy for r in refs], np.float64)
+        # one node per valence (mean edge of repeated valences)
+        uv = np.unique(v)
+        ue = np.array([e[v == x].mean() for x in uv])
+        return uv, ue
+
+    def _segment_slope(self, valence: NDArray[np.float64]) -> NDArray[np.float64]:
+        uv, ue = self._nodes()
+        seg = np.clip(np.searchsorted(uv, valence) - 1, 0, uv.size - 2)
+        return (ue[seg + 1] - ue[seg]) / (uv[seg + 1] - uv[seg])
 
     def edge_of(self, valence: ArrayLike) -> NDArray[np.float64]:
         """Edge energy (eV) of a valence on the calibration line.
@@ -92,7 +117,13 @@ class Calibration:
         -------
         energy : ndarray
         """
-        return self.intercept + self.slope * np.asarray(valence, np.float64)
+        v = np.asarray(valence, np.float64)
+        if self.piecewise and len({r.valence for r in self.references}) >= 2:
+            uv, ue = self._nodes()
+            k = self._segment_slope(v)
+            seg = np.clip(np.searchsorted(uv, v) - 1, 0, uv.size - 2)
+            return ue[seg] + k * (v - uv[seg])
+        return self.intercept + self.slope * v
 
     def valence(
         self, edge: ArrayLike, edge_sigma: ArrayLike | None = None
@@ -119,15 +150,25 @@ class Calibration:
         """
         e = np.asarray(edge, np.float64)
         se = np.zeros_like(e) if edge_sigma is None else np.asarray(edge_sigma, np.float64)
+        if self.piecewise and len({r.valence for r in self.references}) >= 2:
+            uv, ue = self._nodes()
+            seg = np.clip(np.searchsorted(ue, e) - 1, 0, ue.size - 2)
+            k = (ue[seg + 1] - ue[seg]) / (uv[seg + 1] - uv[seg])
+            v = uv[seg] + (e - ue[seg]) / k
+            return v, np.sqrt(se**2 + EDGE_SIGMA_FLOOR**2) / np.abs(k)
         v = (e - self.intercept) / self.slope
         c = self.covariance
         var_line = c[0, 0] + 2 * v * c[0, 1] + v * v * c[1, 1]
         return v, np.sqrt(se**2 + var_line) / abs(self.slope)
 
 
+#: A reference reading further than this from its valence on the line is warned about.
+RESIDUAL_WARNING_VALENCE: float = 0.2
+
+
 def calibrate(
     edges: Sequence[ReferenceEdge], *, method: str = "halfheight",
-    sigma_floor: float = EDGE_SIGMA_FLOOR
+    sigma_floor: float = EDGE_SIGMA_FLOOR, piecewise: bool = False
 ) -> Calibration:
     """Fit the linear edge-energy calibration to reference edges.
 
@@ -139,6 +180,9 @@ def calibrate(
         Name of the edge method (stored).
     sigma_floor : float, optional
         Minimum 1σ of a reference edge, eV.
+    piecewise : bool, optional
+        Segments through the references instead of the line (see
+        :class:`Calibration`); needs edges that increase with valence.
 
     Returns
     -------
@@ -176,10 +220,28 @@ def calibrate(
         chi2 = float(np.sum(w * (e - x @ coef) ** 2) / dof)
         cov = cov * max(chi2, 1.0)
     if coef[1] <= 0:
-        raise ValueError(
-            f"reference edge energies do not increase with valence ({dict(zip(v, e, strict=True))})")
-    logger.info("calibration: E = %.3f + %.4f * v (eV)", coef[0], coef[1])
-    return Calibration(float(coef[0]), float(coef[1]), cov, refs, method)
+        listing = ", ".join(f"{r.name} (valence {r.valence:g}) {r.edge_energy:.2f} eV"
+                            for r in refs)
+        raise ValueError(f"reference edge energies do not increase with valence: {listing}")
+    cal = Calibration(float(coef[0]), float(coef[1]), cov, refs, method, piecewise)
+    if piecewise:
+        uv, ue = cal._nodes()
+        if np.any(np.diff(ue) <= 0):
+            raise ValueError("a piecewise calibration needs edge energies that increase with "
+                             "valence from reference to reference")
+    logger.info("calibration: E = %.3f + %.4f * v (eV)%s", coef[0], coef[1],
+                " (piecewise through the references)" if piecewise else "")
+    if len(refs) > 2:
+        for r, dv in zip(refs, cal.valence_residuals, strict=True):
+            logger.info("reference %s: valence %g reads %.2f on the line (residual %+.3f eV)",
+                        r.name, r.valence, r.valence + dv, dv * cal.slope)
+        worst = float(np.max(np.abs(cal.valence_residuals)))
+        if worst > RESIDUAL_WARNING_VALENCE and not piecewise:
+            logger.warning("the linear calibration misses a reference by %.2f valence (more than "
+                           "%.1f): the edge does not move linearly with valence over these "
+                           "references; a piecewise-linear calibration follows them", worst,
+                           RESIDUAL_WARNING_VALENCE)
+    return cal
 
 
 #: Shipped default references (file, valence) under ``resources/references``: PyXAS

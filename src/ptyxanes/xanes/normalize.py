@@ -54,6 +54,56 @@ class Normalized:
     e0: float
     pre_variance_factor: float
     post_variance_factor: float = 0.0
+    pre_scatter: NDArray[np.float64] | None = None
+    pre_dof: int = 0
+
+    def noise(self) -> NDArray[np.float64]:
+        """Noise of each spectrum (1σ per energy, input units) from the pre-edge scatter.
+
+        With five or more degrees of freedom in the pre-edge window each spectrum
+        has its own estimate (not below half of the map's pooled one); with fewer,
+        the map's pooled estimate (median of the per-spectrum variances, corrected
+        for the median of the χ² distribution) is used for all.
+
+        Returns
+        -------
+        sigma : ndarray of shape (...)
+            NaN where the pre-edge holds no degree of freedom.
+        """
+        shape = self.edge_jump.shape
+        if self.pre_scatter is None or self.pre_dof < 1:
+            return np.full(shape, np.nan)
+        from scipy.stats import chi2
+
+        v = self.pre_scatter**2
+        ok = np.isfinite(v) & (self.status == Status.OK)
+        if not ok.any():
+            return np.full(shape, np.nan)
+        pooled = float(np.sqrt(np.median(v[ok]) / (chi2.median(self.pre_dof) / self.pre_dof)))
+        if self.pre_dof >= 5:
+            return np.maximum(self.pre_scatter, 0.5 * pooled)
+        return np.full(shape, pooled)
+
+    def jump_significance(self) -> NDArray[np.float64]:
+        """Edge jump over its 1σ implied by the pre-edge noise (see :meth:`noise`).
+
+        Returns
+        -------
+        z : ndarray of shape (...)
+            NaN where no noise estimate exists.
+
+        Examples
+        --------
+        >>> e = np.r_[np.arange(8200.0, 8300.0, 5.0), 8340.0, np.arange(8400.0, 8421.0, 5.0)]
+        >>> rng = np.random.default_rng(0)
+        >>> mu = 0.1 + np.outer([0.0, 0.1], e > 8330) + rng.normal(0, 0.002, (2, e.size))
+        >>> z = normalize(e, mu, post_order=0).jump_significance()
+        >>> bool(abs(z[0]) < 4), bool(z[1] > 10)
+        (True, True)
+        """
+        s = self.noise() * np.sqrt(self.pre_variance_factor + self.post_variance_factor)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.edge_jump / s
 
 
 def _line_design(e: NDArray[np.float64], e0: float, order: int) -> NDArray[np.float64]:
@@ -118,6 +168,8 @@ def normalize(
     post_order: int = 1,
     e0: float = E0,
     status: NDArray[np.uint8] | None = None,
+    normalization: str = "jump",
+    window: tuple[float, float] | None = None,
 ) -> Normalized:
     """Normalise spectra by a pre-edge line and a post-edge line or constant.
 
@@ -135,6 +187,13 @@ def normalize(
         Energy (eV) at which the edge jump ``post(e0) - pre(e0)`` is taken.
     status : ndarray of shape (...), optional
         Input status; spectra not ``OK`` stay as they are and become NaN.
+    normalization : {"jump", "area"}, optional
+        ``"jump"``: divide by the edge jump ``post(e0) - pre(e0)`` (K edges).
+        ``"area"``: divide by the mean of ``mu - pre(E)`` over ``window``
+        (overlapping L3/L2 edges, see :mod:`ptyxanes.xanes.edges`); the
+        post-edge window is then not needed.
+    window : tuple of float, optional
+        Energy window of the ``"area"`` normalisation, eV (required for it).
 
     Returns
     -------
@@ -162,18 +221,54 @@ def normalize(
     """
     if post_order not in (0, 1):
         raise ValueError(f"post_order must be 0 or 1, got {post_order}")
+    if normalization not in ("jump", "area"):
+        raise ValueError(f"normalization must be 'jump' or 'area', got {normalization!r}")
+    if normalization == "area" and window is None:
+        raise ValueError("the 'area' normalisation needs the edge window")
     e = np.asarray(energy, dtype=np.float64)
     y = np.asarray(mu, dtype=np.float64)
     pre_sel = (e >= pre_edge[0]) & (e <= pre_edge[1])
     post_sel = (e >= post_edge[0]) & (e <= post_edge[1])
     if not pre_sel.any():
-        raise ValueError(f"no energy in the pre-edge window {pre_edge} eV")
+        raise ValueError(f"no energy in the pre-edge window {pre_edge[0]:g}–{pre_edge[1]:g} eV "
+                         f"(the data cover {e.min():g}–{e.max():g} eV)")
+    if normalization == "area":
+        post_sel = (e >= window[0]) & (e <= window[1])  # type: ignore[index]
     if not post_sel.any():
-        raise ValueError(f"no energy in the post-edge window {post_edge} eV")
+        raise ValueError(f"no energy in the post-edge window {post_edge[0]:g}–{post_edge[1]:g} eV "
+                         f"(the data cover {e.min():g}–{e.max():g} eV)")
     st = np.zeros(y.shape[:-1], np.uint8) if status is None else np.array(status, np.uint8)
-    pre_coef, pre_var = _fit_lines(y[..., pre_sel], e[pre_sel], e0, 1)
-    post_coef, post_var = _fit_lines(y[..., post_sel], e[post_sel], e0, post_order)
-    jump = post_coef[..., 0] - pre_coef[..., 0]
+    if normalization == "area":
+        # L2,3: the continuum step is a few % of the white lines, so the background is
+        # the line through the pre-edge and post-edge points (the post-edge above L2);
+        # a line through the few eV below L3 alone would be extrapolated across the
+        # whole L3 + L2 window. Without post-edge points: a constant pre-edge level.
+        post_pts = (e >= post_edge[0]) & (e <= post_edge[1])
+        base_sel = pre_sel | post_pts if post_pts.sum() >= 2 else pre_sel
+        pre_order = 1 if post_pts.sum() >= 2 else 0
+    else:
+        base_sel = pre_sel
+        pre_order = 1
+    pre_coef, pre_var = _fit_lines(y[..., base_sel], e[base_sel], e0, pre_order)
+    n_pre = int(base_sel.sum())
+    dof = n_pre - (pre_order + 1 if n_pre >= 2 else 1)
+    scatter = None
+    if dof >= 1:
+        pre_fit = pre_coef[..., :1] + pre_coef[..., 1:] * (e[base_sel] - e0)
+        scatter = np.sqrt(((y[..., base_sel] - pre_fit) ** 2).sum(-1) / dof)
+    if normalization == "area":
+        # mean absorption above the background line over the edge window
+        em = float(e[post_sel].mean())
+        mean_y = y[..., post_sel].mean(-1)
+        post_coef = np.stack([mean_y, np.zeros_like(mean_y)], -1)
+        x = _line_design(e[base_sel], e0, pre_order)
+        xm = _line_design(np.array([em]), e0, pre_order)
+        pre_var = float((xm @ np.linalg.pinv(x.T @ x) @ xm.T)[0, 0])
+        post_var = 1.0 / int(post_sel.sum())
+        jump = mean_y - (pre_coef[..., 0] + pre_coef[..., 1] * (em - e0))
+    else:
+        post_coef, post_var = _fit_lines(y[..., post_sel], e[post_sel], e0, post_order)
+        jump = post_coef[..., 0] - pre_coef[..., 0]
     scale = np.abs(pre_coef[..., 0]) + np.abs(post_coef[..., 0])
     with np.errstate(invalid="ignore"):
         # a jump within rounding of the absorption level is no edge (flat spectrum)
@@ -183,4 +278,5 @@ def normalize(
     with np.errstate(divide="ignore", invalid="ignore"):
         out = (y - pre_line) / jump[..., None]
     out[st != Status.OK] = np.nan
-    return Normalized(out, jump, pre_coef, post_coef, st, float(e0), pre_var, post_var)
+    return Normalized(out, jump, pre_coef, post_coef, st, float(e0), pre_var, post_var,
+                      scatter, max(dof, 0))

@@ -30,7 +30,8 @@ def fit_model_attrs(result: Any) -> dict[str, Any]:
     attrs: dict[str, Any] = {
         "fit_shape": o.shape, "edge_method": o.method, "window_eV": list(o.window),
         "pre_edge_eV": list(o.pre_edge), "post_edge_eV": list(o.post_edge),
-        "post_order": int(o.post_order), "e0_eV": float(o.e0), "step": bool(o.step)}
+        "post_order": int(o.post_order), "e0_eV": float(o.e0), "step": bool(o.step),
+        "edge": o.edge, "normalization": o.normalization}
     if result.template is not None:
         attrs["template_params"] = np.asarray(result.template, np.float64).tolist()
     cal = result.calibration
@@ -69,7 +70,8 @@ def fit_model_from_attrs(attrs: dict[str, Any]) -> tuple[Any, Any, Any]:
             kw[name] = tuple(float(x) for x in attrs[key])
     for key, name, typ in (("fit_shape", "shape", str), ("edge_method", "method", str),
                            ("post_order", "post_order", int), ("e0_eV", "e0", float),
-                           ("step", "step", bool)):
+                           ("step", "step", bool), ("edge", "edge", str),
+                           ("normalization", "normalization", str)):
         if key in attrs:
             kw[name] = typ(attrs[key])
     options = FitOptions(**kw)
@@ -104,6 +106,7 @@ def result_maps(result: Any, pixel_size: float) -> dict[str, MapData]:
     m = result.mask
     px = float(pixel_size)
     method = result.options.method
+    element = result.options.edge.split("-")[0]
 
     def masked(a: np.ndarray) -> np.ndarray:
         a = np.asarray(a, np.float32)
@@ -113,9 +116,10 @@ def result_maps(result: Any, pixel_size: float) -> dict[str, MapData]:
     fit_attrs = fit_model_attrs(result)
     return {
         "oxidation_state": MapData(masked(result.valence), px, "oxidation_state", "",
-                                   "Ni oxidation state", fit_attrs),
+                                   f"{element} oxidation state", fit_attrs),
         "oxidation_state_sigma": MapData(masked(result.valence_sigma), px,
-                                         "oxidation_state_sigma", "", "Ni oxidation state 1 sigma"),
+                                         "oxidation_state_sigma", "",
+                                         f"{element} oxidation state 1 sigma"),
         "edge_energy": MapData(masked(result.edge_energy), px, "edge_energy", "eV",
                                f"edge energy ({method}) (eV)"),
         "edge_energy_sigma": MapData(masked(result.edge_sigma), px, "edge_energy_sigma", "eV",

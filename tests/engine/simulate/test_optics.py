@@ -4,26 +4,46 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numpy.testing import assert_allclose
 
 from ptyxanes.simulate import optics, spectra
 
 
 def test_beta_jumps_at_ni_edge_by_edge_jump_ratio():
+    import xraydb
+
     e = np.array([8300.0, 8500.0])  # XANES model: 0 below, 1 far above
     mu = optics.attenuation_coefficient(e, 2.3)
     w = optics.mass_fractions()
-    scale = (e / optics.E_TAB) ** -optics.POWER
-    bg = sum(w[k] * optics.MASS_ATT_CM2_G[k] for k in optics.MASS_ATT_CM2_G)
-    expected = (bg + w["Ni"] * optics.NI_EDGE_JUMP_CM2_G) * scale[1] / (bg * scale[0])
-    assert mu[1] / mu[0] == pytest.approx(expected, rel=0.02)
-    # Ni alone: K-edge jump ratio (above/below) of about 8 (tabulated 7-9)
-    ni_ratio = (optics.MASS_ATT_CM2_G["Ni"] + optics.NI_EDGE_JUMP_CM2_G) / optics.MASS_ATT_CM2_G["Ni"]
-    assert 7.0 < ni_ratio < 9.0
+    # the material's mu/rho (cm^2/g) is the mass-weighted sum of the tables' values (xraydb)
+    tab = sum(w[k] * np.asarray(xraydb.mu_elam(k, e)) for k in w)
+    assert_allclose(mu / (optics.DENSITY_G_CM3 * 100.0), tab, rtol=0.02)
+    # Ni alone: the K-edge jump ratio (above/below) of the tables
+    below, jump = optics.absorber_mass_attenuation([8333.0])
+    ratio = float((below[0] + jump[0]) / below[0])
+    assert ratio == pytest.approx(xraydb.xray_edge("Ni", "K").jump_ratio, rel=0.05)
     _, beta = optics.refractive_index(e, 2.3)
     lam = optics.wavelength(e)
     assert beta[1] / beta[0] == pytest.approx(mu[1] * lam[1] / (mu[0] * lam[0]), rel=1e-9)
     # bulk attenuation length above the edge of order 10 um (NMC811, 4.75 g/cm3)
     assert 5e-6 < 1.0 / mu[1] < 20e-6
+
+
+@pytest.mark.parametrize(("edge", "material"), [("Co-K", "LiCoO2"), ("Mn-K", "LiMn2O4")])
+def test_other_k_edges_follow_their_tables(edge, material):
+    from ptyxanes.xanes.edges import edge_spec
+
+    e0 = edge_spec(edge).energy
+    e = np.arange(e0 - 30.0, e0 + 60.0, 0.25)
+    _, b2 = optics.refractive_index(e, 2.0, edge=edge, material=material)
+    _, b3 = optics.refractive_index(e, 3.0, edge=edge, material=material)
+    level = 0.5 * (b2[0] + b2.max())
+    e2 = e[np.nonzero(b2 >= level)[0][0]]
+    e3 = e[np.nonzero(b3 >= level)[0][0]]
+    assert e3 - e2 == pytest.approx(spectra.EDGE_SLOPE_EV_PER_VALENCE, abs=0.3)
+    assert abs(e2 - spectra.edge_energy(2.0, edge)) < 8.0
+    d, _ = optics.refractive_index([e0 - 100.0], 2.0, edge=edge, material=material)
+    assert 5e-6 < float(d[0]) < 5e-5
 
 
 def test_beta_follows_xanes_edge_shift():
