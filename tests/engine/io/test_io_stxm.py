@@ -84,18 +84,18 @@ def test_real_stack_info_names_format(capsys):
 def test_real_stack_fits_directly(tmp_path, capsys):
     """``ptyxanes fit`` on the STXM folder, with its Fe2+/Fe3+ reference spectra."""
     out = tmp_path / "fe.h5"
-    code = main(["fit", str(STACK), "-o", str(out), "-q",
-                 "--ref", f"2:{STACK / 'reduced.r'}", "--ref", f"3:{STACK / 'oxidized.r'}",
-                 "--window", "702", "716", "--pre-edge", "700", "703",
-                 "--post-edge", "712", "714", "--e0", "708"])
+    code = main(["fit", str(STACK), "-o", str(out), "-q", "--edge", "Fe-L3",
+                 "--ref", f"2:{STACK / 'reduced.r'}", "--ref", f"3:{STACK / 'oxidized.r'}"])
     assert code == 0, capsys.readouterr().err
     from ptyxanes.io.project import load_project
 
     v = load_project(out).maps["oxidation_state"].data
     fitted = v[np.isfinite(v)]
-    # measured: 1021 pixels, mean 3.01 (the particle is mostly Fe3+, as Breier et al.)
-    assert fitted.size > 500
-    assert 2.5 < np.median(fitted) < 3.5
+    # the particles cover about a third of the 125 x 125 field; both end-members are present
+    # (an Fe2+ particle next to Fe3+ ones), so the map must span them
+    assert fitted.size > 0.25 * v.size
+    assert np.percentile(fitted, 5) < 2.3
+    assert np.percentile(fitted, 95) > 2.8
 
 
 def test_written_stack_with_i0_file_and_interpolation(tmp_path):
