@@ -25,6 +25,26 @@ import numba as nb
 import numpy as np
 
 
+@nb.njit(inline="always")
+def _span(start, step, count, n):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Indices k in [0, count) where start + k·step may lie in [−1, n] (one spare each side).
+
+    Outside this range both interpolation neighbours are outside the slice, so
+    the loops skip it; the per-pixel bounds checks inside stay for the edges.
+    """
+    if step == 0.0:
+        if -1.0 <= start <= n:
+            return 0, count
+        return 0, 0
+    a = (-1.0 - start) / step
+    b = (n - start) / step
+    lo = min(a, b)
+    hi = max(a, b)
+    k0 = max(0, int(np.floor(lo)) - 1)
+    k1 = min(count, int(np.ceil(hi)) + 2)
+    return k0, max(k0, k1)
+
+
 @nb.njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def forward(x, n, cos, sin, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """out[(A·n, m)] = W x for x of shape (n·n, m) (out is overwritten)."""
@@ -41,7 +61,8 @@ def forward(x, n, cos, sin, out):  # type: ignore[no-untyped-def]  # pragma: no 
             w = 1.0 / abs(c)
             start = (u - h * s) / c + h  # column where the ray meets row 0
             step = s / c
-            for i in range(n):
+            i_lo, i_hi = _span(start, step, n, n)
+            for i in range(i_lo, i_hi):
                 col = start + i * step
                 j0 = int(np.floor(col))
                 f = col - j0
@@ -59,7 +80,8 @@ def forward(x, n, cos, sin, out):  # type: ignore[no-untyped-def]  # pragma: no 
             w = 1.0 / abs(s)
             start = h - (u + h * c) / s  # row where the ray meets column 0
             step = c / s
-            for j in range(n):
+            j_lo, j_hi = _span(start, step, n, n)
+            for j in range(j_lo, j_hi):
                 row = start + j * step
                 i0 = int(np.floor(row))
                 f = row - i0
@@ -98,7 +120,8 @@ def back(y, n, cos, sin, out):  # type: ignore[no-untyped-def]  # pragma: no cov
             w = 1.0 / abs(c)
             base = (-h - (h - i) * s) / c + h  # column of detector 0's ray in row i
             step = 1.0 / c
-            for d in range(n):
+            d_lo, d_hi = _span(base, step, n, n)
+            for d in range(d_lo, d_hi):
                 col = base + d * step
                 j0 = int(np.floor(col))
                 f = col - j0
@@ -122,7 +145,8 @@ def back(y, n, cos, sin, out):  # type: ignore[no-untyped-def]  # pragma: no cov
             w = 1.0 / abs(s)
             base = h - (-h - (j - h) * c) / s  # row of detector 0's ray in column j
             step = -1.0 / s
-            for d in range(n):
+            d_lo, d_hi = _span(base, step, n, n)
+            for d in range(d_lo, d_hi):
                 row = base + d * step
                 i0 = int(np.floor(row))
                 f = row - i0

@@ -169,7 +169,8 @@ class TiltAlignment:
     center : float
         Rotation-axis column in the input projections, pixels.
     volume : ndarray of shape (N, M, N)
-        Last SIRT reconstruction from the aligned projections.
+        Last SIRT reconstruction from the aligned projections (shape (0, M, 0)
+        when the alignment ran on binned columns or was discarded).
     history : ndarray of shape (K,)
         RMS change of the shifts at each outer iteration, pixels.
     converged : bool
