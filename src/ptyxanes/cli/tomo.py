@@ -113,8 +113,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     mu, pixel = out.data, float(out.pixel_size[0])
     centers = res.attrs.get("centers", ())
-    for note in res.attrs.get("notes", ()):
-        print(f"note: {note}")  # noqa: T201
+    # notes (skipped or discarded alignment) were already logged as warnings
     if centers:
         how = "given" if args.center is not None else "found from the data"
         print(  # noqa: T201
