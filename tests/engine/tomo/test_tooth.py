@@ -188,7 +188,11 @@ def test_cli_empty_volume_is_an_error_not_a_file(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_tooth_cli_as_shipped_matches_independent_fbp(tmp_path, capsys):
-    """`ptyxanes tomo tooth.h5` on the real file: centre 296 ± 1 px, slice ≈ an independent FBP."""
+    """`ptyxanes tomo tooth.h5` on the real file: centre 296 ± 1 px, slice ≈ an independent FBP.
+
+    FBP keeps the test short; the default (alignment, SIRT 200) reaches 0.968 with the same
+    independent FBP (docs/images/make_tooth_figure.py).
+    """
     if not TOOTH.exists():
         pytest.skip(f"real data {TOOTH} not found")
     st = read_dxchange(TOOTH)
@@ -196,7 +200,7 @@ def test_tooth_cli_as_shipped_matches_independent_fbp(tmp_path, capsys):
     centre = find_rotation_center(proj, st.angle)
     assert abs(centre - 296) <= 1, centre
     out = tmp_path / "tooth_vol.h5"
-    code = main(["tomo", str(TOOTH), "-o", str(out), "--no-align", "--iterations", "30", "-q"])
+    code = main(["tomo", str(TOOTH), "-o", str(out), "--no-align", "--algorithm", "fbp", "-q"])
     assert code == 0
     assert f"rotation axis {centre:.2f} px" in capsys.readouterr().out
     vol = np.asarray(read_stack(out, lazy=False).data[0])  # per voxel (no pixel size in file)
