@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
-
-from pathlib import Path
 
 from ptyxanes.backend import astra_has_cuda
 from ptyxanes.progress import run_sync

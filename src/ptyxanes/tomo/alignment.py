@@ -324,7 +324,7 @@ def align_tilt_series(
 
 def _align_binned(
     proj: NDArray[np.float32],
-    angles: NDArray[np.float64],
+    angles: NDArray[np.floating],
     center: float | None,
     max_outer: int,
     sirt_iterations: int,
