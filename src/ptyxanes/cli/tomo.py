@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import h5py
 import numpy as np
 
 from ptyxanes.cli._compute import add_compute_options, tomo_runner
+from ptyxanes.io.stack import ImageStack
 
 logger = logging.getLogger(__name__)
 
@@ -20,9 +22,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "tomo",
         help="align and reconstruct an (energy, angle, row, col) tilt series into volumes",
         description="For every energy: joint reprojection alignment, then SIRT (or FBP); the volumes "
-        "are registered in 3D and written as linear attenuation coefficient (1/m), kind absorption.",
+        "are registered in 3D and written as linear attenuation coefficient (1/m), kind absorption. "
+        "The input is a NeXus tilt-series stack, or raw tomography data with flat and dark fields "
+        "(APS data exchange /exchange/data, NeXus NXtomo), normalised to -ln(T) on reading. "
+        "The rotation axis is found from the data unless --center is given: by the joint "
+        "alignment, or, with --no-align, from the centre-of-mass sinusoid of the projections. "
+        "Vertical alignment is skipped for projections of fewer than 8 rows, and an alignment "
+        "that would push the sample out of the field is discarded (the projections are then "
+        "only centred); an empty or non-finite volume is an error and no file is written.",
     )
-    p.add_argument("stack", help="input NeXus tilt-series stack (energy, angle, row, col)")
+    p.add_argument(
+        "stack",
+        help="input: NeXus tilt-series stack (energy, angle, row, col), APS data-exchange "
+        "HDF5 or NXtomo file",
+    )
     p.add_argument("-o", "--output", required=True, help="output NeXus volume stack")
     p.add_argument("--iterations", type=int, default=200, help="SIRT iterations (default 200)")
     p.add_argument(
@@ -32,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--center",
         type=float,
         default=None,
-        help="rotation-axis column, pixels (default: found from the data)",
+        help="rotation-axis column, pixels (default: found from the data, with or without "
+        "alignment, and printed)",
     )
     p.add_argument("--no-align", action="store_true", help="skip the joint reprojection alignment")
     p.add_argument(
@@ -42,7 +56,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--pixel-size",
         type=float,
         default=None,
-        help="rescale every projection to this pixel size, m (default: keep; the coarsest when energies differ)",
+        help="rescale every projection to this pixel size, m (default: keep; the coarsest when "
+        "energies differ); for raw data (data exchange, NXtomo), the pixel size itself",
+    )
+    p.add_argument(
+        "--energy",
+        type=float,
+        default=None,
+        help="photon energy, eV, for raw tomography data whose file has none",
     )
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -55,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
     from ptyxanes.cli.align import write_registration
     from ptyxanes.io._atomic import atomic_path
     from ptyxanes.io.errors import FormatError
-    from ptyxanes.io.nexus import read_stack, write_stack
+    from ptyxanes.io.nexus import write_stack
     from ptyxanes.provenance import provenance
     from ptyxanes.tomo import reconstruct_tilt_stack
 
@@ -63,15 +84,26 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(f"--iterations must be at least 1, got {args.iterations}")
     if Path(args.output).resolve() == Path(args.stack).resolve():
         raise ValueError("the output would overwrite the input; choose another -o")
-    stack = read_stack(args.stack, lazy=False)
+    stack, fmt = read_tilt_series(args.stack, energy=args.energy, pixel_size=args.pixel_size)
     if not stack.is_3d or stack.angle is None:
         raise FormatError(
             args.stack, f"expected an (energy, angle, row, col) tilt series, got {stack.data.shape}"
         )
+    unknown_pixel = not np.all(np.isfinite(stack.pixel_size))
+    if unknown_pixel:
+        # per-voxel values: the reconstruction divides by a pixel size of 1
+        logger.warning(
+            "%s has no pixel size: volumes are attenuation per voxel (pixel size written as 1); "
+            "give --pixel-size for 1/m", args.stack,
+        )
+        stack = dataclasses.replace(stack, pixel_size=np.ones(stack.n_energies))
+    if not np.all(np.isfinite(stack.energy)):
+        logger.warning("%s has no photon energy: written as 0 eV; give --energy", args.stack)
+        stack = dataclasses.replace(stack, energy=np.arange(stack.n_energies, dtype=float))
     out, res = run_with_bar(
         tomo_runner(args, reconstruct_tilt_stack)(
             stack,
-            pixel_size=args.pixel_size,
+            pixel_size=None if fmt != "nexus" else args.pixel_size,
             algorithm=args.algorithm,
             iterations=args.iterations,
             align=not args.no_align,
@@ -82,8 +114,19 @@ def _run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
     )
     mu, pixel = out.data, float(out.pixel_size[0])
+    centers = res.attrs.get("centers", ())
+    # notes (skipped or discarded alignment) were already logged as warnings
+    if centers:
+        how = "given" if args.center is not None else "found from the data"
+        print(  # noqa: T201
+            "rotation axis "
+            + ", ".join(f"{c:.2f}" for c in centers)
+            + f" px (column, {how})"
+        )
     params = {
         "input": str(args.stack),
+        "input_format": fmt,
+        "centers_px": [float(c) for c in centers],
         "iterations": args.iterations,
         "algorithm": args.algorithm,
         "center": args.center,
@@ -109,5 +152,42 @@ def _run(args: argparse.Namespace) -> int:
                 al["shifts"].attrs["units"] = "pixel"
                 al.create_dataset("center", data=np.array([a.center for a in res.alignments]))
                 al.create_dataset("angle", data=np.asarray(stack.angle))
-    print(f"wrote {args.output}: volumes {mu.shape} (1/m) at {pixel * 1e9:.1f} nm")  # noqa: T201
+            if unknown_pixel:
+                f["entry/data/pixel_size"].attrs["units"] = "pixel (unknown)"
+                f["entry/data/data"].attrs["units"] = "1/voxel"
+    if unknown_pixel:
+        print(f"wrote {args.output}: volumes {mu.shape} (attenuation per voxel)")  # noqa: T201
+    else:
+        print(f"wrote {args.output}: volumes {mu.shape} (1/m) at {pixel * 1e9:.1f} nm")  # noqa: T201
     return 0
+
+
+def read_tilt_series(
+    path: str, *, energy: float | None = None, pixel_size: float | None = None
+) -> tuple[ImageStack, str]:
+    """Read a tilt series from a NeXus stack, a data-exchange or an NXtomo file.
+
+    Parameters
+    ----------
+    path : str
+        Input file; the format is detected from its content.
+    energy : float, optional
+        Photon energy, eV, for raw data whose file has none.
+    pixel_size : float, optional
+        Pixel size, m, for raw data whose file has none.
+
+    Returns
+    -------
+    stack : ImageStack
+        (E, A, M, N) tilt series.
+    format : str
+        ``"dxchange"``, ``"nxtomo"`` or ``"nexus"``.
+    """
+    from ptyxanes.io.dxchange import read_dxchange, read_nxtomo, sniff_dxchange, sniff_nxtomo
+    from ptyxanes.io.nexus import read_stack
+
+    if sniff_dxchange(path):
+        return read_dxchange(path, energy=energy, pixel_size=pixel_size), "dxchange"
+    if sniff_nxtomo(path):
+        return read_nxtomo(path, energy=energy, pixel_size=pixel_size), "nxtomo"
+    return read_stack(path, lazy=False), "nexus"

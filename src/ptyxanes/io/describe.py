@@ -31,6 +31,8 @@ def _range(a: Any, unit: str, scale: float = 1.0, fmt: str = ".1f") -> str:
     a = np.asarray(a, dtype=np.float64) * scale
     if a.size == 0:
         return "none"
+    if not np.any(np.isfinite(a)):
+        return "not stored in the file"
     if a.size == 1 or np.allclose(a, a.flat[0]):
         return f"{a.flat[0]:{fmt}} {unit}"
     return f"{a.min():{fmt}}–{a.max():{fmt}} {unit}"

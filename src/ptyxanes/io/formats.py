@@ -38,6 +38,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ptyxanes.io._recon import is_hdf5
+from ptyxanes.io.dxchange import read_dxchange, read_nxtomo, sniff_dxchange, sniff_nxtomo
 from ptyxanes.io.errors import FormatError
 from ptyxanes.io.i13 import read_i13, sniff_i13
 from ptyxanes.io.ptychodus import (
@@ -202,6 +203,10 @@ def _read_tiff(path: Path, *, energies: Any = None) -> ImageStack:
 # ----------------------------------------------------------------- the registry
 #: Every readable format, most specific first (detection takes the first match).
 FORMATS: list[Format] = [
+    # NXtomo before "nexus": an NXtomo entry may also hold an energy dataset
+    Format("dxchange", sniff_dxchange, read_dxchange,
+           "APS data-exchange tomography (counts, flats, darks)"),
+    Format("nxtomo", sniff_nxtomo, read_nxtomo, "NXtomo tomography (counts, flats, darks)"),
     Format("nexus", _sniff_nexus_stack, _read_nexus_stack, "ptyxanes NeXus image stack",
            options=("lazy",)),
     Format("ptypy", sniff_ptypy, read_ptypy, "PtyPy reconstruction (.ptyr)"),
@@ -212,9 +217,6 @@ FORMATS: list[Format] = [
            "PtychoShelves / fold_slice reconstruction (HDF5)"),
     Format("ptychoshelves-mat", sniff_ptychoshelves_mat, read_ptychoshelves_mat,
            "PtychoShelves / fold_slice reconstruction (MAT)"),
-    # Tomography readers of ptyxanes.io.dxchange (one line each, added here):
-    # Format("dxchange", sniff_dxchange, read_dxchange, "APS data-exchange tomography"),
-    # Format("nxtomo", sniff_nxtomo, read_nxtomo, "NXtomo tomography"),
     Format("stxm", sniff_stxm, iter_read_stxm, "aXis2000 / ALS STXM stack (.hdr + .xim)",
            options=("i0",)),
     Format("tiff", _sniff_tiff, _read_tiff, "TIFF image stack", options=("energies",)),
@@ -484,10 +486,13 @@ def _finish_single(
     if energies is not None:
         changes["energy"] = _vector(energies, s.n_energies, "energies", p)
     elif not np.all(np.isfinite(s.energy)):
-        raise FormatError(
-            p, f"no photon energy in the file ({fmt.description} stores none here); "
-            "give --energies FILE"
-        )
+        if not (s.is_3d and s.n_energies == 1):
+            raise FormatError(
+                p, f"no photon energy in the file ({fmt.description} stores none here); "
+                "give --energies FILE"
+            )
+        # a single-energy tomogram reconstructs without one; a spectral fit needs --energies
+        logger.info("%s holds no photon energy; give --energies to record one", p)
     if angles is not None:
         if not s.is_3d:
             raise FormatError(p, "angles given but the stack is not a tilt series")

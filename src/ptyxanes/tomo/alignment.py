@@ -23,6 +23,47 @@ from ptyxanes.tomo.reconstruct import sirt
 
 logger = logging.getLogger(__name__)
 
+MIN_ROWS_VERTICAL = 8
+"""Fewest detector rows for vertical alignment: with fewer, a vertical shift
+moves most of a projection out of the field, and cross-correlation has no
+vertical structure to lock onto."""
+
+ALIGN_MAX_COLUMNS = 256
+"""The alignment works on projections binned along the columns to at most this
+width (SIRT cost grows as the square of the width); the shifts are scaled back."""
+
+MIN_MASS_KEPT = 0.9
+"""Alignment shifts that leave less than this fraction of the projected mass
+inside the field are discarded (the projections are then only centred)."""
+
+
+def mass_kept(projections: NDArray[np.floating], shifts: NDArray[np.floating]) -> float:
+    """Fraction of the positive projected mass still in the field after shifting.
+
+    Parameters
+    ----------
+    projections : ndarray of shape (A, M, N)
+    shifts : ndarray of shape (A, 2)
+        (row, col) shifts, pixels.
+
+    Returns
+    -------
+    fraction : float
+        Σ max(shifted, 0) / Σ max(projections, 0) (1 for empty projections).
+
+    Examples
+    --------
+    >>> p = np.zeros((1, 2, 8)); p[0, :, 2:4] = 1
+    >>> mass_kept(p, np.array([[0.0, 1.0]])), mass_kept(p, np.array([[5.0, 0.0]]))
+    (1.0, 0.0)
+    """
+    proj = np.asarray(projections, dtype=np.float32)
+    total = float(np.clip(proj, 0, None).sum(dtype=np.float64))
+    if total <= 0:
+        return 1.0
+    kept = float(np.clip(shift_projections(proj, shifts), 0, None).sum(dtype=np.float64))
+    return kept / total
+
 
 def normalize_flat_dark(
     data: NDArray[np.floating],
@@ -128,10 +169,15 @@ class TiltAlignment:
     center : float
         Rotation-axis column in the input projections, pixels.
     volume : ndarray of shape (N, M, N)
-        Last SIRT reconstruction from the aligned projections.
+        Last SIRT reconstruction from the aligned projections (shape (0, M, 0)
+        when the alignment ran on binned columns or was discarded).
     history : ndarray of shape (K,)
         RMS change of the shifts at each outer iteration, pixels.
     converged : bool
+    attrs : dict, optional
+        ``notes``: what was skipped or discarded and why (messages for the
+        user); ``binning``: column binning used; ``mass_kept``: fraction of the
+        projected mass inside the field after the shifts.
     """
 
     shifts: NDArray[np.float64]
@@ -176,6 +222,7 @@ def align_tilt_series(
     tolerance: float = 0.05,
     upsample_factor: int = 20,
     vertical: bool = True,
+    max_columns: int = ALIGN_MAX_COLUMNS,
     control: Control | None = None,
 ) -> Generator[Progress, None, TiltAlignment]:
     """Align the projections of a tilt series by joint reconstruction and reprojection.
@@ -197,13 +244,21 @@ def align_tilt_series(
     upsample_factor : int, optional
         Sub-pixel precision of the registration.
     vertical : bool, optional
-        Also align vertically (rows).
+        Also align vertically (rows); skipped, with a note, for projections of
+        fewer than :data:`MIN_ROWS_VERTICAL` rows.
+    max_columns : int, optional
+        Bin the columns for the alignment rounds so that at most this many
+        remain (the shifts are scaled back to full resolution).
     control : Control, optional
         Cancellation; ``finish_early`` stops after the current round.
 
     Returns
     -------
     alignment : TiltAlignment
+        ``attrs["notes"]`` lists what was skipped or discarded. Shifts that
+        would leave less than :data:`MIN_MASS_KEPT` of the projected mass in
+        the field are discarded: the projections are then only centred on the
+        rotation axis (given, or found from the centre-of-mass sinusoid).
 
     Notes
     -----
@@ -217,11 +272,70 @@ def align_tilt_series(
     D. Gürsoy et al., "Rapid alignment of nanotomography data using joint
     iterative reconstruction and reprojection", Sci. Rep. 7, 11818 (2017).
     """
-    from skimage.registration import phase_cross_correlation
-
     control = control or Control()
     proj = np.asarray(projections, dtype=np.float32)
     angles = np.asarray(angles, dtype=float)
+    if proj.ndim != 3 or len(angles) != proj.shape[0]:
+        raise ValueError(
+            f"expected (angle, row, col) projections for {len(angles)} angles, got {proj.shape}"
+        )
+    a, m, n = proj.shape
+    notes: list[str] = []
+    if vertical and m < MIN_ROWS_VERTICAL:
+        notes.append(
+            f"vertical alignment skipped: the projections have {m} detector rows "
+            f"(at least {MIN_ROWS_VERTICAL} needed)"
+        )
+        logger.warning(notes[-1])
+        vertical = False
+    b = max(1, int(np.ceil(n / max(int(max_columns), 2))))
+    nb = n // b
+    work = proj[:, :, : nb * b].reshape(a, m, nb, b).mean(axis=3) if b > 1 else proj
+    cb = None if center is None else (float(center) - (b - 1) / 2) / b
+    al = yield from _align_binned(
+        work, angles, cb, max_outer, sirt_iterations, tolerance, upsample_factor, vertical,
+        control,
+    )
+    shifts = al.shifts * np.array([1.0, b])
+    shifts[:, 1] += (n - nb * b) / 2  # columns cropped by the binning
+    found = al.center * b + (b - 1) / 2 if center is None else float(center)
+    kept = mass_kept(proj, shifts)
+    converged = al.converged
+    if kept < MIN_MASS_KEPT:
+        c0 = find_rotation_center(proj, angles) if center is None else float(center)
+        notes.append(
+            f"alignment discarded: its shifts would leave only {100 * kept:.0f} % of the "
+            f"projected mass in the field; projections only centred on the rotation axis "
+            f"at column {c0:.1f}"
+        )
+        logger.warning(notes[-1])
+        shifts = np.zeros((a, 2))
+        shifts[:, 1] = (n - 1) / 2 - c0
+        found, converged = c0, False
+        kept = mass_kept(proj, shifts)
+    volume = al.volume
+    if b > 1 or notes:
+        volume = np.zeros((0, m, 0), np.float32)  # not at full resolution / not aligned
+    return TiltAlignment(
+        shifts, float(found), volume, al.history, converged,
+        {"notes": tuple(notes), "binning": b, "mass_kept": kept},
+    )
+
+
+def _align_binned(
+    proj: NDArray[np.float32],
+    angles: NDArray[np.floating],
+    center: float | None,
+    max_outer: int,
+    sirt_iterations: int,
+    tolerance: float,
+    upsample_factor: int,
+    vertical: bool,
+    control: Control,
+) -> Generator[Progress, None, TiltAlignment]:
+    """The joint reprojection loop on (possibly binned) projections."""
+    from skimage.registration import phase_cross_correlation
+
     a, m, n = proj.shape
     com_r, com_c = _com_columns(proj)
     coef = _sinusoid_fit(angles, com_c)
@@ -240,12 +354,15 @@ def align_tilt_series(
     for k in range(max_outer):
         control.check()
         aligned = shift_projections(proj, shifts)
-        volume = yield from _quiet(
-            sirt(aligned, angles, iterations=sirt_iterations, backend="cpu", control=control)
+        volume = yield from _round_progress(
+            sirt(aligned, angles, iterations=sirt_iterations, backend="cpu", control=control),
+            k, 0.8, total, f"alignment round {k + 1}: SIRT",
         )
         reproj = pr.forward(volume)
         delta = np.zeros((a, 2))
         for i in range(a):
+            if not (np.any(reproj[i]) and np.any(aligned[i])):
+                continue  # nothing to register (empty projection)
             d, _, _ = phase_cross_correlation(
                 reproj[i], aligned[i], upsample_factor=upsample_factor, normalization=None
             )
@@ -270,12 +387,13 @@ def align_tilt_series(
     return TiltAlignment(shifts, found, volume, np.asarray(history), converged)
 
 
-def _quiet(gen: Generator[Progress, None, Any]) -> Generator[Progress, None, Any]:
-    """Run a nested generator, passing no progress up (the outer loop reports)."""
+def _round_progress(
+    gen: Generator[Progress, None, Any], start: float, span: float, total: float, message: str
+) -> Generator[Progress, None, Any]:
+    """Run a nested generator, reporting its progress within one round (no preview)."""
     while True:
         try:
-            next(gen)
+            p = next(gen)
         except StopIteration as stop:
             return stop.value
-        if False:  # pragma: no cover - makes this a generator
-            yield
+        yield Progress(start + span * p.fraction, total, message, "align", None)

@@ -1,11 +1,20 @@
-"""Parallel-beam projector for all slices at once, from ASTRA's CPU projection matrix.
+"""Parallel-beam projector for all slices at once: ASTRA's matrix, or matrix-free.
 
 ASTRA's CPU algorithms are 2D only. In parallel-beam geometry every detector
 row sees one independent slice, with the same system matrix ``W`` (rays ×
-pixels). We ask ASTRA once for that matrix (``astra.projector.matrix`` of a
-``'linear'`` CPU projector), keep it as a ``scipy.sparse`` CSR matrix in
-float32 and apply it to all slices together as a 2-D array (pixels × slices):
-one sparse × dense product per iteration instead of a Python loop over slices.
+pixels), applied to all slices together as a 2-D array (pixels × slices).
+Two strategies give the same ``W`` (ASTRA's ``'linear'`` CPU projector):
+
+``"matrix"``
+    ASTRA builds ``W`` once (``astra.projector.matrix``); it is kept with its
+    transpose as ``scipy.sparse`` CSR in float32: one sparse × dense product
+    per iteration. Its memory is about 32 · A · n² bytes (A angles, n
+    columns): fine for small slices, gigabytes for 640² (2.4 GB at 181 angles).
+``"joseph"``
+    Matrix-free ray tracing (:mod:`ptyxanes.tomo._joseph`, numba, all cores):
+    the same weights computed on the fly, memory proportional to the data.
+``"auto"`` (default) takes the matrix when it needs at most
+:data:`MATRIX_BUDGET` bytes, otherwise the matrix-free projector.
 
 Array conventions
 -----------------
@@ -21,12 +30,41 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
 logger = logging.getLogger(__name__)
+
+Strategy = Literal["auto", "matrix", "joseph"]
+
+MATRIX_BUDGET = 64 * 2**20
+"""Largest ASTRA matrix (with its transpose) built by ``strategy="auto"``, bytes."""
+
+
+def matrix_bytes(n_angles: int, n: int) -> int:
+    """Memory of ASTRA's linear-projector matrix and its transpose, bytes (estimate).
+
+    Parameters
+    ----------
+    n_angles : int
+    n : int
+        Detector columns.
+
+    Returns
+    -------
+    nbytes : int
+        About two non-zeros per pixel a ray crosses (A · n rays × n pixels),
+        8 bytes each (float32 value + int32 index), twice (W and Wᵀ).
+
+    Examples
+    --------
+    >>> round(matrix_bytes(181, 640) / 2**30, 2)
+    2.21
+    """
+    return int(2 * n_angles * n * n * 8 * 2)
 
 
 @dataclass(frozen=True)
@@ -39,16 +77,39 @@ class ParallelProjector:
         Rotation angles, degrees.
     n : int
         Detector columns; the slice is n × n pixels (pixel = detector pixel).
-    matrix : scipy.sparse.csr_matrix of shape (A * n, n * n)
-        Ray weights (lengths in pixels), float32.
-    matrix_t : scipy.sparse.csr_matrix of shape (n * n, A * n)
+    matrix : scipy.sparse.csr_matrix of shape (A * n, n * n) or None
+        Ray weights (lengths in pixels), float32; None for the matrix-free
+        projector.
+    matrix_t : scipy.sparse.csr_matrix of shape (n * n, A * n) or None
         Its transpose (back-projection), stored separately for speed.
     """
 
     angles: NDArray[np.float64]
     n: int
-    matrix: sp.csr_matrix
-    matrix_t: sp.csr_matrix
+    matrix: sp.csr_matrix | None
+    matrix_t: sp.csr_matrix | None
+
+    @property
+    def strategy(self) -> str:
+        """``"matrix"`` (ASTRA's sparse matrix) or ``"joseph"`` (matrix-free)."""
+        return "matrix" if self.matrix is not None else "joseph"
+
+    @functools.cached_property
+    def _trig(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        t = np.deg2rad(self.angles)
+        return np.cos(t), np.sin(t)
+
+    def row_sums(self) -> NDArray[np.float32]:
+        """``W 1``: the length of every ray inside the slice, shape (A * n,), pixels."""
+        if self.matrix is not None:
+            return np.asarray(self.matrix.sum(axis=1), dtype=np.float32).ravel()
+        return self.forward_flat(np.ones((self.n * self.n, 1), np.float32)).ravel()
+
+    def col_sums(self) -> NDArray[np.float32]:
+        """``Wᵀ 1``: the summed ray weight through every pixel, shape (n * n,)."""
+        if self.matrix is not None:
+            return np.asarray(self.matrix.sum(axis=0), dtype=np.float32).ravel()
+        return self.back_flat(np.ones((self.n_angles * self.n, 1), np.float32)).ravel()
 
     @property
     def n_angles(self) -> int:
@@ -75,11 +136,25 @@ class ParallelProjector:
 
     def forward_flat(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
         """``W @ x`` for x of shape (n*n, slices) -> (A*n, slices)."""
-        return self.matrix @ x
+        if self.matrix is not None:
+            return self.matrix @ x
+        from ptyxanes.tomo import _joseph
+
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        out = np.empty((self.n_angles * self.n, x.shape[1]), np.float32)
+        _joseph.forward(x, self.n, *self._trig, out)
+        return out
 
     def back_flat(self, y: NDArray[np.float32]) -> NDArray[np.float32]:
         """``W.T @ y`` for y of shape (A*n, slices) -> (n*n, slices)."""
-        return self.matrix_t @ y
+        if self.matrix_t is not None:
+            return self.matrix_t @ y
+        from ptyxanes.tomo import _joseph
+
+        y = np.ascontiguousarray(y, dtype=np.float32)
+        out = np.empty((self.n * self.n, y.shape[1]), np.float32)
+        _joseph.back(y, self.n, *self._trig, out)
+        return out
 
     def to_flat_sino(self, projections: NDArray[np.floating]) -> NDArray[np.float32]:
         """(A, M, n) projections -> (A*n, M) float32 array, one column per slice."""
@@ -95,6 +170,8 @@ class ParallelProjector:
 
 @functools.lru_cache(maxsize=4)
 def _cached(angles: tuple[float, ...], n: int, kind: str) -> ParallelProjector:
+    if kind == "joseph":
+        return ParallelProjector(np.asarray(angles, dtype=float), n, None, None)
     import astra  # lazy: heavy, optional on some installs
 
     vol_geom = astra.create_vol_geom(n, n)
@@ -114,7 +191,7 @@ def _cached(angles: tuple[float, ...], n: int, kind: str) -> ParallelProjector:
 
 
 def parallel_projector(
-    angles: NDArray[np.floating], n: int, kind: str = "linear"
+    angles: NDArray[np.floating], n: int, kind: str = "linear", strategy: Strategy = "auto"
 ) -> ParallelProjector:
     """Build (or reuse) the projector for ``angles`` (degrees) and ``n`` detector columns.
 
@@ -125,7 +202,10 @@ def parallel_projector(
     n : int
         Detector columns (slice is n × n).
     kind : {"linear", "line", "strip"}, optional
-        ASTRA CPU projector model.
+        ASTRA CPU projector model (the matrix-free projector is ``"linear"`` only).
+    strategy : {"auto", "matrix", "joseph"}, optional
+        ASTRA's stored matrix, or matrix-free; ``"auto"`` takes the matrix when
+        :func:`matrix_bytes` is at most :data:`MATRIX_BUDGET`.
 
     Returns
     -------
@@ -136,7 +216,17 @@ def parallel_projector(
     >>> pr = parallel_projector(np.linspace(0, 180, 30, endpoint=False), 16)
     >>> pr.matrix.shape
     (480, 256)
+    >>> parallel_projector(np.linspace(0, 180, 30, endpoint=False), 16, strategy="joseph").strategy
+    'joseph'
     """
     if n < 2:
         raise ValueError(f"need at least 2 detector columns, got {n}")
-    return _cached(tuple(float(a) for a in np.asarray(angles).ravel()), int(n), kind)
+    if strategy not in ("auto", "matrix", "joseph"):
+        raise ValueError(f"strategy must be 'auto', 'matrix' or 'joseph', got {strategy!r}")
+    angles = np.asarray(angles, dtype=float).ravel()
+    if strategy == "auto":
+        strategy = "matrix" if matrix_bytes(len(angles), n) <= MATRIX_BUDGET else "joseph"
+    if strategy == "joseph" and kind != "linear":
+        raise ValueError(f"the matrix-free projector is ASTRA's 'linear' model, not {kind!r}")
+    key = "joseph" if strategy == "joseph" else kind
+    return _cached(tuple(float(a) for a in angles), int(n), key)

@@ -13,7 +13,13 @@ from numpy.typing import NDArray
 from ptyxanes.align.registration import Registration, register_volumes
 from ptyxanes.io.stack import ImageStack
 from ptyxanes.progress import Control, Progress, sub_progress
-from ptyxanes.tomo.alignment import TiltAlignment, align_tilt_series, shift_projections
+from ptyxanes.tomo.alignment import (
+    TiltAlignment,
+    align_tilt_series,
+    find_rotation_center,
+    mass_kept,
+    shift_projections,
+)
 from ptyxanes.tomo.reconstruct import fbp, sirt
 
 logger = logging.getLogger(__name__)
@@ -32,6 +38,9 @@ class EnergySeriesVolumes:
         Tilt-series alignment of every energy (``None`` entries when not aligned).
     registration : Registration or None
         3D registration of the volumes (``None`` for a single energy).
+    attrs : dict, optional
+        ``centers``: rotation-axis column of every energy, pixels (given, or
+        found from the data); ``notes``: what was skipped and why.
     """
 
     volumes: NDArray[np.float32]
@@ -67,7 +76,8 @@ def reconstruct_energy_series(
     align : bool, optional
         Joint reprojection alignment of every energy (else only centring).
     center : float, optional
-        Rotation-axis column; found per energy when None.
+        Rotation-axis column, pixels; found from the data for every energy when
+        None (by the alignment, or from the centre-of-mass sinusoid without it).
     max_outer : int, optional
         Alignment rounds.
     register : bool, optional
@@ -77,6 +87,13 @@ def reconstruct_energy_series(
     Returns
     -------
     result : EnergySeriesVolumes
+
+    Raises
+    ------
+    ValueError
+        Bad shapes; an alignment that moves most of the projected mass out of
+        the field; a volume that is all zero, not finite, or holds almost none
+        of the projected mass (never returned as a result).
     """
     control = control or Control()
     projections = np.asarray(projections)
@@ -90,9 +107,12 @@ def reconstruct_energy_series(
     total = 3.0 * e_count + 1
     volumes = []
     alignments: list[TiltAlignment | None] = []
+    centers: list[float] = []
+    notes: list[str] = []
     for e in range(e_count):
         control.check()
         proj = projections[e]
+        where = f"energy {e + 1} of {e_count}" if e_count > 1 else "the tilt series"
         if align:
             al = yield from sub_progress(
                 align_tilt_series(
@@ -103,9 +123,21 @@ def reconstruct_energy_series(
                 total,
                 "align",
             )
+            kept = mass_kept(proj, al.shifts)
+            if kept < 0.5:
+                raise ValueError(
+                    f"alignment of {where} moves {100 * (1 - kept):.0f} % of the projected mass "
+                    "out of the field; reconstruct without alignment (--no-align) or give --center"
+                )
+            notes += [f"{where}: {n}" if e_count > 1 else n for n in al.attrs.get("notes", ())]
             aligned, c = shift_projections(proj, al.shifts), None
+            centers.append(float(al.center))
         else:
-            al, aligned, c = None, proj, center
+            c = find_rotation_center(proj, angles) if center is None else float(center)
+            if center is None:
+                logger.info("%s: rotation axis found at column %.2f", where, c)
+            al, aligned = None, proj
+            centers.append(float(c))
         alignments.append(al)
         if algorithm == "sirt":
             vol = yield from sub_progress(
@@ -118,6 +150,7 @@ def reconstruct_energy_series(
         else:
             vol = fbp(aligned, angles, center=c)
             yield Progress(3 * e + 3, total, f"FBP energy {e + 1}", "tomo")
+        check_volume(vol, aligned if c is None else proj, where)
         volumes.append(vol)
     vols = np.stack(volumes)
     reg = None
@@ -126,7 +159,62 @@ def reconstruct_energy_series(
             register_volumes(vols, control=control), 3 * e_count, 1, total, "register"
         )
     yield Progress(total, total, "done", "register")
-    return EnergySeriesVolumes(vols.astype(np.float32), tuple(alignments), reg)
+    return EnergySeriesVolumes(
+        vols.astype(np.float32), tuple(alignments), reg,
+        {"centers": tuple(centers), "notes": tuple(notes)},
+    )
+
+
+MIN_VOLUME_MASS = 0.1
+"""A volume whose total is below this fraction of the mean projected mass is an
+error: the data did not go into it (mass pushed out of the field, wrong geometry)."""
+
+
+def check_volume(volume: NDArray[np.floating], projections: NDArray[np.floating], where: str) -> None:
+    """Refuse an empty, non-finite or massless reconstruction.
+
+    Parameters
+    ----------
+    volume : ndarray of shape (P, M, N)
+        Reconstruction, projection units per voxel.
+    projections : ndarray of shape (A, M, N)
+        The projections it came from.
+    where : str
+        What is named in the error (e.g. ``"energy 3 of 11"``).
+
+    Raises
+    ------
+    ValueError
+        NaN or inf in the volume; all of it zero; or, when the projections
+        hold positive mass, a volume total below :data:`MIN_VOLUME_MASS` of
+        the mean projected total (in parallel beam every projection of a
+        sample inside the field integrates the whole volume).
+
+    Examples
+    --------
+    >>> check_volume(np.ones((2, 1, 2)), np.full((3, 1, 2), 2.0), "x")
+    >>> check_volume(np.zeros((2, 1, 2)), np.full((3, 1, 2), 2.0), "x")
+    Traceback (most recent call last):
+    ...
+    ValueError: the reconstructed volume of x is all zero: no data went into it
+    """
+    v = np.asarray(volume)
+    if v.size == 0:
+        raise ValueError(f"the reconstructed volume of {where} is empty")
+    finite = np.isfinite(v)
+    if not finite.all():
+        bad = 100.0 * (1 - finite.mean())
+        raise ValueError(f"the reconstructed volume of {where} has {bad:.1f} % NaN or inf voxels")
+    if not np.any(v):
+        raise ValueError(f"the reconstructed volume of {where} is all zero: no data went into it")
+    expected = float(np.asarray(projections, dtype=np.float64).sum(axis=(1, 2)).mean())
+    total = float(v.sum(dtype=np.float64))
+    if expected > 0 and total < MIN_VOLUME_MASS * expected:
+        raise ValueError(
+            f"the reconstructed volume of {where} holds {100 * total / expected:.1f} % of the "
+            "mass in its projections: the data did not go into it (sample outside the field or "
+            "wrong geometry)"
+        )
 
 
 def attenuation_line_integrals(data: NDArray[Any], kind: str) -> NDArray[np.float32]:
