@@ -31,7 +31,8 @@ def _engine_fit(stack):
 
     options = xanes.FitOptions(pre_edge=(8270.0, 8300.0), post_edge=(8400.0, 8420.0))
     return run_sync(xanes.fit_stack(stack, options=options,
-                                    calibration=engine.calibration(np.asarray(stack.energy))))
+                                    calibration=engine.calibration(np.asarray(stack.energy)),
+                                    chunk_spectra=engine.GUI_FIT_CHUNK))
 
 
 @pytest.mark.slow
@@ -88,8 +89,11 @@ def test_volume_fit_whole_volume_and_save_reopen(qtbot, presenter, demo3d_result
     assert np.isfinite(s.volume).sum() > 100
     np.testing.assert_array_equal(s.maps["valence"], s.volume[shape[0] // 2])
 
-    path = engine.save_sample_project(tmp_path / "volume.h5", s)
-    (r,) = engine.load_path(path)
+    from ptyxanes_gui.document import Document
+
+    doc = Document()
+    doc.add_samples([s])
+    (r,) = engine.load_path(doc.save(tmp_path / "volume.h5"))
     np.testing.assert_array_equal(r.volume, s.volume)
     for key, vol in s.volume_maps.items():
         np.testing.assert_array_equal(r.volume_maps[key], vol)

@@ -156,7 +156,7 @@ def test_segment_stage_on_3d_demo_equals_engine(qtbot, presenter, demo3d_result)
 
     # touching crystals kept together: connected components find 2
     _smp, result, _ = _run_segment(qtbot, presenter, split_touching=False)
-    assert result.method == "components" and len(s.crystal_table) == 2
+    assert not result.params.split_touching and len(s.crystal_table) == 2
     assert_array_equal(s.labels["crystals"], label_crystals(finite, method="components"))
 
 

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ptyxanes.stages import FitParams
+
 logger = logging.getLogger(__name__)
+
+_D = FitParams()  # the one place the defaults live
+_O = _D.options
 
 
 def _ref_arg(text: str) -> tuple[float, str]:
@@ -55,33 +60,33 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "or XDI); repeat for two or more. Default: the shipped NiO (2) and "
                         "LiNiO2 (3) of resources/references")
     p.add_argument("--method", choices=("halfheight", "halfstep", "deriv", "lcf"),
-                   default="halfheight",
+                   default=_O.method,
                    help="edge definition: half-height of the first main peak of the fitted "
                         "curve (paper), half of the edge step, maximum of the first derivative, "
                         "or linear-combination fit of the two highest-valence references")
-    p.add_argument("--shape", choices=("shared", "free"), default="shared",
+    p.add_argument("--shape", choices=("shared", "free"), default=_O.shape,
                    help="shared: one three-Gaussian shape per map (fit of its Ni-weighted mean "
                         "spectrum), shifted/scaled per pixel on a fitted baseline line, about "
                         "4x more precise on thin noisy samples; free: all nine Gaussian "
                         "parameters per pixel (the paper's fit)")
-    p.add_argument("--window", nargs=2, type=float, default=(8325.0, 8370.0),
+    p.add_argument("--window", nargs=2, type=float, default=_O.window,
                    metavar=("LOW", "HIGH"), help="energy window of the edge fit, eV")
-    p.add_argument("--pre-edge", nargs=2, type=float, default=(8270.0, 8300.0),
+    p.add_argument("--pre-edge", nargs=2, type=float, default=_O.pre_edge,
                    metavar=("LOW", "HIGH"), help="pre-edge normalisation window, eV")
-    p.add_argument("--post-edge", nargs=2, type=float, default=(8400.0, 8420.0),
+    p.add_argument("--post-edge", nargs=2, type=float, default=_O.post_edge,
                    metavar=("LOW", "HIGH"), help="post-edge normalisation window, eV")
-    p.add_argument("--post-order", type=int, choices=(0, 1), default=0,
+    p.add_argument("--post-order", type=int, choices=(0, 1), default=_O.post_order,
                    help="post-edge line (1) or constant (0)")
-    p.add_argument("--e0", type=float, default=8345.0,
+    p.add_argument("--e0", type=float, default=_O.e0,
                    help="energy where the edge jump is measured, eV")
     p.add_argument("--step", action="store_true",
                    help="add an edge step (error function) to the three Gaussians")
-    p.add_argument("--threshold", type=_threshold_arg, default="otsu",
+    p.add_argument("--threshold", type=_threshold_arg, default=_D.threshold,
                    help="edge-jump threshold of the sample mask (units of the input absorption, "
                         "-ln|T| for projections) or 'otsu' for an automatic choice")
-    p.add_argument("--min-r2", type=float, default=0.9,
+    p.add_argument("--min-r2", type=float, default=_O.min_r2,
                    help="fits with R^2 below this are masked as POOR_FIT (dimensionless)")
-    p.add_argument("--chunk", type=int, default=131072,
+    p.add_argument("--chunk", type=int, default=_D.chunk_spectra,
                    help="spectra held in memory at once (memory ~ 50 x E bytes per spectrum)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -94,7 +99,8 @@ def _run(args: argparse.Namespace) -> int:
     from ptyxanes.io.project import Project, save_project
     from ptyxanes.io.spectra import read_spectrum
     from ptyxanes.provenance import provenance
-    from ptyxanes.xanes import FitOptions, calibrate_references, fit_stack
+    from ptyxanes.stages import calibration_for, fit_stage
+    from ptyxanes.xanes import FitOptions
     from ptyxanes.xanes.calibration import default_references
     from ptyxanes.xanes.results import calibration_table, result_maps
 
@@ -113,10 +119,10 @@ def _run(args: argparse.Namespace) -> int:
         refs = default_references()
     stack = read_stack(args.stack, lazy=True)
     try:
-        cal = calibrate_references(refs, energy=stack.energy, options=opts)
-        res = run_with_bar(fit_stack(stack, options=opts, calibration=cal,
-                                     threshold=args.threshold, chunk_spectra=args.chunk),
-                           "fit", quiet=args.quiet)
+        fparams = FitParams(options=opts, threshold=args.threshold,
+                            references=tuple(args.ref or ()), chunk_spectra=args.chunk)
+        cal = calibration_for(stack.energy, fparams)
+        res = run_with_bar(fit_stage(stack, fparams), "fit", quiet=args.quiet)
     finally:
         if hasattr(stack.data, "file"):
             stack.data.file.close()
