@@ -266,6 +266,7 @@ def sample_from_project(project: Any, path: str | Path) -> Sample:
     if not refs and "fit" in project.parameters:  # a CLI/pipeline project: its references
         refs = tuple((float(v), str(f)) for v, f in
                      project.parameters["fit"].get("references", []) or [])
+    refs = _found_references(refs, p)
     table = project.tables.get("crystals")
     sample = Sample(
         name=str(info.get("name", "")) or p.stem, stack=stack, maps=maps, pixel_size=pixel,
@@ -284,6 +285,25 @@ def sample_from_project(project: Any, path: str | Path) -> Sample:
     if sample.stack is not None and not sample.pixel_size:
         sample.pixel_size = float(np.asarray(sample.stack.pixel_size)[0])
     return sample
+
+
+def _found_references(refs: tuple[tuple[float, str], ...], project: Path
+                      ) -> tuple[tuple[float, str], ...]:
+    """The recorded reference files, looked for beside the project when moved."""
+    out = []
+    for v, f in refs:
+        path = Path(f)
+        if not path.is_file():
+            moved = [c for c in (project.parent / "references" / path.name,
+                                 project.parent / path.parent.parent.name / "references"
+                                 / path.name) if c.is_file()]
+            if not moved:
+                logger.warning("%s: reference %s not found; the shipped references are used",
+                               project.name, f)
+                return ()
+            path = moved[0]
+        out.append((v, str(path)))
+    return tuple(out)
 
 
 def mid_plane_stack(stack: Any) -> Any | None:

@@ -77,10 +77,11 @@ class MainWindow(QMainWindow):
         self.valence_limits: tuple[float, float] = self._default_valence_limits()
         self.channel_limits: dict[str, tuple[float, float]] = {}
         self.highlight_mask: np.ndarray | None = None
-        self.project_path: Path | None = None
         self.last_error: str = ""
         self.last_click_ms: float = 0.0
         self.busy = 0  # long operations running in workers (demo build ...)
+        #: ask before closing with unsaved work (scripts and tests may turn it off)
+        self.ask_before_close = True
         self._workers: list[Any] = []
         self._message_boxes: list[QMessageBox] = []
         self._volume_panel = None
@@ -427,7 +428,7 @@ class MainWindow(QMainWindow):
 
     def confirm_discard(self) -> bool:
         """Ask what to do with unsaved work; True when the window may close or replace it."""
-        if not self.document.dirty:
+        if not self.document.dirty or not self.ask_before_close:
             return True
         box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved work",
                           "The open samples have results or edits that are not saved.",
@@ -912,12 +913,16 @@ class MainWindow(QMainWindow):
                 logger.info("tomo: %s now has volumes %s: run Fit for the valence volume",
                             sample.name, "×".join(map(str, sample.volume_stack.data.shape)))
         elif stage == "register":
-            logger.info("register: shifts (row, col) px per energy: max |shift| %.2f px",
-                        float(np.max(np.abs(result.shifts))) if len(result.shifts) else 0.0)
-            if hasattr(self, "registration_panel"):
-                self.registration_panel.set_sample(sample)
-                self.docks["registration"].show()
-                self.docks["registration"].raise_()
+            shifts = sample.shifts
+            logger.info("register: %s on %.1f nm pixels, max |shift| %.2f px", sample.name,
+                        sample.pixel_size * 1e9,
+                        float(np.max(np.abs(shifts))) if len(shifts) else 0.0)
+            if sample is self.current_sample():
+                self.select_sample(self.current)  # the registered (cropped) stack
+            self.update_histogram()
+            self.registration_panel.set_sample(sample)
+            self.docks["registration"].show()
+            self.docks["registration"].raise_()
         elif stage == "segment":
             self._show_segment_result(sample, result)
 
@@ -927,11 +932,13 @@ class MainWindow(QMainWindow):
         hands its labels, crystals and table to the Segmentation panel."""
         table = result.table
         axes = "p, r, c" if result.volume else "r, c"
+        params = result.params
         logger.info("segment %s: %d crystal(s); %d %s > %.3g (%d in islands < %d removed; "
                     "crystals by %s)", sample.name, len(table),
                     int(np.count_nonzero(result.labels["high_ox"])),
-                    "voxels" if result.volume else "pixels", result.threshold,
-                    result.islands_removed, result.min_island_size, result.method)
+                    "voxels" if result.volume else "pixels", params.threshold,
+                    result.islands_removed, params.min_island_size,
+                    "watershed" if params.split_touching else "connected components")
         for i in range(len(table)):
             n = table.normal[i]
             normal = ("—" if not np.all(np.isfinite(n))
@@ -949,7 +956,7 @@ class MainWindow(QMainWindow):
                 return  # stored on the sample; the 3D docks show another volume
             try:
                 vp.set_crystal_labels(result.labels["crystals"])
-                sp.set_threshold(result.threshold)  # re-seeds the labels
+                sp.set_threshold(params.threshold)  # re-seeds the labels
                 sp.apply_edit(result.labels["high_ox"])  # islands removed: one undoable edit
                 sp.show_table(table)
                 self.docks["segmentation"].show()

@@ -80,8 +80,10 @@ class PipelineParams:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> PipelineParams:
-        """Read parameters from a TOML file with tables ``[reconstruct]``, ``[align]``,
-        ``[tomo]``, ``[fit]`` and an optional ``references = [[2, "NiO.txt"], ...]``.
+        """Read parameters from a TOML file.
+
+        The file has tables ``[reconstruct]``, ``[align]``, ``[tomo]``, ``[fit]``
+        and an optional ``references = [[2, "NiO.txt"], ...]``.
 
         Parameters
         ----------

@@ -61,6 +61,7 @@ def window(qtbot, settings_path):
     from ptyxanes_gui.app import create_window
 
     w = create_window()
+    w.ask_before_close = False  # pytest-qt closes widgets at teardown: no modal question
     qtbot.addWidget(w)
     w.resize(1200, 800)
     w.show()

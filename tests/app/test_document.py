@@ -68,6 +68,7 @@ def test_save_four_fitted_samples_registration_and_segmentation_then_reopen(qtbo
 
 
 def test_closing_with_unsaved_work_asks(qtbot, window, tmp_path):
+    window.ask_before_close = True
     (s,) = engine.load_path(make_stack_file(tmp_path / "a.h5", "a"))
     window.document.add_samples([s])
     window.document.changed(s)  # e.g. a stage finished
@@ -88,6 +89,7 @@ def test_closing_with_unsaved_work_asks(qtbot, window, tmp_path):
     answer(QMessageBox.StandardButton.Discard)
     assert window.close()
     assert len(answers) == 2
+    window.ask_before_close = False
 
 
 def test_clean_document_closes_without_asking(window):

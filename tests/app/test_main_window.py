@@ -295,7 +295,7 @@ def test_drop_opens_files(qtbot, window, two_samples):
 
 def test_menus_and_about(window):
     titles = [a.text() for a in window.menuBar().actions()]
-    assert titles == ["&File", "&View", "&Process", "&Help"]
+    assert titles == ["&File", "&Edit", "&View", "&Process", "&Help"]
     text = window.about_text()
     assert "ptyxanes" in text and "Qt" in text and "http" in text
     window.docks["histogram"].close()
@@ -331,7 +331,6 @@ def test_volume_dock_created_lazily_for_3d_results(qtbot, window, tmp_path):
 
     if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
         pytest.skip("napari needs an OpenGL display (run under Xvfb)")
-    pytest.importorskip("napari")
     from ptyxanes.io.project import MapData, Project, save_project
 
     vol = np.full((6, 10, 12), np.nan)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,9 @@ def _load_path(p: Path) -> list[Sample]:
             if f.suffix.lower() in (".h5", ".nxs", ".hdf5") and not f.stem.startswith("truth")
         )
         for sub in sorted(d for d in p.iterdir() if d.is_dir()):
+            if (sub / "result.h5").is_file() and _is_project(sub / "result.h5"):
+                files.append(sub / "result.h5")  # a fitted sample: its project holds the stack
+                continue
             files.extend(sorted(f for f in sub.iterdir()
                                 if f.suffix.lower() in (".h5", ".nxs", ".hdf5")
                                 and not f.stem.startswith("truth")))
@@ -847,5 +850,14 @@ def region_fit(sample: Sample, region: NDArray[np.bool_]
 
 
 def is_dataset_file(path: Path) -> bool:
-    """True for a ptyxanes project or dataset file (Save may write back to it)."""
-    return path.is_file() and _is_project(path)
+    """True for a dataset file the application saved (Save may write back to it); a
+    project written by the CLI or the pipeline is an input, never overwritten."""
+    import h5py
+
+    from ptyxanes.io.project import SAMPLES_ATTR
+
+    try:
+        with h5py.File(path, "r") as f:
+            return SAMPLES_ATTR in f.attrs
+    except OSError:
+        return False
