@@ -28,7 +28,6 @@ def _engine_fit(stack, references=()):
 
     from ptyxanes import xanes
     from ptyxanes.progress import run_sync
-
     from ptyxanes.xanes.results import result_maps
 
     options = xanes.FitOptions(pre_edge=(8270.0, 8300.0), post_edge=(8400.0, 8420.0))

@@ -69,7 +69,7 @@ class RegistrationPanel(QWidget):
             self.nudge_btns[label] = b
         self.undo_btn = QPushButton("Undo")
         self.apply_btn = QPushButton("Apply shifts")
-        self.apply_btn.setToolTip("Shift every energy of the stack by these shifts")
+        self.apply_btn.setToolTip("Register again with these shifts (as `ptyxanes align --shifts-from`); Edit ▸ Undo reverts")
         self.unapply_btn = QPushButton("Revert stack")
         ctl = QHBoxLayout()
         ctl.addWidget(QLabel("energy"))
