@@ -451,7 +451,7 @@ def reference_spectra(
         keep = (e >= window[0]) & (e <= window[1])
         if keep.sum() > 3:
             label = f"Ni{spec.valence:g}+ ref." if spec.valence is not None else spec.name
-            out[f"{label} ({spec.name})"] = (e[keep], mu[keep])
+            out[label if label not in out else f"{label} ({spec.name})"] = (e[keep], mu[keep])
     return out
 
 
