@@ -174,6 +174,7 @@ def test_registration_nudge_and_undo(qtbot, window, tmp_path):
     window.open_paths([str(path)])
     with qtbot.waitSignal(window.processing.stage_finished, timeout=60000):
         window.processing_panel.stages["register"].run_btn.click()
+    qtbot.waitUntil(lambda: "register" not in window.processing.workers, timeout=5000)
     rp = window.registration_panel
     rp.energy.setValue(3)
     before = rp.shifts.copy()

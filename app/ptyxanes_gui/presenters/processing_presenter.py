@@ -83,6 +83,7 @@ class ProcessingPresenter(QObject):
             self.stage_failed.emit(stage, problem)
             return
         if stage in self.workers:
+            logger.warning("%s is still running: wait for it or cancel it first", stage)
             return
         job = JOBS[stage]
         control = Control()
