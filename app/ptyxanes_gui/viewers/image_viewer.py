@@ -67,9 +67,12 @@ class ImageViewer(pg.GraphicsLayoutWidget):
         self.colorbar.axis.enableAutoSIPrefix(False)
         self.addItem(self.colorbar, row=0, col=1)
         self.colorbar.sigLevelsChangeFinished.connect(self._on_colorbar_levels_changed)
-        self.scale_bar = pg.ScaleBar(size=1e-6, suffix="m", brush=pg.mkBrush("k"),
-                                     pen=pg.mkPen("k"))
+        # a white bar with a black outline and black text on a white box: readable on the
+        # black end of a colormap as on white
+        self.scale_bar = pg.ScaleBar(size=1e-6, suffix="m", brush=pg.mkBrush("w"),
+                                     pen=pg.mkPen("k", width=1))
         self.scale_bar.text.setColor("k")
+        self.scale_bar.text.fill = pg.mkBrush(255, 255, 255, 200)
         self.scale_bar.setParentItem(self.view)
         self.scale_bar.anchor((1, 1), (1, 1), offset=(-20, -20))
         self.pixel_size = 1.0
