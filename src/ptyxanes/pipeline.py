@@ -152,8 +152,11 @@ class PipelineParams:
 
 
 def _is_scan_input(path: Path) -> bool:
-    """True when ``path`` is a folder of CXI scans (rather than a stack file)."""
-    return path.is_dir()
+    """True when ``path`` is a folder of CXI scans (rather than a stack or reconstructions)."""
+    from ptyxanes.io.formats import find_format
+
+    fmt = find_format(path)
+    return path.is_dir() and fmt is not None and fmt.raw
 
 
 def load_references(references: Sequence[tuple[float, str]]) -> list[Any]:
@@ -304,9 +307,9 @@ def run_pipeline(
         if _is_scan_input(source):
             todo = stages
         else:
-            from ptyxanes.io.nexus import read_stack
+            from ptyxanes.io.formats import open_stack
 
-            current = read_stack(source, lazy=False)
+            current = open_stack(source, lazy=False)
             todo = stages[1:]
 
     n = len(todo)

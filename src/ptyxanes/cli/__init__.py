@@ -21,7 +21,8 @@ from ptyxanes.progress import Cancelled
 logger = logging.getLogger(__name__)
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("info", "align", "tomo", "simulate", "fit", "pipeline", "reconstruct")
+COMMANDS: tuple[str, ...] = ("info", "align", "tomo", "simulate", "fit", "pipeline", "reconstruct",
+                             "import_", "explore")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:

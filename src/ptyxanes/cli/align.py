@@ -107,7 +107,8 @@ def _run(args: argparse.Namespace) -> int:
     from ptyxanes.cli._progress import run_with_bar
     from ptyxanes.io._atomic import atomic_path
     from ptyxanes.io.errors import FormatError
-    from ptyxanes.io.nexus import read_stack, write_stack
+    from ptyxanes.io.formats import open_stack
+    from ptyxanes.io.nexus import write_stack
     from ptyxanes.provenance import provenance
     from ptyxanes.stages import register_stage
 
@@ -115,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(f"--pixel-size must be positive, got {args.pixel_size}")
     if Path(args.output).resolve() == Path(args.stack).resolve():
         raise ValueError("the output would overwrite the input; choose another -o")
-    stack = read_stack(args.stack, lazy=False)
+    stack = open_stack(args.stack, lazy=False)
     if stack.is_3d:
         raise FormatError(
             args.stack,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ptyxanes.cli._compute import add_compute_options, fit_runner
 from ptyxanes.stages import FitParams
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "oxidation_state_sigma, edge_energy (eV), edge_energy_sigma (eV), edge_jump, "
             "fit_quality (R^2), status and mask; NaN outside the mask."),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("stack", help="input NeXus stack file (ptyxanes stack layout)")
+    p.add_argument("stack", help="input stack: NeXus stack, reconstructions (file or folder), "
+                   "STXM or TIFF stack (any input of `ptyxanes import`)")
     p.add_argument("-o", "--output", required=True, help="result project file (.h5) to write")
     p.add_argument("--ref", action="append", type=_ref_arg, default=None, metavar="VALENCE:PATH",
                    help="reference spectrum with its Ni valence (two-column ASCII in eV or keV, "
@@ -90,17 +92,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="spectra held in memory at once (memory ~ 50 x E bytes per spectrum)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_compute_options(p)
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from ptyxanes.cli._progress import run_with_bar
-    from ptyxanes.io.nexus import read_stack
+    from ptyxanes.io.formats import open_stack
     from ptyxanes.io.project import Project, save_project
     from ptyxanes.io.spectra import read_spectrum
     from ptyxanes.provenance import provenance
-    from ptyxanes.stages import calibration_for, fit_stage
-    from ptyxanes.xanes import FitOptions
+    from ptyxanes.stages import calibration_for
+    from ptyxanes.xanes import FitOptions, fit_stack
     from ptyxanes.xanes.calibration import default_references
     from ptyxanes.xanes.results import calibration_table, result_maps
 
@@ -117,12 +120,17 @@ def _run(args: argparse.Namespace) -> int:
         refs = [read_spectrum(path, valence=val) for val, path in args.ref]
     else:
         refs = default_references()
-    stack = read_stack(args.stack, lazy=True)
+    stack = open_stack(args.stack, lazy=True)
     try:
         fparams = FitParams(options=opts, threshold=args.threshold,
                             references=tuple(args.ref or ()), chunk_spectra=args.chunk)
         cal = calibration_for(stack.energy, fparams)
-        res = run_with_bar(fit_stage(stack, fparams), "fit", quiet=args.quiet)
+        # in process: the call of ptyxanes.stages.fit_stage; with a cluster, its Dask twin
+        res = run_with_bar(fit_runner(args, fit_stack)(stack, options=fparams.options,
+                                                       calibration=cal,
+                                                       threshold=fparams.threshold,
+                                                       chunk_spectra=fparams.chunk_spectra),
+                           "fit", quiet=args.quiet)
     finally:
         if hasattr(stack.data, "file"):
             stack.data.file.close()

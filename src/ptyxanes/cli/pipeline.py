@@ -7,6 +7,8 @@ import logging
 
 import numpy as np
 
+from ptyxanes.cli._compute import add_compute_options, pipeline_runner
+
 logger = logging.getLogger(__name__)
 
 
@@ -46,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "in the project file; --from re-runs a later stage from it with new parameters.",
     )
     p.add_argument("dim", choices=("2d", "3d"), help="2D energy stacks or 3D tilt series")
-    p.add_argument("source", help="folder of CXI scans, or a NeXus stack file (skips reconstruction)")
+    p.add_argument("source", help="folder of CXI scans, or a stack: NeXus, reconstructions of other "
+                   "codes (file or folder), STXM or TIFF (skips reconstruction)")
     p.add_argument("-o", "--output", required=True, help="project file to write (NeXus HDF5)")
     p.add_argument("--ref", action="append", type=parse_ref, default=[], metavar="VALENCE:FILE",
                    help="reference spectrum with its Ni valence (repeat; default: shipped NiO=2, LiNiO2=3)")
@@ -61,6 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="re-run from this stage using the intermediates stored in OUTPUT")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_compute_options(p)
     p.set_defaults(func=_run)
 
 
@@ -84,8 +88,8 @@ def _run(args: argparse.Namespace) -> int:
     refs = tuple(args.ref) or params.references
     params = PipelineParams(rec, ali, tomo, fit, refs)
     project = run_with_bar(
-        run_pipeline(args.dim, args.source, args.output, params, start=args.start,
-                     overwrite=args.overwrite),
+        pipeline_runner(args, run_pipeline)(args.dim, args.source, args.output, params,
+                                            start=args.start, overwrite=args.overwrite),
         f"pipeline {args.dim}", quiet=args.quiet,
     )
     v = project.maps["oxidation_state"].data

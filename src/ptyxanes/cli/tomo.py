@@ -9,6 +9,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ptyxanes.cli._compute import add_compute_options, tomo_runner
+
 logger = logging.getLogger(__name__)
 
 
@@ -44,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_compute_options(p)
     p.set_defaults(func=_run)
 
 
@@ -66,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
             args.stack, f"expected an (energy, angle, row, col) tilt series, got {stack.data.shape}"
         )
     out, res = run_with_bar(
-        reconstruct_tilt_stack(
+        tomo_runner(args, reconstruct_tilt_stack)(
             stack,
             pixel_size=args.pixel_size,
             algorithm=args.algorithm,

@@ -90,10 +90,12 @@ def add_scalebar(ax, length_m: float, pixel_size_m: float, shape: tuple[int, int
     length_px = length_m / pixel_size_m
     x0, y0 = 0.05 * n, m - 0.07 * m
     h = max(0.015 * m, 1.0)
-    ax.add_patch(Rectangle((x0, y0 - h), length_px, h, color="white", ec="black", lw=0.5))
-    ax.text(x0 + length_px / 2, y0 - h - 0.02 * m, _format_length(length_m), color="white",
-            ha="center", va="bottom", fontsize=8,
-            path_effects=_outline())
+    bar = ax.add_patch(Rectangle((x0, y0 - h), length_px, h, color="white", ec="black", lw=0.5))
+    label = ax.text(x0 + length_px / 2, y0 - h - 0.02 * m, _format_length(length_m),
+                    color="white", ha="center", va="bottom", fontsize=8, path_effects=_outline())
+    # ids name the scale bar in SVG output (outlined text is drawn as paths only)
+    bar.set_gid("scalebar")
+    label.set_gid("scalebar_label")
 
 
 def _outline():
@@ -297,7 +299,8 @@ def histogram_figure(
 
 
 def save_figure(
-    fig, path: str | os.PathLike[str], dpi: float = 300, *, overwrite: bool = False
+    fig, path: str | os.PathLike[str], dpi: float = 300, *, overwrite: bool = False,
+    size_px: tuple[int, int] | None = None,
 ) -> Path:
     """Save a figure atomically as PNG, TIFF, SVG or PDF (format from the suffix).
 
@@ -311,6 +314,9 @@ def save_figure(
         Dots per inch (raster formats; also the raster resolution inside SVG/PDF).
     overwrite : bool, optional
         Replace an existing file.
+    size_px : (width, height), optional
+        Output size in pixels at ``dpi``: the figure is resized to
+        ``size_px / dpi`` inches first (its layout follows).
 
     Returns
     -------
@@ -320,7 +326,13 @@ def save_figure(
     Raises
     ------
     ValueError
-        For an unsupported suffix or a non-positive dpi.
+        For an unsupported suffix, a non-positive dpi or size.
+
+    Notes
+    -----
+    PDF fonts are embedded as TrueType (``pdf.fonttype`` 42, text stays
+    searchable); SVG text is written as glyph paths (no font needed to view
+    it) with each string kept in a comment. PNG and TIFF record the dpi.
     FileExistsError
         If the file exists and ``overwrite`` is false.
     """
@@ -330,9 +342,17 @@ def save_figure(
         raise ValueError(f"{p}: unsupported figure format {p.suffix!r}; use {sorted(_FORMATS)}")
     if not dpi > 0:
         raise ValueError(f"dpi must be positive; got {dpi}")
+    if size_px is not None:
+        w, h = (int(size_px[0]), int(size_px[1]))
+        if w <= 0 or h <= 0:
+            raise ValueError(f"size must be positive pixels; got {w} x {h}")
+        fig.set_size_inches(w / dpi, h / dpi)
     meta = {"png": {"Software": "ptyxanes"}, "svg": {"Creator": "ptyxanes"},
             "pdf": {"Creator": "ptyxanes"}}.get(fmt)
-    with atomic_path(p, overwrite=overwrite) as tmp:
+    import matplotlib
+
+    rc = {"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "path"}
+    with atomic_path(p, overwrite=overwrite) as tmp, matplotlib.rc_context(rc):
         fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta)
     logger.info("saved figure %s (%s, %g dpi)", p, fmt, dpi)
     return p

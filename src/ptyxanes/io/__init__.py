@@ -2,6 +2,7 @@
 
 from ptyxanes.io.cxi import CXIScan, CXIWriter, read_cxi, read_scan_series, write_cxi
 from ptyxanes.io.errors import FormatError
+from ptyxanes.io.formats import detect_format, open_stack
 from ptyxanes.io.nexus import read_stack, write_stack
 from ptyxanes.io.project import MapData, Project, load_project, save_project
 from ptyxanes.io.spectra import Spectrum, read_spectrum, write_spectrum
@@ -13,6 +14,8 @@ __all__ = [
     "CXIWriter",
     "FormatError",
     "ImageStack",
+    "detect_format",
+    "open_stack",
     "MapData",
     "Project",
     "Spectrum",

@@ -69,6 +69,9 @@ def describe(path: str | os.PathLike[str]) -> str:
     p = Path(path)
     if not p.exists():
         raise FormatError(p, "file or folder not found")
+    foreign = _describe_foreign(p)
+    if foreign is not None:
+        return foreign
     if p.is_dir():
         return _describe_folder(p)
     with open(p, "rb") as fh:
@@ -83,6 +86,80 @@ def describe(path: str | os.PathLike[str]) -> str:
                 p, "binary file of unknown format (not HDF5, CXI, TIFF or a spectrum)"
             )
     return _describe_text(p)
+
+
+_NATIVE = ("nexus", "cxi", "cxi-scan")
+
+
+def _describe_foreign(p: Path) -> str | None:
+    """Summary of an input of another code (see :mod:`ptyxanes.io.formats`), else None."""
+    from ptyxanes.io.formats import _folder_members, find_format, open_stack
+
+    fmt = find_format(p)
+    if fmt is not None and fmt.name in _NATIVE:
+        return None
+    if fmt is None:
+        if not p.is_dir():
+            return None
+        members = _folder_members(p)
+        if not members:
+            return None
+        names = sorted({f.name for _, f in members})
+        head = f"{p.name}/: folder of {len(members)} files, format {'+'.join(names)}"
+    elif fmt.name == "tiff":
+        from ptyxanes.io.formats import tiff_energy_sidecar
+
+        if tiff_energy_sidecar(p) is None:
+            return None
+        head = f"{p.name}{'/' if p.is_dir() else ''}: format tiff ({fmt.description})"
+    else:
+        head = f"{p.name}{'/' if p.is_dir() else ''}: format {fmt.name} ({fmt.description})"
+    if fmt is not None and fmt.raw:
+        return head + "\n" + _describe_raw(p, fmt)
+    try:
+        s = open_stack(p, lazy=True)
+    except FormatError as exc:
+        return head + f"\n  cannot be read as it is: {exc}"
+    try:
+        lines = [
+            head,
+            f"  would read: {tuple(s.data.shape)} {s.kind}, dims {s.dims}",
+            f"  energies: {s.n_energies}, {_range(s.energy, 'eV', fmt='.3f')}",
+            f"  pixel size: {_range(s.pixel_size, 'nm', 1e9, '.3f')}",
+        ]
+        if s.angle is not None:
+            lines.append(f"  angles: {s.angle.size}, {_range(s.angle, 'deg')}")
+        elif "angle_deg" in s.attrs:
+            lines.append(f"  angle: {s.attrs['angle_deg']:g} deg")
+        if s.attrs.get("quantity"):
+            lines.append(f"  values: {s.attrs['quantity']}")
+        if s.attrs.get("regridded"):
+            r = s.attrs["regridded"]
+            lines.append(f"  objects of different shapes: rescaled to "
+                         f"{r['target_pixel_size_m'] * 1e9:.2f} nm, {tuple(r['shape'])}")
+    finally:
+        if hasattr(s.data, "file"):
+            s.data.file.close()
+    return "\n".join(lines)
+
+
+def _describe_raw(p: Path, fmt: Any) -> str:
+    try:
+        scan = fmt.read(p)
+    except FormatError as exc:
+        return f"  cannot be read as it is: {exc.problem}"
+    try:
+        ext = np.ptp(scan.positions, axis=0) * 1e6
+        return "\n".join([
+            f"  frames: {scan.n_frames} of {scan.data.shape[1]}×{scan.data.shape[2]} px",
+            f"  energy: {scan.energy:.2f} eV; detector distance {scan.distance:g} m, "
+            f"pixel {scan.detector_pixel_size[0] * 1e6:g} µm",
+            f"  scan extent: {ext[0]:.2f} × {ext[1]:.2f} µm (row × col)",
+            "  convert with `ptyxanes import FILE -o FOLDER` (CXI scans), then reconstruct",
+        ])
+    finally:
+        if hasattr(scan.data, "file"):
+            scan.data.file.close()
 
 
 def _describe_folder(p: Path) -> str:

@@ -427,3 +427,4 @@ def ensure_demo_scans(cache_dir: str | os.PathLike[str] | None = None) -> Path:
         the GUI's reconstruct stage.
     """
     return run_sync(build_demo_scans(cache_dir))
+from ptyxanes.simulate.demo3d import build_paper_demo_3d, ensure_paper_demo_3d  # noqa: E402,F401  paper-scale 3D demo
