@@ -62,6 +62,9 @@ case "$mode" in
     .venv-headless/bin/python -m pytest tests/engine -q -p no:cacheprovider "$@" || status=$?
     # GUI tests under Xvfb (pytest-xvfb starts it): napari needs OpenGL.
     .venv/bin/python -m pytest tests/app -q -p no:cacheprovider "$@" || status=$?
+    # lint (numpydoc docstring rules on the engine) and types of the checked engine modules
+    .venv/bin/ruff check src app tests || status=$?
+    .venv/bin/mypy || status=$?
     exit $status
     ;;
   *)

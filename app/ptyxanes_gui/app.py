@@ -94,21 +94,44 @@ def run_gui(args: argparse.Namespace) -> int:
 
     if screenshot:
         window.resize(*_parse_size(getattr(args, "size", "1400x900")))
+    elif not window.settings.contains("window/geometry"):
+        fit_to_screen(window)
     window.show()
-    if getattr(args, "demo", False):
-        window.open_demo(with_3d=not screenshot)  # the screenshot shows the 2D demo
-    if args.files:
-        window.open_paths(list(args.files))
-    if screenshot:
+    if screenshot:  # not interactive: build and open synchronously, then draw
+        if getattr(args, "demo", False):
+            from ptyxanes_gui.presenters import engine
+
+            window.open_paths([str(engine.ensure_demo())], title="Demo: simulated NMC811",
+                              recent=False)
+        if args.files:
+            window.open_paths(list(args.files))
         return _screenshot(app, window, Path(screenshot))
+
+    def start() -> None:  # once the event loop runs: the window paints while data load
+        window.offer_recovery()
+        if getattr(args, "demo", False):
+            window.open_demo()
+        if args.files:
+            window.open_paths(list(args.files))
+    QTimer.singleShot(0, start)
     return app.exec()
+
+
+def fit_to_screen(window, preferred: tuple[int, int] = (1400, 900)) -> None:
+    """Size the window to ``preferred`` or the screen's free area, whichever is smaller."""
+    screen = window.screen() if hasattr(window, "screen") else None
+    if screen is None:
+        window.resize(*preferred)
+        return
+    avail = screen.availableGeometry()
+    window.resize(min(preferred[0], avail.width()), min(preferred[1], avail.height()))
 
 
 def prepare_showcase(window) -> None:
     """Put the window in a telling state for a screenshot: valence map, a pixel, a range.
 
     Samples without results are fitted first (synchronously: a screenshot is
-    not interactive) when the engine can fit.
+    not interactive).
     """
     from ptyxanes.progress import run_sync
     from ptyxanes_gui.presenters import engine
@@ -116,17 +139,16 @@ def prepare_showcase(window) -> None:
     s = window.current_sample()
     if s is None:
         return
-    if engine.available("fit") is None:
-        for smp in window.samples:
-            if smp.stack is not None and "valence" not in smp.maps:
-                try:
-                    engine.apply_stage_result("fit", smp, run_sync(engine.fit_job(smp)))
-                except Exception:
-                    logger.exception("fit of %s failed", smp.name)
-        window.select_sample(window.current)
-        if len(window.samples) > 1:
-            window.data_panel.select(len(window.samples) - 2)
-            s = window.current_sample()
+    for smp in window.samples:
+        if smp.stack is not None and "valence" not in smp.maps:
+            try:
+                engine.apply_stage_result("fit", smp, run_sync(engine.fit_job(smp)))
+            except Exception:
+                logger.exception("fit of %s failed", smp.name)
+    window.select_sample(window.current)
+    if len(window.samples) > 1:
+        window.data_panel.select(len(window.samples) - 2)
+        s = window.current_sample()
     if "valence" in s.maps:
         window.image_panel.set_channel("valence")
     else:

@@ -21,6 +21,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ptyxanes_gui.document import Document, Edit
 from ptyxanes_gui.panels.data_panel import DataPanel
 from ptyxanes_gui.panels.histogram_panel import HistogramPanel
 from ptyxanes_gui.panels.image_panel import ImagePanel
@@ -54,12 +55,14 @@ class MainWindow(QMainWindow):
     spectrum_shown(int, int) : the spectrum panel now shows pixel (row, col)
     highlight_changed() : the highlighted pixel set changed
     preview_shown() : the image view drew a live preview of a running stage
+    demo_opened() : the demo finished building and is open
     """
 
     data_loaded = Signal()
     spectrum_shown = Signal(int, int)
     highlight_changed = Signal()
     preview_shown = Signal()
+    demo_opened = Signal()
 
     def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -67,15 +70,19 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("ptyxanes")
         self.setAcceptDrops(True)
         self.settings = settings
-        self.samples: list[Sample] = []
+        self.document = Document()
+        self.samples: list[Sample] = self.document.samples  # the same list, never rebound
         self.current: int = -1
         self.energy_index = 0
         self.valence_limits: tuple[float, float] = self._default_valence_limits()
         self.channel_limits: dict[str, tuple[float, float]] = {}
         self.highlight_mask: np.ndarray | None = None
-        self.project_path: Path | None = None
         self.last_error: str = ""
         self.last_click_ms: float = 0.0
+        self.busy = 0  # long operations running in workers (demo build ...)
+        #: ask before closing with unsaved work (scripts and tests may turn it off)
+        self.ask_before_close = True
+        self._workers: list[Any] = []
         self._message_boxes: list[QMessageBox] = []
         self._volume_panel = None
         self._segmentation_panel = None
@@ -88,9 +95,7 @@ class MainWindow(QMainWindow):
         self.histogram_panel = HistogramPanel()
         self.processing_panel = ProcessingPanel()
         self.log_panel = LogPanel()
-        self.data_panel.setMinimumWidth(220)
-        self.processing_panel.setMinimumWidth(290)
-        self.spectrum_panel.setMinimumWidth(340)
+        # small minimum widths: the window must fit a 1366 x 768 laptop with every dock open
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("data", "Data", self.data_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("processing", "Processing", self.processing_panel,
@@ -100,6 +105,8 @@ class MainWindow(QMainWindow):
         self._add_dock("histogram", "Histogram", self.histogram_panel,
                        Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("log", "Log", self.log_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        for key, width in (("data", 160), ("processing", 200), ("spectrum", 220)):
+            self.docks[key].setMinimumWidth(width)
         self._sized = False
         self._add_registration_dock()
         self._default_state = self.saveState()
@@ -112,7 +119,8 @@ class MainWindow(QMainWindow):
             if lg.getEffectiveLevel() > logging.INFO:
                 lg.setLevel(logging.INFO)
 
-        self.processing = ProcessingPresenter(self.processing_panel, self.current_sample)
+        self.processing = ProcessingPresenter(self.processing_panel, self.current_sample,
+                                              self.document)
         self.processing.stage_finished.connect(self._on_stage_finished)
         self.processing.stage_failed.connect(lambda _s, msg: self.show_error("Processing", msg))
         self.processing.stage_cancelled.connect(self._on_stage_cancelled)
@@ -130,12 +138,24 @@ class MainWindow(QMainWindow):
         self.histogram_panel.set_reference_lines(engine.reference_valences())
         self._restore_settings()
         self._update_enabled()
+        self.document.dirty_changed.connect(self._on_dirty_changed)
+        self.document.undo_changed.connect(self._on_undo_changed)
+        self._autosave = AutosaveController(self, self.document, self.settings)
 
     # ================================================================ construction
     def _add_dock(self, key: str, title: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{key}")
-        dock.setWidget(widget)
+        # a scroll area: a panel wider or taller than its share of a laptop screen
+        # scrolls instead of pushing the window's minimum size past the screen
+        from qtpy.QtWidgets import QFrame, QScrollArea
+
+        scroll = QScrollArea()
+        scroll.setObjectName(f"scroll_{key}")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(widget)
+        dock.setWidget(scroll)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
@@ -161,7 +181,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         self.readout = QLabel("")
         self.readout.setObjectName("pixel_readout")
-        self.readout.setMinimumWidth(520)
+        self.readout.setMinimumWidth(80)  # elided by the status bar, never widens the window
         self.compute_label = QLabel(f"compute: {engine.describe_compute()}")
         self.compute_label.setObjectName("compute_path")
         self.statusBar().addWidget(self.readout, 1)
@@ -193,7 +213,8 @@ class MainWindow(QMainWindow):
             "Open demo s&cans", self.open_demo_scans, None,
             "Simulated raw ptychography scans (tiny NMC811 twin, 18 energies) to reconstruct")
         self.act_save = self._action("&Save project", self.save_project, S.Save,
-                                     "Save the current sample and its results as a project file")
+                                     "Save every sample with its stacks, maps, registration, "
+                                     "labels and tables in one project file")
         self.act_save_as = self._action("Save project &as…", lambda: self.save_project(ask=True),
                                         S.SaveAs, "Save the project under a new name")
         self.act_export_fig = self._action("Export &figure…", self.export_figure_dialog,
@@ -214,6 +235,10 @@ class MainWindow(QMainWindow):
             "Export rotating 3D &movie…", self._export_3d_movie, None,
             "The 3D view turning 360° as an animated GIF (MP4 with imageio-ffmpeg)")
         self.act_quit = self._action("&Quit", self.close, S.Quit)
+        self.act_undo = self._action("&Undo", self.undo, S.Undo)
+        self.act_redo = self._action("&Redo", self.redo, S.Redo)
+        self.act_undo.setEnabled(False)
+        self.act_redo.setEnabled(False)
         self.act_reset = self._action("&Reset layout", self.reset_layout, None,
                                       "Put every panel back where it started")
         self.act_3d = self._action("&3D volume", self.show_volume_dock, None,
@@ -259,6 +284,9 @@ class MainWindow(QMainWindow):
         f.addAction(self.act_quit)
         f.setToolTipsVisible(True)
         exp.setToolTipsVisible(True)
+        e = mb.addMenu("&Edit")
+        e.addAction(self.act_undo)
+        e.addAction(self.act_redo)
         v = mb.addMenu("&View")
         self.view_menu = v
         for key in self.docks:
@@ -306,33 +334,26 @@ class MainWindow(QMainWindow):
         self.spectrum_panel.export_requested.connect(self.export_spectrum_dialog)
 
     def _update_enabled(self) -> None:
-        """Grey out what the engine cannot do yet, with the reason as tooltip."""
-        for action, feature in ((self.act_demo, "demo"), (self.act_fit, "fit"),
-                                (self.act_fit_all, "fit"),
-                                (self.act_register, "register"),
-                                (self.act_reconstruct, "reconstruct"),
-                                (self.act_tomo, "tomo"),
-                                (self.act_segment, "segment"),
-                                (self.act_demo_scans, "demo_scans"),
-                                (self.act_save, "save_project"),
-                                (self.act_save_as, "save_project")):
-            reason = engine.available(feature)
-            has_data = self.current_sample() is not None
-            if (feature in ("fit", "register", "save_project", "reconstruct", "tomo", "segment")
-                    and reason is None and not has_data):
-                reason = "open a dataset first"
+        """Enable what applies to the current sample, with the reason as tooltip otherwise."""
+        sample = self.current_sample()
+        for action, stage in ((self.act_fit, "fit"), (self.act_register, "register"),
+                              (self.act_reconstruct, "reconstruct"), (self.act_tomo, "tomo"),
+                              (self.act_segment, "segment")):
+            reason = engine.stage_input_problem(stage, sample)
             action.setEnabled(reason is None)
-            if reason:
-                action.setToolTip(reason)
-                action.setStatusTip(reason)
+            action.setToolTip(reason or action.text().replace("&", ""))
+            action.setStatusTip(reason or "")
+        has_data = bool(self.samples)
+        for a in (self.act_save, self.act_save_as, self.act_fit_all):
+            a.setEnabled(has_data)
+            a.setToolTip("" if has_data else "open a dataset first")
         self.act_3d.setEnabled(any(s.volume is not None for s in self.samples))
+        has_3d = self._volume_panel is not None and self._shown_volume is not None
         for a in (self.act_export_3d, self.act_export_movie):
-            a.setEnabled(self._volume_panel is not None)
-            if not a.isEnabled():
-                a.setToolTip("open a 3D result first (the 3D dock)")
+            a.setEnabled(has_3d)
+            a.setToolTip("" if has_3d else "open a 3D result first (the 3D dock)")
         if not self.act_3d.isEnabled():
             self.act_3d.setToolTip("no 3D result is open (open a project with a valence volume)")
-        self.processing.refresh_availability()
 
     # ================================================================ settings
     def _default_valence_limits(self) -> tuple[float, float]:
@@ -405,7 +426,31 @@ class MainWindow(QMainWindow):
                          [self.height() // 2, self.height() // 3], Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["log"]], [80], Qt.Orientation.Vertical)
 
+    def confirm_discard(self) -> bool:
+        """Ask what to do with unsaved work; True when the window may close or replace it."""
+        if not self.document.dirty or not self.ask_before_close:
+            return True
+        box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved work",
+                          "The open samples have results or edits that are not saved.",
+                          QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                          | QMessageBox.StandardButton.Cancel, self)
+        box.setInformativeText("Save them in a project file before closing?")
+        box.setObjectName("unsaved_box")
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        self._message_boxes.append(box)
+        try:
+            answer = box.exec()
+        finally:
+            self._message_boxes.remove(box)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save_project()
+        return answer == QMessageBox.StandardButton.Discard
+
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        if not self.confirm_discard():
+            event.ignore()
+            return
+        self._autosave.discard()
         self.save_settings()
         self.processing.cancel_all()
         from superqt.utils import WorkerBase
@@ -421,70 +466,92 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     # ================================================================ opening
+    def last_dir(self) -> str:
+        """The folder the user last chose in a file dialog (home at first)."""
+        d = str(self.settings.value("paths/last_dir", "") or "")
+        return d if d and Path(d).is_dir() else str(Path.home())
+
+    def _remember_dir(self, path: str | Path) -> None:
+        p = Path(path)
+        self.settings.setValue("paths/last_dir", str(p if p.is_dir() else p.parent))
+
     def open_dialog(self) -> None:
-        start = self.settings.value("paths/last_dir", str(Path.home()))
-        files, _ = QFileDialog.getOpenFileNames(self, "Open data or project", start, DATA_FILTER)
+        files, _ = QFileDialog.getOpenFileNames(self, "Open data or project", self.last_dir(),
+                                                DATA_FILTER)
         if files:
+            self._remember_dir(files[0])
             self.open_paths(files)
 
     def open_folder_dialog(self) -> None:
-        start = self.settings.value("paths/last_dir", str(Path.home()))
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of stack files", start)
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of stack files",
+                                                  self.last_dir())
         if folder:
+            self._remember_dir(Path(folder).parent)
             self.open_paths([folder])
 
     def open_scans_dialog(self) -> None:
-        start = self.settings.value("paths/last_dir", str(Path.home()))
         folder = QFileDialog.getExistingDirectory(
-            self, "Open a folder of CXI scans (one per energy)", start)
+            self, "Open a folder of CXI scans (one per energy)", self.last_dir())
         if folder:
+            self._remember_dir(Path(folder).parent)
             self.open_paths([folder])
 
-    def open_demo_scans(self) -> bool:
-        """Open the simulated raw scans (made on first use): a sample to reconstruct."""
-        reason = engine.available("demo_scans")
-        if reason:
-            self.show_error("Demo scans", reason)
-            return False
-        self.statusBar().showMessage("Preparing the demo scans (first time: a few seconds)…")
-        try:
-            folder = engine.ensure_demo_scans()
-        except Exception as exc:
-            self.show_error("Demo scans", f"The demo scans could not be made: {exc}")
-            return False
-        self.statusBar().clearMessage()
-        ok = self.open_paths([str(folder)], title="Demo: raw ptychography scans (CXI)")
-        if ok:
-            self.statusBar().showMessage(
-                "Raw scans: run Reconstruct in the Processing panel (live preview)", 10000)
-        return ok
+    def _in_worker(self, what: str, fn, done) -> None:
+        """Run ``fn()`` (a slow, non-GUI call) in a worker; ``done(result)`` on success.
 
-    def open_demo(self, with_3d: bool = True) -> bool:
-        """Open the demo: four 2D samples, plus (``with_3d``) a 3D sample whose
-        selection shows its valence volume in the 3D and Segmentation docks."""
-        reason = engine.available("demo")
-        if reason:
-            self.show_error("Demo", reason)
-            return False
-        self.statusBar().showMessage("Preparing the demo dataset (first time: under a minute)…")
-        try:
-            folder = engine.ensure_demo()
-        except Exception as exc:
-            self.show_error("Demo", f"The demo dataset could not be made: {exc}")
-            return False
-        self.statusBar().clearMessage()
-        ok = self.open_paths([str(folder)], title="Demo: simulated NMC811")
-        if ok and with_3d:
-            self.open_demo_3d()
-        return ok
+        The status bar shows a busy bar meanwhile; errors become a message box."""
+        from qtpy.QtWidgets import QProgressBar
+        from superqt.utils import create_worker
 
-    def open_demo_3d(self) -> bool:
+        bar = QProgressBar()
+        bar.setRange(0, 0)
+        bar.setMaximumWidth(160)
+        self.statusBar().addPermanentWidget(bar)
+        self.statusBar().showMessage(f"{what}…")
+        self.busy += 1
+
+        def finish() -> None:
+            self.statusBar().removeWidget(bar)
+            bar.deleteLater()
+            self.statusBar().clearMessage()
+            self.busy -= 1
+
+        def failed(exc: Exception) -> None:
+            self.show_error(what, f"{what} failed: {exc}")
+
+        worker = create_worker(fn, _connect={"returned": done, "errored": failed,
+                                             "finished": finish})
+        self._workers.append(worker)
+        worker.finished.connect(lambda w=worker: self._workers.remove(w)
+                                if w in self._workers else None)
+
+    def open_demo_scans(self) -> None:
+        """Open the simulated raw scans (made on first use, in a worker): a sample to
+        reconstruct."""
+        def done(folder: Path) -> None:
+            if self.open_paths([str(folder)], title="Demo: raw ptychography scans (CXI)",
+                               recent=False):
+                self.statusBar().showMessage(
+                    "Raw scans: run Reconstruct in the Processing panel (live preview)", 10000)
+        self._in_worker("Preparing the demo scans", engine.ensure_demo_scans, done)
+
+    def open_demo(self, with_3d: bool = True) -> None:
+        """Open the demo (built and fitted on first use, in a worker): four 2D samples
+        with their valence maps, plus (``with_3d``) a 3D sample with a valence volume."""
+        def build() -> tuple[Path, Path | None]:
+            return engine.ensure_demo(), engine.ensure_demo_3d() if with_3d else None
+
+        def done(paths: tuple[Path, Path | None]) -> None:
+            ok = self.open_paths([str(paths[0])], title="Demo: simulated NMC811", recent=False)
+            if ok and paths[1] is not None:
+                self.open_demo_3d(paths[1])
+            self.demo_opened.emit()
+        self._in_worker("Preparing the demo dataset (first time: about a minute)", build, done)
+
+    def open_demo_3d(self, path: Path | None = None) -> bool:
         """Add the 3D demo sample (a valence volume) to the Data panel without selecting it."""
         try:
-            path = engine.ensure_demo_3d()
-            if path is None:
-                return False
-            new = engine.load_path(path)
+            new = engine.load_path(path if path is not None else engine.ensure_demo_3d())
         except Exception as exc:
             logger.warning("3D demo not available: %s", exc)
             self.statusBar().showMessage(f"3D demo not available: {exc}", 10000)
@@ -492,7 +559,7 @@ class MainWindow(QMainWindow):
         first = len(self.samples)
         for s in new:
             s.name = "NMC811 200 cycles (3D)"
-        self.samples.extend(new)
+        self.document.add_samples(new)
         self.data_panel.add_dataset(
             "Demo 3D: simulated NMC811 crystals (select to open the 3D view)",
             [(first + i, s.name, *engine.describe_shape(s)) for i, s in enumerate(new)])
@@ -500,7 +567,7 @@ class MainWindow(QMainWindow):
         self._update_enabled()
         return True
 
-    def open_paths(self, paths: list[str], title: str | None = None) -> bool:
+    def open_paths(self, paths: list[str], title: str | None = None, recent: bool = True) -> bool:
         """Open files or folders; errors become a message box, the data stay as they were."""
         ok = False
         for path in paths:
@@ -510,16 +577,17 @@ class MainWindow(QMainWindow):
                 logger.error("could not open %s: %s", path, exc)
                 self.show_error("Could not open", f"Could not open {path}:\n\n{exc}")
                 continue
-            # the dataset may bring its own reference spectra (calibration and overlay)
-            self.spectrum_panel.set_references(engine.reference_spectra())
             first = len(self.samples)
-            self.samples.extend(new)
+            self.document.add_samples(new)
             rows = []
             for i, s in enumerate(new):
                 rows.append((first + i, s.name, *engine.describe_shape(s)))
             self.data_panel.add_dataset(title or str(path), rows)
-            self._add_recent(str(Path(path).resolve()))
-            self.settings.setValue("paths/last_dir", str(Path(path).resolve().parent))
+            if recent:
+                self._add_recent(str(Path(path).resolve()))
+            if self.document.path is None and len(self.samples) == len(new) and \
+                    engine.is_dataset_file(Path(path)):
+                self.document.path = Path(path)  # Save writes back where it came from
             logger.info("opened %s: %d sample(s)", path, len(new))
             if new and new[0].volume is not None:
                 self._provide_volume(new[0])
@@ -550,9 +618,16 @@ class MainWindow(QMainWindow):
     def select_sample(self, index: int) -> None:
         if not 0 <= index < len(self.samples):
             return
+        switched = index != self.current
         self.current = index
         s = self.samples[index]
-        self.setWindowTitle(f"ptyxanes — {s.name}")
+        self._update_title()
+        if switched:
+            # overlays belong to one sample: never draw (or export) them over another
+            self.histogram_panel.clear_highlight()
+            self._set_highlight(None)
+            self.image_panel.viewer.set_marker(None)
+            self.spectrum_panel.set_references(engine.reference_spectra(s))
         has_stack = s.stack is not None
         for key in ENERGY_CHANNELS:
             self.image_panel.set_channel_enabled(key, has_stack, "this sample has no energy stack")
@@ -584,6 +659,38 @@ class MainWindow(QMainWindow):
             hint = "volumes (showing the middle plane, μ in 1/m): run Process ▸ Fit XANES"
         if hint:
             self.statusBar().showMessage(f"{s.name}: {hint}", 10000)
+
+    def _update_title(self) -> None:
+        s = self.current_sample()
+        name = s.name if s is not None else ""
+        where = self.document.path.name if self.document.path is not None else "unsaved"
+        star = "*" if self.document.dirty else ""
+        self.setWindowTitle(f"ptyxanes — {name} [{where}{star}]" if name else "ptyxanes")
+
+    def _on_dirty_changed(self, _dirty: bool) -> None:
+        self._update_title()
+
+    def _on_undo_changed(self) -> None:
+        for act, text, word in ((self.act_undo, self.document.undo_text, "Undo"),
+                                (self.act_redo, self.document.redo_text, "Redo")):
+            act.setEnabled(text is not None)
+            act.setText(f"&{word} {text}" if text else f"&{word}")
+
+    def offer_recovery(self) -> bool:
+        """Offer the recovery file of a session that did not close cleanly."""
+        return self._autosave.offer()
+
+    def undo(self) -> None:
+        """Undo the last user edit (registration nudge or apply ...)."""
+        text = self.document.undo()
+        if text:
+            self.statusBar().showMessage(f"undone: {text}", 5000)
+
+    def redo(self) -> None:
+        """Redo the last undone edit."""
+        text = self.document.redo()
+        if text:
+            self.statusBar().showMessage(f"redone: {text}", 5000)
 
     def _on_energy_changed(self, i: int) -> None:
         self.energy_index = i
@@ -669,7 +776,8 @@ class MainWindow(QMainWindow):
             return
         t0 = time.perf_counter()
         raw = engine.pixel_spectrum(s, row, col)
-        fit = engine.fit_spectrum(s.energy, raw, s.fit_model)
+        fit = engine.fit_spectrum(s.energy, raw, s)
+        self.image_panel.viewer.set_marker(row, col)
         if "valence" in s.maps:
             # The map comes from the batch fit; say so when it differs from this fit.
             v = float(s.maps["valence"][row, col])
@@ -691,23 +799,8 @@ class MainWindow(QMainWindow):
             self.update_histogram()
         if s is None or s.stack is None or mask is None or not mask.any():
             return
-        rows, cols = np.nonzero(mask)
-        data = np.asarray(s.stack.data)[:, rows, cols]
-        spectra = engine.absorption(data, s.stack.kind)
-        good = np.all(np.isfinite(spectra), axis=0)
-        if not good.any():
-            return
-        spectra = spectra[:, good]
-        mean = spectra.mean(axis=1)
-        spread = spectra.std(axis=1)
-        fit = engine.fit_spectrum(s.energy, mean, s.fit_model)
-        band = None
-        if fit.normalized is not None:
-            scale = np.polyfit(mean, fit.normalized, 1)[0]
-            band = np.abs(scale) * spread
-        else:
-            fit.message = (fit.message + "; " if fit.message else "") + f"spread ±{spread.mean():.3g}"
-        self.spectrum_panel.show_fit(f"{s.name}: ROI mean of {good.sum()} pixels", fit, band)
+        fit, band, n = engine.region_fit(s, mask)
+        self.spectrum_panel.show_fit(f"{s.name}: ROI mean of {n} pixels", fit, band)
 
     # ================================================================ histogram
     def _scope_mask(self, s: Sample) -> np.ndarray | None:
@@ -820,12 +913,16 @@ class MainWindow(QMainWindow):
                 logger.info("tomo: %s now has volumes %s: run Fit for the valence volume",
                             sample.name, "×".join(map(str, sample.volume_stack.data.shape)))
         elif stage == "register":
-            logger.info("register: shifts (row, col) px per energy: max |shift| %.2f px",
-                        float(np.max(np.abs(result.shifts))) if len(result.shifts) else 0.0)
-            if hasattr(self, "registration_panel"):
-                self.registration_panel.set_sample(sample)
-                self.docks["registration"].show()
-                self.docks["registration"].raise_()
+            shifts = sample.shifts
+            logger.info("register: %s on %.1f nm pixels, max |shift| %.2f px", sample.name,
+                        sample.pixel_size * 1e9,
+                        float(np.max(np.abs(shifts))) if len(shifts) else 0.0)
+            if sample is self.current_sample():
+                self.select_sample(self.current)  # the registered (cropped) stack
+            self.update_histogram()
+            self.registration_panel.set_sample(sample)
+            self.docks["registration"].show()
+            self.docks["registration"].raise_()
         elif stage == "segment":
             self._show_segment_result(sample, result)
 
@@ -835,11 +932,13 @@ class MainWindow(QMainWindow):
         hands its labels, crystals and table to the Segmentation panel."""
         table = result.table
         axes = "p, r, c" if result.volume else "r, c"
+        params = result.params
         logger.info("segment %s: %d crystal(s); %d %s > %.3g (%d in islands < %d removed; "
                     "crystals by %s)", sample.name, len(table),
                     int(np.count_nonzero(result.labels["high_ox"])),
-                    "voxels" if result.volume else "pixels", result.threshold,
-                    result.islands_removed, result.min_island_size, result.method)
+                    "voxels" if result.volume else "pixels", params.threshold,
+                    result.islands_removed, params.min_island_size,
+                    "watershed" if params.split_touching else "connected components")
         for i in range(len(table)):
             n = table.normal[i]
             normal = ("—" if not np.all(np.isfinite(n))
@@ -857,7 +956,7 @@ class MainWindow(QMainWindow):
                 return  # stored on the sample; the 3D docks show another volume
             try:
                 vp.set_crystal_labels(result.labels["crystals"])
-                sp.set_threshold(result.threshold)  # re-seeds the labels
+                sp.set_threshold(params.threshold)  # re-seeds the labels
                 sp.apply_edit(result.labels["high_ox"])  # islands removed: one undoable edit
                 sp.show_table(table)
                 self.docks["segmentation"].show()
@@ -907,28 +1006,37 @@ class MainWindow(QMainWindow):
                 self.update_image()
 
     def _on_registration_shifts_edited(self) -> None:
-        logger.info("registration shifts edited by hand")
+        logger.info("registration shifts edited by hand (Apply re-registers with them)")
 
     def _on_registration_apply(self, shifts: np.ndarray) -> None:
+        """Re-apply hand-edited shifts: the register stage with given shifts, as
+        ``ptyxanes align --shifts-from`` (undoable: Edit ▸ Undo)."""
         s = self.current_sample()
         if s is None or s.stack is None:
             return
-        from dataclasses import replace
+        before = _registration_state(s)
+        form = dict(self.processing_panel.stages["register"].params())
 
-        s.previous_stack = s.stack
-        data = engine.apply_shifts(np.asarray(s.stack.data), shifts)
-        s.stack = replace(s.stack, data=data)
-        logger.info("registration applied to %s", s.name)
-        self.update_image()
+        def finished(stage: str, sample: Sample, _result: Any) -> None:
+            if stage != "register" or sample is not s:
+                return
+            self.processing.stage_finished.disconnect(finished)
+            after = _registration_state(s)
+
+            def put(state: dict[str, Any]) -> None:
+                for k, v in state.items():
+                    setattr(s, k, v)
+                self.document.sample_changed.emit(s)
+                if s is self.current_sample():
+                    self.select_sample(self.current)
+            self.document.push(Edit("apply edited shifts", lambda: put(before),
+                                    lambda: put(after)))
+
+        self.processing.stage_finished.connect(finished)
+        self.processing.run_on("register", s, {**form, "shifts": np.asarray(shifts, float)})
 
     def _on_registration_undo_apply(self) -> None:
-        s = self.current_sample()
-        prev = getattr(s, "previous_stack", None)
-        if prev is not None:
-            s.stack = prev
-            s.previous_stack = None
-            logger.info("registration undone on %s", s.name)
-            self.update_image()
+        self.undo()
 
     # ================================================================ 3D (H7's panels)
     def _provide_volume(self, sample: Sample) -> None:
@@ -1017,34 +1125,39 @@ class MainWindow(QMainWindow):
 
     # ================================================================ saving / export
     def save_project(self, ask: bool = False) -> bool:
-        s = self.current_sample()
-        if s is None:
+        """Save every sample (stacks, maps, registration, labels, tables) in one file."""
+        if not self.samples:
             return False
-        reason = engine.available("save_project")
-        if reason:
-            self.show_error("Save", reason)
-            return False
-        path = self.project_path
+        path = self.document.path
         if ask or path is None:
-            start = str(Path(self.settings.value("paths/last_dir", str(Path.home())))
-                        / f"{s.name}.ptyx.h5")
+            start = str(Path(self.last_dir()) / "analysis.ptyx.h5")
             name, _ = QFileDialog.getSaveFileName(self, "Save project", start,
                                                   "Project (*.h5 *.nxs)")
             if not name:
                 return False
             path = Path(name)
-        if (self._segmentation_panel is not None and s.volume is not None
-                and self._shown_volume is s.volume):
-            # the segmentation (labels, hand edits, crystals) belongs to this sample's volume
-            s.labels.update(self._segmentation_panel.label_arrays())
+            self._remember_dir(path)
+        return self.save_project_to(path)
+
+    def save_project_to(self, path: str | Path) -> bool:
+        """Save the whole document to ``path`` (errors become a message box)."""
+        self._collect_segmentation_edits()
         try:
-            engine.save_sample_project(path, s)
+            out = self.document.save(path)
         except Exception as exc:
             self.show_error("Save", f"Could not save {path}:\n\n{exc}")
             return False
-        self.project_path = path
-        self.statusBar().showMessage(f"saved {path}", 5000)
+        self._add_recent(str(out.resolve()))
+        self._update_title()
+        self.statusBar().showMessage(f"saved {len(self.samples)} sample(s) to {out}", 5000)
         return True
+
+    def _collect_segmentation_edits(self) -> None:
+        """The 3D Segmentation panel's labels and hand edits go to the sample they belong to."""
+        for s in self.samples:
+            if (self._segmentation_panel is not None and s.volume is not None
+                    and self._shown_volume is s.volume):
+                s.labels.update(self._segmentation_panel.label_arrays())
 
     def export_figure(self, path: str | Path, dpi: int = 300,
                       size_px: tuple[int, int] | None = None) -> Path:
@@ -1065,7 +1178,7 @@ class MainWindow(QMainWindow):
         else:
             lut = colormaps.other_colormap().getLookupTable(nPts=256, alpha=True)
         title = s.name if ch not in ENERGY_CHANNELS else f"{s.name} — {s.energy[self.energy_index]:.1f} eV"
-        if ch == "valence" and engine.available("figures") is None and self.highlight_mask is None:
+        if ch == "valence" and self.highlight_mask is None:
             return engine.valence_figure(path, {s.name: img}, s.pixel_size, self.valence_limits,
                                          dpi=dpi, size_px=size_px)
         return export_image_figure(path, img, pixel_size=s.pixel_size, lut=lut, levels=levels,
@@ -1189,3 +1302,78 @@ class MainWindow(QMainWindow):
         local = Path(__file__).resolve().parents[2] / "README.md"
         url = QUrl.fromLocalFile(str(local)) if local.exists() else QUrl(DOCS_URL)
         QDesktopServices.openUrl(url)
+
+
+def _registration_state(s: Sample) -> dict[str, Any]:
+    """What a registration changes on a sample (for undo)."""
+    keys = ("stack", "unregistered", "registration", "pixel_size", "maps", "fit_model",
+            "labels", "crystal_table")
+    return {k: getattr(s, k) for k in keys}
+
+
+class AutosaveController:
+    """Writes the document to a recovery file every few minutes while it has unsaved
+    work, and offers it back at the next start when the application did not close cleanly.
+
+    Parameters
+    ----------
+    window : MainWindow
+    document : Document
+    settings : QSettings
+        The recovery file sits next to the settings file.
+    interval_ms : int
+        Time between autosaves.
+    """
+
+    def __init__(self, window: Any, document: Document, settings: QSettings,
+                 interval_ms: int = 120_000) -> None:
+        from qtpy.QtCore import QTimer
+
+        self.window = window
+        self.document = document
+        self.path = Path(settings.fileName()).with_name("recovery.ptyx.h5")
+        self.timer = QTimer(window)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self.autosave)
+        self.timer.start()
+
+    def autosave(self) -> Path | None:
+        """Write the recovery file now when there is unsaved work."""
+        if not self.document.dirty or self.window.processing.workers:
+            return None
+        try:
+            self.window._collect_segmentation_edits()
+            out = self.document.autosave(self.path)
+        except Exception:
+            logger.warning("autosave to %s failed", self.path, exc_info=True)
+            return None
+        logger.debug("autosaved to %s", out)
+        return out
+
+    def discard(self) -> None:
+        """The application closes cleanly: no recovery needed."""
+        self.timer.stop()
+        self.path.unlink(missing_ok=True)
+
+    def pending(self) -> Path | None:
+        """The recovery file of a session that did not close cleanly, if any."""
+        return self.path if self.path.is_file() else None
+
+    def offer(self) -> bool:
+        """Ask whether to reopen the recovery file; True when it was opened."""
+        path = self.pending()
+        if path is None:
+            return False
+        answer = QMessageBox.question(
+            self.window, "Recover unsaved work",
+            "ptyxanes did not close cleanly last time. Open the work saved automatically "
+            f"at {time.strftime('%Y-%m-%d %H:%M', time.localtime(path.stat().st_mtime))}?",
+            QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Discard)
+        if answer != QMessageBox.StandardButton.Open:
+            path.unlink(missing_ok=True)
+            return False
+        ok = self.window.open_paths([str(path)], title="Recovered work", recent=False)
+        if ok:
+            self.document.path = None  # Save asks where: the recovery file is not a place
+            self.document.set_dirty(True)
+        return ok

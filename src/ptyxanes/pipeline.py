@@ -12,6 +12,7 @@ previous stage's output without redoing the earlier ones
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tomllib
 from collections.abc import Generator, Sequence
@@ -21,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ptyxanes import stages
 from ptyxanes.io.errors import FormatError
 from ptyxanes.io.project import Project, load_project, save_project
 from ptyxanes.io.stack import ImageStack
@@ -48,22 +50,24 @@ STAGE_OUTPUT: dict[str, str] = {
 
 @dataclass(frozen=True)
 class PipelineParams:
-    """Parameters of every stage (all optional; defaults are the paper's).
+    """Parameters of every stage, as the pipeline's TOML tables give them.
+
+    Each table holds fields of one stage's parameter dataclass in
+    :mod:`ptyxanes.stages`, where every default is defined; missing fields keep it.
 
     Parameters
     ----------
     reconstruct : dict
-        Keyword arguments of the ptychography energy-series reconstruction
-        (e.g. ``algorithm``, ``iterations``, ``modes``).
+        Fields of :class:`ptyxanes.ptycho.PtychoParams` and
+        :class:`ptyxanes.ptycho.series.SeriesParams` (``algorithm``, ``iterations``, ``spot`` ...).
     align : dict
-        Keyword arguments of :func:`ptyxanes.align.align_image_stack`
-        (``pixel_size`` in m, default 40 nm; ``reference``; ``channel``; ``method``).
+        Fields of :class:`ptyxanes.stages.RegisterParams` (``pixel_size`` in m,
+        ``reference``, ``channel``, ``method``, ``upsample_factor``).
     tomo : dict
-        Keyword arguments of :func:`ptyxanes.tomo.reconstruct_tilt_stack`
-        (``iterations`` default 200, ``algorithm``, ``pixel_size``...).
+        Fields of :class:`ptyxanes.stages.TomoParams` (``iterations``, ``algorithm`` ...).
     fit : dict
-        Fields of :class:`ptyxanes.xanes.FitOptions` (``method``, windows in eV...)
-        plus ``threshold`` (edge-jump threshold or ``"otsu"``).
+        Fields of :class:`ptyxanes.xanes.FitOptions` (``method``, windows in eV ...)
+        plus ``threshold`` (edge-jump threshold or ``"otsu"``) and ``chunk_spectra``.
     references : tuple of (float, str)
         (valence, file) reference spectra; empty = the shipped references.
     """
@@ -76,8 +80,10 @@ class PipelineParams:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> PipelineParams:
-        """Read parameters from a TOML file with tables ``[reconstruct]``, ``[align]``,
-        ``[tomo]``, ``[fit]`` and an optional ``references = [[2, "NiO.txt"], ...]``.
+        """Read parameters from a TOML file.
+
+        The file has tables ``[reconstruct]``, ``[align]``, ``[tomo]``, ``[fit]``
+        and an optional ``references = [[2, "NiO.txt"], ...]``.
 
         Parameters
         ----------
@@ -101,13 +107,38 @@ class PipelineParams:
         if unknown:
             raise FormatError(path, f"unknown parameter tables {sorted(unknown)}")
         refs = tuple((float(v), str(p)) for v, p in doc.get("references", []))
-        return cls(
+        out = cls(
             reconstruct=dict(doc.get("reconstruct", {})),
             align=dict(doc.get("align", {})),
             tomo=dict(doc.get("tomo", {})),
             fit=dict(doc.get("fit", {})),
             references=refs,
         )
+        try:  # unknown names are reported now, not after an hour of reconstruction
+            out.stage_params()
+        except (TypeError, ValueError) as exc:
+            raise FormatError(path, str(exc)) from exc
+        return out
+
+    def stage_params(self) -> dict[str, Any]:
+        """The parameter dataclass of every stage.
+
+        Returns
+        -------
+        params : dict of str to dataclass
+            ``reconstruct``, ``align``, ``tomo``, ``fit`` (:mod:`ptyxanes.stages`).
+
+        Raises
+        ------
+        ValueError
+            An unknown parameter name.
+        """
+        return {
+            "reconstruct": stages.ReconstructParams.from_flat(self.reconstruct),
+            "align": stages.params_from_dict(stages.RegisterParams, self.align, "[align]"),
+            "tomo": stages.params_from_dict(stages.TomoParams, self.tomo, "[tomo]"),
+            "fit": stages.FitParams.from_flat({**self.fit, "references": self.references}),
+        }
 
     def as_dict(self) -> dict[str, Any]:
         """Parameters as plain data, for provenance."""
@@ -129,74 +160,46 @@ def _is_scan_input(path: Path) -> bool:
 
 
 def load_references(references: Sequence[tuple[float, str]]) -> list[Any]:
-    """Read reference spectra with their valences; the shipped ones when none given.
+    """Read reference spectra with their valences (see :func:`ptyxanes.stages.load_references`).
 
     Parameters
     ----------
     references : sequence of (float, str)
-        (valence, path) pairs.
+        (valence, path) pairs; empty: the shipped references.
 
     Returns
     -------
     spectra : list of ptyxanes.io.spectra.Spectrum
-        With ``valence`` set.
     """
-    from ptyxanes.io.spectra import read_spectrum
-
-    if not references:
-        from ptyxanes.xanes.calibration import default_references
-
-        return list(default_references())
-    return [read_spectrum(p, valence=float(v)) for v, p in references]
+    return stages.load_references(references)
 
 
 def _stage_reconstruct(
     scan_dir: Path, params: PipelineParams, control: Control
 ) -> Generator[Progress, None, ImageStack]:
-    from dataclasses import fields
-
     from ptyxanes.io.cxi import read_scan_series
-    from ptyxanes.ptycho import PtychoParams
-    from ptyxanes.ptycho.series import SeriesParams, reconstruct_series
 
-    engine_keys = {f.name for f in fields(PtychoParams)}
-    series_keys = {f.name for f in fields(SeriesParams)}
-    unknown = set(params.reconstruct) - engine_keys - series_keys
-    if unknown:
-        raise ValueError(f"unknown reconstruct parameters {sorted(unknown)}")
-    engine = PtychoParams(**{k: v for k, v in params.reconstruct.items() if k in engine_keys})
-    series = SeriesParams(**{k: v for k, v in params.reconstruct.items() if k in series_keys})
+    rparams = stages.ReconstructParams.from_flat(params.reconstruct)
     scans = read_scan_series(scan_dir)
-    res = yield from reconstruct_series(scans, engine, series, control=control)
-    dims = ("energy", "row", "col") if res.angle is None else ("energy", "angle", "row", "col")
-    return ImageStack(res.objects, np.asarray(res.energy), np.asarray(res.pixel_size),
-                      kind="complex", angle=res.angle, dims=dims,
-                      attrs={"source": str(scan_dir)})
+    stack = yield from stages.reconstruct_stage(scans, rparams, control)
+    return dataclasses.replace(stack, attrs={"source": str(scan_dir)})
 
 
 def _stage_align(
     stack: ImageStack, params: PipelineParams, control: Control
 ) -> Generator[Progress, None, tuple[ImageStack, dict[str, np.ndarray]]]:
-    from ptyxanes.align import align_image_stack
-
     if stack.is_3d:
         raise ValueError("the 2D pipeline got a 4-D stack; use `pipeline 3d`")
-    aligned, reg = yield from align_image_stack(stack, control=control, **params.align)
-    table = {"shifts_row": reg.shifts[:, 0], "shifts_col": reg.shifts[:, 1],
-             "residual": reg.residual, "outlier": reg.outliers.astype(np.uint8),
-             "energy": np.asarray(stack.energy, dtype=float)}
-    return aligned, table
+    aparams = stages.params_from_dict(stages.RegisterParams, params.align, "[align]")
+    aligned, reg = yield from stages.register_stage(stack, aparams, control)
+    return aligned, stages.registration_table(stack, reg)
 
 
 def _stage_tomo(
     stack: ImageStack, params: PipelineParams, control: Control
 ) -> Generator[Progress, None, tuple[ImageStack, dict[str, np.ndarray]]]:
-    from ptyxanes.tomo import reconstruct_tilt_stack
-
-    if not stack.is_3d or stack.angle is None:
-        raise ValueError(f"the 3D pipeline needs an (energy, angle, row, col) tilt series, got "
-                         f"shape {tuple(stack.data.shape)}")
-    volumes, series = yield from reconstruct_tilt_stack(stack, control=control, **params.tomo)
+    tparams = stages.params_from_dict(stages.TomoParams, params.tomo, "[tomo]")
+    volumes, series = yield from stages.tomo_stage(stack, tparams, control)
     table: dict[str, np.ndarray] = {"energy": np.asarray(stack.energy, dtype=float)}
     if series.registration is not None:
         for i, ax in enumerate(("plane", "row", "col")):
@@ -204,18 +207,14 @@ def _stage_tomo(
     return volumes, table
 
 
+def _fit_params(params: PipelineParams) -> stages.FitParams:
+    return stages.FitParams.from_flat({**params.fit, "references": params.references})
+
+
 def _stage_fit(
     stack: ImageStack, params: PipelineParams, control: Control
 ) -> Generator[Progress, None, Any]:
-    from ptyxanes.xanes import FitOptions, calibrate_references, fit_stack
-
-    fit_kw = dict(params.fit)
-    threshold = fit_kw.pop("threshold", "otsu")
-    options = FitOptions(**fit_kw)
-    calibration = calibrate_references(load_references(params.references),
-                                       energy=np.asarray(stack.energy), options=options)
-    return (yield from fit_stack(stack, options=options, calibration=calibration,
-                                 threshold=threshold, control=control))
+    return (yield from stages.fit_stage(stack, _fit_params(params), control))
 
 
 def run_pipeline(

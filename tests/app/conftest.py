@@ -61,6 +61,7 @@ def window(qtbot, settings_path):
     from ptyxanes_gui.app import create_window
 
     w = create_window()
+    w.ask_before_close = False  # pytest-qt closes widgets at teardown: no modal question
     qtbot.addWidget(w)
     w.resize(1200, 800)
     w.show()
@@ -72,34 +73,24 @@ def dispose(w):
     """Close and delete a window deterministically (see ``dispose_window``)."""
     from ptyxanes_gui.app import dispose_window
 
+    w.document.set_dirty(False)  # a test's unsaved work: no question at teardown
     dispose_window(w)
 
 
 @pytest.fixture(scope="session")
 def demo3d_result(tmp_path_factory):
     """The engine's 3D demo result project (tiny 3D twin -> pipeline, ~4 s), built once."""
-    demo = pytest.importorskip("ptyxanes.simulate.demo")
-    if not hasattr(demo, "ensure_demo_3d"):
-        pytest.skip("engine has no 3D demo")
+    from ptyxanes.simulate import demo
+
     return demo.ensure_demo_3d(tmp_path_factory.mktemp("cache3d"))
 
 
 @pytest.fixture(scope="session")
 def demo_scans(tmp_path_factory):
     """The engine's raw-scan demo (tiny 2D twin as CXI files), built once."""
-    demo = pytest.importorskip("ptyxanes.simulate.demo")
-    if not hasattr(demo, "ensure_demo_scans"):
-        pytest.skip("engine has no demo scans")
+    from ptyxanes.simulate import demo
+
     return demo.ensure_demo_scans(tmp_path_factory.mktemp("cachescans"))
-
-
-@pytest.fixture(autouse=True)
-def _default_references():
-    """Demo datasets bring their own references: never leak them into the next test."""
-    yield
-    from ptyxanes_gui.presenters import engine
-
-    engine.use_references_from(None)
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from importlib.metadata import metadata
 from pathlib import Path
 
 import numpy as np
+from ptyxanes_gui import about
 
 import ptyxanes
-from ptyxanes_gui import about
 
 
 def test_about_info_versions_come_from_the_installed_packages():

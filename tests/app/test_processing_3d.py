@@ -23,15 +23,19 @@ def _run(qtbot, pres, stage, sample, **params):
     return done.args[2]
 
 
-def _engine_fit(stack):
+def _engine_fit(stack, references=()):
     from ptyxanes_gui.presenters import engine
 
     from ptyxanes import xanes
     from ptyxanes.progress import run_sync
+    from ptyxanes.xanes.results import result_maps
 
     options = xanes.FitOptions(pre_edge=(8270.0, 8300.0), post_edge=(8400.0, 8420.0))
-    return run_sync(xanes.fit_stack(stack, options=options,
-                                    calibration=engine.calibration(np.asarray(stack.energy))))
+    res = run_sync(xanes.fit_stack(stack, options=options,
+                                   calibration=engine.calibration(np.asarray(stack.energy),
+                                                                  references),
+                                   chunk_spectra=engine.GUI_FIT_CHUNK))
+    return result_maps(res, 1.0)  # as the CLI saves them: NaN outside the mask
 
 
 @pytest.mark.slow
@@ -82,14 +86,17 @@ def test_volume_fit_whole_volume_and_save_reopen(qtbot, presenter, demo3d_result
     assert s.volume is not old_volume and s.volume.shape == shape
     assert set(s.volume_maps) >= {"valence", "valence_sigma", "edge_energy", "mask"}
     assert all(v.shape == shape for v in s.volume_maps.values())
-    ref = _engine_fit(s.volume_stack)
-    np.testing.assert_allclose(s.volume, np.asarray(ref.valence), rtol=1e-5, atol=1e-5,
+    ref = _engine_fit(s.volume_stack, s.references)  # the references it was made with
+    np.testing.assert_allclose(s.volume, ref["oxidation_state"].data, rtol=1e-5, atol=1e-5,
                                equal_nan=True)
     assert np.isfinite(s.volume).sum() > 100
     np.testing.assert_array_equal(s.maps["valence"], s.volume[shape[0] // 2])
 
-    path = engine.save_sample_project(tmp_path / "volume.h5", s)
-    (r,) = engine.load_path(path)
+    from ptyxanes_gui.document import Document
+
+    doc = Document()
+    doc.add_samples([s])
+    (r,) = engine.load_path(doc.save(tmp_path / "volume.h5"))
     np.testing.assert_array_equal(r.volume, s.volume)
     for key, vol in s.volume_maps.items():
         np.testing.assert_array_equal(r.volume_maps[key], vol)

@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-pytest.importorskip("napari")
-
 pytestmark = pytest.mark.napari
 
 

@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("napari")
-
 pytestmark = pytest.mark.napari
 
 REPO = Path(__file__).resolve().parents[2]

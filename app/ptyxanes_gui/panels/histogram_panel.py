@@ -53,7 +53,7 @@ class HistogramPanel(QWidget):
         self.legend = self.plot.addLegend(offset=(10, 10), labelTextSize="8pt",
                                         brush=pg.mkBrush(255, 255, 255, 150))
         self.ref_lines = []
-        self.region = pg.LinearRegionItem(values=(3.0, 3.5), brush=pg.mkBrush(255, 0, 255, 40))
+        self.region = pg.LinearRegionItem(values=(3.0, 3.5), brush=pg.mkBrush(40, 220, 40, 50))
         self.region.setZValue(10)
         self.region.setVisible(False)
         self.plot.addItem(self.region)
@@ -129,6 +129,13 @@ class HistogramPanel(QWidget):
 
     def set_message(self, text: str) -> None:
         self.info.setText(text)
+
+    def clear_highlight(self) -> None:
+        """Switch the highlight off without emitting (another sample is shown)."""
+        self.highlight_box.blockSignals(True)
+        self.highlight_box.setChecked(False)
+        self.highlight_box.blockSignals(False)
+        self.region.setVisible(False)
 
     def highlight_range(self) -> tuple[float, float]:
         lo, hi = self.region.getRegion()

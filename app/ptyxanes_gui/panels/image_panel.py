@@ -51,7 +51,7 @@ class ImagePanel(QWidget):
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setToolTip("X-ray energy")
         self.energy_label = QLabel("— eV")
-        self.energy_label.setMinimumWidth(90)
+        self.energy_label.setMinimumWidth(70)
         self.lo = QDoubleSpinBox()
         self.hi = QDoubleSpinBox()
         for w, tip in ((self.lo, "lower colour limit"), (self.hi, "upper colour limit")):
@@ -60,6 +60,7 @@ class ImagePanel(QWidget):
             w.setSingleStep(0.05)
             w.setKeyboardTracking(False)
             w.setToolTip(tip + " (valence limits are shared by all samples)")
+            w.setFixedWidth(88)  # the ±1e9 range would otherwise size it for 13 digits
         self.rect_btn = QToolButton(text="▭ ROI")
         self.rect_btn.setToolTip("Add a rectangle region of interest")
         self.poly_btn = QToolButton(text="⬠ ROI")

@@ -44,4 +44,9 @@ class LogPanel(QWidget):
         lay.addWidget(self.text)
 
     def append(self, line: str) -> None:
+        """Add a line; follow the newest line unless the user scrolled up to read."""
+        bar = self.text.verticalScrollBar()
+        following = bar.value() >= bar.maximum() - 2
         self.text.appendPlainText(line)
+        if following:
+            bar.setValue(bar.maximum())

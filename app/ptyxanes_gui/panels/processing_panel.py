@@ -21,49 +21,58 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ptyxanes.stages import FitParams, ReconstructParams, RegisterParams, SegmentParams, TomoParams
+
 logger = logging.getLogger(__name__)
+
+# every default comes from the stage's parameter dataclass (ptyxanes.stages)
+_R, _G, _T, _F, _S = (ReconstructParams(), RegisterParams(), TomoParams(), FitParams().options,
+                      SegmentParams())
 
 #: (key, title, parameters: (name, label, default, min, max, decimals or None for int, tooltip));
 #: a bool default makes a check box (min, max, decimals unused)
 STAGES = [
     ("reconstruct", "Reconstruct (ePIE ptychography)",
-     [("iterations", "iterations", 100, 1, 100000, None,
+     [("iterations", "iterations", _R.ptycho.iterations, 1, 100000, None,
        "ePIE iterations of the reference (middle) energy, started from the zone-plate probe"),
-      ("warm_iterations", "other energies' iterations", 40, 0, 100000, None,
+      ("warm_iterations", "other energies' iterations", _R.series.warm_iterations or 0, 0, 100000, None,
        "iterations of every other energy, started from the reference energy's probe "
        "(0: as many as the reference)"),
-      ("spot_um", "probe spot (µm)", 2.0, 0.0, 100.0, 2,
+      ("spot_um", "probe spot (µm)", _R.series.spot * 1e6, 0.0, 100.0, 2,
        "zone-plate probe spot diameter at the sample, µm, for the initial probe (2 µm: the "
        "same default as `ptyxanes reconstruct` and the pipeline); 0 = 'from scan files' "
        "uses the optics the CXI files record"),
-      ("jobs", "parallel energies", 2, 1, 64, None, "energies reconstructed at the same time")]),
+      ("jobs", "parallel energies", _R.series.jobs, 1, 64, None, "energies reconstructed at the same time")]),
     ("register", "Register energies",
-     [("reference", "reference energy index", 0, 0, 10000, None, "energy the others align to"),
-      ("upsample_factor", "sub-pixel factor", 20, 1, 1000, None,
+     [("pixel_size_nm", "common pixel (nm)", _G.pixel_size * 1e9, 1.0, 10000.0, 1,
+       "every energy is rescaled to this pixel size first (as `ptyxanes align`)"),
+      ("reference", "reference energy index", _G.reference, 0, 10000, None,
+       "energy the others align to"),
+      ("upsample_factor", "sub-pixel factor", _G.upsample_factor, 1, 1000, None,
        "registration precision 1/factor pixel")]),
     ("tomo", "Tomography (SIRT)",
-     [("iterations", "iterations", 200, 1, 100000, None, "SIRT iterations per energy"),
-      ("align_rounds", "alignment rounds", 10, 0, 1000, None,
+     [("iterations", "iterations", _T.iterations, 1, 100000, None, "SIRT iterations per energy"),
+      ("align_rounds", "alignment rounds", _T.max_outer if _T.align else 0, 0, 1000, None,
        "joint reprojection alignment rounds per energy (0: no alignment, centring only)")]),
     ("fit", "XANES fit → valence",
-     [("pre_edge_lo", "pre-edge from (eV)", 8270.0, 7000.0, 10000.0, 1,
+     [("pre_edge_lo", "pre-edge from (eV)", _F.pre_edge[0], 7000.0, 10000.0, 1,
        "start of the pre-edge window of the normalisation"),
-      ("pre_edge_hi", "pre-edge to (eV)", 8300.0, 7000.0, 10000.0, 1,
+      ("pre_edge_hi", "pre-edge to (eV)", _F.pre_edge[1], 7000.0, 10000.0, 1,
        "end of the pre-edge window"),
-      ("post_edge_lo", "post-edge from (eV)", 8400.0, 7000.0, 10000.0, 1,
+      ("post_edge_lo", "post-edge from (eV)", _F.post_edge[0], 7000.0, 10000.0, 1,
        "start of the post-edge window"),
-      ("post_edge_hi", "post-edge to (eV)", 8420.0, 7000.0, 10000.0, 1,
+      ("post_edge_hi", "post-edge to (eV)", _F.post_edge[1], 7000.0, 10000.0, 1,
        "end of the post-edge window"),
       ("jump_threshold", "edge-jump threshold", 0.0, 0.0, 100.0, 4,
        "edge jump (normalisation step of −ln|T|) above which a pixel belongs to the sample "
        "mask; 'automatic (Otsu)' picks it from the edge-jump histogram")]),
     ("segment", "Segment >Ni³⁺ and crystals",
-     [("threshold", "valence threshold", 3.0, 0.0, 5.0, 3,
+     [("threshold", "valence threshold", _S.threshold, 0.0, 5.0, 3,
        "valence above which a voxel (pixel) counts as >Ni³⁺ (3.0: the Ni³⁺ reference, the "
        "same default as the Segmentation panel and ptyxanes.segment.threshold_labels)"),
-      ("min_island_size", "min island size (voxels)", 10, 1, 10_000_000, None,
+      ("min_island_size", "min island size (voxels)", _S.min_island_size, 1, 10_000_000, None,
        ">Ni³⁺ islands with fewer voxels (pixels in 2D) are removed (1: keep all)"),
-      ("split_touching", "split touching crystals", True, None, None, None,
+      ("split_touching", "split touching crystals", _S.split_touching, None, None, None,
        "crystals from a watershed of the distance map, split where they touch on a narrow "
        "neck (off: connected components, touching crystals stay one)")]),
 ]
@@ -124,21 +133,17 @@ class StageBox(QGroupBox):
         self._t0 = 0.0
 
     def params(self) -> dict[str, float | bool]:
+        """The form's values (ints from integer boxes)."""
         return {k: (w.isChecked() if isinstance(w, QCheckBox) else w.value())
                 for k, w in self.inputs.items()}
 
     def set_running(self, running: bool) -> None:
-        self.run_btn.setEnabled(not running and self._available)
+        self.run_btn.setEnabled(not running)
         self.cancel_btn.setEnabled(running)
         if running:
             self._t0 = time.monotonic()
             self.bar.setValue(0)
             self.eta.setText("starting…")
-
-    def set_available(self, reason: str | None) -> None:
-        self._available = reason is None
-        self.run_btn.setEnabled(reason is None)
-        self.run_btn.setToolTip(reason or "Run this stage on the current sample")
 
     def show_progress(self, fraction: float, message: str) -> None:
         self.bar.setValue(int(round(1000 * fraction)))
@@ -170,7 +175,6 @@ class ProcessingPanel(QWidget):
         lay = QVBoxLayout(inner)
         for key, title, params in STAGES:
             box = StageBox(key, title, params)
-            box.set_available(None)
             box.run_btn.clicked.connect(lambda _=False, k=key: self._on_run_clicked(k))
             box.cancel_btn.clicked.connect(lambda _=False, k=key: self.cancel_requested.emit(k))
             lay.addWidget(box)

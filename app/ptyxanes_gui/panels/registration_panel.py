@@ -69,7 +69,7 @@ class RegistrationPanel(QWidget):
             self.nudge_btns[label] = b
         self.undo_btn = QPushButton("Undo")
         self.apply_btn = QPushButton("Apply shifts")
-        self.apply_btn.setToolTip("Shift every energy of the stack by these shifts")
+        self.apply_btn.setToolTip("Register again with these shifts (as `ptyxanes align --shifts-from`); Edit ▸ Undo reverts")
         self.unapply_btn = QPushButton("Revert stack")
         ctl = QHBoxLayout()
         ctl.addWidget(QLabel("energy"))
@@ -103,7 +103,7 @@ class RegistrationPanel(QWidget):
     def set_sample(self, sample) -> None:
         self.sample = sample
         reg = getattr(sample, "registration", None)
-        if reg is None or sample.stack is None:
+        if not reg or sample.stack is None:
             self.shifts = np.zeros((0, 2))
             self.row_curve.setData([], [])
             self.col_curve.setData([], [])
@@ -111,8 +111,10 @@ class RegistrationPanel(QWidget):
             self.info.setText("Run Process ▸ Register energies to see the shifts.")
             self._set_enabled(False)
             return
-        self.shifts = np.array(reg.shifts, float)[:, -2:]
-        self._reference = reg.reference if reg.reference is not None else 0
+        self.shifts = np.array(sample.shifts, float)
+        self._registered = self.shifts.copy()  # what the shown (registered) stack has applied
+        ref = sample.parameters.get("align", {}).get("reference", 0)
+        self._reference = int(ref) if ref is not None else 0
         self._undo.clear()
         self.energy.setRange(0, len(self.shifts) - 1)
         self._set_enabled(True)
@@ -143,10 +145,12 @@ class RegistrationPanel(QWidget):
         self.cursor.setValue(energy[e])
         from ptyxanes_gui.presenters.engine import shifted_difference
 
-        diff = shifted_difference(self.sample, e, self._reference, self.shifts[e])
+        # the shown stack is registered already: draw the effect of the hand edit only
+        diff = shifted_difference(self.sample, e, self._reference,
+                                  self.shifts[e] - self._registered[e])
         self.diff.setImage(diff, autoLevels=True)
-        reg = self.sample.registration
-        res = np.asarray(reg.residual)[e] if len(np.asarray(reg.residual)) > e else np.nan
+        residual = np.asarray(self.sample.registration.get("residual", []))
+        res = residual[e] if len(residual) > e else np.nan
         self.info.setText(f"energy {energy[e]:.1f} eV: shift ({self.shifts[e, 0]:+.2f}, "
                           f"{self.shifts[e, 1]:+.2f}) px, residual {res:.3f}; difference "
                           f"shown against energy {self._reference}")

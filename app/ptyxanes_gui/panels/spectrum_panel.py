@@ -44,9 +44,11 @@ class SpectrumPanel(QWidget):
         self.norm_plot.showGrid(x=True, y=True, alpha=0.2)
         self.raw_plot.setXLink(self.norm_plot)
         self.plots.ci.layout.setRowStretchFactor(0, 1)
-        self.plots.ci.layout.setRowStretchFactor(1, 2)
-        self.legend = self.norm_plot.addLegend(offset=(-10, 10), labelTextSize="8pt",
-                                             brush=pg.mkBrush(255, 255, 255, 210))
+        self.plots.ci.layout.setRowStretchFactor(1, 3)
+        # top left, two columns: the pre-edge region there is flat and low
+        self.legend = self.norm_plot.addLegend(offset=(10, 5), labelTextSize="7pt",
+                                             brush=pg.mkBrush(255, 255, 255, 170),
+                                             colCount=2, verSpacing=-6)
 
         self.raw_curve = self.raw_plot.plot(pen=None, symbol="o", symbolSize=4,
                                             symbolBrush="k", name="−ln|T|")
@@ -61,7 +63,7 @@ class SpectrumPanel(QWidget):
         self.fit_curve = self.norm_plot.plot(pen=pg.mkPen("#d62728", width=2), name="fit")
         self.component_curves = [
             self.norm_plot.plot(pen=pg.mkPen(c, width=1, style=Qt.PenStyle.DashLine),
-                                name=f"Gaussian {i + 1}")
+                                name="Gaussians" if i == 0 else None)
             for i, c in enumerate(COMPONENT_COLOURS)
         ]
         self.half_line = pg.PlotDataItem(pen=pg.mkPen("#555", width=1, style=Qt.PenStyle.DotLine))
@@ -119,9 +121,11 @@ class SpectrumPanel(QWidget):
         self.current_label = label
         self.title.setText(label)
         e = fit.energy
-        if self._x_range != (e[0], e[-1]):
-            self._x_range = (float(e[0]), float(e[-1]))
-            self.norm_plot.setXRange(*self._x_range, padding=0.02)
+        # every new spectrum starts from the full view: an earlier pan or zoom does not stick
+        self._x_range = (float(e[0]), float(e[-1]))
+        self.norm_plot.setXRange(*self._x_range, padding=0.02)
+        self.raw_plot.enableAutoRange(axis="y")
+        self.norm_plot.enableAutoRange(axis="y")
         self.raw_curve.setData(e, fit.raw)
         self.current = {"energy": e, "raw": fit.raw}
         if fit.normalized is not None:

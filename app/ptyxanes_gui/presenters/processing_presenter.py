@@ -11,23 +11,20 @@ from qtpy.QtCore import QObject, QTimer, Signal
 from superqt.utils import create_worker
 
 from ptyxanes.progress import Cancelled, Control, Progress
+from ptyxanes_gui.document import Document
 from ptyxanes_gui.panels.processing_panel import ProcessingPanel
 from ptyxanes_gui.presenters import engine
 
 logger = logging.getLogger(__name__)
 
-#: stage -> (engine feature that must exist, job factory)
-JOBS: dict[str, tuple[str | None, Callable[..., Any] | None]] = {
-    "reconstruct": ("reconstruct", engine.reconstruct_job),
-    "register": ("register", engine.register_job),
-    "tomo": ("tomo", engine.tomo_job),
-    "fit": ("fit", engine.fit_job),
-    "segment": ("segment", engine.segment_job),
+#: stage -> job (a generator function of the sample and the form's values)
+JOBS: dict[str, Callable[..., Any]] = {
+    "reconstruct": engine.reconstruct_job,
+    "register": engine.register_job,
+    "tomo": engine.tomo_job,
+    "fit": engine.fit_job,
+    "segment": engine.segment_job,
 }
-
-#: parameters passed to the engine as int
-INT_PARAMS = {"reference", "upsample_factor", "iterations", "warm_iterations", "jobs",
-              "align_rounds", "min_island_size"}
 
 #: shortest time between two live previews, s (at most ~5 redraws per second)
 PREVIEW_INTERVAL_S = 0.2
@@ -51,9 +48,11 @@ class ProcessingPresenter(QObject):
     stage_cancelled = Signal(str)
     preview = Signal(object)
 
-    def __init__(self, panel: ProcessingPanel, current_sample: Callable[[], Any]) -> None:
+    def __init__(self, panel: ProcessingPanel, current_sample: Callable[[], Any],
+                 document: Document | None = None) -> None:
         super().__init__(panel)
         self._panel = panel
+        self.document = document
         self._current_sample = current_sample
         self._controls: dict[str, Control] = {}
         self._cancel_t0: dict[str, float] = {}
@@ -69,16 +68,6 @@ class ProcessingPresenter(QObject):
         self._preview_timer.timeout.connect(self._emit_pending_preview)
         panel.run_requested.connect(self._on_run_requested)
         panel.cancel_requested.connect(self._on_cancel_requested)
-        self.refresh_availability()
-
-    def refresh_availability(self) -> None:
-        for key, box in self._panel.stages.items():
-            feature, _job = JOBS.get(key, (None, None))
-            if feature is None:
-                box.set_available(f"not available yet: the engine has no '{key}' stage "
-                                  "wired to the GUI")
-            else:
-                box.set_available(engine.available(feature))
 
     def is_running(self, stage: str) -> bool:
         return stage in self.workers
@@ -94,13 +83,15 @@ class ProcessingPresenter(QObject):
             self.stage_failed.emit(stage, problem)
             return
         if stage in self.workers:
+            logger.warning("%s is still running: wait for it or cancel it first", stage)
             return
-        _feature, job = JOBS[stage]
+        job = JOBS[stage]
         control = Control()
         self._controls[stage] = control
         self._cancel_t0.pop(stage, None)
-        kwargs = {k: (int(v) if k in INT_PARAMS else v) for k, v in params.items()}
-        logger.info("%s: started on %s %s", stage, sample.name, kwargs)
+        kwargs = dict(params)
+        logger.info("%s: started on %s %s", stage, sample.name,
+                    {k: v for k, v in kwargs.items() if k != "shifts"})
         box.set_running(True)
         self.running_samples[stage] = sample
         self.workers[stage] = create_worker(
@@ -163,6 +154,8 @@ class ProcessingPresenter(QObject):
             return
         self._panel.stages[stage].show_progress(1.0, "done")
         logger.info("%s: finished on %s", stage, sample.name)
+        if self.document is not None:
+            self.document.changed(sample)
         self.stage_finished.emit(stage, sample, result)
 
     def _on_worker_errored(self, stage: str, exc: Exception) -> None:

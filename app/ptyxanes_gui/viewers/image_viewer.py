@@ -13,7 +13,8 @@ from ptyxanes_gui.viewers.colormaps import grey_colormap
 
 logger = logging.getLogger(__name__)
 
-HIGHLIGHT_RGBA = (255, 0, 255, 170)
+#: the histogram's highlight (green: the segmentation's >Ni3+ labels are magenta)
+HIGHLIGHT_RGBA = (40, 220, 40, 170)
 MASK_RGBA = (255, 255, 255, 90)
 
 
@@ -66,9 +67,12 @@ class ImageViewer(pg.GraphicsLayoutWidget):
         self.colorbar.axis.enableAutoSIPrefix(False)
         self.addItem(self.colorbar, row=0, col=1)
         self.colorbar.sigLevelsChangeFinished.connect(self._on_colorbar_levels_changed)
-        self.scale_bar = pg.ScaleBar(size=1e-6, suffix="m", brush=pg.mkBrush("k"),
-                                     pen=pg.mkPen("k"))
+        # a white bar with a black outline and black text on a white box: readable on the
+        # black end of a colormap as on white
+        self.scale_bar = pg.ScaleBar(size=1e-6, suffix="m", brush=pg.mkBrush("w"),
+                                     pen=pg.mkPen("k", width=1))
         self.scale_bar.text.setColor("k")
+        self.scale_bar.text.fill = pg.mkBrush(255, 255, 255, 200)
         self.scale_bar.setParentItem(self.view)
         self.scale_bar.anchor((1, 1), (1, 1), offset=(-20, -20))
         self.pixel_size = 1.0
@@ -76,6 +80,15 @@ class ImageViewer(pg.GraphicsLayoutWidget):
         self.rois: list[pg.ROI] = []
         self._poly_points: list[QPointF] | None = None
         self._poly_preview: pg.PlotDataItem | None = None
+        # a cross on the pixel the spectrum panel shows
+        self.marker = pg.ScatterPlotItem(size=13, symbol="+", pen=pg.mkPen("#ffffff", width=3),
+                                         brush=None)
+        self.marker_inner = pg.ScatterPlotItem(size=11, symbol="+",
+                                               pen=pg.mkPen("#000000", width=1), brush=None)
+        for z, item in ((10, self.marker), (11, self.marker_inner)):
+            item.setZValue(z)
+            self.view.addItem(item)
+        self.marked: tuple[int, int] | None = None
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.scene().sigMouseClicked.connect(self._on_mouse_clicked)
 
@@ -122,6 +135,18 @@ class ImageViewer(pg.GraphicsLayoutWidget):
         item.setImage(rgba, autoLevels=False, levels=(0, 255))
         item.setRect(0.0, 0.0, self.shape[1] * self.pixel_size, self.shape[0] * self.pixel_size)
         item.setVisible(True)
+
+    def set_marker(self, row: int | None, col: int | None = None) -> None:
+        """Mark pixel (row, col) with a cross; ``None`` removes the mark."""
+        if row is None or col is None:
+            self.marked = None
+            self.marker.setData([], [])
+            self.marker_inner.setData([], [])
+            return
+        self.marked = (int(row), int(col))
+        x, y = (col + 0.5) * self.pixel_size, (row + 0.5) * self.pixel_size
+        self.marker.setData([x], [y])
+        self.marker_inner.setData([x], [y])
 
     # ------------------------------------------------------------------ mouse
     def pixel_at(self, scene_pos: QPointF) -> tuple[int, int]:

@@ -9,7 +9,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ptyxanes.stages import RegisterParams
+
 logger = logging.getLogger(__name__)
+
+_D = RegisterParams()  # the one place the defaults live
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,27 +28,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("stack", help="input NeXus stack file, (energy, row, col)")
     p.add_argument("-o", "--output", required=True, help="output NeXus stack file")
     p.add_argument(
-        "--pixel-size", type=float, default=40e-9, help="common pixel size, m (default 40e-9)"
+        "--pixel-size", type=float, default=_D.pixel_size,
+        help=f"common pixel size, m (default {_D.pixel_size:g})"
     )
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--reference", type=int, default=0, help="reference energy index (default 0)")
+    g.add_argument("--reference", type=int, default=_D.reference,
+                   help=f"reference energy index (default {_D.reference})")
     g.add_argument(
         "--chain", action="store_true", help="register each energy to its neighbour, accumulate"
     )
     p.add_argument(
         "--channel",
         choices=("phase", "modulus"),
-        default="phase",
-        help="what to register for complex data (default phase)",
+        default=_D.channel,
+        help=f"what to register for complex data (default {_D.channel})",
     )
     p.add_argument(
         "--method",
         choices=("fourier", "spline"),
-        default="fourier",
-        help="how shifts are applied (default fourier)",
+        default=_D.method,
+        help=f"how shifts are applied (default {_D.method})",
     )
     p.add_argument(
-        "--upsample", type=int, default=100, help="sub-pixel precision 1/N px (default 100)"
+        "--upsample", type=int, default=_D.upsample_factor,
+        help=f"sub-pixel precision 1/N px (default {_D.upsample_factor})"
     )
     p.add_argument(
         "--shifts-from",
@@ -97,13 +104,13 @@ def write_registration(group: h5py.Group, shifts, residual=None, outliers=None, 
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ptyxanes.align import align_image_stack
     from ptyxanes.cli._progress import run_with_bar
     from ptyxanes.io._atomic import atomic_path
     from ptyxanes.io.errors import FormatError
     from ptyxanes.io.formats import open_stack
     from ptyxanes.io.nexus import write_stack
     from ptyxanes.provenance import provenance
+    from ptyxanes.stages import register_stage
 
     if args.pixel_size <= 0:
         raise ValueError(f"--pixel-size must be positive, got {args.pixel_size}")
@@ -125,19 +132,15 @@ def _run(args: argparse.Namespace) -> int:
                 args.shifts_from,
                 f"shifts of shape {given.shape} do not fit {stack.n_energies} energies",
             )
-    out, reg = run_with_bar(
-        align_image_stack(
-            stack,
-            pixel_size=args.pixel_size,
-            reference=reference,
-            channel=args.channel,
-            method=args.method,
-            upsample_factor=args.upsample,
-            shifts=given,
-        ),
-        "align",
-        quiet=args.quiet,
+    params = RegisterParams(
+        pixel_size=args.pixel_size,
+        reference=reference,
+        channel=args.channel,
+        method=args.method,
+        upsample_factor=args.upsample,
+        shifts=None if given is None else tuple(map(tuple, given.tolist())),
     )
+    out, reg = run_with_bar(register_stage(stack, params), "align", quiet=args.quiet)
     shifts = reg.shifts
     residual, outliers = (None, None) if given is not None else (reg.residual, reg.outliers)
     if outliers is not None:

@@ -16,6 +16,10 @@ Layout (see docs/formats.md)::
     /entry/provenance         JSON text: list of provenance records, oldest first
     /entry/process_<k>        NXprocess per provenance record (for NeXus tools)
 
+A dataset file (:func:`save_dataset`) holds several samples: ``/entry`` is the
+first, ``/sample_1``, ``/sample_2`` ... the others, each laid out like ``/entry``;
+the root attribute ``ptyxanes_samples`` lists them in order.
+
 Saves are atomic: a temporary file in the same folder, renamed over the target.
 """
 
@@ -173,6 +177,22 @@ def save_project(
     >>> r.maps["valence"].data.shape, r.parameters["fit"]["method"]
     ((3, 4), 'halfheight')
     """
+    _validate(project)
+    dest = Path(path)
+    with atomic_path(dest, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as f:
+        entry = init_nexus_file(f, dest.stem, default=None)
+        _write_entry(entry, project, dest)
+    logger.info(
+        "saved project %s: %d maps, %d stacks, %d labels",
+        dest,
+        len(project.maps),
+        len(project.stacks),
+        len(project.labels),
+    )
+    return dest
+
+
+def _validate(project: Project) -> None:
     for name, m in project.maps.items():
         _check_name("map", name)
         a = np.asarray(m.data)
@@ -196,60 +216,52 @@ def save_project(
     for group in (project.parameters, project.inputs):
         for name in group:
             _check_name("entry", name)
-    dest = Path(path)
-    with atomic_path(dest, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as f:
-        entry = init_nexus_file(f, dest.stem, default=None)
-        entry.attrs["ptyxanes_project"] = 1
-        for key, val in _provenance("project", {"path": str(dest)}).items():
-            entry.attrs[f"saved_{key}"] = val
-        for name, m in project.maps.items():
-            _write_map(entry, name, m)
-        st = entry.create_group("stacks")
-        st.attrs["NX_class"] = "NXcollection"
-        for name, stack in project.stacks.items():
-            write_stack_group(st, name, stack)
-        if project.stacks:
-            st.attrs["default"] = next(iter(project.stacks))
-        if project.maps:
-            entry.attrs["default"] = next(iter(project.maps))
-        elif project.stacks:
-            entry.attrs["default"] = "stacks"
-        lab = entry.create_group("labels")
-        lab.attrs["NX_class"] = "NXcollection"
-        for name, arr in project.labels.items():
-            a = np.asarray(arr)
-            lab.create_dataset(
-                name, data=a.astype(np.int32) if a.dtype == bool else a, compression="gzip"
-            )
-        tab = entry.create_group("tables")
-        tab.attrs["NX_class"] = "NXcollection"
-        for tname, cols in project.tables.items():
-            g = tab.create_group(tname)
-            g.attrs["NX_class"] = "NXcollection"
-            g.attrs["columns"] = list(cols)
-            for c, v in cols.items():
-                g.create_dataset(c, data=np.asarray(v))
-        par = entry.create_group("parameters")
-        par.attrs["NX_class"] = "NXcollection"
-        for stage, params in project.parameters.items():
-            par.create_dataset(stage, data=_json(params)).attrs["format"] = "json"
-        inp = entry.create_group("inputs")
-        inp.attrs["NX_class"] = "NXcollection"
-        for name, pth in project.inputs.items():
-            inp.create_dataset(name, data=str(pth))
-        entry.create_dataset("provenance", data=_json(list(project.provenance))).attrs["format"] = (
-            "json"
+
+
+def _write_entry(entry: h5py.Group, project: Project, dest: Path) -> None:
+    entry.attrs["ptyxanes_project"] = 1
+    for key, val in _provenance("project", {"path": str(dest)}).items():
+        entry.attrs[f"saved_{key}"] = val
+    for name, m in project.maps.items():
+        _write_map(entry, name, m)
+    st = entry.create_group("stacks")
+    st.attrs["NX_class"] = "NXcollection"
+    for name, stack in project.stacks.items():
+        write_stack_group(st, name, stack)
+    if project.stacks:
+        st.attrs["default"] = next(iter(project.stacks))
+    if project.maps:
+        entry.attrs["default"] = next(iter(project.maps))
+    elif project.stacks:
+        entry.attrs["default"] = "stacks"
+    lab = entry.create_group("labels")
+    lab.attrs["NX_class"] = "NXcollection"
+    for name, arr in project.labels.items():
+        a = np.asarray(arr)
+        lab.create_dataset(
+            name, data=a.astype(np.int32) if a.dtype == bool else a, compression="gzip"
         )
-        for rec in project.provenance:
-            write_provenance(entry, rec)
-    logger.info(
-        "saved project %s: %d maps, %d stacks, %d labels",
-        dest,
-        len(project.maps),
-        len(project.stacks),
-        len(project.labels),
+    tab = entry.create_group("tables")
+    tab.attrs["NX_class"] = "NXcollection"
+    for tname, cols in project.tables.items():
+        g = tab.create_group(tname)
+        g.attrs["NX_class"] = "NXcollection"
+        g.attrs["columns"] = list(cols)
+        for c, v in cols.items():
+            g.create_dataset(c, data=np.asarray(v))
+    par = entry.create_group("parameters")
+    par.attrs["NX_class"] = "NXcollection"
+    for stage, params in project.parameters.items():
+        par.create_dataset(stage, data=_json(params)).attrs["format"] = "json"
+    inp = entry.create_group("inputs")
+    inp.attrs["NX_class"] = "NXcollection"
+    for name, pth in project.inputs.items():
+        inp.create_dataset(name, data=str(pth))
+    entry.create_dataset("provenance", data=_json(list(project.provenance))).attrs["format"] = (
+        "json"
     )
-    return dest
+    for rec in project.provenance:
+        write_provenance(entry, rec)
 
 
 def _write_map(entry: h5py.Group, name: str, m: MapData) -> None:
@@ -299,45 +311,7 @@ def load_project(path: str | os.PathLike[str], *, lazy: bool = True) -> Project:
         entry = f.get("entry")
         if not isinstance(entry, h5py.Group) or "ptyxanes_project" not in entry.attrs:
             raise FormatError(p, "not a ptyxanes project file (no /entry with ptyxanes_project)")
-        proj = Project()
-        for name, obj in entry.items():
-            if (
-                isinstance(obj, h5py.Group)
-                and _attr_str(obj, "NX_class") == "NXdata"
-                and name not in RESERVED
-            ):
-                proj.maps[name] = _read_map(obj, p)
-        stacks = entry.get("stacks")
-        if isinstance(stacks, h5py.Group):
-            for name, g in stacks.items():
-                proj.stacks[name] = read_stack_group(g, p, lazy=lazy)
-                keep_open = keep_open or lazy
-        labels = entry.get("labels")
-        if isinstance(labels, h5py.Group):
-            for name, d in labels.items():
-                proj.labels[name] = np.asarray(d[()])
-        tables = entry.get("tables")
-        if isinstance(tables, h5py.Group):
-            for tname, g in tables.items():
-                cols = g.attrs.get("columns")
-                names = (
-                    []
-                    if cols is None
-                    else [c.decode() if isinstance(c, bytes) else str(c) for c in np.ravel(cols)]
-                )
-                order = [c for c in names if c in g] or list(g)
-                proj.tables[tname] = {c: np.asarray(g[c][()]) for c in order}
-        par = entry.get("parameters")
-        if isinstance(par, h5py.Group):
-            for stage, d in par.items():
-                proj.parameters[stage] = _load_json(d, p)
-        inp = entry.get("inputs")
-        if isinstance(inp, h5py.Group):
-            for name, d in inp.items():
-                v = d[()]
-                proj.inputs[name] = v.decode() if isinstance(v, bytes) else str(v)
-        if "provenance" in entry:
-            proj.provenance = list(_load_json(entry["provenance"], p))
+        proj, keep_open = _read_entry(entry, p, lazy)
     except FormatError:
         f.close()
         raise
@@ -347,6 +321,50 @@ def load_project(path: str | os.PathLike[str], *, lazy: bool = True) -> Project:
     if not keep_open:
         f.close()
     return proj
+
+
+def _read_entry(entry: h5py.Group, p: Path, lazy: bool) -> tuple[Project, bool]:
+    keep_open = False
+    proj = Project()
+    for name, obj in entry.items():
+        if (
+            isinstance(obj, h5py.Group)
+            and _attr_str(obj, "NX_class") == "NXdata"
+            and name not in RESERVED
+        ):
+            proj.maps[name] = _read_map(obj, p)
+    stacks = entry.get("stacks")
+    if isinstance(stacks, h5py.Group):
+        for name, g in stacks.items():
+            proj.stacks[name] = read_stack_group(g, p, lazy=lazy)
+            keep_open = keep_open or lazy
+    labels = entry.get("labels")
+    if isinstance(labels, h5py.Group):
+        for name, d in labels.items():
+            proj.labels[name] = np.asarray(d[()])
+    tables = entry.get("tables")
+    if isinstance(tables, h5py.Group):
+        for tname, g in tables.items():
+            cols = g.attrs.get("columns")
+            names = (
+                []
+                if cols is None
+                else [c.decode() if isinstance(c, bytes) else str(c) for c in np.ravel(cols)]
+            )
+            order = [c for c in names if c in g] or list(g)
+            proj.tables[tname] = {c: np.asarray(g[c][()]) for c in order}
+    par = entry.get("parameters")
+    if isinstance(par, h5py.Group):
+        for stage, d in par.items():
+            proj.parameters[stage] = _load_json(d, p)
+    inp = entry.get("inputs")
+    if isinstance(inp, h5py.Group):
+        for name, d in inp.items():
+            v = d[()]
+            proj.inputs[name] = v.decode() if isinstance(v, bytes) else str(v)
+    if "provenance" in entry:
+        proj.provenance = list(_load_json(entry["provenance"], p))
+    return proj, keep_open
 
 
 def _read_map(g: h5py.Group, p: Path) -> MapData:
@@ -376,3 +394,111 @@ def _load_json(d: h5py.Dataset, p: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise FormatError(p, f"{d.name} is not valid JSON ({exc})") from exc
+
+
+#: Root attribute of a dataset file: the NXentry names of its samples, in order.
+SAMPLES_ATTR = "ptyxanes_samples"
+
+
+def save_dataset(
+    path: str | os.PathLike[str], projects: list[Project], *, overwrite: bool = False
+) -> Path:
+    """Save several samples' projects in one file (one NXentry per sample), atomically.
+
+    The first sample is ``/entry`` (so :func:`load_project` and NeXus viewers
+    read it as a plain project); the others are ``/sample_1``, ``/sample_2`` ...,
+    each laid out like ``/entry``. The root attribute ``ptyxanes_samples`` lists
+    the entries in order.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination ``.h5``/``.nxs``.
+    projects : list of Project
+        One per sample (at least one).
+    overwrite : bool, optional
+        Replace an existing file.
+
+    Returns
+    -------
+    path : pathlib.Path
+
+    Raises
+    ------
+    ValueError
+        No project, or a project :func:`save_project` would refuse.
+    FileExistsError
+        If the file exists and ``overwrite`` is false.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "dataset.h5"
+    >>> a = Project(maps={"valence": MapData(np.full((3, 4), 2.5), 5e-8, "valence")})
+    >>> b = Project(maps={"valence": MapData(np.full((2, 2), 3.0), 5e-8, "valence")})
+    >>> [q.maps["valence"].data.shape for q in load_dataset(save_dataset(p, [a, b]))]
+    [(3, 4), (2, 2)]
+    """
+    if not projects:
+        raise ValueError("a dataset needs at least one sample")
+    for project in projects:
+        _validate(project)
+    dest = Path(path)
+    with atomic_path(dest, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as f:
+        names = ["entry"] + [f"sample_{k}" for k in range(1, len(projects))]
+        entry = init_nexus_file(f, dest.stem, default=None)
+        _write_entry(entry, projects[0], dest)
+        for name, project in zip(names[1:], projects[1:], strict=True):
+            g = f.create_group(name)
+            g.attrs["NX_class"] = "NXentry"
+            g.create_dataset("title", data=f"{dest.stem} {name}")
+            _write_entry(g, project, dest)
+        f.attrs[SAMPLES_ATTR] = names
+    logger.info("saved dataset %s: %d samples", dest, len(projects))
+    return dest
+
+
+def load_dataset(path: str | os.PathLike[str], *, lazy: bool = True) -> list[Project]:
+    """Load every sample of a file saved by :func:`save_dataset` (or one project).
+
+    Parameters
+    ----------
+    path : path-like
+    lazy : bool, optional
+        Keep stacks as ``h5py.Dataset`` (the file stays open while referenced).
+
+    Returns
+    -------
+    projects : list of Project
+        In the saved order; one for a plain project file.
+
+    Raises
+    ------
+    FormatError
+        Not a ptyxanes project or dataset, or a malformed entry.
+    """
+    p = Path(path)
+    f = open_hdf5(p)
+    keep_open = False
+    out: list[Project] = []
+    try:
+        raw = f.attrs.get(SAMPLES_ATTR)
+        names = (["entry"] if raw is None else
+                 [n.decode() if isinstance(n, bytes) else str(n) for n in np.ravel(raw)])
+        for name in names:
+            entry = f.get(name)
+            if not isinstance(entry, h5py.Group) or "ptyxanes_project" not in entry.attrs:
+                raise FormatError(p, f"not a ptyxanes project file (no /{name} with "
+                                     "ptyxanes_project)")
+            proj, keep = _read_entry(entry, p, lazy)
+            keep_open = keep_open or keep
+            out.append(proj)
+    except FormatError:
+        f.close()
+        raise
+    except (OSError, KeyError, ValueError) as exc:
+        f.close()
+        raise FormatError(p, f"cannot read the dataset; truncated or corrupt ({exc})") from exc
+    if not keep_open:
+        f.close()
+    return out

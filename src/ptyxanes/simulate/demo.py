@@ -34,8 +34,9 @@ from ptyxanes.simulate.twin import simulate
 
 logger = logging.getLogger(__name__)
 
-#: Bump when the simulator changes in a way that makes old demos stale.
-DEMO_VERSION: int = 1
+#: Bump when the simulator changes in a way that makes old demos stale
+#: (2: every sample is fitted on first build and kept as ``<sample>/result.h5``).
+DEMO_VERSION: int = 2
 #: Sample folder name -> cycle number.
 DEMO_SAMPLES: dict[str, int] = {"pristine": 0, "cycles_200": 200, "cycles_350": 350, "cycles_500": 500}
 INDEX_NAME = "demo.json"
@@ -80,7 +81,66 @@ def is_complete(folder: str | os.PathLike[str]) -> bool:
     if not (p / INDEX_NAME).is_file():
         return False
     return all((p / name / "stack.nxs").is_file() and (p / name / "truth.h5").is_file()
-               for name in DEMO_SAMPLES)
+               and (p / name / RESULT_NAME).is_file() for name in DEMO_SAMPLES)
+
+
+def demo_sample_name(folder_name: str) -> str:
+    """The name a demo sample is shown with: ``cycles_200`` -> ``200 cycles``."""
+    cycles = DEMO_SAMPLES.get(folder_name)
+    return "pristine" if not cycles else f"{cycles} cycles"
+
+
+def fit_demo_sample(folder: Path, name: str, control: Control | None = None,
+                    final: Path | None = None) -> Generator[Progress, None, Path]:
+    """Fit one simulated sample with its own references and save ``result.h5`` beside it.
+
+    The project holds the stack, the valence maps (``ptyxanes fit`` layout), the
+    calibration table and the parameters, so the demo opens with its maps ready.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The sample folder (``stack.nxs``, ``references/``).
+    name : str
+        The sample's display name.
+    control : Control, optional
+    final : pathlib.Path, optional
+        Where ``folder`` will be once the build is renamed into place (the
+        reference paths recorded in the project point there).
+
+    Yields
+    ------
+    progress : Progress
+
+    Returns
+    -------
+    path : pathlib.Path
+        ``folder / "result.h5"``.
+    """
+    import numpy as np
+
+    from ptyxanes.io.nexus import read_stack
+    from ptyxanes.io.project import Project, save_project
+    from ptyxanes.provenance import provenance
+    from ptyxanes.stages import FitParams, fit_stage, folder_references, params_as_dict
+    from ptyxanes.xanes.results import calibration_table, result_maps
+
+    stack = read_stack(folder / "stack.nxs", lazy=False)
+    params = FitParams(references=folder_references(folder / "references"))
+    res = yield from fit_stage(stack, params, control)
+    where = final or folder
+    plain = params_as_dict(params)
+    plain["references"] = [[v, str(where / Path(f).relative_to(folder))]
+                           for v, f in params.references]
+    project = Project(
+        maps=result_maps(res, float(np.asarray(stack.pixel_size).ravel()[0])),
+        stacks={folder.name: stack},
+        tables={"calibration": calibration_table(res.calibration)},
+        parameters={"fit": plain, "sample": {"name": name, "stack": folder.name,
+                                             "references": plain["references"]}},
+        inputs={"stack": str(folder / "stack.nxs")},
+        provenance=[provenance("demo.fit", plain)])
+    return save_project(folder / RESULT_NAME, project, overwrite=True)
 
 
 def _build_cached(
@@ -140,8 +200,13 @@ def build_demo(cache_dir: str | os.PathLike[str] | None = None, *, seed: int = 0
         for k, (name, cycles) in enumerate(DEMO_SAMPLES.items()):
             files = yield from sub_progress(
                 simulate("2d", "demo", cycles, "stack", tmp / name, seed=seed, control=control),
-                k, 1, n, stage="demo")
+                k, 0.6, n, stage="demo")
+            yield from sub_progress(
+                fit_demo_sample(tmp / name, demo_sample_name(name), control,
+                                final=demo_dir(cache_dir) / name),
+                k + 0.6, 0.4, n, stage="demo fit")
             index["samples"][name] = {"cycles": cycles, "stack": f"{name}/stack.nxs",
+                                      "result": f"{name}/{RESULT_NAME}",
                                       "truth": f"{name}/truth.h5", "references": f"{name}/references",
                                       "seconds": round(files.seconds, 2),
                                       "mean_valence": files.summary.get("mean_valence")}

@@ -40,8 +40,10 @@ def test_3d_project_sample_gets_mid_plane_stack(demo3d_result):
     assert spec.shape == (s.stack.n_energies,) and np.all(np.isfinite(spec))
 
 
-def test_screenshot_demo_stays_2d(window, fake_demo):
-    assert window.open_demo(with_3d=False)
+def test_screenshot_demo_stays_2d(qtbot, window, fake_demo):
+    with qtbot.waitSignal(window.demo_opened, timeout=60000):
+        window.open_demo(with_3d=False)  # built in a worker: the window stays live
+    assert len(window.samples) == 2
     assert all(s.volume is None for s in window.samples)
     assert window._volume_panel is None
 
@@ -50,8 +52,8 @@ def test_screenshot_demo_stays_2d(window, fake_demo):
 def test_demo_3d_sample_opens_volume_and_segmentation(qtbot, window, fake_demo):
     if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
         pytest.skip("napari needs an OpenGL display (run under Xvfb)")
-    pytest.importorskip("napari")
-    assert window.open_demo()
+    with qtbot.waitSignal(window.demo_opened, timeout=60000):
+        window.open_demo()
     # the 2D demo stays selected; the 3D sample is listed but nothing 3D opened yet
     assert window.current_sample().volume is None
     assert window._volume_panel is None
@@ -97,7 +99,6 @@ def test_fit_on_3d_sample_fits_the_volume_shows_and_saves_it(qtbot, window, demo
     and Save project writes the full volume maps."""
     if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
         pytest.skip("napari needs an OpenGL display (run under Xvfb)")
-    pytest.importorskip("napari")
     assert window.open_paths([str(demo3d_result)])
     s = window.current_sample()
     assert s.volume_stack is not None
@@ -111,8 +112,7 @@ def test_fit_on_3d_sample_fits_the_volume_shows_and_saves_it(qtbot, window, demo
     np.testing.assert_array_equal(vp.valence, s.volume.astype(np.float32))
     assert window.displayed_image.shape == shape[1:]
 
-    window.project_path = tmp_path / "saved3d.h5"
-    assert window.save_project(), window.last_error
+    assert window.save_project_to(tmp_path / "saved3d.h5"), window.last_error
     assert window.open_paths([str(tmp_path / "saved3d.h5")])
     reopened = window.samples[-1]
     np.testing.assert_array_equal(reopened.volume, s.volume)
@@ -125,7 +125,6 @@ def test_segmentation_hand_edits_saved_with_the_project(qtbot, window, demo3d_re
     survive a new threshold."""
     if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
         pytest.skip("napari needs an OpenGL display (run under Xvfb)")
-    pytest.importorskip("napari")
     assert window.open_paths([str(demo3d_result)])
     seg = window._segmentation_panel
     assert seg is not None and window.act_export_3d.isEnabled()
@@ -137,8 +136,7 @@ def test_segmentation_hand_edits_saved_with_the_project(qtbot, window, demo3d_re
     painted = lab.copy()
     painted[p, r, c] = 1
     assert seg.apply_edit(painted) == 1
-    window.project_path = tmp_path / "seg.h5"
-    assert window.save_project(), window.last_error
+    assert window.save_project_to(tmp_path / "seg.h5"), window.last_error
     from ptyxanes.io.project import load_project
 
     saved = load_project(tmp_path / "seg.h5").labels

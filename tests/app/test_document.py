@@ -1,0 +1,174 @@
+"""The document: the whole dataset saved and reopened, unsaved work guarded, overlays per sample."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_stack_file
+from ptyxanes_gui.document import Document
+from ptyxanes_gui.presenters import engine
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QApplication, QMessageBox
+
+from ptyxanes.progress import run_sync
+
+
+def _fitted(tmp_path, name, seed):
+    (s,) = engine.load_path(make_stack_file(tmp_path / f"{name}.h5", name, seed=seed))
+    engine.apply_stage_result("fit", s, run_sync(engine.fit_job(s)))
+    return s
+
+
+def _assert_same(a, b):
+    assert a.name == b.name and a.references == b.references
+    assert set(a.maps) == set(b.maps) and a.maps
+    for k in a.maps:
+        np.testing.assert_array_equal(np.asarray(a.maps[k]), np.asarray(b.maps[k]))
+    np.testing.assert_array_equal(np.asarray(a.stack.data), np.asarray(b.stack.data))
+    np.testing.assert_allclose(a.stack.pixel_size, b.stack.pixel_size)
+    assert a.fit_model == b.fit_model
+    assert set(a.labels) == set(b.labels)
+    for k in a.labels:
+        np.testing.assert_array_equal(a.labels[k], b.labels[k])
+    assert (a.registration is None) == (b.registration is None)
+    if a.registration is not None:
+        for k in a.registration:
+            np.testing.assert_array_equal(a.registration[k], b.registration[k])
+        np.testing.assert_array_equal(np.asarray(a.unregistered.data),
+                                      np.asarray(b.unregistered.data))
+    assert (a.crystal_table is None) == (b.crystal_table is None)
+    if a.crystal_table is not None:
+        for k, v in a.crystal_table.columns().items():
+            np.testing.assert_array_equal(v, b.crystal_table.columns()[k])
+
+
+def test_save_four_fitted_samples_registration_and_segmentation_then_reopen(qtbot, window,
+                                                                            tmp_path):
+    samples = [_fitted(tmp_path, f"s{i}", seed=i) for i in range(4)]
+    # one registered (then fitted on the registered stack), one segmented
+    engine.apply_stage_result("register", samples[1], run_sync(engine.register_job(samples[1])))
+    engine.apply_stage_result("fit", samples[1], run_sync(engine.fit_job(samples[1])))
+    engine.apply_stage_result("segment", samples[2],
+                              run_sync(engine.segment_job(samples[2], threshold=2.6,
+                                                          min_island_size=1)))
+    assert samples[2].crystal_table is not None and len(samples[2].crystal_table) >= 1
+    window.document.add_samples(samples, dirty=True)
+    assert window.document.dirty
+    out = tmp_path / "all.ptyx.h5"
+    assert window.save_project_to(out), window.last_error
+    assert not window.document.dirty and window.document.path == out
+
+    reopened = engine.load_path(out)
+    assert len(reopened) == 4
+    for a, b in zip(samples, reopened, strict=True):
+        _assert_same(a, b)
+    # the registration's parameters and the fit's references travel with the sample
+    assert reopened[1].parameters["align"]["upsample_factor"] == 100
+    assert reopened[1].shifts.shape == (samples[1].stack.n_energies, 2)
+
+
+def test_closing_with_unsaved_work_asks(qtbot, window, tmp_path):
+    window.ask_before_close = True
+    (s,) = engine.load_path(make_stack_file(tmp_path / "a.h5", "a"))
+    window.document.add_samples([s])
+    window.document.changed(s)  # e.g. a stage finished
+    answers = []
+
+    def answer(button):
+        def click():
+            box = next(w for w in QApplication.topLevelWidgets()
+                       if isinstance(w, QMessageBox) and w.objectName() == "unsaved_box"
+                       and w.isVisible())
+            answers.append(box.text())
+            box.button(button).click()
+        QTimer.singleShot(50, click)
+
+    answer(QMessageBox.StandardButton.Cancel)
+    assert not window.close()
+    assert answers and window.isVisible()
+    answer(QMessageBox.StandardButton.Discard)
+    assert window.close()
+    assert len(answers) == 2
+    window.ask_before_close = False
+
+
+def test_clean_document_closes_without_asking(window):
+    assert not window.document.dirty
+    assert window.close()
+
+
+def test_switching_samples_clears_overlays_and_export_holds_one_sample(qtbot, window,
+                                                                      tmp_path):
+    from PIL import Image
+
+    a, b = _fitted(tmp_path, "a", 0), _fitted(tmp_path, "b", 1)
+    b.maps["valence"] = np.where(np.isfinite(b.maps["valence"]), 3.6, np.nan)  # out of range
+    window.document.add_samples([a, b])
+    window.data_panel.add_dataset("two", [(0, "a", "", ""), (1, "b", "", "")])
+    window.select_sample(0)
+    window.image_panel.set_channel("valence")
+    window.histogram_panel.set_highlight_range(2.0, 3.0)
+    assert window.highlight_mask is not None and window.highlight_mask.any()
+    window.select_sample(1)
+    assert window.highlight_mask is None
+    assert not window.image_panel.viewer.highlight_item.isVisible()
+    assert not window.histogram_panel.highlight_box.isChecked()
+    png = window.export_figure(tmp_path / "b.png", dpi=50)
+    rgb = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    highlight = (rgb[..., 1] > 180) & (rgb[..., 0] < 90) & (rgb[..., 2] < 90)
+    assert highlight.sum() == 0  # no green highlight pixels of sample a in b's figure
+
+
+def test_document_undo_redo_and_dirty_events():
+    doc = Document()
+    seen = []
+    doc.dirty_changed.connect(seen.append)
+    state = {"v": 1}
+    from ptyxanes_gui.document import Edit
+
+    state["v"] = 2
+    doc.push(Edit("set 2", lambda: state.update(v=1), lambda: state.update(v=2)))
+    assert doc.dirty and seen == [True] and doc.undo_text == "set 2"
+    assert doc.undo() == "set 2" and state["v"] == 1 and doc.redo_text == "set 2"
+    assert doc.redo() == "set 2" and state["v"] == 2
+    assert doc.undo() and doc.undo() is None
+
+
+def test_autosave_writes_a_recovery_file_offered_after_a_crash(qtbot, window, tmp_path,
+                                                               monkeypatch):
+    (s,) = engine.load_path(make_stack_file(tmp_path / "a.h5", "a"))
+    window.document.add_samples([s], dirty=True)
+    path = window._autosave.autosave()
+    assert path is not None and path.is_file()
+    assert window.document.dirty and window.document.path is None  # autosave is not Save
+    assert window._autosave.pending() == path
+    monkeypatch.setattr(QMessageBox, "question",
+                        staticmethod(lambda *a, **k: QMessageBox.StandardButton.Open))
+    n = len(window.samples)
+    assert window.offer_recovery()
+    assert len(window.samples) == n + 1 and window.document.dirty
+    np.testing.assert_array_equal(np.asarray(window.samples[-1].stack.data),
+                                  np.asarray(s.stack.data))
+    window.document.set_dirty(False)
+    window.close()  # a clean close removes the recovery file
+    assert window._autosave.pending() is None
+
+
+@pytest.mark.parametrize("size", [(1366, 768)])
+def test_every_dock_fits_a_laptop_screen(qtbot, window, size, tmp_path):
+    window.resize(*size)
+    window.show_volume_dock()  # the 3D dock too
+    qtbot.waitUntil(lambda: window.width() <= size[0], timeout=5000)
+    assert window.minimumSizeHint().width() <= size[0]
+    assert window.minimumSize().width() <= size[0] and window.minimumSize().height() <= size[1]
+    QApplication.processEvents()
+    shown = []
+    for key, dock in window.docks.items():
+        if not dock.isVisible() or dock.visibleRegion().isEmpty():
+            continue  # closed, or a tab behind another
+        shown.append(key)
+        top_left = dock.mapTo(window, dock.rect().topLeft())
+        assert top_left.x() >= 0 and top_left.x() + dock.width() <= size[0] + 1, key
+        assert top_left.y() >= 0 and top_left.y() + dock.height() <= size[1] + 1, key
+    assert {"data", "processing", "spectrum", "log"} <= set(shown)
+    assert "volume" in shown or "histogram" in shown
