@@ -59,13 +59,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--probe",
         default=None,
-        help="initial probe, .npy complex (H, W) or (K, H, W) (default: zone plate)",
+        help="initial probe, .npy complex (H, W) or (K, H, W) (default: estimated from the "
+        "patterns: pupil from the mean pattern, spot size and position convention chosen by "
+        "the data error of short trial runs)",
     )
     p.add_argument(
         "--spot",
         type=float,
-        default=2e-6,
-        help="zone-plate probe: spot diameter at the sample, m (default 2e-6)",
+        default=None,
+        help="zone-plate probe: spot diameter at the sample, m (default: probe from the data)",
     )
     p.add_argument(
         "--defocus",

@@ -291,7 +291,7 @@ def _fft_pair(xp: Any, workers: int) -> tuple[Any, Any]:
 def reconstruct(
     data: Any,
     positions: NDArray[np.floating],
-    probe: NDArray[np.complexfloating],
+    probe: NDArray[np.complexfloating] | None = None,
     *,
     params: PtychoParams | None = None,
     obj: NDArray[np.complexfloating] | None = None,
@@ -310,10 +310,12 @@ def reconstruct(
     positions : ndarray of shape (P, 2)
         Top-left corners (row, col) of the probe window in the object array,
         px; rounded to whole pixels.
-    probe : ndarray of complex, shape (H, W) or (K, H, W)
+    probe : ndarray of complex, shape (H, W) or (K, H, W), optional
         Initial probe (any scale; extra modes are added unless it
         already has K >= ``modes`` modes, a warm start, it is used as it is) and
-        scaled to the mean measured counts.
+        scaled to the mean measured counts. None: estimated from the patterns
+        (:func:`ptyxanes.ptycho.probe.estimate_probe`), which also checks the
+        position convention (swapped or flipped axes) and uses the best one.
     params : PtychoParams, optional
     obj : ndarray of complex, shape (M, N), optional
         Initial object (default ones).
@@ -356,6 +358,23 @@ def reconstruct(
     pos = np.asarray(positions, dtype=np.float64)
     if pos.shape != (n_pos, 2):
         raise ValueError(f"positions must be ({n_pos}, 2); got {pos.shape}")
+    d, mask = check_patterns(d, mask, label)
+    info_extra: dict[str, Any] = {}
+    if probe is None:
+        from ptyxanes.ptycho.probe import estimate_probe, transform_positions
+
+        est = yield from estimate_probe(
+            d, pos, mask=mask, workers=params.workers, control=control, label=label
+        )
+        probe = est.probe
+        if est.convention != (False, False, False):
+            moved = transform_positions(pos, est.convention)
+            pos = moved - moved.min(axis=0) + pos.min(axis=0)
+        info_extra = {
+            "probe_spot_px": -1.0 if est.spot is None else float(est.spot),
+            "probe_sign": est.sign,
+            "position_convention": np.asarray(est.convention, dtype=np.int8),
+        }
     corners = np.rint(pos).astype(np.int64)
     if obj_shape is None:
         obj_shape = (int(corners[:, 0].max()) + h, int(corners[:, 1].max()) + w)
@@ -522,8 +541,64 @@ def reconstruct(
             "support": sup,
             "groups": len(groups),
             "iteration_seconds": np.asarray(it_seconds),
+            **info_extra,
         },
     )
+
+
+def check_patterns(
+    data: NDArray[np.float32], mask: NDArray[np.bool_] | None = None, label: str = ""
+) -> tuple[NDArray[np.float32], NDArray[np.bool_] | None]:
+    """Check measured patterns; undo an FFT shift (with a warning).
+
+    Parameters
+    ----------
+    data : ndarray of shape (P, H, W)
+    mask : ndarray of bool, shape (H, W), optional
+    label : str, optional
+        Prefix of messages (e.g. the file name).
+
+    Returns
+    -------
+    data, mask
+        Detector-centred.
+
+    Raises
+    ------
+    ValueError
+        Non-finite or negative-only values, or empty frames (no counts).
+
+    Examples
+    --------
+    >>> yy, xx = np.mgrid[:16, :16]
+    >>> d = np.exp(-((yy - 8.0) ** 2 + (xx - 8.0) ** 2) / 4)[None].repeat(2, 0)
+    >>> out, _ = check_patterns(np.fft.ifftshift(d, axes=(1, 2)).astype(np.float32))
+    >>> int(np.argmax(out[0]))  # back at (8, 8)
+    136
+    """
+    from ptyxanes.ptycho.probe import is_fft_shifted
+
+    if not np.all(np.isfinite(data)):
+        raise ValueError(f"{label}the diffraction patterns contain NaN or inf")
+    sums = data.sum(axis=(1, 2))
+    empty = np.nonzero(sums <= 0)[0]
+    if empty.size:
+        raise ValueError(
+            f"{label}{empty.size} empty pattern(s) (no counts), first index {int(empty[0])}"
+        )
+    mean = data.mean(axis=0)
+    if mask is not None:
+        mean = np.where(mask, 0.0, mean)
+    if is_fft_shifted(mean):
+        logger.warning(
+            "%sthe patterns are stored FFT-shifted (the mean pattern is brightest in the "
+            "corners); shifting the zero frequency to the centre",
+            label,
+        )
+        data = np.ascontiguousarray(sfft.fftshift(data, axes=(-2, -1)))
+        if mask is not None:
+            mask = np.ascontiguousarray(sfft.fftshift(np.asarray(mask, bool)))
+    return data, mask
 
 
 def _obj_coef(algorithm: str, alpha: float, p2: NDArray[np.float32]) -> NDArray[np.float32]:

@@ -65,9 +65,12 @@ class SeriesParams:
         Parallel jobs (threads).
     probe_file : str or None
         ``.npy`` file (complex, (H, W) or (K, H, W)) with the initial probe;
-        default the zone-plate probe.
-    spot, defocus : float
-        Zone-plate probe initialisation (spot diameter, m, or defocus, m).
+        default: estimated from the patterns of the reference scan
+        (:func:`ptyxanes.ptycho.probe.estimate_probe`; the zone-plate probe of
+        optics recorded in the file is one of the candidates).
+    spot, defocus : float or None
+        Zone-plate probe initialisation (spot diameter, m, or defocus, m);
+        either one overrides the estimate from the data.
     diameter, outer_zone : float
         Zone plate, m.
     saturation : float or None
@@ -85,7 +88,7 @@ class SeriesParams:
     warm_iterations: int | None = None
     jobs: int = 2
     probe_file: str | None = None
-    spot: float = 2e-6
+    spot: float | None = None
     defocus: float | None = None
     diameter: float = 400e-6
     outer_zone: float = 200e-9
@@ -411,7 +414,32 @@ def _plan(scans: Sequence[CXIScan], sp: SeriesParams) -> tuple[list[_Job], tuple
     return jobs, out_shape, out_px
 
 
-def _initial_probe(job: _Job, sp: SeriesParams) -> NDArray[np.complex64]:
+def _recorded_optics(scan: CXIScan) -> dict[str, float]:
+    """Zone-plate optics (``spot``, ``defocus``, ``diameter``, ``outer_zone``, m) a CXI file
+    records in the JSON parameters of its ``/entry_1/process_*`` groups; empty if none."""
+    import json
+
+    out: dict[str, float] = {}
+    if not scan.path:
+        return out
+    try:
+        with h5py.File(scan.path, "r") as f:
+            entry = f.get("entry_1")
+            for name in entry or {}:
+                if not name.startswith("process_"):
+                    continue
+                params = json.loads(str(entry[name].attrs.get("parameters", "{}")))
+                for key in ("spot", "defocus", "diameter", "outer_zone"):
+                    val = params.get(key)
+                    if isinstance(val, int | float) and np.isfinite(val) and val > 0:
+                        out[key] = float(val)
+    except (OSError, ValueError, TypeError, AttributeError):
+        logger.debug("no optics recorded in %s", scan.path, exc_info=True)
+    return out
+
+
+def _initial_probe(job: _Job, sp: SeriesParams) -> NDArray[np.complex64] | None:
+    """The probe the user chose (file, spot or defocus), else None (estimate from the data)."""
     if sp.probe_file:
         p = np.load(sp.probe_file)
         if not np.iscomplexobj(p) or p.ndim not in (2, 3):
@@ -424,6 +452,8 @@ def _initial_probe(job: _Job, sp: SeriesParams) -> NDArray[np.complex64]:
             if p3.shape[-1] != job.window
             else p3.astype(np.complex64)
         )
+    if sp.spot is None and sp.defocus is None:
+        return None
     from ptyxanes.simulate.ptycho import fzp_probe
 
     return fzp_probe(
@@ -433,8 +463,56 @@ def _initial_probe(job: _Job, sp: SeriesParams) -> NDArray[np.complex64]:
         diameter=sp.diameter,
         outer_zone=sp.outer_zone,
         defocus=sp.defocus,
-        spot=sp.spot,
+        spot=sp.spot if sp.spot is not None else 2e-6,
     )
+
+
+def _estimated_probe(
+    job: _Job, sp: SeriesParams, params: PtychoParams, control: Control
+) -> Generator[Progress, None, Any]:
+    """Probe estimate of one job from its patterns (recorded optics as an extra candidate)."""
+    from ptyxanes.ptycho.engine import check_patterns
+    from ptyxanes.ptycho.probe import estimate_probe
+    from ptyxanes.simulate.ptycho import fzp_probe
+
+    label = f"{Path(job.scan.path or '').name}: "
+    data = crop_window(np.asarray(job.scan.data[:], np.float32), job.window)
+    mask = None if job.scan.mask is None else crop_window(np.asarray(job.scan.mask, bool), job.window)
+    data, mask = check_patterns(data, mask, label)
+    extra = []
+    optics = _recorded_optics(job.scan)
+    if "spot" in optics or "defocus" in optics:
+        extra.append(
+            (
+                "zone plate of the recorded optics",
+                fzp_probe(
+                    job.scan.energy,
+                    job.window,
+                    job.pixel,
+                    diameter=optics.get("diameter", sp.diameter),
+                    outer_zone=optics.get("outer_zone", sp.outer_zone),
+                    defocus=optics.get("defocus"),
+                    spot=optics.get("spot", 2e-6),
+                ),
+            )
+        )
+    return (
+        yield from estimate_probe(
+            data,
+            job.corners,
+            mask=mask,
+            extra=extra,
+            workers=params.workers,
+            control=control,
+            label=label,
+        )
+    )
+
+
+def _with_convention(scan: CXIScan, convention: tuple[bool, bool, bool]) -> CXIScan:
+    from ptyxanes.ptycho.probe import transform_positions
+
+    return replace(scan, positions=transform_positions(scan.positions, convention))
 
 
 def _run_job(
@@ -530,10 +608,19 @@ def reconstruct_series(
         q.put(p)
 
     # reference job, cold start (progress forwarded as it comes)
+    probe0 = _initial_probe(ref, sp)
+    estimate = None
+    if probe0 is None:
+        estimate = yield from _estimated_probe(ref, sp, params, control)
+        probe0 = estimate.probe
+        if estimate.convention != (False, False, False):
+            scans = [_with_convention(s, estimate.convention) for s in scans]
+            jobs, out_shape, out_px = _plan(scans, sp)
+            ref = jobs[ref.index]
     gen = reconstruct(
         crop_window(np.asarray(ref.scan.data[:], np.float32), ref.window),
         ref.corners,
-        _initial_probe(ref, sp),
+        probe0,
         params=params,
         obj_shape=ref.shape,
         mask=None
