@@ -23,8 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--algorithm",
         choices=("epie", "rpie"),
-        default="epie",
-        help="reconstruction algorithm (default epie)",
+        default="rpie",
+        help="reconstruction algorithm (default rpie; epie leaves a raster grid in weakly lit "
+        "parts of -ln|T|)",
     )
     p.add_argument(
         "--iterations",
