@@ -1,4 +1,8 @@
-"""Fused numba kernels of the CPU ePIE/rPIE path (no temporaries between the FFTs)."""
+"""Fused numba kernels of the CPU ePIE/rPIE path (no temporaries between the FFTs).
+
+Single-threaded: a ``prange`` version was several times slower on a loaded
+2-core machine (thread start-up and barriers per group of ~6 patterns).
+"""
 
 from __future__ import annotations
 
@@ -21,21 +25,24 @@ def modulus_constraint(
     """
     nb_, nk, h, w = far.shape
     err = 0.0
-    for b in range(nb_):
+    for row in range(nb_ * h):
+        b = row // h
+        i = row - b * h
         m = meas[idx[b]]
-        for i in range(h):
-            for j in range(w):
-                s = np.float32(0.0)
-                for k in range(nk):
-                    v = far[b, k, i, j]
-                    s += v.real * v.real + v.imag * v.imag
-                a = np.sqrt(s)
-                g = good[i, j]
-                d = a - m[i, j]
-                err += g * d * d
-                f = g * m[i, j] / (a + np.float32(1e-6)) + (np.float32(1.0) - g)
-                for k in range(nk):
-                    far[b, k, i, j] *= f
+        e = 0.0
+        for j in range(w):
+            s = np.float32(0.0)
+            for k in range(nk):
+                v = far[b, k, i, j]
+                s += v.real * v.real + v.imag * v.imag
+            a = np.sqrt(s)
+            g = good[i, j]
+            d = a - m[i, j]
+            e += g * d * d
+            f = g * m[i, j] / (a + np.float32(1e-6)) + (np.float32(1.0) - g)
+            for k in range(nk):
+                far[b, k, i, j] *= f
+        err += e
     return err
 
 
@@ -62,12 +69,13 @@ def object_probe_update(
     ``max |O_b|^2`` of the patches before the update (for the probe step).
     """
     nb_, nk, h, w = new.shape
-    for b in range(nb_):
-        pb = b if probe.shape[0] > 1 else 0
-        nbi = b if num_p.shape[0] > 1 else 0
-        cb = b if obj_coef.shape[0] > 1 else 0
-        mx = np.float32(0.0)
-        for i in range(h):
+    rowmax = np.zeros((nb_, h), np.float32)
+    for i in range(h):
+        for b in range(nb_):
+            pb = b if probe.shape[0] > 1 else 0
+            nbi = b if num_p.shape[0] > 1 else 0
+            cb = b if obj_coef.shape[0] > 1 else 0
+            mx = np.float32(0.0)
             for j in range(w):
                 o = patches[b, i, j]
                 oc = o.conjugate()
@@ -84,4 +92,6 @@ def object_probe_update(
                     if do_probe:
                         num_p[nbi, k, i, j] += oc * d
                 patches[b, i, j] = obj_coef[cb, i, j] * acc
-        omax[b] = mx
+            rowmax[b, i] = mx
+    for b in range(nb_):
+        omax[b] = rowmax[b].max()

@@ -418,7 +418,8 @@ def reconstruct(
     o = np.ones(obj_shape, np.complex64) if obj is None else np.array(obj, np.complex64)
     if o.shape != tuple(obj_shape):
         raise ValueError(f"initial object shape {o.shape} differs from {obj_shape}")
-    sup = params.support or support_size(pr, params.support_fraction)
+    # the support of the main mode (weak extra modes would spread it to the frame edge)
+    sup = params.support or support_size(pr[:1], params.support_fraction)
     sup = min(sup, h, w)
     r0, c0 = (h - sup) // 2, (w - sup) // 2
     rng = np.random.default_rng(params.seed)
