@@ -673,9 +673,7 @@ def _group_cpu(
     omax = np.zeros(b, np.float32)
     _kernels.object_probe_update(new, patches, pj, cf, num_p, update_probe, o2sum, omax)
     if update_probe:
-        num_p = (
-            num_p[0] if ramp is None else inv((fwd(num_p) * np.conj(ramp)[:, None]).sum(axis=0))
-        )
+        num_p = num_p[0] if ramp is None else inv((fwd(num_p) * np.conj(ramp)[:, None]).sum(axis=0))
     # the increments are added over the whole window: members' support boxes are
     # disjoint, so only weak probe tails overlap (no truncation edges in the object)
     for j, (r, c) in enumerate(rc):

@@ -22,8 +22,12 @@ Conventions. Patterns stored FFT-shifted (zero frequency in the corners) are
 recognised by the mean pattern being brighter near the corners than near the
 centre, and shifted back with a warning. Position conventions (rows and
 columns swapped, either sign flipped) are tried the same way on a short run
-with the chosen probe; when another convention fits the data clearly better
-(Fourier error at least 10 % lower) it is used, with a warning.
+with the chosen spot and both signs of the defocus (flipping both axes is the
+same as the other sign: the object comes out conjugated and turned by 180
+degrees, which the data cannot tell apart, so the convention as given is
+kept in that case); when another convention fits the data clearly better
+(Fourier error at least 10 % lower) the spot is searched again under it and
+it is used, with a warning.
 """
 
 from __future__ import annotations
@@ -45,6 +49,25 @@ SPOT_FRACTIONS = (0.0, 0.06, 0.12, 0.2, 0.3, 0.42, 0.56, 0.7)
 CONVENTIONS = tuple(
     (swap, fr, fc) for swap in (False, True) for fr in (False, True) for fc in (False, True)
 )
+#: One convention of each pair that differs by a 180-degree turn (flipping both axes),
+#: which the other sign of the defocus makes equivalent.
+CONVENTIONS_MOD180 = (
+    (False, False, False),
+    (False, False, True),
+    (True, False, False),
+    (True, False, True),
+)
+
+
+def _name(conv: tuple[bool, bool, bool]) -> str:
+    if not any(conv):
+        return "positions as given"
+    parts = [
+        w
+        for w, on in zip(("rows/cols swapped", "rows flipped", "cols flipped"), conv, strict=True)
+        if on
+    ]
+    return "with " + ", ".join(parts)
 
 
 def is_fft_shifted(mean_pattern: NDArray[np.floating]) -> bool:
@@ -265,8 +288,9 @@ def estimate_probe(
 
     Notes
     -----
-    A trial costs ``iterations`` passes over ``subset`` patterns; about 12
-    probe trials and 7 convention trials are run.
+    A trial costs ``iterations`` passes over ``subset`` patterns; 10 spot
+    trials, 7 sign/convention trials (1 without ``positions_check``), and 10
+    more when another convention wins.
     """
     from ptyxanes.progress import run_sync
     from ptyxanes.ptycho.engine import PtychoParams, reconstruct
@@ -292,80 +316,90 @@ def estimate_probe(
         return float(np.mean(e)) if np.all(np.isfinite(e)) else np.inf
 
     trials: list[tuple[str, float]] = []
-    best: tuple[float, NDArray[np.complex64], float | None, int] = (np.inf, amp.astype(np.complex64), None, 1)
-    scored: dict[float, float] = {}
     ident = (False, False, False)
-    total = len(SPOT_FRACTIONS) + len(extra) + 3 + (len(CONVENTIONS) - 1 if positions_check else 0)
+    total = 2 * len(SPOT_FRACTIONS) + len(extra) + 12
     done = 0
 
     def tick(msg: str) -> Progress:
-        return Progress(done, total, f"{label}probe from the data: {msg}", "probe")
+        return Progress(min(done, total), total, f"{label}probe from the data: {msg}", "probe")
 
-    for f in SPOT_FRACTIONS:
-        spot = f * n
-        p = defocused_probe(amp, radius, spot, 1)
-        e = trial(p, ident)
-        scored[spot] = e
-        trials.append((f"spot {spot:.1f} px", e))
-        if e < best[0]:
-            best = (e, p, spot, 1)
-        done += 1
-        yield tick(f"spot {spot:.1f} px, error {e:.4g}")
-    for name, p in extra:
-        e = trial(np.asarray(p), ident)
-        trials.append((name, e))
-        if e < best[0]:
-            best = (e, np.asarray(p, np.complex64), None, 1)
-        done += 1
-        yield tick(f"{name}, error {e:.4g}")
-    if best[2] is not None:
-        # refine the spot between its neighbours, then try the other side of the focus
+    def spot_search(
+        conv: tuple[bool, bool, bool], sign: int
+    ) -> Generator[Progress, None, tuple[float, NDArray[np.complex64], float]]:
+        """Best spot on the grid, refined between its neighbours: (error, probe, spot)."""
+        nonlocal done
+        scored: dict[float, tuple[float, NDArray[np.complex64]]] = {}
+        for f in SPOT_FRACTIONS:
+            spot = f * n
+            p = defocused_probe(amp, radius, spot, sign)
+            scored[spot] = (trial(p, conv), p)
+            trials.append((f"spot {spot:.1f} px, sign {sign:+d}, {_name(conv)}", scored[spot][0]))
+            done += 1
+            yield tick(f"spot {spot:.1f} px, error {scored[spot][0]:.4g}")
         spots = sorted(scored)
-        i = spots.index(best[2])
+        i = min(range(len(spots)), key=lambda k: scored[spots[k]][0])
         for j in (i - 1, i + 1):
             if 0 <= j < len(spots):
                 spot = (spots[i] + spots[j]) / 2
-                p = defocused_probe(amp, radius, spot, 1)
-                e = trial(p, ident)
-                trials.append((f"spot {spot:.1f} px", e))
-                if e < best[0]:
-                    best = (e, p, spot, 1)
+                p = defocused_probe(amp, radius, spot, sign)
+                scored[spot] = (trial(p, conv), p)
+                trials.append(
+                    (f"spot {spot:.1f} px, sign {sign:+d}, {_name(conv)}", scored[spot][0])
+                )
             done += 1
-            yield tick(f"refining the spot, best {best[2]:.1f} px")
-        if best[2] and best[2] > 0:
-            p = defocused_probe(amp, radius, best[2], -1)
-            e = trial(p, ident)
-            trials.append((f"spot {best[2]:.1f} px upstream", e))
-            if e < best[0]:
-                best = (e, p, best[2], -1)
+            yield tick("refining the spot")
+        spot = min(scored, key=lambda k: scored[k][0])
+        return scored[spot][0], scored[spot][1], spot
+
+    err0, probe0, spot0 = yield from spot_search(ident, 1)
+    best: tuple[float, NDArray[np.complex64], float | None, int, tuple[bool, bool, bool]] = (
+        err0,
+        probe0,
+        spot0,
+        1,
+        ident,
+    )
+    # the other side of the focus (as given: a 180-degree turn of the positions
+    # with the other sign fits the data as well, the object conjugated and reflected)
+    for conv in CONVENTIONS_MOD180 if positions_check and n_pos >= 4 else (ident,):
+        for sign in (1, -1):
+            if conv == ident and sign == 1 or spot0 == 0:
+                continue
+            p = defocused_probe(amp, radius, spot0, sign)
+            e = trial(p, conv)
+            trials.append((f"spot {spot0:.1f} px, sign {sign:+d}, {_name(conv)}", e))
+            done += 1
+            yield tick(f"positions {_name(conv)}, error {e:.4g}")
+            # another convention must fit clearly better (10 %) than the one given
+            if e < (0.9 if conv != ident else 1.0) * best[0]:
+                best = (e, p, spot0, sign, conv)
+    if best[4] != ident:
+        # the spot again, under the new convention
+        e, p, spot = yield from spot_search(best[4], best[3])
+        if e < best[0]:
+            best = (e, p, spot, best[3], best[4])
+        logger.warning(
+            "%sthe positions fit the data better %s (trial error %.3g vs %.3g as given); "
+            "using that convention",
+            label,
+            _name(best[4]),
+            best[0],
+            err0,
+        )
+    for name, p in extra:
+        e = trial(np.asarray(p), best[4])
+        trials.append((name, e))
+        if e < best[0]:
+            best = (e, np.asarray(p, np.complex64), None, 1, best[4])
         done += 1
-        yield tick("side of the focus")
-    err0, probe, spot, sign = best
-    conv = ident
-    if positions_check and n_pos >= 4:
-        errs = {ident: err0}
-        for cv in CONVENTIONS[1:]:
-            errs[cv] = trial(probe, cv)
-            trials.append((f"positions swap={cv[0]} flip_rows={cv[1]} flip_cols={cv[2]}", errs[cv]))
-            done += 1
-            yield tick("position conventions")
-        cbest = min(errs, key=lambda k: errs[k])
-        if errs[cbest] < 0.9 * err0:
-            conv = cbest
-            logger.warning(
-                "%sthe positions fit the data better with rows/cols swapped=%s, rows flipped=%s, "
-                "cols flipped=%s (trial error %.3g vs %.3g as given); using that convention",
-                label,
-                *cbest,
-                errs[cbest],
-                err0,
-            )
+        yield tick(f"{name}, error {e:.4g}")
+    err, probe, spot, sign, conv = best
     logger.info(
         "%sprobe from the data: pupil radius %.1f px, %s (trial error %.4g)",
         label,
         radius,
         "a supplied candidate" if spot is None else f"spot {spot:.1f} px, sign {sign:+d}",
-        err0,
+        err,
     )
     return ProbeEstimate(probe, spot, sign, radius, conv, trials)
 

@@ -494,7 +494,9 @@ def _estimated_probe(
 
     label = f"{Path(job.scan.path or '').name}: "
     data = crop_window(np.asarray(job.scan.data[:], np.float32), job.window)
-    mask = None if job.scan.mask is None else crop_window(np.asarray(job.scan.mask, bool), job.window)
+    mask = (
+        None if job.scan.mask is None else crop_window(np.asarray(job.scan.mask, bool), job.window)
+    )
     data, mask = check_patterns(data, mask, label)
     extra = []
     optics = _recorded_optics(job.scan)

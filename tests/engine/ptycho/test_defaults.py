@@ -14,11 +14,14 @@ correlation >= 0.99.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
 from ptyxanes.io.cxi import read_scan_series, write_cxi
 from ptyxanes.progress import run_sync
+from ptyxanes.ptycho import PtychoParams, check_patterns, reconstruct
 from ptyxanes.ptycho.series import normalize_background, reconstruct_series
 
 from . import independent as ind
@@ -64,3 +67,43 @@ def test_defaults_every_energy(series_dir):
         offsets.append(float(np.median(-np.log(np.abs(norm[well][low])) - lt[low])))
     assert not failures, failures
     assert np.ptp(offsets) < 0.01, offsets
+
+
+@pytest.fixture(scope="module")
+def one_energy():
+    rng = np.random.default_rng(1)
+    pos = ind.scan(rng)
+    data, probe, px = ind.patterns(8420.0, pos, rng, photons=1e6)
+    return data.astype(np.float32), pos / px, px
+
+
+@pytest.mark.slow
+def test_swapped_positions_found(one_energy, caplog):
+    """Positions written with rows and columns swapped: the trial runs find it and warn."""
+    data, corners, _ = one_energy
+    swapped = corners[:, ::-1] + 2
+    p = PtychoParams(iterations=1, preview_every=0)
+    with caplog.at_level(logging.WARNING, logger="ptyxanes.ptycho"):
+        res = run_sync(reconstruct(data, swapped, params=p))
+    assert tuple(res.info["position_convention"]) == (1, 0, 0)
+    assert any("rows/cols swapped" in r.getMessage() for r in caplog.records)
+    # the positions used are the original ones (up to the common offset)
+    d = res.positions - corners
+    assert np.allclose(d, d[0], atol=1e-9)
+
+
+def test_fft_shifted_patterns_fixed(one_energy, caplog):
+    data, _, _ = one_energy
+    shifted = np.fft.ifftshift(data, axes=(-2, -1))
+    with caplog.at_level(logging.WARNING, logger="ptyxanes.ptycho"):
+        fixed, _ = check_patterns(shifted)
+    np.testing.assert_array_equal(fixed, data)
+    assert any("FFT-shifted" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    same, _ = check_patterns(data)
+    np.testing.assert_array_equal(same, data)
+    assert not caplog.records
+    bad = data.copy()
+    bad[3] = 0
+    with pytest.raises(ValueError, match="empty pattern"):
+        check_patterns(bad)
