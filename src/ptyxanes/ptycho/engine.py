@@ -27,6 +27,7 @@ every iteration (keeps their incoherent sum, sorts them by power).
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import logging
 import time
 from collections.abc import Generator
@@ -470,6 +471,7 @@ def reconstruct(
                     update_probe,
                     coef,
                     _ramps(frac[idx], (h, w)) if subpixel else None,
+                    params.workers > 1,
                 )
                 err += e
                 continue
@@ -643,10 +645,12 @@ def _group_cpu(
     update_probe: bool,
     coef: NDArray[np.float32],
     ramp: NDArray[np.complex64] | None = None,
+    split: bool = False,
 ) -> tuple[float, NDArray[np.complex64], NDArray[np.float32]]:
-    """One group on the CPU with the fused numba kernels; returns (error, probe, object step)."""
-    from ptyxanes.ptycho import _kernels
+    """One group on the CPU with the fused numba kernels; returns (error, probe, object step).
 
+    ``split``: run each kernel on the two halves of the group in two threads.
+    """
     h, w = hw
     r0, c0, sup = box
     b = len(idx)
@@ -667,11 +671,11 @@ def _group_cpu(
         )
         num_p = np.zeros((b, *P.shape), np.complex64)
     far = fwd(pj * patches[:, None])
-    err = _kernels.modulus_constraint(far, meas, good, np.ascontiguousarray(idx, dtype=np.int64))
+    err = _modulus(far, meas, good, np.ascontiguousarray(idx, dtype=np.int64), split)
     new = inv(far)
     o2sum = np.zeros((h, w), np.float32)
     omax = np.zeros(b, np.float32)
-    _kernels.object_probe_update(new, patches, pj, cf, num_p, update_probe, o2sum, omax)
+    _update(new, patches, pj, cf, num_p, update_probe, o2sum, omax, split)
     if update_probe:
         num_p = num_p[0] if ramp is None else inv((fwd(num_p) * np.conj(ramp)[:, None]).sum(axis=0))
     # the increments are added over the whole window: members' support boxes are
@@ -685,6 +689,82 @@ def _group_cpu(
             den = (1 - beta) * o2sum + beta * float(omax.max()) * b
             P += num_p / den
     return float(err), P, coef
+
+
+_POOL: cf.ThreadPoolExecutor | None = None
+
+
+def _pool() -> cf.ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="ptycho-kernel")
+    return _POOL
+
+
+def _modulus(far: Any, meas: Any, good: Any, idx: Any, split: bool) -> float:
+    """:func:`_kernels.modulus_constraint`, on two threads (halves of the batch) if ``split``."""
+    from ptyxanes.ptycho import _kernels
+
+    b = far.shape[0]
+    if not split or b < 2:
+        return float(_kernels.modulus_constraint(far, meas, good, idx))
+    m = b // 2
+    first = _pool().submit(_kernels.modulus_constraint, far[:m], meas, good, idx[:m])
+    e2 = _kernels.modulus_constraint(far[m:], meas, good, idx[m:])
+    return float(first.result()) + float(e2)
+
+
+def _update(
+    new: Any,
+    patches: Any,
+    pj: Any,
+    coef: Any,
+    num_p: Any,
+    do_probe: bool,
+    o2sum: Any,
+    omax: Any,
+    split: bool,
+) -> None:
+    """:func:`_kernels.object_probe_update`, on two threads (halves of the batch) if ``split``.
+
+    Shared accumulators (one probe numerator, ``o2sum``) get a second copy for the
+    second half, added afterwards.
+    """
+    from ptyxanes.ptycho import _kernels
+
+    b = new.shape[0]
+    if not split or b < 2:
+        _kernels.object_probe_update(new, patches, pj, coef, num_p, do_probe, o2sum, omax)
+        return
+    m = b // 2
+
+    def lo(a: Any) -> Any:
+        return a[:m] if a.shape[0] > 1 else a
+
+    def hi(a: Any) -> Any:
+        return a[m:] if a.shape[0] > 1 else a
+
+    shared = num_p.shape[0] == 1
+    num2 = np.zeros_like(num_p) if shared else num_p[m:]
+    o2 = np.zeros_like(o2sum)
+    first = _pool().submit(
+        _kernels.object_probe_update,
+        new[:m],
+        patches[:m],
+        lo(pj),
+        lo(coef),
+        num_p if shared else num_p[:m],
+        do_probe,
+        o2sum,
+        omax[:m],
+    )
+    _kernels.object_probe_update(
+        new[m:], patches[m:], hi(pj), hi(coef), num2, do_probe, o2, omax[m:]
+    )
+    first.result()
+    if shared:
+        num_p += num2
+    o2sum += o2
 
 
 def _ramps(frac: NDArray[np.float64], hw: tuple[int, int]) -> NDArray[np.complex64]:

@@ -79,6 +79,10 @@ class SeriesParams:
     normalize : bool
         Scale and rotate every image so that its background has |T| = 1 and
         phase 0 (:func:`normalize_background`).
+    quality_limit : float
+        An energy whose final Fourier error, in units of its Poisson floor, exceeds
+        this multiple of the reference's is reconstructed again from its own probe
+        estimate, and flagged (``info["flagged"]``, a warning) if it stays above.
     """
 
     pixel_mode: str = "crop"
@@ -94,6 +98,7 @@ class SeriesParams:
     outer_zone: float = 200e-9
     saturation: float | None = None
     normalize: bool = True
+    quality_limit: float = 1.5
 
 
 def normalize_background(
@@ -528,6 +533,16 @@ def _estimated_probe(
     )
 
 
+def _quality(result: PtychoResult, job: _Job) -> float:
+    """Final Fourier error over its Poisson floor (``(sqrt(I) - sqrt(lambda))^2 ~ 1/4`` per
+    counting pixel, normalised like the error by the total counts)."""
+    data = crop_window(np.asarray(job.scan.data[:], dtype=np.float32), job.window)
+    if job.scan.mask is not None:
+        data = data * ~crop_window(np.asarray(job.scan.mask, bool), job.window)
+    floor = 0.25 * float(np.count_nonzero(data > 0)) / max(float(data.sum()), 1e-30)
+    return float(result.errors[-1]) / max(floor, 1e-30)
+
+
 def _with_convention(scan: CXIScan, convention: tuple[bool, bool, bool]) -> CXIScan:
     from ptyxanes.ptycho.probe import transform_positions
 
@@ -711,6 +726,34 @@ def reconstruct_series(
                 raise Cancelled
     if failures:
         raise ValueError("reconstruction failed for " + "; ".join(failures))
+    # quality check: an energy whose Fourier error (over its Poisson floor) is far
+    # above the reference's is rerun from its own probe estimate; if it stays bad it
+    # is flagged (warning, info["flagged"]) instead of passed on silently
+    quality = {j.index: _quality(results[j.index], j) for j in jobs}
+    flagged: list[float] = []
+    for j in others:
+        if quality[j.index] <= sp.quality_limit * quality[ref.index]:
+            continue
+        name = Path(j.scan.path or "").name
+        logger.warning(
+            "%s: Fourier error %.2f x its noise floor against %.2f x for the reference; "
+            "reconstructing it again from its own probe estimate",
+            name,
+            quality[j.index],
+            quality[ref.index],
+        )
+        probe = _initial_probe(j, sp)
+        if probe is None:
+            probe = (yield from _estimated_probe(j, sp, params, control)).probe
+        again = _run_job(j, params, sp, probe, None, control, lambda p: None)
+        q2 = _quality(again, j)
+        if q2 < quality[j.index]:
+            results[j.index], quality[j.index] = again, q2
+        if quality[j.index] > sp.quality_limit * quality[ref.index]:
+            flagged.append(float(j.scan.energy))
+            logger.warning(
+                "%s: still %.2f x its noise floor; flagged as unreliable", name, quality[j.index]
+            )
     # assemble the stack
     n_e = len(energies)
     n_a = 1 if angles is None else len(angles)
@@ -749,7 +792,13 @@ def reconstruct_series(
         np.array([j.window for j in jobs]),
         [results[j.index] for j in jobs],
         [str(s.path) for s in scans],
-        {"reference": ref.index, "seconds": time.monotonic() - t0, "pixel_mode": sp.pixel_mode},
+        {
+            "reference": ref.index,
+            "seconds": time.monotonic() - t0,
+            "pixel_mode": sp.pixel_mode,
+            "quality": np.array([quality[j.index] for j in jobs]),
+            "flagged": np.asarray(flagged),
+        },
     )
 
 
@@ -764,7 +813,8 @@ def write_series(
 
     ``/entry/data``: complex transmission (energy[, angle], row, col) with
     energy (eV), angle (deg), pixel_size (m, per energy). ``/entry/ptycho/``:
-    ``native_pixel_size`` (m), ``windows`` (px), and per scan ``scan_<i>/``
+    ``native_pixel_size`` (m), ``windows`` (px), ``quality`` (final Fourier
+    error over the Poisson floor, per scan), ``flagged_energies`` (eV), and per scan ``scan_<i>/``
     with ``probe`` (K, H, W), ``errors`` (iterations), ``positions`` (P, 2;
     px, window corners), ``energy``, ``angle``, ``file``.
 
@@ -803,6 +853,9 @@ def write_series(
         g.attrs["NX_class"] = "NXcollection"
         g.create_dataset("native_pixel_size", data=result.native_pixel_size).attrs["units"] = "m"
         g.create_dataset("windows", data=result.windows)
+        if "quality" in result.info:
+            g.create_dataset("quality", data=result.info["quality"])
+            g.create_dataset("flagged_energies", data=result.info["flagged"]).attrs["units"] = "eV"
         for i, (r, fname) in enumerate(zip(result.results, result.files, strict=True)):
             s = g.create_group(f"scan_{i:04d}")
             s.create_dataset("probe", data=r.probe)
