@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--modes", type=int, default=1, help="probe modes K (default 1)")
     p.add_argument(
-        "--alpha", type=float, default=None, help="object step (default: ePIE 1.0, rPIE 0.1)"
+        "--alpha", type=float, default=None, help="object step (default: ePIE 1.0, rPIE 0.25)"
     )
     p.add_argument("--beta", type=float, default=None, help="probe step (default 1.0)")
     p.add_argument(
@@ -74,7 +74,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--defocus",
         type=float,
         default=None,
-        help="zone-plate probe: distance downstream of focus, m (overrides --spot)",
+        help="zone-plate probe: distance downstream of focus, m (overrides --spot; "
+        "default: probe from the data)",
     )
     p.add_argument("--jobs", type=int, default=2, help="parallel energies (default 2)")
     p.add_argument("--refine-positions", action="store_true", help="refine scan positions")
@@ -111,8 +112,9 @@ def _run(args: argparse.Namespace) -> int:
         warm_iterations=args.warm_iterations,
         jobs=args.jobs,
         probe_file=args.probe,
-        spot=args.spot,
+        spot=2e-6 if args.spot is None else args.spot,
         defocus=args.defocus,
+        probe_from_data=args.spot is None and args.defocus is None,
     )
     result = run_with_bar(
         reconstruct_series(scans, params, series), "reconstruct", quiet=args.quiet

@@ -19,7 +19,7 @@ keep the estimated amplitude):
   ``P_k += beta O* dpsi_k / max|O|^2``; defaults ``alpha = beta = 1``.
 * rPIE (Maiden, Johnson & Li 2017): ``O += sum_k P_k* dpsi_k / ((1 - alpha)|P|^2 +
   alpha max|P|^2)`` and likewise for the probe with ``beta``; defaults
-  ``alpha = 0.1``, ``beta = 1`` (the paper recommends alpha 0.05-0.25).
+  ``alpha = 0.25``, ``beta = 1`` (the paper recommends alpha 0.05-0.25).
 
 Mixed states (Thibault & Menzel 2013): K modes, orthogonalised by SVD after
 every iteration (keeps their incoherent sum, sorts them by power).
@@ -43,7 +43,7 @@ from ptyxanes.progress import Control, Progress
 logger = logging.getLogger(__name__)
 
 ALGORITHMS = ("epie", "rpie")
-DEFAULTS = {"epie": (1.0, 1.0), "rpie": (0.1, 1.0)}
+DEFAULTS = {"epie": (1.0, 1.0), "rpie": (0.25, 1.0)}
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,8 @@ class PtychoParams:
         Number of probe modes K (1 = pure state).
     alpha, beta : float or None
         Object and probe step parameters (None: the algorithm's default,
-        ePIE 1.0/1.0, rPIE 0.1/1.0).
+        ePIE 1.0/1.0, rPIE 0.25/1.0; the paper recommends 0.05-0.25: 0.25 gave the
+        lowest -ln|T| errors on the twin and the independent test series).
     probe_start : int
         First iteration (0-based) in which the probe is updated.
     mode_power : float

@@ -68,9 +68,13 @@ class SeriesParams:
         default: estimated from the patterns of the reference scan
         (:func:`ptyxanes.ptycho.probe.estimate_probe`; the zone-plate probe of
         optics recorded in the file is one of the candidates).
-    spot, defocus : float or None
-        Zone-plate probe initialisation (spot diameter, m, or defocus, m);
-        either one overrides the estimate from the data.
+    spot, defocus : float
+        Zone-plate probe (spot diameter, m, or defocus, m): a candidate of the
+        estimate from the data, or the initial probe with ``probe_from_data=False``.
+    probe_from_data : bool
+        Estimate the initial probe from the reference scan's patterns (the zone
+        plate of ``spot``/``defocus`` and of optics recorded in the file are
+        candidates too); False: the zone-plate probe as it is.
     diameter, outer_zone : float
         Zone plate, m.
     saturation : float or None
@@ -92,8 +96,9 @@ class SeriesParams:
     warm_iterations: int | None = None
     jobs: int = 2
     probe_file: str | None = None
-    spot: float | None = None
+    spot: float = 2e-6
     defocus: float | None = None
+    probe_from_data: bool = True
     diameter: float = 400e-6
     outer_zone: float = 200e-9
     saturation: float | None = None
@@ -474,7 +479,7 @@ def _initial_probe(job: _Job, sp: SeriesParams) -> NDArray[np.complex64] | None:
             if p3.shape[-1] != job.window
             else p3.astype(np.complex64)
         )
-    if sp.spot is None and sp.defocus is None:
+    if sp.probe_from_data:
         return None
     from ptyxanes.simulate.ptycho import fzp_probe
 
@@ -485,7 +490,7 @@ def _initial_probe(job: _Job, sp: SeriesParams) -> NDArray[np.complex64] | None:
         diameter=sp.diameter,
         outer_zone=sp.outer_zone,
         defocus=sp.defocus,
-        spot=sp.spot if sp.spot is not None else 2e-6,
+        spot=sp.spot,
     )
 
 
@@ -503,7 +508,20 @@ def _estimated_probe(
         None if job.scan.mask is None else crop_window(np.asarray(job.scan.mask, bool), job.window)
     )
     data, mask = check_patterns(data, mask, label)
-    extra = []
+    extra = [
+        (
+            "zone plate of the given optics",
+            fzp_probe(
+                job.scan.energy,
+                job.window,
+                job.pixel,
+                diameter=sp.diameter,
+                outer_zone=sp.outer_zone,
+                defocus=sp.defocus,
+                spot=sp.spot,
+            ),
+        )
+    ]
     optics = _recorded_optics(job.scan)
     if "spot" in optics or "defocus" in optics:
         extra.append(
