@@ -1,4 +1,4 @@
-"""Benchmark: seconds per ePIE iteration vs the FFT floor, on twin-like data.
+"""Benchmark: seconds per ePIE iteration vs the FFT floor and PtyLab, on twin-like data.
 
 Data: the tiny twin sample (200 cycles) at 8350 eV on the demo geometry
 (128 x 128 patterns, 77 nm pixels, 2 µm zone-plate spot, fly scan) over a
@@ -6,11 +6,21 @@ field of >= 1000 positions. The floor is the time of the same number of
 forward + inverse 2D FFT pairs (complex64, 128 x 128, scipy.fft, same
 workers, in batches of 32) -- what any ePIE must at least do per iteration.
 
-Also measures the iterations saved by a warm start (probe of a neighbouring
-energy) against a cold start (zone-plate probe) to reach the same Fourier
-error.
+PtyLab (ePIE, its defaults, CPU) runs in a venv of its own, in a subprocess
+that times its ``reconstruct()`` only. The codes run interleaved (the order
+rotates every repeat); min and median over the repeats are printed with the
+ratios, and the load average before and after (the machine may be shared).
 
-Run: ``.venv/bin/python benchmarks/ptycho.py [--iterations 5] [--positions 1000]``
+Set up the peers' venv once::
+
+    python3 -m venv benchmarks/.venv-peers
+    benchmarks/.venv-peers/bin/pip install ptylab==0.3.7
+
+Also measures (``--warm``) the iterations saved by a warm start (probe of a
+neighbouring energy) against a cold start (zone-plate probe) to reach the same
+Fourier error.
+
+Run: ``PYTHONPATH=src .venv/bin/python benchmarks/ptycho.py [--iterations 2] [--repeats 3]``
 """
 
 from __future__ import annotations
@@ -63,53 +73,127 @@ def fft_floor(n_pairs: int, shape: tuple[int, int], workers: int, batch: int = 3
     return time.perf_counter() - t0
 
 
+def _ptylab_input(path, data, corners, px, energy, spot=2e-6) -> None:
+    """The scan in PtyLab's CPM HDF5 format (encoder in m, centred patterns)."""
+    import h5py
+
+    lam = sp.wavelength(energy)
+    with h5py.File(path, "w") as f:
+        f["ptychogram"] = np.asarray(data, np.float32)
+        f["encoder"] = (corners - corners.mean(axis=0)) * px
+        f["wavelength"] = lam
+        f["dxd"] = sp.DETECTOR_PIXEL
+        f["zo"] = px * data.shape[-1] * sp.DETECTOR_PIXEL / lam  # gives PtyLab the same pixel
+        f["entrancePupilDiameter"] = spot
+
+
+def _ptylab(python: str, path: str, iterations: int, modes: int, threads: int) -> float:
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    worker = Path(__file__).with_name("_ptylab_worker.py")
+    r = subprocess.run(
+        [python, str(worker), path, str(iterations), str(modes)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    return float(json.loads(r.stdout.strip().splitlines()[-1])["seconds_per_iteration"])
+
+
+def _ptyxanes(data, corners, probe, shape, iterations, modes, workers, algorithm) -> float:
+    res = run_sync(
+        reconstruct(
+            data,
+            corners,
+            probe,
+            obj_shape=shape,
+            params=PtychoParams(
+                algorithm=algorithm,
+                iterations=iterations,
+                modes=modes,
+                workers=workers,
+                preview_every=0,
+            ),
+        )
+    )
+    return float(np.sum(res.info["iteration_seconds"])) / iterations
+
+
 def main(argv: list[str] | None = None) -> int:
+    import os
+    import tempfile
+    from pathlib import Path
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--iterations", type=int, default=5)
+    ap.add_argument("--iterations", type=int, default=2, help="iterations per timed run")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats")
     ap.add_argument("--positions", type=int, default=1000)
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--modes", default="1,3", help="comma-separated mode counts")
+    ap.add_argument(
+        "--peers",
+        default=str(Path(__file__).with_name(".venv-peers") / "bin" / "python"),
+        help="python of the venv with PtyLab (skipped if missing)",
+    )
     ap.add_argument("--warm", action="store_true", help="also measure the warm-start saving")
     args = ap.parse_args(argv)
     out = sys.stdout.write
+    out(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs\n")
     t0 = time.perf_counter()
     data, corners, probe, shape, px = make_data(8350.0, args.positions)
     out(
         f"data: {data.shape[0]} patterns {data.shape[1]}x{data.shape[2]}, pixel {px * 1e9:.1f} nm,"
         f" object {shape}, simulated in {time.perf_counter() - t0:.1f} s\n"
     )
-    params = PtychoParams(iterations=args.iterations, workers=args.workers, preview_every=0)
-    run_sync(
-        reconstruct(
-            data[:50],
-            corners[:50],
-            probe,
-            obj_shape=shape,  # compile the kernels
-            params=PtychoParams(iterations=1, modes=2),
+    have_peer = Path(args.peers).exists()
+    if not have_peer:
+        out(f"PtyLab venv {args.peers} not found: PtyLab skipped (see docs/ptycho.md)\n")
+    tmp = tempfile.TemporaryDirectory()
+    h5 = str(Path(tmp.name) / "scan.h5")
+    if have_peer:
+        _ptylab_input(h5, data, corners.astype(float), px, 8350.0)
+    # compile the kernels
+    _ptyxanes(data[:50], corners[:50], probe, shape, 1, 2, args.workers, "epie")
+    for modes in [int(m) for m in args.modes.split(",")]:
+        times: dict[str, list[float]] = {"ptyxanes": [], "floor": []}
+        if have_peer:
+            times["ptylab"] = []
+        for rep in range(args.repeats):
+            order = list(times)
+            order = order[rep % len(order) :] + order[: rep % len(order)]
+            for code in order:
+                if code == "ptyxanes":
+                    t = _ptyxanes(
+                        data, corners, probe, shape, args.iterations, modes, args.workers, "epie"
+                    )
+                elif code == "floor":
+                    n = len(corners) * modes * args.iterations
+                    t = fft_floor(n, data.shape[1:], args.workers) / args.iterations
+                else:
+                    t = _ptylab(args.peers, h5, args.iterations, modes, args.workers)
+                times[code].append(t)
+        out(f"ePIE, {modes} mode(s), {args.workers} threads, s/iteration (min / median):\n")
+        for code, v in times.items():
+            out(f"  {code:9s} {min(v):.3f} / {float(np.median(v)):.3f}\n")
+        x = times["ptyxanes"]
+        f = times["floor"]
+        out(
+            f"  ptyxanes / floor: {min(x) / min(f):.2f} (min)  "
+            f"{float(np.median(x)) / float(np.median(f)):.2f} (median)  target <= 1.5\n"
         )
-    )
-    res = run_sync(reconstruct(data, corners, probe, obj_shape=shape, params=params))
-    per_it = float(np.median(res.info["iteration_seconds"]))
-    floor = (
-        fft_floor(len(corners) * args.iterations, data.shape[1:], args.workers) / args.iterations
-    )
-    out(
-        f"ePIE (1 mode): {per_it:.3f} s/iteration, {len(corners) / per_it:.0f} positions/s "
-        f"({res.info['groups']} groups, support {res.info['support']} px)\n"
-    )
-    out(f"FFT floor ({len(corners)} fft2+ifft2 pairs): {floor:.3f} s/iteration\n")
-    out(f"ratio ePIE / floor = {per_it / floor:.2f}  (required <= 2)\n")
-    res3 = run_sync(
-        reconstruct(
-            data,
-            corners,
-            probe,
-            obj_shape=shape,
-            params=PtychoParams(iterations=2, modes=3, workers=args.workers, preview_every=0),
-        )
-    )
-    floor3 = fft_floor(3 * len(corners) * 2, data.shape[1:], args.workers) / 2
-    it3 = float(np.median(res3.info["iteration_seconds"]))
-    out(f"ePIE (3 modes): {it3:.3f} s/iteration, ratio to its floor {it3 / floor3:.2f}\n")
+        if have_peer:
+            y = times["ptylab"]
+            out(
+                f"  PtyLab / ptyxanes: {min(y) / min(x):.2f} (min)  "
+                f"{float(np.median(y)) / float(np.median(x)):.2f} (median)  target >= 2\n"
+            )
+    out(f"load average at end: {os.getloadavg()[0]:.2f}\n")
+    tmp.cleanup()
     if args.warm:
         _warm(out, args)
     return 0

@@ -23,8 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--algorithm",
         choices=("epie", "rpie"),
-        default="epie",
-        help="reconstruction algorithm (default epie)",
+        default="rpie",
+        help="reconstruction algorithm (default rpie; epie leaves a raster grid in weakly lit "
+        "parts of -ln|T|)",
     )
     p.add_argument(
         "--iterations",
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--modes", type=int, default=1, help="probe modes K (default 1)")
     p.add_argument(
-        "--alpha", type=float, default=None, help="object step (default: ePIE 1.0, rPIE 0.1)"
+        "--alpha", type=float, default=None, help="object step (default: ePIE 1.0, rPIE 0.25)"
     )
     p.add_argument("--beta", type=float, default=None, help="probe step (default 1.0)")
     p.add_argument(
@@ -59,19 +60,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--probe",
         default=None,
-        help="initial probe, .npy complex (H, W) or (K, H, W) (default: zone plate)",
+        help="initial probe, .npy complex (H, W) or (K, H, W) (default: estimated from the "
+        "patterns: pupil from the mean pattern, spot size and position convention chosen by "
+        "the data error of short trial runs)",
     )
     p.add_argument(
         "--spot",
         type=float,
-        default=2e-6,
-        help="zone-plate probe: spot diameter at the sample, m (default 2e-6)",
+        default=None,
+        help="zone-plate probe: spot diameter at the sample, m (default: probe from the data)",
     )
     p.add_argument(
         "--defocus",
         type=float,
         default=None,
-        help="zone-plate probe: distance downstream of focus, m (overrides --spot)",
+        help="zone-plate probe: distance downstream of focus, m (overrides --spot; "
+        "default: probe from the data)",
     )
     p.add_argument("--jobs", type=int, default=2, help="parallel energies (default 2)")
     p.add_argument("--refine-positions", action="store_true", help="refine scan positions")
@@ -108,8 +112,9 @@ def _run(args: argparse.Namespace) -> int:
         warm_iterations=args.warm_iterations,
         jobs=args.jobs,
         probe_file=args.probe,
-        spot=args.spot,
+        spot=2e-6 if args.spot is None else args.spot,
         defocus=args.defocus,
+        probe_from_data=args.spot is None and args.defocus is None,
     )
     result = run_with_bar(
         reconstruct_series(scans, params, series), "reconstruct", quiet=args.quiet

@@ -12,19 +12,24 @@ from ptyxanes.ptycho.engine import (
     ALGORITHMS,
     PtychoParams,
     PtychoResult,
+    check_patterns,
     group_positions,
     init_modes,
     orthogonalize_modes,
     reconstruct,
     support_size,
 )
+from ptyxanes.ptycho.probe import ProbeEstimate, estimate_probe
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "ALGORITHMS",
+    "ProbeEstimate",
+    "estimate_probe",
     "PtychoParams",
     "PtychoResult",
+    "check_patterns",
     "group_positions",
     "init_modes",
     "orthogonalize_modes",

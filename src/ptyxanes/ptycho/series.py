@@ -65,9 +65,16 @@ class SeriesParams:
         Parallel jobs (threads).
     probe_file : str or None
         ``.npy`` file (complex, (H, W) or (K, H, W)) with the initial probe;
-        default the zone-plate probe.
+        default: estimated from the patterns of the reference scan
+        (:func:`ptyxanes.ptycho.probe.estimate_probe`; the zone-plate probe of
+        optics recorded in the file is one of the candidates).
     spot, defocus : float
-        Zone-plate probe initialisation (spot diameter, m, or defocus, m).
+        Zone-plate probe (spot diameter, m, or defocus, m): a candidate of the
+        estimate from the data, or the initial probe with ``probe_from_data=False``.
+    probe_from_data : bool
+        Estimate the initial probe from the reference scan's patterns (the zone
+        plate of ``spot``/``defocus`` and of optics recorded in the file are
+        candidates too); False: the zone-plate probe as it is.
     diameter, outer_zone : float
         Zone plate, m.
     saturation : float or None
@@ -76,6 +83,10 @@ class SeriesParams:
     normalize : bool
         Scale and rotate every image so that its background has |T| = 1 and
         phase 0 (:func:`normalize_background`).
+    quality_limit : float
+        An energy whose final Fourier error, in units of its Poisson floor, exceeds
+        this multiple of the reference's is reconstructed again from its own probe
+        estimate, and flagged (``info["flagged"]``, a warning) if it stays above.
     """
 
     pixel_mode: str = "crop"
@@ -87,10 +98,12 @@ class SeriesParams:
     probe_file: str | None = None
     spot: float = 2e-6
     defocus: float | None = None
+    probe_from_data: bool = True
     diameter: float = 400e-6
     outer_zone: float = 200e-9
     saturation: float | None = None
     normalize: bool = True
+    quality_limit: float = 1.5
 
 
 def normalize_background(
@@ -293,14 +306,34 @@ def crop_window(frames: NDArray[Any], n: int) -> NDArray[Any]:
     return frames[..., r0 : r0 + n, c0 : c0 + n]
 
 
+def _centre_fit(a: NDArray[Any], shape: tuple[int, int]) -> NDArray[Any]:
+    """Crop or zero-pad the last two axes so that index ``n // 2`` goes to ``m // 2``."""
+    out = np.zeros((*a.shape[:-2], *shape), dtype=a.dtype)
+    src = []
+    dst = []
+    for n, m in zip(a.shape[-2:], shape, strict=True):
+        off = m // 2 - n // 2  # dst = src + off
+        lo, hi = max(0, -off), min(n, m - off)
+        src.append(slice(lo, hi))
+        dst.append(slice(lo + off, hi + off))
+    out[..., dst[0], dst[1]] = a[..., src[0], src[1]]
+    return out
+
+
 def rescale_probe(
     probe: NDArray[np.complexfloating], from_pixel: float, to_pixel: float, shape: tuple[int, int]
 ) -> NDArray[np.complex64]:
     """Resample probe modes to another pixel size and window, keeping total power.
 
+    Band-limited (Fourier) resampling: the probe's spectrum is zero-padded or
+    cropped to ``round(N from_pixel / to_pixel)`` points (a new pixel within
+    ``0.5 / N`` of ``to_pixel``), then the probe is cropped or zero-padded to
+    ``shape`` about its centre pixel. Equal pixels only crop or pad (no
+    interpolation, which would imprint a grid on the object of a warm start).
+
     Parameters
     ----------
-    probe : ndarray of shape (K, H, W)
+    probe : ndarray of shape (K, H, W) or (H, W)
     from_pixel, to_pixel : float
         m.
     shape : (int, int)
@@ -315,24 +348,21 @@ def rescale_probe(
     >>> rescale_probe(np.ones((1, 8, 8), complex), 1.0, 1.0, (6, 6)).shape
     (1, 6, 6)
     """
-    p = np.asarray(probe, dtype=np.complex64)
+    p = np.asarray(probe, dtype=np.complex128)
     if p.ndim == 2:
         p = p[None]
     power = float((np.abs(p) ** 2).sum())
-    out = np.zeros((p.shape[0], *shape), np.complex64)
+    h, w = p.shape[-2:]
     z = from_pixel / to_pixel
-    for k, m in enumerate(p):
-        h, w = m.shape
-        # output pixel (i, j) sits at input coordinate centre + (i - centre_out) / z
-        ii, jj = np.mgrid[: shape[0], : shape[1]].astype(np.float64)
-        ci = h // 2 + (ii - shape[0] // 2) / z
-        cj = w // 2 + (jj - shape[1] // 2) / z
-        re = ndimage.map_coordinates(m.real, [ci, cj], order=1, cval=0.0)
-        im = ndimage.map_coordinates(m.imag, [ci, cj], order=1, cval=0.0)
-        out[k] = re + 1j * im
+    n2 = (int(round(h * z)), int(round(w * z)))
+    if n2 != (h, w):
+        spec = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(p, axes=(-2, -1))), axes=(-2, -1))
+        spec = _centre_fit(spec, n2)
+        p = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(spec, axes=(-2, -1))), axes=(-2, -1))
+    out = _centre_fit(p, tuple(shape)).astype(np.complex64)
     new = float((np.abs(out) ** 2).sum())
     if new > 0:
-        out *= np.sqrt(power / new)
+        out *= np.float32(np.sqrt(power / new))
     return out
 
 
@@ -411,7 +441,32 @@ def _plan(scans: Sequence[CXIScan], sp: SeriesParams) -> tuple[list[_Job], tuple
     return jobs, out_shape, out_px
 
 
-def _initial_probe(job: _Job, sp: SeriesParams) -> NDArray[np.complex64]:
+def _recorded_optics(scan: CXIScan) -> dict[str, float]:
+    """Zone-plate optics (``spot``, ``defocus``, ``diameter``, ``outer_zone``, m) a CXI file
+    records in the JSON parameters of its ``/entry_1/process_*`` groups; empty if none."""
+    import json
+
+    out: dict[str, float] = {}
+    if not scan.path:
+        return out
+    try:
+        with h5py.File(scan.path, "r") as f:
+            entry = f.get("entry_1")
+            for name in entry or {}:
+                if not name.startswith("process_"):
+                    continue
+                params = json.loads(str(entry[name].attrs.get("parameters", "{}")))
+                for key in ("spot", "defocus", "diameter", "outer_zone"):
+                    val = params.get(key)
+                    if isinstance(val, int | float) and np.isfinite(val) and val > 0:
+                        out[key] = float(val)
+    except (OSError, ValueError, TypeError, AttributeError):
+        logger.debug("no optics recorded in %s", scan.path, exc_info=True)
+    return out
+
+
+def _initial_probe(job: _Job, sp: SeriesParams) -> NDArray[np.complex64] | None:
+    """The probe the user chose (file, spot or defocus), else None (estimate from the data)."""
     if sp.probe_file:
         p = np.load(sp.probe_file)
         if not np.iscomplexobj(p) or p.ndim not in (2, 3):
@@ -424,6 +479,8 @@ def _initial_probe(job: _Job, sp: SeriesParams) -> NDArray[np.complex64]:
             if p3.shape[-1] != job.window
             else p3.astype(np.complex64)
         )
+    if sp.probe_from_data:
+        return None
     from ptyxanes.simulate.ptycho import fzp_probe
 
     return fzp_probe(
@@ -435,6 +492,79 @@ def _initial_probe(job: _Job, sp: SeriesParams) -> NDArray[np.complex64]:
         defocus=sp.defocus,
         spot=sp.spot,
     )
+
+
+def _estimated_probe(
+    job: _Job, sp: SeriesParams, params: PtychoParams, control: Control
+) -> Generator[Progress, None, Any]:
+    """Probe estimate of one job from its patterns (recorded optics as an extra candidate)."""
+    from ptyxanes.ptycho.engine import check_patterns
+    from ptyxanes.ptycho.probe import estimate_probe
+    from ptyxanes.simulate.ptycho import fzp_probe
+
+    label = f"{Path(job.scan.path or '').name}: "
+    data = crop_window(np.asarray(job.scan.data[:], np.float32), job.window)
+    mask = (
+        None if job.scan.mask is None else crop_window(np.asarray(job.scan.mask, bool), job.window)
+    )
+    data, mask = check_patterns(data, mask, label)
+    extra = [
+        (
+            "zone plate of the given optics",
+            fzp_probe(
+                job.scan.energy,
+                job.window,
+                job.pixel,
+                diameter=sp.diameter,
+                outer_zone=sp.outer_zone,
+                defocus=sp.defocus,
+                spot=sp.spot,
+            ),
+        )
+    ]
+    optics = _recorded_optics(job.scan)
+    if "spot" in optics or "defocus" in optics:
+        extra.append(
+            (
+                "zone plate of the recorded optics",
+                fzp_probe(
+                    job.scan.energy,
+                    job.window,
+                    job.pixel,
+                    diameter=optics.get("diameter", sp.diameter),
+                    outer_zone=optics.get("outer_zone", sp.outer_zone),
+                    defocus=optics.get("defocus"),
+                    spot=optics.get("spot", 2e-6),
+                ),
+            )
+        )
+    return (
+        yield from estimate_probe(
+            data,
+            job.corners,
+            mask=mask,
+            extra=extra,
+            workers=params.workers,
+            control=control,
+            label=label,
+        )
+    )
+
+
+def _quality(result: PtychoResult, job: _Job) -> float:
+    """Final Fourier error over its Poisson floor (``(sqrt(I) - sqrt(lambda))^2 ~ 1/4`` per
+    counting pixel, normalised like the error by the total counts)."""
+    data = crop_window(np.asarray(job.scan.data[:], dtype=np.float32), job.window)
+    if job.scan.mask is not None:
+        data = data * ~crop_window(np.asarray(job.scan.mask, bool), job.window)
+    floor = 0.25 * float(np.count_nonzero(data > 0)) / max(float(data.sum()), 1e-30)
+    return float(result.errors[-1]) / max(floor, 1e-30)
+
+
+def _with_convention(scan: CXIScan, convention: tuple[bool, bool, bool]) -> CXIScan:
+    from ptyxanes.ptycho.probe import transform_positions
+
+    return replace(scan, positions=transform_positions(scan.positions, convention))
 
 
 def _run_job(
@@ -530,10 +660,19 @@ def reconstruct_series(
         q.put(p)
 
     # reference job, cold start (progress forwarded as it comes)
+    probe0 = _initial_probe(ref, sp)
+    estimate = None
+    if probe0 is None:
+        estimate = yield from _estimated_probe(ref, sp, params, control)
+        probe0 = estimate.probe
+        if estimate.convention != (False, False, False):
+            scans = [_with_convention(s, estimate.convention) for s in scans]
+            jobs, out_shape, out_px = _plan(scans, sp)
+            ref = jobs[ref.index]
     gen = reconstruct(
         crop_window(np.asarray(ref.scan.data[:], np.float32), ref.window),
         ref.corners,
-        _initial_probe(ref, sp),
+        probe0,
         params=params,
         obj_shape=ref.shape,
         mask=None
@@ -605,6 +744,34 @@ def reconstruct_series(
                 raise Cancelled
     if failures:
         raise ValueError("reconstruction failed for " + "; ".join(failures))
+    # quality check: an energy whose Fourier error (over its Poisson floor) is far
+    # above the reference's is rerun from its own probe estimate; if it stays bad it
+    # is flagged (warning, info["flagged"]) instead of passed on silently
+    quality = {j.index: _quality(results[j.index], j) for j in jobs}
+    flagged: list[float] = []
+    for j in others:
+        if quality[j.index] <= sp.quality_limit * quality[ref.index]:
+            continue
+        name = Path(j.scan.path or "").name
+        logger.warning(
+            "%s: Fourier error %.2f x its noise floor against %.2f x for the reference; "
+            "reconstructing it again from its own probe estimate",
+            name,
+            quality[j.index],
+            quality[ref.index],
+        )
+        probe = _initial_probe(j, sp)
+        if probe is None:
+            probe = (yield from _estimated_probe(j, sp, params, control)).probe
+        again = _run_job(j, params, sp, probe, None, control, lambda p: None)
+        q2 = _quality(again, j)
+        if q2 < quality[j.index]:
+            results[j.index], quality[j.index] = again, q2
+        if quality[j.index] > sp.quality_limit * quality[ref.index]:
+            flagged.append(float(j.scan.energy))
+            logger.warning(
+                "%s: still %.2f x its noise floor; flagged as unreliable", name, quality[j.index]
+            )
     # assemble the stack
     n_e = len(energies)
     n_a = 1 if angles is None else len(angles)
@@ -643,7 +810,13 @@ def reconstruct_series(
         np.array([j.window for j in jobs]),
         [results[j.index] for j in jobs],
         [str(s.path) for s in scans],
-        {"reference": ref.index, "seconds": time.monotonic() - t0, "pixel_mode": sp.pixel_mode},
+        {
+            "reference": ref.index,
+            "seconds": time.monotonic() - t0,
+            "pixel_mode": sp.pixel_mode,
+            "quality": np.array([quality[j.index] for j in jobs]),
+            "flagged": np.asarray(flagged),
+        },
     )
 
 
@@ -658,7 +831,8 @@ def write_series(
 
     ``/entry/data``: complex transmission (energy[, angle], row, col) with
     energy (eV), angle (deg), pixel_size (m, per energy). ``/entry/ptycho/``:
-    ``native_pixel_size`` (m), ``windows`` (px), and per scan ``scan_<i>/``
+    ``native_pixel_size`` (m), ``windows`` (px), ``quality`` (final Fourier
+    error over the Poisson floor, per scan), ``flagged_energies`` (eV), and per scan ``scan_<i>/``
     with ``probe`` (K, H, W), ``errors`` (iterations), ``positions`` (P, 2;
     px, window corners), ``energy``, ``angle``, ``file``.
 
@@ -697,6 +871,9 @@ def write_series(
         g.attrs["NX_class"] = "NXcollection"
         g.create_dataset("native_pixel_size", data=result.native_pixel_size).attrs["units"] = "m"
         g.create_dataset("windows", data=result.windows)
+        if "quality" in result.info:
+            g.create_dataset("quality", data=result.info["quality"])
+            g.create_dataset("flagged_energies", data=result.info["flagged"]).attrs["units"] = "eV"
         for i, (r, fname) in enumerate(zip(result.results, result.files, strict=True)):
             s = g.create_group(f"scan_{i:04d}")
             s.create_dataset("probe", data=r.probe)

@@ -134,11 +134,19 @@ def test_native_pixel_mode(twin):
     d, _, series = twin
     scans = read_scan_series(d)[:2]
     p = PtychoParams(iterations=3, preview_every=0)
-    native = run_sync(reconstruct_series(scans, p, SeriesParams(pixel_mode="native")))
+    native = run_sync(
+        reconstruct_series(
+            scans, p, SeriesParams(pixel_mode="native", spot=1e-6, probe_from_data=False)
+        )
+    )
     np.testing.assert_allclose(native.pixel_size, series.pixel_size[:2], rtol=1e-9)
     assert list(native.windows) == [64, 64]
     resampled = run_sync(
-        reconstruct_series(scans, p, SeriesParams(pixel_mode="native", pixel_size=150e-9))
+        reconstruct_series(
+            scans,
+            p,
+            SeriesParams(pixel_mode="native", pixel_size=150e-9, spot=1e-6, probe_from_data=False),
+        )
     )
     np.testing.assert_allclose(resampled.pixel_size, [150e-9, 150e-9])
     np.testing.assert_allclose(resampled.native_pixel_size, series.pixel_size[:2], rtol=1e-9)
