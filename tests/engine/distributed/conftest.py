@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from _compare import PARAMS_3D
 
 from ptyxanes.distributed import ComputeBackend

@@ -88,7 +88,7 @@ def test_interrupted_run_resumes_and_skips_finished_tasks(client, twin3d, inproc
     """Cancel after a few energies; the second run loads them and computes only the rest.
 
     The fit runs in blocks of 2 000 spectra; the maps equal the in-process
-    fit of the same volumes with the same chunks.
+    fit of the same volumes with the same chunks and the pipeline's mask.
     """
     src, out, ckpt = twin3d.outdir / "stack.nxs", tmp_path / "dask.h5", tmp_path / "ckpt"
     control, first = Control(), RunStats()
@@ -119,7 +119,8 @@ def test_interrupted_run_resumes_and_skips_finished_tasks(client, twin3d, inproc
     vols = inproc3d.stacks["volumes"]
     cal = calibrate_references(load_references(()), energy=np.asarray(vols.energy),
                                options=FitOptions())
-    res = run_sync(fit_stack(vols, calibration=cal, chunk_spectra=2000))
+    res = run_sync(fit_stack(vols, calibration=cal, chunk_spectra=2000,
+                             threshold=PARAMS_3D.fit.get("threshold", "otsu")))
     want = result_maps(res, float(np.mean(vols.pixel_size)))
     for k, m in want.items():
         np.testing.assert_array_equal(m.data, got.maps[k].data, err_msg=k)
