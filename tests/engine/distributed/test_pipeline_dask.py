@@ -145,15 +145,18 @@ def test_fit_cli_on_workers_equals_in_process(client, inproc3d, tmp_path):
 
 
 @pytest.mark.slow
-def test_tomo_cli_on_workers_equals_in_process(client, twin3d, tmp_path):
-    """`ptyxanes tomo --scheduler`: one task per energy; volumes and alignment identical."""
+def test_tomo_cli_on_workers_equals_in_process(client, twin3d, tmp_path, capsys):
+    """`ptyxanes tomo --scheduler`: one task per energy; volumes, alignment and centres identical."""
     import h5py
 
     common = ["tomo", str(twin3d.outdir / "stack.nxs"), "-q", "--iterations", "10",
               "--align-rounds", "1"]
     assert main([*common, "-o", str(tmp_path / "a.h5")]) == 0
+    axis_a = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("rotation axis")]
     assert main([*common, "-o", str(tmp_path / "b.h5"), "--scheduler",
                  client.scheduler.address]) == 0
+    axis_b = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("rotation axis")]
+    assert len(axis_a) == 1 and axis_a == axis_b  # every energy's centre, as in-process
     with h5py.File(tmp_path / "a.h5") as fa, h5py.File(tmp_path / "b.h5") as fb:
         for name in ("entry/data/data", "entry/tilt_alignment/shifts",
                      "entry/tilt_alignment/center", "entry/registration/shifts"):
