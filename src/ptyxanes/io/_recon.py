@@ -141,6 +141,38 @@ def square_pixel(dy: float, dx: float, path: Path, what: str) -> float:
     return 0.5 * (dy + dx)
 
 
+def pitch_pixel(values: Any, path: Path, what: str, expected: str = "2") -> float:
+    """One square pixel size, m, from a stored pitch: one number, or (row, col).
+
+    Parameters
+    ----------
+    values : array-like
+        One pitch, or the row and column pitches, m.
+    path : pathlib.Path
+        The file, for the error.
+    what : str
+        Where it was read (e.g. ``"/reconstruction/p/dx_spec"``).
+    expected : str, optional
+        How the error names the expected values (default ``"2"``).
+
+    Returns
+    -------
+    pixel_size : float
+        m (see :func:`square_pixel`).
+
+    Raises
+    ------
+    FormatError
+        Neither one nor two values, or as :func:`square_pixel`.
+    """
+    d = np.ravel(np.asarray(values, dtype=np.float64))
+    if d.size == 1:
+        d = np.repeat(d, 2)
+    if d.size != 2:
+        raise FormatError(path, f"{what} has {d.size} values; expected {expected}")
+    return square_pixel(float(d[0]), float(d[1]), path, what)
+
+
 def first_mode(obj: NDArray[Any], path: Path, what: str) -> NDArray[np.complex64]:
     """The first object mode (or layer) of an array of shape (..., M, N).
 
