@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,27 +47,43 @@ def is_hdf5(path: Path) -> bool:
     return bool(h5py.is_hdf5(path))
 
 
-def h5_has(path: Path, *names: str) -> bool:
-    """True when the HDF5 file holds every one of ``names`` (never raises)."""
+def h5_sniff(path: Path, test: Callable[[h5py.File], bool]) -> bool:
+    """``test`` of the HDF5 file opened read-only; False when it is not HDF5 or is unreadable.
+
+    The common body of the format sniffers: it never raises for a bad file.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+    test : callable
+        Called with the open ``h5py.File``; returns whether the content fits.
+
+    Returns
+    -------
+    fits : bool
+    """
     if not is_hdf5(path):
         return False
     try:
         with h5py.File(path, "r") as f:
-            return all(n in f for n in names)
+            return bool(test(f))
     except (OSError, KeyError, ValueError):
         return False
+
+
+def h5_has(path: Path, *names: str) -> bool:
+    """True when the HDF5 file holds every one of ``names`` (never raises)."""
+    return h5_sniff(path, lambda f: all(n in f for n in names))
 
 
 def h5_attrs_have(path: Path, obj: str, *names: str) -> bool:
     """True when object ``obj`` of the HDF5 file has any of the attributes ``names``."""
-    if not is_hdf5(path):
-        return False
-    try:
-        with h5py.File(path, "r") as f:
-            o = f.get(obj)
-            return o is not None and any(n in o.attrs for n in names)
-    except (OSError, KeyError, ValueError):
-        return False
+
+    def has(f: h5py.File) -> bool:
+        o = f.get(obj)
+        return o is not None and any(n in o.attrs for n in names)
+
+    return h5_sniff(path, has)
 
 
 def scalar(value: Any, path: Path, what: str) -> float:

@@ -42,7 +42,7 @@ import h5py
 import numpy as np
 from numpy.typing import NDArray
 
-from ptyxanes.io._recon import is_hdf5, read_h5
+from ptyxanes.io._recon import h5_sniff, read_h5
 from ptyxanes.io.errors import FormatError
 from ptyxanes.io.stack import ImageStack
 
@@ -215,15 +215,12 @@ def sniff_dxchange(path: str | os.PathLike[str]) -> bool:
         ``/exchange/data`` is a 3-D dataset and ``/exchange/data_white`` exists.
         Never raises; the file is opened read-only.
     """
-    p = Path(path)
-    if not is_hdf5(p):
-        return False
-    try:
-        with h5py.File(p, "r") as f:
-            d = f.get("exchange/data")
-            return isinstance(d, h5py.Dataset) and d.ndim == 3 and "exchange/data_white" in f
-    except (OSError, ValueError):
-        return False
+
+    def fits(f: h5py.File) -> bool:
+        d = f.get("exchange/data")
+        return isinstance(d, h5py.Dataset) and d.ndim == 3 and "exchange/data_white" in f
+
+    return h5_sniff(Path(path), fits)
 
 
 def read_dxchange(
@@ -384,15 +381,12 @@ def sniff_nxtomo(path: str | os.PathLike[str]) -> bool:
     ok : bool
         An entry with ``definition = "NXtomo"`` and detector data. Never raises.
     """
-    p = Path(path)
-    if not is_hdf5(p):
-        return False
-    try:
-        with h5py.File(p, "r") as f:
-            g = _nxtomo_entry(f)
-            return g is not None and _first(g, "data/data", "instrument/detector/data") is not None
-    except (OSError, ValueError):
-        return False
+
+    def fits(f: h5py.File) -> bool:
+        g = _nxtomo_entry(f)
+        return g is not None and _first(g, "data/data", "instrument/detector/data") is not None
+
+    return h5_sniff(Path(path), fits)
 
 
 def read_nxtomo(
