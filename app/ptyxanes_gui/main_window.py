@@ -1519,7 +1519,10 @@ class MainWindow(QMainWindow):
                 return
             self.show_error(what, f"{what} failed: {exc}")
 
-        worker = create_worker(make_gen, control, _connect={
+        def job(ctrl):  # a generator function, so superqt relays the yielded progress
+            return (yield from make_gen(ctrl))
+
+        worker = create_worker(job, control, _connect={
             "yielded": progress, "returned": done, "errored": failed, "finished": finish})
         worker.control = control
         self._workers.append(worker)
