@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import make_stack_file
 
 STXM = Path(__file__).resolve().parents[2].parent / "shared" / "data" / \
