@@ -179,3 +179,43 @@ def test_explore_adds_score_and_cluster_channels_equal_to_the_engine(window, qtb
     r, col = map(int, np.argwhere(c.labels == 2)[0])
     window.show_pixel_spectrum(r, col)
     assert np.array_equal(window.highlight_mask, c.labels == 2)
+
+
+@pytest.mark.napari
+@pytest.mark.slow
+def test_label_overlay_translucent_outline_and_isolated_crystal(qtbot):
+    from ptyxanes_gui.panels.segmentation_panel import SegmentationPanel
+    from ptyxanes_gui.panels.volume_panel import VolumePanel
+    from scipy import ndimage
+
+    from ptyxanes.simulate.sample import make_sample
+
+    sample = make_sample("tiny", 350, seed=0, dim="3d")
+    vp = VolumePanel()
+    sp = SegmentationPanel(vp)
+    qtbot.addWidget(vp)
+    qtbot.addWidget(sp)
+    try:
+        sp.set_data(sample.valence, sample.voxel_size)
+        sp.set_threshold(2.9)
+        lab = sp.labels() > 0
+        assert lab.any() and sp.labels_layer.visible and sp.overlay_layer is None
+        sp.set_label_display("outline")
+        assert not sp.labels_layer.visible
+        shell = lab & ~ndimage.binary_erosion(lab)
+        assert np.array_equal(np.asarray(sp.overlay_layer.data) > 0, shell)
+        sp.set_label_display("translucent")
+        assert np.array_equal(np.asarray(sp.overlay_layer.data) > 0, lab)
+        assert sp.overlay_layer.opacity < 1
+        # an isolated crystal hides the other crystals' labels, also from the editable view
+        sp.set_label_display("edit")
+        k = int(np.bincount(vp.crystal_labels[lab]).argmax())
+        vp.isolate_crystal(k)
+        mine = lab & (vp.crystal_labels == k)
+        assert mine.any() and (lab & ~mine).any()
+        assert not sp.labels_layer.visible
+        assert np.array_equal(np.asarray(sp.overlay_layer.data) > 0, mine)
+        vp.isolate_crystal(0)
+        assert sp.labels_layer.visible and sp.overlay_layer is None
+    finally:
+        vp.close_viewer()
