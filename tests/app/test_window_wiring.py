@@ -156,6 +156,7 @@ def test_quarter_cut_layer_data_has_exactly_one_quadrant_removed(qtbot):
 def test_explore_adds_score_and_cluster_channels_equal_to_the_engine(window, qtbot,
                                                                     tiny_stack_file):
     from ptyxanes.explore import kmeans, normalized_spectra, pca
+    from ptyxanes.xanes.edges import edge_spec
 
     assert window.open_paths([str(tiny_stack_file)])
     s = window.current_sample()
@@ -163,7 +164,7 @@ def test_explore_adds_score_and_cluster_channels_equal_to_the_engine(window, qtb
     with qtbot.waitSignal(window.explored, timeout=60_000):
         window.run_explore(3, 2, seed=1)
     sd = normalized_spectra(s.energy, np.asarray(s.stack.data), kind=s.stack.kind,
-                            energy_axis=0)
+                            energy_axis=0, edge=edge_spec("Ni-K"))  # the stack's edge
     p = pca(sd, 3)
     c = kmeans(p, 2, spectra=sd.mu, seed=1)
     for k in range(3):

@@ -54,6 +54,7 @@ def normalized_spectra(
     energy_axis: int = 0,
     threshold: float | str | None = "otsu",
     mask: NDArray[np.bool_] | None = None,
+    edge: Any | None = None,
 ) -> SpectralData:
     """Convert a spectral stack to normalised spectra and a sample mask.
 
@@ -73,6 +74,9 @@ def normalized_spectra(
         pixel with a positive jump.
     mask : ndarray of bool, optional
         Extra mask ANDed with the edge-jump mask.
+    edge : ptyxanes.xanes.edges.EdgeSpec, optional
+        The edge whose pre-edge, window, post-edge and normalisation are used
+        (default: the Ni K-edge windows of :func:`ptyxanes.xanes.normalize.normalize`).
 
     Returns
     -------
@@ -107,7 +111,11 @@ def normalized_spectra(
     if arr.ndim < 2:
         raise ValueError("expected a map or volume of spectra, got a single spectrum")
     mu, status = to_absorption(arr, kind)
-    norm = normalize(e, mu, status=status)
+    if edge is None:
+        norm = normalize(e, mu, status=status)
+    else:
+        norm = normalize(e, mu, status=status, pre_edge=edge.pre_edge, post_edge=edge.post_edge,
+                         e0=edge.e0, normalization=edge.normalization, window=edge.window)
     jump = np.where(norm.status == Status.OK, norm.edge_jump, np.nan)
     if threshold == "otsu":
         thr = otsu_threshold(jump)
