@@ -147,6 +147,13 @@ def test_quarter_cut_layer_data_has_exactly_one_quadrant_removed(qtbot):
                 assert abs(n - v.shape[ax] / 2) <= 1
             assert np.array_equal(removed, inside & p.removed)
             assert np.array_equal(~gone, inside & ~p.removed)  # nothing else touched
+        # the mesh rendering is cut the same way and replaces the volume layer
+        p.set_rendering("mesh")
+        assert not p.image_layer.visible and p.surface_layer in p.viewer.layers
+        assert np.array_equal(p.surface_layer.metadata["removed"], p.removed)
+        assert np.array_equal(p.surface_layer.metadata["kept"], inside & ~p.removed)
+        p.set_rendering("translucent")
+        assert p.image_layer.visible and p.surface_layer is None
         p.set_quarter_cut(False)
         assert np.array_equal(p.visible_mask(), inside)
     finally:

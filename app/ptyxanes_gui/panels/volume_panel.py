@@ -83,6 +83,7 @@ class VolumePanel(QWidget):
         self.qt_viewer = QtViewer(self.viewer, show_welcome_screen=False)
         self.image_layer = None
         self.removed: NDArray[np.bool_] | None = None
+        self.surface_layer = None  # the "mesh" rendering
         self.highlight_layer = None
         self.crystal_labels: NDArray[np.int32] | None = None
         self.valence: NDArray[np.float32] | None = None
@@ -107,8 +108,10 @@ class VolumePanel(QWidget):
         self.combo_render = QComboBox()
         self.combo_render.addItem("volume", "translucent")
         self.combo_render.addItem("surface", "iso")
-        self.combo_render.setToolTip("Translucent volume, or the lit iso-surface of the crystals "
-                                     "coloured by valence (facets read as shaded faces)")
+        self.combo_render.addItem("mesh", "mesh")
+        self.combo_render.setToolTip(
+            "Translucent volume; the lit iso-surface of the crystals coloured by valence; or "
+            "the same surface as a faceted triangle mesh (fast without a graphics card)")
         self.combo_crystal = QComboBox()
         self.combo_crystal.setToolTip("Show one crystal alone")
         self.check_split = QCheckBox("Split touching")
@@ -208,10 +211,10 @@ class VolumePanel(QWidget):
         self._crystal = 0
         scale = (self.voxel_size_m * 1e6,) * 3
         data = fill_outside(v, self.clim)
-        for layer in (self.image_layer, self.highlight_layer):
+        for layer in (self.image_layer, self.highlight_layer, self.surface_layer):
             if layer is not None and layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
-        self.highlight_layer = None
+        self.highlight_layer = self.surface_layer = None
         cmap = valence_napari_colormap()
         self.image_layer = self.viewer.add_image(
             data, name="valence", colormap=cmap, contrast_limits=padded_limits(self.clim),
@@ -314,14 +317,19 @@ class VolumePanel(QWidget):
             self._refresh_data()
 
     def set_rendering(self, mode: str) -> None:
-        """``"translucent"`` volume or ``"iso"`` lit surface of the crystals."""
+        """``"translucent"`` volume, ``"iso"`` lit surface of the crystals, or ``"mesh"``
+        (:func:`~ptyxanes_gui.viewers.napari_viewer.add_valence_surface`)."""
         i = self.combo_render.findData(mode)
         if i < 0:
-            raise ValueError(f"rendering must be 'translucent' or 'iso'; got {mode!r}")
+            raise ValueError(f"rendering must be 'translucent', 'iso' or 'mesh'; got {mode!r}")
         self.combo_render.blockSignals(True)
         self.combo_render.setCurrentIndex(i)
         self.combo_render.blockSignals(False)
         if self.image_layer is None:
+            return
+        if mode == "mesh" or self.surface_layer is not None:
+            self._refresh_data()
+        if mode == "mesh":
             return
         if mode == "iso":
             lo_pad = padded_limits(self.clim)[0]
@@ -341,6 +349,17 @@ class VolumePanel(QWidget):
         else:
             data, self.removed = fill_outside(self.valence, self.clim, keep), None
         self.image_layer.data = data
+        if self.surface_layer is not None and self.surface_layer in self.viewer.layers:
+            self.viewer.layers.remove(self.surface_layer)
+        self.surface_layer = None
+        mesh = self.combo_render.currentData() == "mesh"
+        self.image_layer.visible = not mesh
+        if mesh and (keep is None or keep.any()):
+            from ptyxanes_gui.viewers.napari_viewer import add_valence_surface
+
+            self.surface_layer = add_valence_surface(
+                self.viewer, self.valence, voxel_size_m=self.voxel_size_m, clim=self.clim,
+                cut_quarter=self.quarter_cut, camera=self.camera_preset, keep=keep)
 
     @property
     def quarter_cut(self) -> bool:
