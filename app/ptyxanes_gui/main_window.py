@@ -752,6 +752,11 @@ class MainWindow(QMainWindow):
         if has_stack:
             self.image_panel.set_energies(s.energy)
             self.energy_index = min(self.energy_index, s.stack.n_energies - 1)
+        for key in s.maps:  # explore channels of an opened project
+            if key not in self._extra_labels and (key.startswith("pca_score_")
+                                                  or key == "clusters"):
+                self._add_channel(key, "k-means clusters" if key == "clusters"
+                                  else f"PC{key.rsplit('_', 1)[1]} score")
         for key in self._extra_labels:
             self.image_panel.set_channel_enabled(key, key in s.maps,
                                                  "run Process ▸ Explore spectra first")

@@ -161,7 +161,7 @@ def test_quarter_cut_layer_data_has_exactly_one_quadrant_removed(qtbot):
 
 
 def test_explore_adds_score_and_cluster_channels_equal_to_the_engine(window, qtbot,
-                                                                    tiny_stack_file):
+                                                                    tiny_stack_file, tmp_path):
     from ptyxanes.explore import kmeans, normalized_spectra, pca
     from ptyxanes.xanes.edges import edge_spec
 
@@ -187,6 +187,21 @@ def test_explore_adds_score_and_cluster_channels_equal_to_the_engine(window, qtb
     r, col = map(int, np.argwhere(c.labels == 2)[0])
     window.show_pixel_spectrum(r, col)
     assert np.array_equal(window.highlight_mask, c.labels == 2)
+    # saved with the project and shown again as channels when it is opened
+    from ptyxanes_gui.document import load_samples
+
+    assert window.save_project_to(tmp_path / "explored.h5")
+    back = load_samples(tmp_path / "explored.h5")[0]
+    np.testing.assert_array_equal(back.maps["pca_score_2"], p.scores[..., 1])
+    np.testing.assert_array_equal(back.labels["clusters"], c.labels)
+    combo = window.image_panel.channel
+    for key in list(window._extra_labels):  # as in a fresh window
+        combo.removeItem(combo.findData(key))
+    window._extra_labels.clear()
+    assert combo.findData("pca_score_3") < 0
+    window.document.add_samples([back])
+    window.select_sample(1)
+    assert window.image_panel.channel.findData("pca_score_3") >= 0
 
 
 @pytest.mark.napari
