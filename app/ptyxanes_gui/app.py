@@ -84,6 +84,9 @@ def run_gui(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
+    from ptyxanes_gui.about import application_icon
+
+    app.setWindowIcon(application_icon())  # title bars, task bar, dialogs
     window = create_window()
     _install_excepthook(window)
     # Let Ctrl+C in the terminal reach Python while Qt's loop runs.

@@ -260,6 +260,9 @@ def sample_from_project(project: Any, path: str | Path) -> Sample:
                 volume, voxel = arr, pixel
             arr = arr[arr.shape[0] // 2]
         maps[key] = arr
+    for nx, md in project.maps.items():  # spectral exploration (PCA scores, clusters)
+        if (nx.startswith("pca_score_") or nx == "clusters") and np.ndim(md.data) == 2:
+            maps[nx] = np.asarray(md.data)
     ox = project.maps.get(MAP_NAMES["valence"])
     model = dict(ox.attrs) if ox is not None and "fit_shape" in (ox.attrs or {}) else {}
     refs = tuple((float(v), str(f)) for v, f in info.get("references", []))

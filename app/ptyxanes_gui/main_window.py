@@ -63,12 +63,19 @@ class MainWindow(QMainWindow):
     highlight_changed = Signal()
     preview_shown = Signal()
     demo_opened = Signal()
+    imported = Signal(object)  # Sample: File ▸ Import… or a drop added it
+    figure_exported = Signal(object)  # Path of a paper figure
+    movie_exported = Signal(object)  # Path of a rotating-volume movie
+    explored = Signal(object)  # Sample: Process ▸ Explore spectra added its channels
 
     def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("ptyxanes_main_window")
         self.setWindowTitle("ptyxanes")
         self.setAcceptDrops(True)
+        from ptyxanes_gui.about import application_icon
+
+        self.setWindowIcon(application_icon())
         self.settings = settings
         self.document = Document()
         self.samples: list[Sample] = self.document.samples  # the same list, never rebound
@@ -87,6 +94,8 @@ class MainWindow(QMainWindow):
         self._volume_panel = None
         self._segmentation_panel = None
         self._shown_volume = None  # the volume the 3D docks show now
+        self._extra_labels: dict[str, str] = {}  # result channels added at run time (explore)
+        self._dialogs: list[QWidget] = []  # open non-modal dialogs (import, about, progress)
 
         self.image_panel = ImagePanel(self)
         self.setCentralWidget(self.image_panel)
@@ -201,6 +210,10 @@ class MainWindow(QMainWindow):
         S = QKeySequence.StandardKey
         self.act_open = self._action("&Open…", self.open_dialog, S.Open,
                                      "Open a NeXus stack, a result/project file or a folder")
+        self.act_import = self._action(
+            "&Import…", self.import_dialog, "Ctrl+I",
+            "Preview any readable stack (NeXus, TIFF series, STXM, HDF5 …), check its energies "
+            "and load it as a new sample")
         self.act_open_folder = self._action("Open &folder…", self.open_folder_dialog, None,
                                             "Open every stack file in a folder as samples")
         self.act_demo = self._action("Open &demo dataset", self.open_demo, None,
@@ -234,6 +247,19 @@ class MainWindow(QMainWindow):
         self.act_export_movie = self._action(
             "Export rotating 3D &movie…", self._export_3d_movie, None,
             "The 3D view turning 360° as an animated GIF (MP4 with imageio-ffmpeg)")
+        from ptyxanes_gui.presenters.paper_figures import PAPER_FIGURES
+
+        self.act_paper: dict[str, QAction] = {}
+        for kind, (text, _default, three_d) in PAPER_FIGURES.items():
+            self.act_paper[kind] = self._action(
+                text, lambda k=kind: self.paper_figure_dialog(k), None,
+                ("From the 3D sample (current, else the first): " if three_d else
+                 "From every 2D sample's valence map: ")
+                + "PNG/TIFF at a chosen size and DPI, SVG, PDF")
+        self.act_explore = self._action(
+            "&Explore spectra (PCA, clusters)…", self.explore_dialog, None,
+            "Principal components and k-means clusters of the current sample's normalised "
+            "spectra, shown as result channels (click a cluster to highlight its pixels)")
         self.act_quit = self._action("&Quit", self.close, S.Quit)
         self.act_undo = self._action("&Undo", self.undo, S.Undo)
         self.act_redo = self._action("&Redo", self.redo, S.Redo)
@@ -268,8 +294,8 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         mb = self.menuBar()
         f = mb.addMenu("&File")
-        for a in (self.act_open, self.act_open_folder, self.act_open_scans, self.act_demo,
-                  self.act_demo_scans):
+        for a in (self.act_open, self.act_import, self.act_open_folder, self.act_open_scans,
+                  self.act_demo, self.act_demo_scans):
             f.addAction(a)
         self.recent_menu = f.addMenu("Open &recent")
         f.addSeparator()
@@ -279,6 +305,9 @@ class MainWindow(QMainWindow):
         exp = f.addMenu("E&xport")
         for a in (self.act_export_fig, self.act_export_samples, self.act_export_spec,
                   self.act_export_hist, self.act_export_3d, self.act_export_movie):
+            exp.addAction(a)
+        exp.addSeparator()
+        for a in self.act_paper.values():
             exp.addAction(a)
         f.addSeparator()
         f.addAction(self.act_quit)
@@ -299,6 +328,7 @@ class MainWindow(QMainWindow):
         for a in (self.act_reconstruct, self.act_register, self.act_tomo, self.act_fit,
                   self.act_fit_all, self.act_segment, self.act_cancel):
             p.addAction(a)
+        p.insertAction(self.act_cancel, self.act_explore)
         p.setToolTipsVisible(True)
         h = mb.addMenu("&Help")
         h.addAction(self.act_docs)
@@ -352,6 +382,17 @@ class MainWindow(QMainWindow):
         for a in (self.act_export_3d, self.act_export_movie):
             a.setEnabled(has_3d)
             a.setToolTip("" if has_3d else "open a 3D result first (the 3D dock)")
+        any_3d = any(s.volume is not None for s in self.samples)
+        any_2d = any(s.volume is None and "valence" in s.maps for s in self.samples)
+        for kind, act in self.act_paper.items():
+            ok = any_2d if kind == "fig5" else any_3d
+            act.setEnabled(ok)
+        self.act_export_movie.setEnabled(any_3d)
+        self.act_export_movie.setToolTip("" if any_3d else "open a 3D result first")
+        explore_ok = sample is not None and sample.stack is not None and \
+            np.ndim(sample.stack.data) == 3
+        self.act_explore.setEnabled(explore_ok)
+        self.act_explore.setToolTip("" if explore_ok else "the current sample has no energy stack")
         if not self.act_3d.isEnabled():
             self.act_3d.setToolTip("no 3D result is open (open a project with a valence volume)")
 
@@ -602,14 +643,88 @@ class MainWindow(QMainWindow):
         return ok
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802
-        if event.mimeData().hasUrls():
+        from ptyxanes_gui.dialogs.import_dialog import accept_drop_paths
+
+        if accept_drop_paths(event.mimeData()):
             event.acceptProposedAction()
 
+    def dragMoveEvent(self, event) -> None:  # noqa: N802
+        self.dragEnterEvent(event)
+
     def dropEvent(self, event) -> None:  # noqa: N802
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        from ptyxanes_gui.dialogs.import_dialog import accept_drop_paths
+
+        paths = accept_drop_paths(event.mimeData())
         if paths:
             event.acceptProposedAction()
-            self.open_paths(paths)
+            self.open_dropped(paths)
+
+    def open_dropped(self, paths: list[Path]) -> None:
+        """Dropped files and folders: projects and CXI scan folders open at once, anything
+        else goes to the Import dialog (preview, energies, then Load)."""
+        direct = [p for p in paths if _opens_directly(p)]
+        rest = [p for p in paths if p not in direct]
+        if direct:
+            self.open_paths([str(p) for p in direct])
+        if rest:
+            self.import_dialog(rest)
+
+    # ================================================================ import (File ▸ Import…)
+    def import_dialog(self, paths: list[Path] | list[str] | None = None):
+        """Open the Import dialog (in the last folder; previewing ``paths`` when given).
+
+        Returns
+        -------
+        dialog : ImportDialog
+            Non-modal; its ``stack_loaded`` adds the stack as a new sample.
+        """
+        from ptyxanes_gui.dialogs.import_dialog import ImportDialog
+
+        dlg = ImportDialog(self, start_dir=self.last_dir(),
+                           source=[Path(p) for p in paths] if paths else None)
+        dlg.setObjectName("import_dialog")
+        dlg.stack_loaded.connect(lambda stack, d=dlg: self.add_imported_stack(
+            stack, d.preview().sources if d.preview() is not None else ()))
+        dlg.finished.connect(lambda _r, d=dlg: self._forget_dialog(d))
+        self._dialogs.append(dlg)
+        self.import_dialog_shown = dlg
+        dlg.open()
+        return dlg
+
+    def _forget_dialog(self, dlg: QWidget) -> None:
+        if dlg in self._dialogs:
+            self._dialogs.remove(dlg)
+        dlg.deleteLater()
+
+    def add_imported_stack(self, stack: Any, sources: Any = ()) -> Sample:
+        """Add a loaded ImageStack as a new sample (unsaved work) and show it."""
+        from ptyxanes_gui.document import set_4d_stack
+
+        src = Path(sources[0]) if len(sources) else None
+        if src is not None:
+            self._remember_dir(src.parent)
+        default = "imported"
+        if src is not None:
+            default = src.parent.name if src.stem in ("stack", "data", "aligned") else src.stem
+        name = str(stack.attrs.get("sample", "") or stack.attrs.get("name", "") or default)
+        sample = Sample(name=name, stack=stack, pixel_size=float(np.asarray(stack.pixel_size)[0]),
+                        source=str(src) if src is not None else "")
+        if np.ndim(stack.data) == 4:
+            set_4d_stack(sample, stack)
+        first = len(self.samples)
+        self.document.add_samples([sample], dirty=True)
+        title = f"Imported: {src}" if src is not None else "Imported"
+        if len(sources) > 1:
+            title += f" (+{len(sources) - 1})"
+        self.data_panel.add_dataset(title, [(first, sample.name, *engine.describe_shape(sample))])
+        logger.info("imported %s: %s", src, " × ".join(str(n) for n in np.shape(stack.data)))
+        self.data_panel.select(first)
+        self.select_sample(first)
+        self.update_histogram()
+        self._update_enabled()
+        self.data_loaded.emit()
+        self.imported.emit(sample)
+        return sample
 
     # ================================================================ state
     def current_sample(self) -> Sample | None:
@@ -637,8 +752,16 @@ class MainWindow(QMainWindow):
         if has_stack:
             self.image_panel.set_energies(s.energy)
             self.energy_index = min(self.energy_index, s.stack.n_energies - 1)
+        for key in s.maps:  # explore channels of an opened project
+            if key not in self._extra_labels and (key.startswith("pca_score_")
+                                                  or key == "clusters"):
+                self._add_channel(key, "k-means clusters" if key == "clusters"
+                                  else f"PC{key.rsplit('_', 1)[1]} score")
+        for key in self._extra_labels:
+            self.image_panel.set_channel_enabled(key, key in s.maps,
+                                                 "run Process ▸ Explore spectra first")
         channel = self.image_panel.current_channel()
-        if channel in MAP_CHANNELS and channel not in s.maps:
+        if (channel in MAP_CHANNELS or channel in self._extra_labels) and channel not in s.maps:
             self.image_panel.set_channel("absorption")
         elif channel in ENERGY_CHANNELS and not has_stack and "valence" in s.maps:
             self.image_panel.set_channel("valence")
@@ -720,7 +843,7 @@ class MainWindow(QMainWindow):
             cmap = colormaps.grey_colormap() if ch in ENERGY_CHANNELS else colormaps.other_colormap()
             levels = self.channel_limits.get(ch) or self._auto_levels(img)
         self.image_panel.viewer.set_image(img, s.pixel_size, levels, cmap,
-                                          engine.channel_label(s, ch))
+                                          self._channel_label(s, ch))
         self.image_panel.show_limits(*levels)
         self._update_mask_overlay()
         self._apply_highlight()
@@ -774,6 +897,7 @@ class MainWindow(QMainWindow):
         s = self.current_sample()
         if s is None or s.stack is None:
             return
+        self._highlight_cluster(s, row, col)
         t0 = time.perf_counter()
         raw = engine.pixel_spectrum(s, row, col)
         fit = engine.fit_spectrum(s.energy, raw, s)
@@ -1182,7 +1306,7 @@ class MainWindow(QMainWindow):
             return engine.valence_figure(path, {s.name: img}, s.pixel_size, self.valence_limits,
                                          dpi=dpi, size_px=size_px)
         return export_image_figure(path, img, pixel_size=s.pixel_size, lut=lut, levels=levels,
-                                   label=engine.channel_label(s, ch), title=title, dpi=dpi,
+                                   label=self._channel_label(s, ch), title=title, dpi=dpi,
                                    size_px=size_px, highlight=self.highlight_mask)
 
     def export_samples_figure(self, path: str | Path, dpi: int = 300,
@@ -1255,6 +1379,300 @@ class MainWindow(QMainWindow):
             except Exception as exc:
                 self.show_error(title, str(exc))
 
+    # ================================================================ paper figures, movie
+    def _figure_input(self, kind: str):
+        """What a paper figure draws: the 3D view's crystals, isolated crystal, labels and
+        camera when it shows the figure's volume; the samples' own data otherwise."""
+        from ptyxanes_gui.presenters.paper_figures import figure_input, volume_sample
+
+        crystal_labels = segmented = None
+        crystal, camera = 0, "isometric"
+        vp = self._volume_panel
+        if kind != "fig5" and vp is not None:
+            try:
+                vs = volume_sample(self.samples, self.current_sample())
+            except ValueError:
+                vs = None
+            if vs is not None and self._shown_volume is vs.volume and vp.valence is not None:
+                crystal_labels, crystal = vp.crystal_labels, vp.current_crystal
+                camera = getattr(vp, "camera_preset", "isometric")
+                if self._segmentation_panel is not None:
+                    segmented = self._segmentation_panel.label_arrays().get("high_ox")
+        return figure_input(kind, self.samples, self.current_sample(),
+                            clim=self.valence_limits, crystal_labels=crystal_labels,
+                            crystal=crystal, segmented=segmented, camera=camera,
+                            energy_index=self.energy_index)
+
+    def export_paper_figure(self, kind: str, path: str | Path, *, dpi: int = 300,
+                            size_px: tuple[int, int] | None = None) -> bool:
+        """Write paper figure ``kind`` (see ``PAPER_FIGURES``) in a worker; ``figure_exported``
+        fires with the path when it is written, errors become a message box.
+
+        Returns
+        -------
+        started : bool
+            False when the data for the figure are missing (the message says why).
+        """
+        from ptyxanes_gui.presenters.paper_figures import PAPER_FIGURES, write_figure
+
+        try:
+            inp = self._figure_input(kind)
+        except ValueError as exc:
+            self.show_error("Export", str(exc))
+            return False
+        text = PAPER_FIGURES[kind][0].split(":")[0]
+
+        def done(out: Path) -> None:
+            self.statusBar().showMessage(f"{text} written to {out}", 10000)
+            logger.info("%s written to %s", text, out)
+            self.figure_exported.emit(Path(out))
+        self._in_worker(f"Drawing {text}",
+                        lambda: write_figure(inp, path, dpi=dpi, size_px=size_px), done)
+        return True
+
+    def paper_figure_dialog(self, kind: str) -> None:
+        """Ask for a file (and, for PNG/TIFF, the size in pixels and DPI), then export."""
+        from ptyxanes_gui.presenters.paper_figures import PAPER_FIGURES
+
+        text, default, _three_d = PAPER_FIGURES[kind]
+        try:
+            self._figure_input(kind)
+        except ValueError as exc:
+            self.show_error("Export", str(exc))
+            return
+        start = str(Path(self.last_dir()) / default)
+        name, _ = QFileDialog.getSaveFileName(self, text, start,
+                                              "PNG (*.png);;TIFF (*.tif);;SVG (*.svg);;PDF (*.pdf)")
+        if not name:
+            return
+        self._remember_dir(name)
+        size_px, dpi = None, 300
+        if Path(name).suffix.lower() in (".png", ".tif", ".tiff"):
+            chosen = self._ask_raster_size(text)
+            if chosen is None:
+                return
+            size_px, dpi = chosen
+        self.export_paper_figure(kind, name, dpi=dpi, size_px=size_px)
+
+    def _ask_raster_size(self, title: str) -> tuple[tuple[int, int], int] | None:
+        """Width × height (px) and DPI of a raster figure (remembered between exports)."""
+        from qtpy.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QSpinBox
+
+        dlg = QDialog(self)
+        dlg.setWindowTitle(title)
+        form = QFormLayout(dlg)
+        spins = []
+        for label, key, default, lo, hi in (("Width (px)", "width", 1800, 100, 20000),
+                                            ("Height (px)", "height", 1500, 100, 20000),
+                                            ("Resolution (DPI)", "dpi", 300, 50, 2400)):
+            sp = QSpinBox()
+            sp.setRange(lo, hi)
+            sp.setValue(int(self.settings.value(f"figures/{key}", default)))
+            form.addRow(label, sp)
+            spins.append((key, sp))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(dlg.accept)
+        buttons.rejected.connect(dlg.reject)
+        form.addRow(buttons)
+        if dlg.exec() != QDialog.DialogCode.Accepted:
+            return None
+        for key, sp in spins:
+            self.settings.setValue(f"figures/{key}", sp.value())
+        w, h, dpi = (sp.value() for _k, sp in spins)
+        return (w, h), dpi
+
+    def _run_generator(self, what: str, make_gen, done, *, modal_progress: bool = True):
+        """Run a generator yielding ``Progress`` in a worker with a progress dialog and a
+        working Cancel; ``done(result)`` on success, errors become a message box.
+
+        ``make_gen(control)`` builds the generator (it must check ``control``)."""
+        from qtpy.QtWidgets import QProgressDialog
+        from superqt.utils import create_worker
+
+        from ptyxanes.progress import Cancelled, Control
+
+        control = Control()
+        dlg = QProgressDialog(f"{what}…", "Cancel", 0, 1000, self)
+        dlg.setObjectName("progress_dialog")
+        dlg.setWindowTitle(what)
+        dlg.setMinimumDuration(0)
+        dlg.setAutoClose(False)
+        dlg.setAutoReset(False)
+        dlg.setValue(0)
+        dlg.canceled.connect(control.cancel)
+        self._dialogs.append(dlg)
+        self.busy += 1
+
+        def progress(p) -> None:
+            try:
+                dlg.setValue(int(round(1000 * p.fraction)))
+                if p.message:
+                    dlg.setLabelText(f"{what}: {p.message}")
+            except Exception:
+                logger.debug("progress update failed", exc_info=True)
+
+        def finish() -> None:
+            self.busy -= 1
+            dlg.canceled.disconnect(control.cancel)
+            dlg.close()
+            self._forget_dialog(dlg)
+
+        def failed(exc: Exception) -> None:
+            if isinstance(exc, Cancelled) or control.cancelled.is_set():
+                self.statusBar().showMessage(f"{what}: cancelled", 5000)
+                return
+            self.show_error(what, f"{what} failed: {exc}")
+
+        def job(ctrl):  # a generator function, so superqt relays the yielded progress
+            return (yield from make_gen(ctrl))
+
+        worker = create_worker(job, control, _connect={
+            "yielded": progress, "returned": done, "errored": failed, "finished": finish})
+        worker.control = control
+        self._workers.append(worker)
+        worker.finished.connect(lambda w=worker: self._workers.remove(w)
+                                if w in self._workers else None)
+        dlg.show()
+        return worker
+
+    def export_movie(self, path: str | Path, *, n_frames: int = 72, size: int = 480):
+        """Rotating-volume movie (GIF, MP4 with imageio-ffmpeg) of the 3D sample, rendered
+        without OpenGL in a worker; ``movie_exported`` fires with the path.
+
+        Returns
+        -------
+        worker : superqt worker or None
+            None when there is no 3D sample (message box).
+        """
+        from ptyxanes_gui.viewers.movie import volume_movie
+
+        try:
+            inp = self._figure_input("fig3a")
+        except ValueError as exc:
+            self.show_error("Export", str(exc))
+            return None
+        crystal = inp.crystal if inp.crystal_labels is not None else 0
+
+        def gen(control):
+            return volume_movie(inp.valence, path, voxel_size_m=inp.voxel_size,
+                                n_frames=n_frames, size=size, camera=inp.camera,
+                                labels=inp.segmented, crystal_labels=inp.crystal_labels,
+                                crystal=crystal, clim=inp.clim, title=inp.title,
+                                control=control)
+
+        def done(out: Path) -> None:
+            self.statusBar().showMessage(f"movie written to {out}", 10000)
+            self.movie_exported.emit(Path(out))
+        return self._run_generator("Rendering the rotating movie", gen, done)
+
+    def _export_3d_movie(self) -> None:
+        from ptyxanes_gui.viewers.movie import movie_formats
+
+        filters = ";;".join(f"{ext[1:].upper()} (*{ext})" for ext in movie_formats())
+        name, _ = QFileDialog.getSaveFileName(self, "Export rotating 3D movie",
+                                              str(Path(self.last_dir()) / "volume.gif"), filters)
+        if not name:
+            return
+        if Path(name).suffix.lower() not in movie_formats():
+            name = str(Path(name).with_suffix(movie_formats()[0]))
+        self._remember_dir(name)
+        frames, ok = QInputDialog.getInt(self, "Export rotating 3D movie",
+                                         "Frames per 360° turn", 72, 8, 720)
+        if ok:
+            self.export_movie(name, n_frames=frames)
+
+    # ================================================================ exploration
+    def _channel_label(self, sample: Sample | None, channel: str) -> str:
+        return self._extra_labels.get(channel) or engine.channel_label(sample, channel)
+
+    def explore_dialog(self) -> None:
+        """Ask for the number of components and clusters, then explore the current sample."""
+        s = self.current_sample()
+        if s is None or s.stack is None:
+            self.show_error("Explore", "Open a sample with an energy stack first.")
+            return
+        k, ok = QInputDialog.getInt(self, "Explore spectra", "Principal components", 4, 1, 12)
+        if not ok:
+            return
+        c, ok = QInputDialog.getInt(self, "Explore spectra", "k-means clusters", 3, 1, 12)
+        if ok:
+            self.run_explore(k, c)
+
+    def run_explore(self, n_components: int = 4, n_clusters: int = 3, seed: int = 0):
+        """PCA and k-means of the current sample's normalised spectra in a worker; the score
+        maps (``pca_score_<k>``) and the cluster map (``clusters``) become result channels
+        of that sample; ``explored`` fires when they are shown.
+
+        Returns
+        -------
+        worker : superqt worker or None
+        """
+        from ptyxanes_gui.presenters.paper_figures import explore_job
+
+        s = self.current_sample()
+        if s is None or s.stack is None or np.ndim(s.stack.data) != 3:
+            self.show_error("Explore", "The current sample has no energy stack (E, M, N).")
+            return None
+        stack = s.stack
+        energy, data, kind = np.asarray(stack.energy, float), stack.data, stack.kind
+
+        def gen(control):
+            return explore_job(energy, data, kind, n_components, n_clusters, seed, control)
+
+        def done(res) -> None:
+            self._show_explore(s, res, {"pca": n_components, "clusters": n_clusters,
+                                        "seed": seed})
+        return self._run_generator(f"Exploring the spectra of {s.name}", gen, done)
+
+    def _show_explore(self, s: Sample, res: Any, params: dict[str, Any]) -> None:
+        for key in [k for k in s.maps if k.startswith("pca_score_")]:
+            del s.maps[key]  # an earlier run with more components
+        for k in range(res.scores.shape[-1]):
+            key = f"pca_score_{k + 1}"
+            s.maps[key] = res.scores[..., k]
+            self._add_channel(key, f"PC{k + 1} score ({100 * res.explained[k]:.0f} %)")
+        s.maps["clusters"] = np.where(res.clusters > 0, res.clusters, np.nan).astype(np.float32)
+        s.labels["clusters"] = res.clusters
+        self._add_channel("clusters", "k-means clusters")
+        s.parameters["explore"] = dict(params)
+        self.document.changed(s)
+        logger.info("explore %s: %d spectra; PCA explained %s; %d clusters of %s pixels",
+                    s.name, res.n_spectra,
+                    ", ".join(f"{100 * r:.1f} %" for r in res.explained),
+                    int(res.clusters.max()),
+                    ", ".join(str(int(n)) for n in np.bincount(res.clusters.ravel())[1:]))
+        if s is self.current_sample():
+            self.select_sample(self.current)
+            self.image_panel.set_channel("clusters")
+        self.statusBar().showMessage(
+            f"{s.name}: PCA scores and clusters added as channels (click a cluster to "
+            "highlight its pixels)", 10000)
+        self.explored.emit(s)
+
+    def _add_channel(self, key: str, label: str) -> None:
+        combo = self.image_panel.channel
+        i = combo.findData(key)
+        if i < 0:
+            combo.addItem(label, key)
+        else:
+            combo.setItemText(i, label)
+        self._extra_labels[key] = label
+
+    def _highlight_cluster(self, s: Sample, row: int, col: int) -> None:
+        """On the cluster channel, a click highlights every pixel of the clicked cluster."""
+        lab = s.labels.get("clusters")
+        if self.image_panel.current_channel() != "clusters" or lab is None:
+            return
+        lab = np.asarray(lab)
+        if not (0 <= row < lab.shape[0] and 0 <= col < lab.shape[1]):
+            return
+        k = int(lab[row, col])
+        self._set_highlight(lab == k if k > 0 else None)
+        if k > 0:
+            self.statusBar().showMessage(
+                f"cluster {k}: {int(np.count_nonzero(lab == k))} pixels highlighted", 5000)
+
     # ================================================================ help / errors
     def show_error(self, title: str, message: str) -> None:
         """A readable, non-blocking message box (the data are left as they were)."""
@@ -1291,17 +1709,27 @@ class MainWindow(QMainWindow):
                 + f"<br>compute: {engine.describe_compute()}"
                 + f'<br><a href="{DOCS_URL}">Documentation</a>')
 
-    def show_about(self) -> None:
-        box = QMessageBox(QMessageBox.Icon.Information, "About ptyxanes", self.about_text(),
-                          QMessageBox.StandardButton.Ok, self)
-        box.setTextFormat(Qt.TextFormat.RichText)
-        self._message_boxes.append(box)
-        box.open()
+    def show_about(self):
+        """Help ▸ About: versions, compute path, licence and links (non-blocking)."""
+        from ptyxanes_gui.about import show_about
+
+        dlg = show_about(self)
+        self._dialogs.append(dlg)
+        dlg.finished.connect(lambda _r, d=dlg: self._forget_dialog(d))
+        return dlg
 
     def open_docs(self) -> None:
         local = Path(__file__).resolve().parents[2] / "README.md"
         url = QUrl.fromLocalFile(str(local)) if local.exists() else QUrl(DOCS_URL)
         QDesktopServices.openUrl(url)
+
+
+def _opens_directly(path: Path) -> bool:
+    """A project/result file or a CXI scan folder: opened as is, not through Import."""
+    p = Path(path)
+    if p.suffix.lower() == ".cxi" or (p.is_dir() and any(p.glob("*.cxi"))):
+        return True
+    return p.is_file() and p.suffix.lower() in (".h5", ".nxs", ".hdf5") and engine._is_project(p)
 
 
 def _registration_state(s: Sample) -> dict[str, Any]:

@@ -291,6 +291,11 @@ def test_drop_opens_files(qtbot, window, two_samples):
     event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
                        Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     window.dropEvent(event)
+    dlg = window.import_dialog_shown  # a stack goes through the Import dialog's preview
+    assert dlg._sources == (two_samples / "a_pristine.h5",) and window.samples == []
+    qtbot.waitUntil(lambda: dlg.preview() is not None, timeout=20_000)
+    with qtbot.waitSignal(window.imported, timeout=20_000):
+        dlg.load()
     assert [s.name for s in window.samples] == ["pristine"]
 
 

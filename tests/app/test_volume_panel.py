@@ -33,7 +33,7 @@ def volume_panel(qtbot):
 
 
 def test_volume_quarter_cut_slices_isolation_highlight(volume_panel, sample, qtbot):
-    from ptyxanes_gui.viewers.napari_viewer import outside_value, visible_by_planes
+    from ptyxanes_gui.viewers.napari_viewer import outside_value
 
     from ptyxanes.segment import label_crystals
 
@@ -51,18 +51,13 @@ def test_volume_quarter_cut_slices_isolation_highlight(volume_panel, sample, qtb
     # crystals from the mask by connected components
     assert np.array_equal(p.crystal_labels, label_crystals(inside))
 
-    # quarter cut: the union of the two layers' kept regions misses exactly one quarter
+    # quarter cut: the quadrant facing the camera is gone from the layer's data
     p.check_cut.setChecked(True)
-    assert p.quarter_cut and p.cut_layer.visible
-    assert len(layer.experimental_clipping_planes) == 1
-    assert len(p.cut_layer.experimental_clipping_planes) == 2
-    shape, scale = data.shape, tuple(layer.scale)
-    kept = visible_by_planes(shape, layer.experimental_clipping_planes, scale) | \
-        visible_by_planes(shape, p.cut_layer.experimental_clipping_planes, scale)
-    assert 0.2 < 1 - kept.mean() <= 0.25
-    assert not kept[:, :19, :19].any() and kept[:, 21:, :].all() and kept[:, :, 21:].all()
+    assert p.quarter_cut and p.removed is not None
+    assert 0.2 < p.removed.mean() <= 0.25
+    assert np.array_equal(p.visible_mask(), inside & ~p.removed)
     p.check_cut.setChecked(False)
-    assert len(layer.experimental_clipping_planes) == 0 and not p.cut_layer.visible
+    assert p.removed is None and np.array_equal(p.visible_mask(), inside)
 
     # orthogonal slices: 2D display with the chosen axis on the slider
     p.combo_axis.setCurrentIndex(2)

@@ -21,6 +21,7 @@ from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QButtonGroup,
     QCheckBox,
+    QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QGridLayout,
@@ -75,6 +76,7 @@ class SegmentationPanel(QWidget):
         self.volume_panel = volume_panel
         self.labels_layer = None
         self.vectors_layer = None
+        self.overlay_layer = None  # read-only translucent / outline view of the labels
         self.valence: NDArray[np.float32] | None = None
         self.mask: NDArray[np.bool_] | None = None
         self.voxel_size_m = 1.0
@@ -127,6 +129,14 @@ class SegmentationPanel(QWidget):
         self.button_table = QPushButton("Crystal table")
         self.button_export = QPushButton("Export TIFF…")
         self.label_status = QLabel("")
+        self.combo_display = QComboBox()
+        for text, mode in (("editable", "edit"), ("translucent", "translucent"),
+                           ("outline", "outline")):
+            self.combo_display.addItem(text, mode)
+        self.combo_display.setToolTip(
+            "How the >Ni³⁺ labels are drawn: the editable layer (brush, eraser, fill), or a "
+            "read-only translucent or outline overlay. An isolated crystal shows only its own "
+            "labels (as an overlay; choose \"all\" crystals to edit).")
 
         self.table_widget = QTableWidget(0, 5)
         self.table_widget.setHorizontalHeaderLabels(
@@ -146,7 +156,8 @@ class SegmentationPanel(QWidget):
                   self.spin_min_size, self.button_islands):
             row2.addWidget(w)
         row3 = QHBoxLayout()
-        for w in (self.button_table, self.button_export):
+        for w in (self.button_table, self.button_export, QLabel("Show labels:"),
+                  self.combo_display):
             row3.addWidget(w)
         layout = QVBoxLayout(self)
         layout.addLayout(grid)
@@ -173,6 +184,8 @@ class SegmentationPanel(QWidget):
 
         self.presenter = SegmentationPresenter(self)
         volume_panel.crystal_changed.connect(self._on_crystal_changed)
+        self.combo_display.currentIndexChanged.connect(lambda _i: self._refresh_overlay())
+        self.labels_changed.connect(self._refresh_overlay)
         # a shown table follows the labels and the crystals (recomputed in a worker)
         self._table_timer = QTimer(self)
         self._table_timer.setSingleShot(True)
@@ -499,6 +512,46 @@ class SegmentationPanel(QWidget):
     def _on_crystal_changed(self, crystal: int) -> None:
         if self.table is not None:
             self._draw_normals(self.table, crystal)
+        self._refresh_overlay()
+
+    # ------------------------------------------------------------------ display
+    @property
+    def label_display(self) -> str:
+        """What draws the labels now: ``"edit"`` (the editable layer), ``"translucent"``
+        or ``"outline"`` (overlay). An isolated crystal always uses an overlay."""
+        mode = self.combo_display.currentData()
+        if mode == "edit" and self.volume_panel.current_crystal:
+            return "translucent"
+        return mode
+
+    def set_label_display(self, mode: str) -> None:
+        """``"edit"``, ``"translucent"`` or ``"outline"``."""
+        i = self.combo_display.findData(mode)
+        if i < 0:
+            raise ValueError(f"label display must be 'edit', 'translucent' or 'outline'; "
+                             f"got {mode!r}")
+        self.combo_display.setCurrentIndex(i)
+        self._refresh_overlay()
+
+    def _refresh_overlay(self, *_args) -> None:
+        """Show the editable layer, or the overlay of the labels of the shown crystal(s)."""
+        vp = self.volume_panel
+        viewer = vp.viewer
+        if self.overlay_layer is not None and self.overlay_layer in viewer.layers:
+            viewer.layers.remove(self.overlay_layer)
+        self.overlay_layer = None
+        if self.labels_layer is None:
+            return
+        mode = self.label_display
+        self.labels_layer.visible = mode == "edit"
+        if mode == "edit":
+            return
+        from ptyxanes_gui.viewers.napari_viewer import add_label_overlay
+
+        self.overlay_layer = add_label_overlay(
+            viewer, np.asarray(self.labels_layer.data), voxel_size_m=self.voxel_size_m,
+            mode=mode, crystal_labels=vp.crystal_labels, crystal=vp.current_crystal,
+            opacity=0.45 if mode == "translucent" else 0.9)
 
     # ------------------------------------------------------------------ saving
     def label_arrays(self, name: str = "high_ox") -> dict[str, NDArray]:

@@ -1,6 +1,8 @@
 """3D panel: the valence volume in an embedded napari viewer.
 
-Quarter cut (clipping planes, paper Fig. 2c/3a), orthogonal slices
+Quarter cut (the quadrant facing the camera removed from the layer's data, paper
+Fig. 2c/3a), camera presets (isometric, along each axis), volume or lit iso-surface
+rendering, orthogonal slices
 (2D/3D toggle and slice axis), per-crystal isolation (Fig. 3b-d; crystals split
 where they touch by default), a highlight overlay (histogram range), and export:
 a screenshot at a chosen size (PNG/TIFF) and a rotating-volume movie (GIF, or
@@ -32,13 +34,17 @@ from qtpy.QtWidgets import (
 from ptyxanes_gui.viewers.napari_viewer import (
     fill_outside,
     padded_limits,
-    quarter_planes,
+    quarter_cut_data,
+    set_camera_preset,
     valence_napari_colormap,
 )
 
 logger = logging.getLogger(__name__)
 
 _AXES = ("plane", "row", "col")
+#: (preset, menu text) of the camera combo box
+CAMERAS = (("isometric", "isometric"), ("plane", "along plane"), ("row", "along row"),
+           ("col", "along col"))
 
 
 class VolumePanel(QWidget):
@@ -50,8 +56,10 @@ class VolumePanel(QWidget):
         The viewer model (layers, dims, camera).
     qt_viewer : napari.qt.QtViewer
         Its Qt widget, embedded in this panel.
-    image_layer, cut_layer : napari.layers.Image or None
-        The valence layer and the second layer used to draw the quarter cut.
+    image_layer : napari.layers.Image or None
+        The valence layer (with the quarter cut, its data lack the removed quadrant).
+    removed : ndarray of bool or None
+        The quadrant cut away (None without a cut).
     crystal_labels : ndarray of int32 or None
         Crystals labelled from the sample mask (0 = outside).
     """
@@ -74,7 +82,8 @@ class VolumePanel(QWidget):
         self.viewer = ViewerModel(title="ptyxanes 3D", ndisplay=3)
         self.qt_viewer = QtViewer(self.viewer, show_welcome_screen=False)
         self.image_layer = None
-        self.cut_layer = None
+        self.removed: NDArray[np.bool_] | None = None
+        self.surface_layer = None  # the "mesh" rendering
         self.highlight_layer = None
         self.crystal_labels: NDArray[np.int32] | None = None
         self.valence: NDArray[np.float32] | None = None
@@ -90,7 +99,19 @@ class VolumePanel(QWidget):
         self.combo_axis.addItems([f"slice along {a}" for a in _AXES])
         self.combo_axis.setToolTip("Axis the slider moves through in 2D")
         self.check_cut = QCheckBox("Remove a quarter")
-        self.check_cut.setToolTip("Cut away one quarter of the volume to show the inside")
+        self.check_cut.setToolTip("Cut away the quarter facing the camera to show the inside "
+                                  "(the voxels are removed, so exports show the cut too)")
+        self.combo_camera = QComboBox()
+        for key, text in CAMERAS:
+            self.combo_camera.addItem(text, key)
+        self.combo_camera.setToolTip("Camera preset; the quarter cut faces the camera")
+        self.combo_render = QComboBox()
+        self.combo_render.addItem("volume", "translucent")
+        self.combo_render.addItem("surface", "iso")
+        self.combo_render.addItem("mesh", "mesh")
+        self.combo_render.setToolTip(
+            "Translucent volume; the lit iso-surface of the crystals coloured by valence; or "
+            "the same surface as a faceted triangle mesh (fast without a graphics card)")
         self.combo_crystal = QComboBox()
         self.combo_crystal.setToolTip("Show one crystal alone")
         self.check_split = QCheckBox("Split touching")
@@ -128,8 +149,8 @@ class VolumePanel(QWidget):
                                          "GIF (MP4 needs imageio-ffmpeg)")
 
         top = QHBoxLayout()
-        for w in (self.check_3d, self.combo_axis, self.check_cut, QLabel("Crystal:"),
-                  self.combo_crystal, self.check_split):
+        for w in (self.check_3d, self.combo_axis, self.check_cut, self.combo_camera,
+                  self.combo_render, QLabel("Crystal:"), self.combo_crystal, self.check_split):
             top.addWidget(w)
         top.addStretch(1)
         export = QHBoxLayout()
@@ -149,6 +170,10 @@ class VolumePanel(QWidget):
         self.check_3d.toggled.connect(self._on_3d_toggled)
         self.combo_axis.currentIndexChanged.connect(self._on_axis_changed)
         self.check_cut.toggled.connect(self.set_quarter_cut)
+        self.combo_camera.currentIndexChanged.connect(
+            lambda _i: self.set_camera(self.combo_camera.currentData()))
+        self.combo_render.currentIndexChanged.connect(
+            lambda _i: self.set_rendering(self.combo_render.currentData()))
         self.combo_crystal.currentIndexChanged.connect(self._on_crystal_selected)
         self.check_split.toggled.connect(self._on_split_toggled)
         self.button_save_view.clicked.connect(self.save_view_dialog)
@@ -186,21 +211,21 @@ class VolumePanel(QWidget):
         self._crystal = 0
         scale = (self.voxel_size_m * 1e6,) * 3
         data = fill_outside(v, self.clim)
-        for layer in (self.image_layer, self.cut_layer, self.highlight_layer):
+        for layer in (self.image_layer, self.highlight_layer, self.surface_layer):
             if layer is not None and layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
-        self.highlight_layer = None
+        self.highlight_layer = self.surface_layer = None
         cmap = valence_napari_colormap()
-        common = {"colormap": cmap, "contrast_limits": padded_limits(self.clim), "scale": scale,
-                  "rendering": "translucent", "blending": "translucent", "units": "µm",
-                  "interpolation3d": "nearest"}
-        self.image_layer = self.viewer.add_image(data, name="valence", **common)
-        self.cut_layer = self.viewer.add_image(data, name="valence (cut)", visible=False,
-                                               **common)
+        self.image_layer = self.viewer.add_image(
+            data, name="valence", colormap=cmap, contrast_limits=padded_limits(self.clim),
+            scale=scale, rendering="translucent", blending="translucent", units="µm",
+            interpolation3d="nearest")
+        self.set_rendering(self.combo_render.currentData())
         self.viewer.canvas.overlays.scale_bar.visible = True
         self._set_crystal_items(int(self.crystal_labels.max()))
         self.set_quarter_cut(self.check_cut.isChecked())
         self.viewer.reset_view()
+        self.set_camera(self.camera_preset)
         self._update_info()
         self.volume_changed.emit()
         if relabel:
@@ -264,21 +289,77 @@ class VolumePanel(QWidget):
             self.set_ndisplay(2)
 
     def set_quarter_cut(self, on: bool) -> None:
-        """Remove (or restore) the quarter row < centre, col < centre with clipping planes."""
+        """Remove (or restore) the quadrant facing the camera from the layer's data
+        (:func:`~ptyxanes_gui.viewers.napari_viewer.quarter_cut_data`)."""
         self.check_cut.blockSignals(True)
         self.check_cut.setChecked(bool(on))
         self.check_cut.blockSignals(False)
+        self._refresh_data()
+
+    @property
+    def camera_preset(self) -> str:
+        """The camera preset chosen (``"isometric"``, ``"plane"``, ``"row"``, ``"col"``)."""
+        return self.combo_camera.currentData()
+
+    def set_camera(self, name: str) -> None:
+        """Point the 3D camera along a preset; the quarter cut turns to face it."""
+        i = self.combo_camera.findData(name)
+        if i < 0:
+            raise ValueError(f"unknown camera preset {name!r}; "
+                             f"choose one of {[k for k, _t in CAMERAS]}")
+        self.combo_camera.blockSignals(True)
+        self.combo_camera.setCurrentIndex(i)
+        self.combo_camera.blockSignals(False)
         if self.image_layer is None:
             return
-        if on:
-            main, second = quarter_planes(self.image_layer.data.shape, tuple(self.image_layer.scale))
-            self.image_layer.experimental_clipping_planes = main
-            self.cut_layer.experimental_clipping_planes = second
-            self.cut_layer.visible = True
+        set_camera_preset(self.viewer, name)
+        if self.quarter_cut:
+            self._refresh_data()
+
+    def set_rendering(self, mode: str) -> None:
+        """``"translucent"`` volume, ``"iso"`` lit surface of the crystals, or ``"mesh"``
+        (:func:`~ptyxanes_gui.viewers.napari_viewer.add_valence_surface`)."""
+        i = self.combo_render.findData(mode)
+        if i < 0:
+            raise ValueError(f"rendering must be 'translucent', 'iso' or 'mesh'; got {mode!r}")
+        self.combo_render.blockSignals(True)
+        self.combo_render.setCurrentIndex(i)
+        self.combo_render.blockSignals(False)
+        if self.image_layer is None:
+            return
+        if mode == "mesh" or self.surface_layer is not None:
+            self._refresh_data()
+        if mode == "mesh":
+            return
+        if mode == "iso":
+            lo_pad = padded_limits(self.clim)[0]
+            self.image_layer.iso_threshold = 0.5 * (lo_pad + self.clim[0])
+        self.image_layer.rendering = mode
+
+    def _refresh_data(self) -> None:
+        """Layer data from the valence, the isolated crystal and the quarter cut."""
+        if self.image_layer is None or self.valence is None:
+            return
+        keep = None
+        if self._crystal and self.crystal_labels is not None:
+            keep = self.crystal_labels == self._crystal
+        if self.quarter_cut:
+            data, self.removed = quarter_cut_data(self.valence, self.clim,
+                                                  camera=self.camera_preset, keep=keep)
         else:
-            self.image_layer.experimental_clipping_planes = []
-            self.cut_layer.experimental_clipping_planes = []
-            self.cut_layer.visible = False
+            data, self.removed = fill_outside(self.valence, self.clim, keep), None
+        self.image_layer.data = data
+        if self.surface_layer is not None and self.surface_layer in self.viewer.layers:
+            self.viewer.layers.remove(self.surface_layer)
+        self.surface_layer = None
+        mesh = self.combo_render.currentData() == "mesh"
+        self.image_layer.visible = not mesh
+        if mesh and (keep is None or keep.any()):
+            from ptyxanes_gui.viewers.napari_viewer import add_valence_surface
+
+            self.surface_layer = add_valence_surface(
+                self.viewer, self.valence, voxel_size_m=self.voxel_size_m, clim=self.clim,
+                cut_quarter=self.quarter_cut, camera=self.camera_preset, keep=keep)
 
     @property
     def quarter_cut(self) -> bool:
@@ -289,16 +370,12 @@ class VolumePanel(QWidget):
         """Show crystal ``crystal`` alone (0 = all crystals)."""
         if self.valence is None or self.crystal_labels is None:
             return
-        crystal = int(crystal)
-        keep = None if crystal == 0 else self.crystal_labels == crystal
-        data = fill_outside(self.valence, self.clim, keep)
-        self.image_layer.data = data
-        self.cut_layer.data = data
-        self._crystal = crystal
+        self._crystal = int(crystal)
+        self._refresh_data()
         self.combo_crystal.blockSignals(True)
         self.combo_crystal.setCurrentIndex(crystal)
         self.combo_crystal.blockSignals(False)
-        self.crystal_changed.emit(crystal)
+        self.crystal_changed.emit(self._crystal)
 
     @property
     def current_crystal(self) -> int:
@@ -306,7 +383,7 @@ class VolumePanel(QWidget):
         return self._crystal
 
     def visible_mask(self) -> NDArray[np.bool_]:
-        """Voxels drawn (inside the sample and the isolated crystal), before clipping."""
+        """Voxels drawn (inside the sample and the isolated crystal, outside the cut)."""
         if self.image_layer is None:
             return np.zeros((0, 0, 0), bool)
         return np.asarray(self.image_layer.data) >= self.clim[0]

@@ -196,8 +196,10 @@ def _sort_samples(samples: list[Sample]) -> list[Sample]:
 
 
 def ensure_demo_3d() -> Path:
-    """The cached 3D demo's result project (made on first use, a few seconds)."""
-    from ptyxanes.simulate.demo import ensure_demo_3d as fn
+    """The cached 3D demo's result project: the paper-scale twin (104³ voxels of 45 nm,
+    six crystals; :func:`ptyxanes.simulate.demo3d.ensure_paper_demo_3d`), made on first use
+    in about half a minute."""
+    from ptyxanes.simulate.demo3d import ensure_paper_demo_3d as fn
 
     return Path(fn())
 

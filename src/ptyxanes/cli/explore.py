@@ -104,7 +104,8 @@ def _run(args: argparse.Namespace) -> int:
     from ptyxanes.io.formats import open_stack
     from ptyxanes.io.project import MapData, Project, save_project
     from ptyxanes.provenance import provenance
-    from ptyxanes.xanes import FitOptions
+    from ptyxanes.explore.spectra import edge_norm_kwargs
+    from ptyxanes.xanes.edges import edge_spec
 
     out = Path(args.output)
     fig_path = Path(args.figure) if args.figure else out.with_suffix(".png")
@@ -126,9 +127,10 @@ def _run(args: argparse.Namespace) -> int:
     if stack.is_3d and stack.angle is not None:
         raise ValueError(f"{args.stack} is a tilt series (angles); explore reconstructed "
                          "volumes or 2D stacks")
-    norm_kwargs = FitOptions.for_edge(args.edge).norm_kwargs
+    spec = edge_spec(args.edge)
+    norm_kwargs = edge_norm_kwargs(spec)
     sd = normalized_spectra(energy, stack.data, kind=stack.kind, energy_axis=0, threshold=thr,
-                            norm_kwargs=norm_kwargs)
+                            edge=spec)
     maps = {"edge_jump": MapData(np.where(sd.mask, sd.edge_jump, np.nan).astype(np.float32), px,
                                  "edge_jump", "", "edge jump (input absorption units)")}
     tables: dict[str, dict[str, np.ndarray]] = {}

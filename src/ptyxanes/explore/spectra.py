@@ -46,6 +46,25 @@ class SpectralData:
         return np.asarray(self.mu[self.mask], np.float64)
 
 
+def edge_norm_kwargs(edge: Any | None) -> dict[str, Any]:
+    """Keyword arguments of :func:`ptyxanes.xanes.normalize.normalize` for an edge.
+
+    Parameters
+    ----------
+    edge : ptyxanes.xanes.edges.EdgeSpec or None
+        None: normalize's own defaults (the Ni K-edge windows).
+
+    Returns
+    -------
+    kwargs : dict
+        pre_edge, post_edge, window (eV), e0 (eV) and normalization.
+    """
+    if edge is None:
+        return {}
+    return {"pre_edge": edge.pre_edge, "post_edge": edge.post_edge, "e0": edge.e0,
+            "normalization": edge.normalization, "window": edge.window}
+
+
 def normalized_spectra(
     energy: NDArray[np.floating],
     data: Any,
@@ -54,7 +73,7 @@ def normalized_spectra(
     energy_axis: int = 0,
     threshold: float | str | None = "otsu",
     mask: NDArray[np.bool_] | None = None,
-    norm_kwargs: dict[str, Any] | None = None,
+    edge: Any | None = None,
 ) -> SpectralData:
     """Convert a spectral stack to normalised spectra and a sample mask.
 
@@ -74,9 +93,9 @@ def normalized_spectra(
         pixel with a positive jump.
     mask : ndarray of bool, optional
         Extra mask ANDed with the edge-jump mask.
-    norm_kwargs : dict, optional
-        Windows and normalisation of :func:`ptyxanes.xanes.normalize.normalize`
-        (e.g. ``FitOptions.for_edge("Fe-L3").norm_kwargs``); default: the Ni K-edge.
+    edge : ptyxanes.xanes.edges.EdgeSpec, optional
+        The edge whose pre-edge, window, post-edge and normalisation are used
+        (default: the Ni K-edge windows of :func:`ptyxanes.xanes.normalize.normalize`).
 
     Returns
     -------
@@ -111,7 +130,7 @@ def normalized_spectra(
     if arr.ndim < 2:
         raise ValueError("expected a map or volume of spectra, got a single spectrum")
     mu, status = to_absorption(arr, kind)
-    norm = normalize(e, mu, status=status, **(norm_kwargs or {}))
+    norm = normalize(e, mu, status=status, **edge_norm_kwargs(edge))
     jump = np.where(norm.status == Status.OK, norm.edge_jump, np.nan)
     if threshold == "otsu":
         thr = otsu_threshold(jump)
