@@ -831,7 +831,13 @@ class MainWindow(QMainWindow):
             h, st = engine.valence_histogram(v, w, HIST_BINS)
             hists[s.name], stats[s.name] = h, st
         self.histogram_panel.set_histograms(HIST_BINS, hists, stats, cur.name if cur else "")
-        self.histogram_panel.set_message("Ni-weighted (edge jump) valence distribution")
+        shown = cur if cur in chosen else chosen[0] if chosen else with_maps[0]
+        spec = engine.sample_edge(shown)
+        self.histogram_panel.set_valence_axis(spec.valence_label, spec.element)
+        refs = engine.reference_valences(shown)
+        self.histogram_panel.set_reference_lines(refs, [spec.state_label(v) for v in refs])
+        self.histogram_panel.set_message(
+            f"{spec.element}-weighted (edge jump) valence distribution")
 
     def _on_highlight_range(self, lo: float, hi: float) -> None:
         s = self.current_sample()
