@@ -901,6 +901,8 @@ class MainWindow(QMainWindow):
             if sample is self.current_sample():
                 self.select_sample(self.current)
                 self.image_panel.set_channel("valence")
+                # the references of this fit (edge, files, shifts), on its normalisation
+                self.spectrum_panel.set_references(engine.reference_spectra(sample))
             if sample.volume_maps:
                 logger.info("fit: valence volume %s of %s",
                             "×".join(map(str, np.shape(sample.volume))), sample.name)

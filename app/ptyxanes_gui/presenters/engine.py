@@ -216,7 +216,7 @@ CHANNEL_LABELS = {
     "absorption": "−ln|T|",
     "normalized": "normalised μ",
     "edge_energy": "edge energy (eV)",
-    "valence": "Ni valence",
+    "valence": "valence",  # the map's own label names the element (channel_label)
     "valence_sigma": "valence σ",
     "edge_jump": "edge jump",
     "fit_quality": "fit quality",
