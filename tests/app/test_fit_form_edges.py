@@ -43,9 +43,10 @@ def _fe_form(box):
 
 @pytest.mark.slow
 def test_fe_l3_stxm_gui_equals_cli_with_fe_labels(qtbot, presenter, fe_crop, tmp_path):
+    from ptyxanes_gui.presenters import engine
+
     from ptyxanes.xanes import FitOptions
     from ptyxanes.xanes.normalize import normalize
-    from ptyxanes_gui.presenters import engine
 
     (s,) = engine.load_path(fe_crop)
     presenter.current["sample"] = s
