@@ -658,7 +658,7 @@ def reference_rows(sample: Sample | None, form: dict[str, Any]) -> list[tuple[st
         v = r.valence
         rows.append((str(r.name or Path(str(r.path)).name),
                      "" if v is None else f"{v:g} ({spec.state_label(v)})",
-                     "none" if sh.method == "none" else sh.describe()))
+                     _shift_text(sh)))
     return rows
 
 
@@ -695,10 +695,14 @@ def fit_job(sample: Sample, *, control: Control | None = None, **form: Any
                                              if res.info.get("method_reason") else "")
     maps.reference_rows = [
         (str(r.name), f"{r.valence:g} ({params.edge_spec.state_label(r.valence)})",
-         shifts.get(f"reference {r.name or r.path} (valence {r.valence:g})").describe()
-         if f"reference {r.name or r.path} (valence {r.valence:g})" in shifts else "none")
+         _shift_text(shifts.get(f"reference {r.name or r.path} (valence {r.valence:g})")))
         for r in (res.calibration.references if res.calibration is not None else [])]
     return maps
+
+
+def _shift_text(shift: Any) -> str:
+    """An energy shift for the reference table: ``"+1.25 eV (foil: …)"`` or ``"0 (none)"``."""
+    return "0 (none)" if shift is None or shift.method == "none" else str(shift.describe())
 
 
 class FitMaps(dict):  # type: ignore[type-arg]
