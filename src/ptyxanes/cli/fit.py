@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ptyxanes.cli._compute import add_compute_options, fit_runner, wants_cluster
+from ptyxanes.cli._compute import add_compute_options, fit_runner
 from ptyxanes.stages import FitParams
 
 #: The stage defaults every option shows (ptyxanes.stages.FitParams / FitOptions.for_edge).
@@ -171,11 +171,6 @@ def _run(args: argparse.Namespace) -> int:
     if not fp.references and spec.name != "Ni-K":
         raise ValueError(f"no shipped references for {spec.name}: give two or more with "
                          "--ref VALENCE:PATH")
-    if wants_cluster(args) and "auto" in (fp.threshold, opts.method):
-        # the Dask fit (ptyxanes.distributed.fit_stack_distributed) has neither the
-        # noise-significance mask nor the automatic method choice yet
-        raise ValueError("fitting on Dask workers needs --threshold otsu (or a number) and a "
-                         "method other than auto (e.g. --method halfheight or lcf)")
     refs = load_references(fp.references, spec.name)  # fails before the stack is opened
     stack = open_stack(args.stack, lazy=True)
     try:
