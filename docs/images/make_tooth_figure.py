@@ -7,8 +7,9 @@ Run (from the repository root):
 ``--volume`` takes the output of ``ptyxanes tomo ../shared/data/tomo_tomopy_tooth/tooth.h5
 -o TOOTH_VOL.h5`` (defaults: alignment, SIRT 200); without it the command is run here.
 The slice is compared with an independent filtered back-projection (numpy ramp
-filter + linear-interpolation back-projection, the same code as the test) at the
-rotation centre found from the data, and with that FBP at the detector centre.
+filter + linear-interpolation back-projection: the test's own code,
+``tests/engine/tomo/independent.py``) at the rotation centre found from the data,
+and with that FBP at the detector centre.
 """
 
 from __future__ import annotations
@@ -31,21 +32,8 @@ from ptyxanes.tomo import find_rotation_center  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 TOOTH = HERE.parents[1] / ".." / "shared" / "data" / "tomo_tomopy_tooth" / "tooth.h5"
-
-
-def independent_fbp(sino: np.ndarray, angles_deg: np.ndarray, center: float) -> np.ndarray:
-    a, n = sino.shape
-    size = int(2 ** np.ceil(np.log2(2 * n)))
-    ramp = 2 * np.abs(np.fft.fftfreq(size))
-    filtered = np.real(np.fft.ifft(np.fft.fft(sino, n=size, axis=1) * ramp, axis=1))[:, :n]
-    h = (n - 1) / 2
-    z, x = np.mgrid[:n, :n].astype(float) - h
-    out = np.zeros((n, n))
-    det = np.arange(n, dtype=float)
-    for p, th in zip(filtered, np.deg2rad(angles_deg), strict=True):
-        t = x * np.cos(th) - z * np.sin(th) + center
-        out += np.interp(t.ravel(), det, p, left=0.0, right=0.0).reshape(n, n)
-    return out * np.pi / a
+sys.path.insert(0, str(HERE.parents[1] / "tests" / "engine" / "tomo"))
+from independent import independent_fbp  # noqa: E402  (the test's own reference)
 
 
 def main() -> None:

@@ -116,25 +116,43 @@ class ImportParams:
     Parameters
     ----------
     lazy_above : int
-        Files larger than this many bytes stay on disk (h5py slices); smaller
-        ones are read whole, so a pixel's spectrum is a memory slice.
+        NeXus stack files larger than this many bytes stay on disk (h5py
+        slices); smaller ones are read whole, so a pixel's spectrum is a memory
+        slice. Other formats are always read into memory.
+    energies : str or None
+        File of energies (eV, or keV when all below 100) replacing the stored
+        ones, one per image or per file.
+    angles : str or None
+        File of rotation angles (deg), one per file of a tilt series.
+    i0 : str or None
+        Incident-flux file (energy eV, counts) of an STXM stack.
+    format : str or None
+        Force a format of :data:`ptyxanes.io.formats.FORMATS`; None detects it
+        from the content.
     """
 
     lazy_above: int = LAZY_ABOVE_BYTES
+    energies: str | None = None
+    angles: str | None = None
+    i0: str | None = None
+    format: str | None = None
 
 
 def import_stage(
-    path: str | Path, params: ImportParams | None = None, control: Control | None = None
+    path: str | Path | Sequence[str | Path],
+    params: ImportParams | None = None,
+    control: Control | None = None,
 ) -> Generator[Progress, None, ImageStack]:
-    """Read an image stack file (NeXus/HDF5 in the ptyxanes stack layout).
+    """Read any supported stack: NeXus, reconstructions of other codes, STXM, TIFF, tomography.
 
     Parameters
     ----------
-    path : path-like
-        The stack file.
+    path : path-like or sequence of path-like
+        A file or folder, or several per-energy files (see
+        :func:`ptyxanes.io.formats.open_stack`).
     params : ImportParams, optional
     control : Control, optional
-        Checked before reading.
+        Checked between files.
 
     Yields
     ------
@@ -147,18 +165,18 @@ def import_stage(
     Raises
     ------
     FormatError
-        The file is not a readable stack (the message names the file).
+        The input is not a readable stack (the message names the file, the
+        format tried and the problem).
     """
-    from ptyxanes.io.nexus import read_stack
+    from ptyxanes.io.formats import iter_open_stack
 
     params = params or ImportParams()
     control = control or Control()
-    p = Path(path)
-    yield Progress(0, 1, f"reading {p.name}", "import")
-    control.check()
-    stack = read_stack(p, lazy=p.stat().st_size > params.lazy_above)
-    yield Progress(1, 1, f"read {p.name}", "import")
-    return stack
+    paths = [Path(path)] if isinstance(path, str | Path) else [Path(p) for p in path]
+    lazy = all(p.is_file() and p.stat().st_size > params.lazy_above for p in paths)
+    return (yield from iter_open_stack(
+        paths[0] if len(paths) == 1 else paths, energies=params.energies,
+        angles=params.angles, i0=params.i0, format=params.format, lazy=lazy, control=control))
 
 
 # ----------------------------------------------------------------------------- reconstruct

@@ -89,6 +89,8 @@ def _load_path(p: Path) -> list[Sample]:
         p = p.parent  # one scan of a series stands for its folder
     if p.is_dir() and any(p.glob("*.cxi")):
         return [scans_sample(p)]
+    if p.is_dir() and _registry_format(p) not in (None, "folder"):
+        return [_stack_sample(p)]  # one stack of another code or instrument (STXM, TIFF, ...)
     if p.is_dir():
         files = sorted(
             f for f in p.iterdir()
@@ -112,6 +114,19 @@ def _load_path(p: Path) -> list[Sample]:
         return _sort_samples(samples)
     if _is_project(p):
         return load_samples(p)
+    return [_stack_sample(p)]
+
+
+def _registry_format(p: Path) -> str | None:
+    from ptyxanes.io.formats import detect_format
+
+    try:
+        return detect_format(p)
+    except FormatError:
+        return None
+
+
+def _stack_sample(p: Path) -> Sample:
     stack = _read_stack(p)
     default = p.parent.name if p.stem in ("stack", "data", "aligned") else p.stem
     name = str(stack.attrs.get("sample", "") or stack.attrs.get("name", "") or default)
@@ -120,7 +135,7 @@ def _load_path(p: Path) -> list[Sample]:
                     source=str(p))
     if np.ndim(stack.data) == 4:
         set_4d_stack(sample, stack)
-    return [sample]
+    return sample
 
 
 def scans_sample(folder: str | Path) -> Sample:

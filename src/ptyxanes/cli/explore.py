@@ -33,8 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "fraction_<reference>, lcf_residual, edge_jump, labels/clusters and tables "
             "pca_components, pca_variance, cluster_spectra, plus a PNG summary figure."),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("stack", help="input NeXus stack file (ptyxanes stack layout)")
+    p.add_argument("stack", help="input stack: any input of `ptyxanes import` (file or folder)")
     p.add_argument("-o", "--output", required=True, help="result project file (.h5) to write")
+    p.add_argument("--edge", default="Ni-K",
+                   help="absorption edge ELEMENT-EDGE (Ni-K, Co-K, Fe-L3, ...): its pre-/post-edge "
+                        "windows and normalisation, as for ptyxanes fit")
     p.add_argument("--pca", type=int, default=4, metavar="N",
                    help="principal components kept (0: no PCA and no clustering)")
     p.add_argument("--clusters", type=int, default=0, metavar="K",
@@ -62,7 +65,7 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-+]", "_", name) or "ref"
 
 
-def _references(paths, energy):
+def _references(paths, energy, norm_kwargs):
     from ptyxanes.io.spectra import read_spectrum
     from ptyxanes.xanes.normalize import normalize
 
@@ -75,7 +78,7 @@ def _references(paths, energy):
                              f"the stack {energy.min():.1f}-{energy.max():.1f} eV")
         # normalised on the stack's own energies, exactly like the pixel spectra
         try:
-            n = normalize(energy, np.interp(energy, e, np.asarray(s.mu, float)))
+            n = normalize(energy, np.interp(energy, e, np.asarray(s.mu, float)), **norm_kwargs)
         except ValueError as exc:
             raise ValueError(f"{path}: cannot normalise the reference ({exc})") from exc
         mu = np.asarray(n.mu, float)
@@ -98,9 +101,10 @@ def _run(args: argparse.Namespace) -> int:
     from ptyxanes.explore import kmeans_gen, linear_combination_gen, normalized_spectra, pca_gen
     from ptyxanes.figures import save_figure
     from ptyxanes.figures.explore import explore_figure
-    from ptyxanes.io.nexus import read_stack
+    from ptyxanes.io.formats import open_stack
     from ptyxanes.io.project import MapData, Project, save_project
     from ptyxanes.provenance import provenance
+    from ptyxanes.xanes import FitOptions
 
     out = Path(args.output)
     fig_path = Path(args.figure) if args.figure else out.with_suffix(".png")
@@ -116,18 +120,20 @@ def _run(args: argparse.Namespace) -> int:
     if not args.pca and not args.ref:
         raise ValueError("nothing to do: give --pca N and/or --ref FILE")
     thr = args.threshold if str(args.threshold).lower() == "otsu" else float(args.threshold)
-    stack = read_stack(args.stack, lazy=False)
+    stack = open_stack(args.stack, lazy=False)
     energy = np.asarray(stack.energy, float)
     px = float(np.asarray(stack.pixel_size)[0])
     if stack.is_3d and stack.angle is not None:
         raise ValueError(f"{args.stack} is a tilt series (angles); explore reconstructed "
                          "volumes or 2D stacks")
-    sd = normalized_spectra(energy, stack.data, kind=stack.kind, energy_axis=0, threshold=thr)
+    norm_kwargs = FitOptions.for_edge(args.edge).norm_kwargs
+    sd = normalized_spectra(energy, stack.data, kind=stack.kind, energy_axis=0, threshold=thr,
+                            norm_kwargs=norm_kwargs)
     maps = {"edge_jump": MapData(np.where(sd.mask, sd.edge_jump, np.nan).astype(np.float32), px,
                                  "edge_jump", "", "edge jump (input absorption units)")}
     tables: dict[str, dict[str, np.ndarray]] = {}
     labels: dict[str, np.ndarray] = {}
-    params = {"pca": args.pca, "clusters": args.clusters, "threshold": sd.threshold,
+    params = {"edge": args.edge, "pca": args.pca, "clusters": args.clusters, "threshold": sd.threshold,
               "references": list(args.ref or []), "sum_to_one": not args.free_sum,
               "nonnegative": not args.allow_negative, "seed": args.seed}
     pca_res = clu = lcf = None
@@ -150,7 +156,7 @@ def _run(args: argparse.Namespace) -> int:
         tables["cluster_spectra"] = {"energy": energy, **{
             f"cluster{j + 1}": clu.mean_spectra[j] for j in range(clu.n_clusters)}}
     if args.ref:
-        names, refs = _references(args.ref, energy)
+        names, refs = _references(args.ref, energy, norm_kwargs)
         lcf = run_with_bar(linear_combination_gen(sd, refs, names=names,
                                                   nonnegative=not args.allow_negative,
                                                   sum_to_one=not args.free_sum),

@@ -56,9 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from ptyxanes.cli._progress import run_with_bar
-    from ptyxanes.io.formats import expand_sources, iter_open_stack
+    from ptyxanes.io.formats import expand_sources
     from ptyxanes.io.nexus import write_stack
     from ptyxanes.provenance import provenance
+    from ptyxanes.stages import ImportParams, import_stage
 
     items = expand_sources(args.sources, args.format)
     if any(f.raw for _, f in items):
@@ -70,8 +71,8 @@ def _run(args: argparse.Namespace) -> int:
         if Path(s).exists() and Path(s).resolve() == out.resolve():
             raise ValueError("the output must not be one of the sources")
     stack = run_with_bar(
-        iter_open_stack(args.sources, energies=args.energies, angles=args.angles, i0=args.i0,
-                        format=args.format),
+        import_stage(args.sources, ImportParams(energies=args.energies, angles=args.angles,
+                                                i0=args.i0, format=args.format)),
         "import", quiet=args.quiet,
     )
     params = {

@@ -103,7 +103,7 @@ def _run(args: argparse.Namespace) -> int:
     out, res = run_with_bar(
         tomo_runner(args, reconstruct_tilt_stack)(
             stack,
-            pixel_size=None if fmt != "nexus" else args.pixel_size,
+            pixel_size=None if fmt in ("dxchange", "nxtomo") else args.pixel_size,
             algorithm=args.algorithm,
             iterations=args.iterations,
             align=not args.no_align,
@@ -165,7 +165,7 @@ def _run(args: argparse.Namespace) -> int:
 def read_tilt_series(
     path: str, *, energy: float | None = None, pixel_size: float | None = None
 ) -> tuple[ImageStack, str]:
-    """Read a tilt series from a NeXus stack, a data-exchange or an NXtomo file.
+    """Read a tilt series from any input of the format registry (NeXus, data exchange, NXtomo, reconstructions).
 
     Parameters
     ----------
@@ -181,13 +181,13 @@ def read_tilt_series(
     stack : ImageStack
         (E, A, M, N) tilt series.
     format : str
-        ``"dxchange"``, ``"nxtomo"`` or ``"nexus"``.
+        The detected format (:func:`ptyxanes.io.formats.detect_format`).
     """
-    from ptyxanes.io.dxchange import read_dxchange, read_nxtomo, sniff_dxchange, sniff_nxtomo
-    from ptyxanes.io.nexus import read_stack
+    from ptyxanes.io.dxchange import read_dxchange, read_nxtomo
+    from ptyxanes.io.formats import detect_format, open_stack
 
-    if sniff_dxchange(path):
-        return read_dxchange(path, energy=energy, pixel_size=pixel_size), "dxchange"
-    if sniff_nxtomo(path):
-        return read_nxtomo(path, energy=energy, pixel_size=pixel_size), "nxtomo"
-    return read_stack(path, lazy=False), "nexus"
+    fmt = detect_format(path)
+    if fmt in ("dxchange", "nxtomo"):
+        reader = read_dxchange if fmt == "dxchange" else read_nxtomo
+        return reader(path, energy=energy, pixel_size=pixel_size), fmt
+    return open_stack(path, lazy=False), fmt

@@ -15,9 +15,9 @@ align (2D)     --                                     runs on the client (one sm
                                                       (E, M, N) stack)
 tomo (3D)      energy: rescale, align the tilt        volumes registered in 3D,
                series, SIRT                           written as a NeXus stack
-fit            block of rows (planes): edge jumps,    Otsu threshold and shared edge
-               then the fit with the map's            shape from the first pass;
-               threshold and shape                    maps concatenated
+fit            block of rows (planes): first pass     the in-process fit's decisions
+               (edge jumps, sums), auto-method        (threshold, shape, method,
+               sample, then the fit                   calibration); maps assembled
 =============  =====================================  ================================
 
 Workers read their inputs by path (lazy HDF5: only their scan, energy or
@@ -212,14 +212,14 @@ def _reconstruct(
     from ptyxanes.ptycho import PtychoParams
     from ptyxanes.ptycho.series import (
         SeriesParams,
-        _fit,
-        _plan,
-        _resample,
         check_series,
         normalize_background,
         rescale_probe,
         validate_scan,
     )
+
+    internals = tasks.ptycho_series_internals()
+    _fit, _plan, _resample = internals.fit, internals.plan, internals.resample
 
     engine_keys = {f.name for f in fields(PtychoParams)}
     series_keys = {f.name for f in fields(SeriesParams)}
@@ -306,7 +306,7 @@ def _tomo(
     s: _Session, stack_path: Path, stack: ImageStack, tomo: dict[str, Any]
 ) -> Generator[Progress, None, tuple[ImageStack, dict[str, NDArray[Any]]]]:
     """Align and reconstruct every energy as its own task, then register on the client."""
-    from ptyxanes.align.registration import register_volumes
+    from ptyxanes.tomo import combine_energy_volumes, common_pixel, volume_stack
 
     unknown = set(tomo) - set(_TOMO_KEYS)
     if unknown:
@@ -317,10 +317,7 @@ def _tomo(
     if tomo.get("algorithm", "sirt") not in ("sirt", "fbp"):
         raise ValueError(f"algorithm must be 'sirt' or 'fbp', got {tomo.get('algorithm')!r}")
     ps = np.asarray(stack.pixel_size, dtype=float)
-    pixel_size = tomo.get("pixel_size")
-    if pixel_size is None and np.ptp(ps) > 1e-3 * ps.mean():
-        pixel_size = float(ps.max())
-    pixel = float(pixel_size) if pixel_size is not None else float(ps.mean())
+    pixel_size, pixel = common_pixel(ps, tomo.get("pixel_size"))
     per_energy = {k: tomo[k] for k in ("algorithm", "iterations", "align", "center", "max_outer")
                   if k in tomo}
     sig = file_signature(stack_path)
@@ -333,20 +330,16 @@ def _tomo(
     n_e = stack.n_energies
     total = float(n_e + 1)
     got = yield from sub_progress(s.run("tomo", todo), 0, n_e, total, "tomo")
-    vols = np.stack([got[t.key]["volume"] for t in todo])
+    series = yield from sub_progress(
+        combine_energy_volumes([tasks.energy_volume(got[t.key]) for t in todo],
+                               register=tomo.get("register", True), control=s.control),
+        n_e, 1, total, "register")
     table: dict[str, NDArray[Any]] = {"energy": np.asarray(stack.energy, dtype=float)}
-    reg = None
-    if tomo.get("register", True) and n_e > 1:
-        vols, reg = yield from sub_progress(register_volumes(vols, control=s.control), n_e, 1,
-                                            total, "register")
+    if series.registration is not None:
         for i, ax in enumerate(("plane", "row", "col")):
-            table[f"shifts_{ax}"] = reg.shifts[:, i]
-    vols = vols.astype(np.float32)
-    s.last_tomo = (got, todo, reg, vols)
-    mu = np.clip(vols, 0, None) / pixel
-    out = ImageStack(mu.astype(np.float32), np.asarray(stack.energy, dtype=float),
-                     np.full(n_e, pixel), kind="absorption", dims=("energy", "plane", "row", "col"))
-    return out, table
+            table[f"shifts_{ax}"] = series.registration.shifts[:, i]
+    s.last_tomo = series
+    return volume_stack(series.volumes, stack.energy, pixel), table
 
 
 # ----------------------------------------------------------------------------- fit
@@ -370,64 +363,67 @@ def _fit(
 def _fit_blocks(
     s: _Session, stack_path: Path, stack: ImageStack, opts: Any, calibration: Any,
     threshold: float | str | None, chunk_spectra: int,
+    template: NDArray[np.float64] | None = None,
 ) -> Generator[Progress, None, Any]:
-    """XANES fit in blocks of rows (planes): a first pass for the threshold and shape, then fits."""
-    from ptyxanes.xanes import XanesResult, otsu_threshold
-    from ptyxanes.xanes.batch import fit_template, shared_calibration
+    """:func:`ptyxanes.xanes.fit_stack` in passes of block tasks, with its own plan and decisions.
 
+    The passes are those of the in-process fit (first pass for the Otsu
+    threshold and shared shape, sample of the ``auto`` method, fit), each
+    block a task calling the same per-block function; the client combines
+    them with the same functions (:mod:`ptyxanes.xanes.batch`).
+    """
+    from ptyxanes.xanes.batch import (
+        assemble_fit,
+        decide_fit,
+        finish_first_pass,
+        plan_fit,
+    )
+
+    t0 = time.monotonic()
     energy = np.asarray(stack.energy, np.float64)
-    shape = tuple(int(x) for x in stack.data.shape)
-    spatial = shape[1:]
-    lead = spatial[0]
-    per_lead = int(np.prod(spatial[1:])) if len(spatial) > 1 else 1
-    step = max(1, chunk_spectra // max(per_lead, 1))
-    blocks = [(b, min(b + step, lead)) for b in range(0, lead, step)]
+    spatial = tuple(int(x) for x in stack.data.shape[1:])
+    plan = plan_fit(energy, spatial, options=opts, calibration=calibration, threshold=threshold,
+                    template=template, chunk_spectra=chunk_spectra)
+    blocks = plan.blocks
     sig = file_signature(stack_path)
-    need_mean = opts.uses_template
-    two_pass = threshold == "otsu" or need_mean
+    auto = plan.options.method == "auto"
+    # the sample needs the mask: taken with the first pass unless that pass makes the mask
+    sample_first = auto and plan.first_pass and plan.threshold != "otsu"
+    sample_pass = auto and not sample_first
     n_b = len(blocks)
-    total = float((2 if two_pass else 1) * n_b)
-    thr: float | None = None if threshold in (None, "otsu") else float(threshold)
-    shared = None
-    if two_pass:
-        first = [_Task(f"fitpass-{i:05d}-" + task_hash(sig, b0, b1, opts, need_mean),
-                       tasks.fit_edge_jumps, (str(stack_path), b0, b1, opts, need_mean),
-                       f"rows {b0}-{b1 - 1}") for i, (b0, b1) in enumerate(blocks)]
-        got = yield from sub_progress(s.run("fit", first), 0, n_b, total, "fit")
-        if threshold == "otsu":
-            thr = otsu_threshold(np.concatenate([got[t.key]["jumps"] for t in first]))
-            logger.info("Otsu edge-jump threshold %.4g", thr)
-        if need_mean:
-            wsum = np.zeros((tasks.JUMP_BINS.size + 1, energy.size))
-            wtot = np.zeros(tasks.JUMP_BINS.size + 1)
-            for t in first:  # summed in block order, as the in-process fit does
-                wsum += got[t.key]["wsum"]
-                wtot += got[t.key]["wtot"]
-            above = np.searchsorted(tasks.JUMP_BINS, thr) if thr is not None else 0
-            tot = float(wtot[above:].sum())
-            try:
-                if not tot > 0:
-                    raise ValueError("no pixel with an edge jump above the threshold")
-                shared = fit_template(energy, wsum[above:].sum(0) / tot, opts)
-            except ValueError as exc:
-                logger.warning("shared shape unavailable (%s): every pixel fitted freely", exc)
-                opts = replace(opts, shape="free")
-    second = [_Task(f"fit-{i:05d}-" + task_hash(sig, b0, b1, opts, calibration, thr, shared),
-                    tasks.fit_block,
-                    (str(stack_path), b0, b1, opts, calibration, thr, shared),
-                    f"rows {b0}-{b1 - 1}") for i, (b0, b1) in enumerate(blocks)]
-    got = yield from sub_progress(s.run("fit", second), total - n_b, n_b, total, "fit")
-    maps = {k: np.concatenate([got[t.key][k] for t in second]) for k in tasks.FIT_MAPS}
-    if shared is not None:
-        calibration = shared_calibration(calibration, shared, opts)
-    return XanesResult(
-        valence=maps["valence"], valence_sigma=maps["valence_sigma"],
-        edge_energy=maps["edge_energy"], edge_jump=maps["edge_jump"],
-        edge_sigma=maps["edge_sigma"], fit_quality=maps["fit_quality"],
-        status=maps["status"].astype(np.uint8), mask=maps["mask"].astype(bool),
-        threshold=float(thr) if thr is not None else float("nan"), calibration=calibration,
-        options=opts, template=shared,
-        info={"n_spectra": int(np.prod(spatial)), "shape": opts.shape, "tasks": n_b})
+    n_pass = 1 + int(plan.first_pass) + int(sample_pass)
+    total = float(n_pass * n_b)
+    start = 0.0
+
+    def label(b0: int, b1: int) -> str:
+        return f"rows {b0}-{b1 - 1}"
+
+    samples = None
+    if plan.first_pass:
+        first = [_Task(f"fitpass-{i:05d}-" + task_hash(sig, b0, b1, plan, sample_first),
+                       tasks.fit_first_pass, (str(stack_path), b0, b1, plan, sample_first),
+                       label(b0, b1)) for i, (b0, b1) in enumerate(blocks)]
+        got = yield from sub_progress(s.run("fit", first), start, n_b, total, "fit")
+        start += n_b
+        parts = [got[t.key] for t in first]
+        if sample_first:
+            samples = [(p["sample_mu"], p["sample_jump"]) for p in parts]
+        plan = finish_first_pass(plan, parts)
+    if sample_pass:
+        todo = [_Task(f"fitsample-{i:05d}-" + task_hash(sig, b0, b1, plan),
+                      tasks.fit_sample, (str(stack_path), b0, b1, plan), label(b0, b1))
+                for i, (b0, b1) in enumerate(blocks)]
+        got = yield from sub_progress(s.run("fit", todo), start, n_b, total, "fit")
+        start += n_b
+        samples = [(got[t.key]["sample_mu"], got[t.key]["sample_jump"]) for t in todo]
+    decision = decide_fit(plan, calibration, samples if auto else None)
+    second = [_Task(f"fit-{i:05d}-" + task_hash(sig, b0, b1, decision),
+                    tasks.fit_block, (str(stack_path), b0, b1, decision), label(b0, b1))
+              for i, (b0, b1) in enumerate(blocks)]
+    got = yield from sub_progress(s.run("fit", second), start, n_b, total, "fit")
+    res = assemble_fit(decision, [tasks.chunk_fit(got[t.key]) for t in second],
+                       time.monotonic() - t0)
+    return replace(res, info={**res.info, "tasks": n_b})
 
 
 def fit_stack_distributed(
@@ -435,9 +431,10 @@ def fit_stack_distributed(
     *,
     options: Any = None,
     calibration: Any = None,
-    threshold: float | str | None = "otsu",
+    threshold: float | str | None = "auto",
     chunk_spectra: int = FIT_CHUNK_SPECTRA,
     control: Control | None = None,
+    template: NDArray[np.float64] | None = None,
     backend: ComputeBackend | None = None,
     client: Any = None,
     checkpoint: str | Path | None = None,
@@ -450,8 +447,8 @@ def fit_stack_distributed(
     stack : ImageStack
         Read from a file (``attrs["source_file"]``, as :func:`ptyxanes.io.nexus.read_stack`
         sets it): the workers read their blocks from that file.
-    options, calibration, threshold, chunk_spectra, control
-        As :func:`ptyxanes.xanes.fit_stack`; the maps are identical to it.
+    options, calibration, threshold, chunk_spectra, control, template
+        As :func:`ptyxanes.xanes.fit_stack`; the result is identical to it.
     backend : ComputeBackend, optional
         Where to run, unless ``client`` is given.
     client : distributed.Client, optional
@@ -489,12 +486,10 @@ def fit_stack_distributed(
         s = _Session(c, store, control or Control(), stats)
         stats.dashboard = dashboard_link(c)
         try:
-            res = yield from _fit_blocks(s, Path(source), stack, options or FitOptions(),
-                                         calibration, threshold, chunk_spectra)
+            return (yield from _fit_blocks(s, Path(source), stack, options or FitOptions(),
+                                           calibration, threshold, chunk_spectra, template))
         finally:
             s.close()
-        shp = tuple(int(x) for x in stack.data.shape[1:])
-        return replace(res, **{k: getattr(res, k).reshape(shp) for k in tasks.FIT_MAPS})
 
     try:
         if client is None:
@@ -552,8 +547,6 @@ def reconstruct_tilt_stack_distributed(
     """
     import tempfile
 
-    from ptyxanes.tomo import EnergySeriesVolumes, TiltAlignment
-
     source = stack.attrs.get("source_file")
     if not source:
         raise ValueError("the distributed tomography needs a stack read from a file")
@@ -573,13 +566,7 @@ def reconstruct_tilt_stack_distributed(
             out, _ = yield from _tomo(s, Path(source), stack, dict(tomo))
         finally:
             s.close()
-        got, todo, reg, vols = s.last_tomo
-        alignments = tuple(
-            TiltAlignment(got[t.key]["shifts"], float(got[t.key]["center"]),
-                          np.zeros((0, 0, 0), np.float32), got[t.key]["history"],
-                          bool(got[t.key]["converged"]))
-            if "shifts" in got[t.key] else None for t in todo)
-        return out, EnergySeriesVolumes(vols, alignments, reg)
+        return out, s.last_tomo
 
     try:
         if client is None:

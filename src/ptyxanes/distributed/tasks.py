@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -97,6 +98,28 @@ def reporter(task: str, interval: float = 0.5) -> Callable[[Progress], None]:
 
 
 # ----------------------------------------------------------------------------- ptychography
+def ptycho_series_internals() -> SimpleNamespace:
+    """The non-public pieces of :mod:`ptyxanes.ptycho.series` the scan tasks are built from.
+
+    The series reconstruction has no public per-scan API; every use of its
+    private helpers in this package goes through this one function, so that
+    a rename there is fixed here.
+
+    Returns
+    -------
+    internals : types.SimpleNamespace
+        ``plan(scans, series) -> (jobs, shape, pixel)``; ``Job(index, scan,
+        window, pixel, corners, shape)``; ``run_job(job, params, series,
+        probe, obj, control, report)``; ``initial_probe(job, series)``;
+        ``fit(image, shape)`` (crop / pad to a shape); ``resample(image,
+        from_pixel, to_pixel, shape)``.
+    """
+    from ptyxanes.ptycho import series as ps
+
+    return SimpleNamespace(plan=ps._plan, Job=ps._Job, run_job=ps._run_job,
+                           initial_probe=ps._initial_probe, fit=ps._fit, resample=ps._resample)
+
+
 @portable
 def reconstruct_scan(
     task: str,
@@ -148,13 +171,14 @@ def reconstruct_scan(
         A bad scan (empty or saturated frames) or a diverged reconstruction.
     """
     from ptyxanes.io.cxi import read_cxi
-    from ptyxanes.ptycho.series import _initial_probe, _Job, _run_job, validate_scan
+    from ptyxanes.ptycho.series import validate_scan
 
+    ps = ptycho_series_internals()
     scan = read_cxi(path, lazy=True)
     validate_scan(scan, saturation=series.saturation)
-    job = _Job(index, scan, window, pixel, np.asarray(corners), tuple(shape))
-    start = _initial_probe(job, series) if probe is None else probe
-    res = _run_job(job, params, series, start, obj, Control(), reporter(task))
+    job = ps.Job(index, scan, window, pixel, np.asarray(corners), tuple(shape))
+    start = ps.initial_probe(job, series) if probe is None else probe
+    res = ps.run_job(job, params, series, start, obj, Control(), reporter(task))
     return {"object": res.object, "probe": res.probe, "illumination": res.illumination,
             "errors": np.asarray(res.errors), "positions": np.asarray(res.positions)}
 
@@ -169,7 +193,7 @@ def tomo_energy(
     to_pixel: float | None,
     tomo: dict[str, Any],
 ) -> dict[str, NDArray[Any]]:
-    """Align and reconstruct the tilt series of one energy.
+    """Align and reconstruct the tilt series of one energy (:func:`ptyxanes.tomo.reconstruct_energy`).
 
     Parameters
     ----------
@@ -189,49 +213,84 @@ def tomo_energy(
     Returns
     -------
     arrays : dict
-        ``volume`` (P, M, N) in projection units per voxel and, when aligned,
-        ``shifts`` (A, 2) px, ``center`` (px), ``history`` and ``converged`` of
-        the tilt-series alignment.
-    """
-    from ptyxanes.align.registration import rescale_image
-    from ptyxanes.io.nexus import read_stack
-    from ptyxanes.tomo import (
-        align_tilt_series,
-        attenuation_line_integrals,
-        fbp,
-        shift_projections,
-        sirt,
-    )
+        :func:`energy_volume_arrays` of the result.
 
-    report = reporter(task)
+    Raises
+    ------
+    ValueError
+        As :func:`ptyxanes.tomo.reconstruct_energy` (failed alignment, empty volume).
+    """
+    from ptyxanes.io.nexus import read_stack
+    from ptyxanes.tomo import energy_line_integrals, reconstruct_energy
+
     stack = read_stack(stack_path, lazy=True)
     try:
         raw = np.asarray(stack.data[energy_index])
+        n_e = int(stack.data.shape[0])
     finally:
         _close(stack)
     angles = np.asarray(stack.angle, dtype=float)
-    if to_pixel is not None:
-        raw = np.stack([rescale_image(raw[a], from_pixel, to_pixel) for a in range(raw.shape[0])])
-    proj = attenuation_line_integrals(raw, stack.kind)
-    center = tomo.get("center")
-    out: dict[str, NDArray[Any]] = {}
-    if tomo.get("align", True):
-        al = run_sync(align_tilt_series(proj, angles, center=center,
-                                        max_outer=tomo.get("max_outer", 10)), report)
-        aligned, c = shift_projections(proj, al.shifts), None
+    proj = energy_line_integrals(raw, stack.kind, from_pixel, to_pixel)
+    res = run_sync(reconstruct_energy(proj, angles, index=energy_index, count=n_e, **tomo),
+                   reporter(task))
+    return energy_volume_arrays(res)
+
+
+def energy_volume_arrays(res: Any) -> dict[str, NDArray[Any]]:
+    """A :class:`ptyxanes.tomo.EnergyVolume` as plain arrays (for the checkpoint and transfer).
+
+    Parameters
+    ----------
+    res : ptyxanes.tomo.EnergyVolume
+
+    Returns
+    -------
+    arrays : dict
+        ``volume``, ``center``, ``notes`` and, when aligned, ``shifts``,
+        ``history``, ``converged``, ``align_center`` and the alignment's
+        ``mass_kept`` / ``binning`` (its intermediate volume is not kept).
+    """
+    out: dict[str, NDArray[Any]] = {
+        "volume": np.asarray(res.volume), "center": np.asarray(res.center, np.float64),
+        "notes": np.asarray(res.notes, dtype=str)}
+    al = res.alignment
+    if al is not None:
         out["shifts"] = np.asarray(al.shifts)
-        out["center"] = np.asarray(al.center, np.float64)
+        out["align_center"] = np.asarray(al.center, np.float64)
         out["history"] = np.asarray(al.history, np.float64)
         out["converged"] = np.asarray(bool(al.converged))
-    else:
-        aligned, c = proj, center
-    if tomo.get("algorithm", "sirt") == "sirt":
-        vol = run_sync(sirt(aligned, angles, iterations=tomo.get("iterations", 200), center=c),
-                       report)
-    else:
-        vol = fbp(aligned, angles, center=c)
-    out["volume"] = np.asarray(vol)
+        out["align_notes"] = np.asarray(tuple(al.attrs.get("notes", ())), dtype=str)
+        for k in ("mass_kept", "binning"):
+            if k in al.attrs:
+                out[f"align_{k}"] = np.asarray(al.attrs[k])
     return out
+
+
+def energy_volume(arrays: dict[str, NDArray[Any]]) -> Any:
+    """The :class:`ptyxanes.tomo.EnergyVolume` of :func:`energy_volume_arrays`.
+
+    Parameters
+    ----------
+    arrays : dict
+
+    Returns
+    -------
+    result : ptyxanes.tomo.EnergyVolume
+        Its alignment without the intermediate volume (shape (0, 0, 0)).
+    """
+    from ptyxanes.tomo import EnergyVolume, TiltAlignment
+
+    al = None
+    if "shifts" in arrays:
+        attrs: dict[str, Any] = {"notes": tuple(str(n) for n in arrays["align_notes"])}
+        for k in ("mass_kept", "binning"):
+            if f"align_{k}" in arrays:
+                attrs[k] = arrays[f"align_{k}"].item()
+        al = TiltAlignment(arrays["shifts"], float(arrays["align_center"]),
+                           np.zeros((0, 0, 0), np.float32), arrays["history"],
+                           bool(arrays["converged"]), attrs)
+    return EnergyVolume(arrays["volume"], al, float(arrays["center"]),
+                        tuple(str(n) for n in arrays["notes"]))
 
 
 def _close(stack: Any) -> None:
@@ -245,7 +304,8 @@ def _close(stack: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- XANES fit
-def _read_block(stack_path: str, b0: int, b1: int) -> tuple[Any, NDArray[Any]]:
+def _read_block(stack_path: str, b0: int, b1: int) -> tuple[str, NDArray[Any]]:
+    """Rows (planes) ``b0:b1`` of a stack as flat spectra (N, E), as the in-process fit reads them."""
     from ptyxanes.io.nexus import read_stack
 
     stack = read_stack(stack_path, lazy=True)
@@ -253,19 +313,19 @@ def _read_block(stack_path: str, b0: int, b1: int) -> tuple[Any, NDArray[Any]]:
         block = np.asarray(stack.data[:, b0:b1])
     finally:
         _close(stack)
-    return stack, block
+    return stack.kind, np.moveaxis(block, 0, -1).reshape(-1, block.shape[0])
 
 
 @portable
-def fit_edge_jumps(
+def fit_first_pass(
     task: str,
     stack_path: str,
     b0: int,
     b1: int,
-    options: Any,
-    need_mean: bool,
+    plan: Any,
+    sample: bool,
 ) -> dict[str, NDArray[Any]]:
-    """First pass of the fit over one block of rows (planes): edge jumps and binned sums.
+    """First pass of the fit over one block of rows (planes) (:func:`ptyxanes.xanes.batch.first_pass_block`).
 
     Parameters
     ----------
@@ -273,61 +333,58 @@ def fit_edge_jumps(
     stack_path : str
         NeXus stack (energy, ...); rows (planes) ``b0:b1`` are read.
     b0, b1 : int
-    options : ptyxanes.xanes.FitOptions
-    need_mean : bool
-        Also return the edge-jump-weighted sums of the normalised spectra in
-        the bins of :data:`JUMP_BINS` (for the shared edge shape).
+    plan : ptyxanes.xanes.batch.FitPlan
+        Before its first pass.
+    sample : bool
+        Also take the block's sample spectra for the ``auto`` method (when
+        the mask does not wait for the first pass).
 
     Returns
     -------
     arrays : dict
-        ``jumps`` (float32, NaN where not usable), and with ``need_mean``
-        ``wsum`` (bins + 1, E) and ``wtot`` (bins + 1,).
+        ``jumps``, ``wsum``, ``wtot`` as the plan needs them; with ``sample``
+        also ``sample_mu`` and ``sample_jump``.
     """
-    from ptyxanes.xanes import normalize, to_absorption
-    from ptyxanes.xanes.status import Status
+    from ptyxanes.xanes.batch import first_pass_block, sample_block
 
-    stack, block = _read_block(stack_path, b0, b1)
-    e = np.asarray(stack.energy, np.float64)
-    spectra = np.moveaxis(block, 0, -1).reshape(-1, e.size)
-    ab, st = to_absorption(spectra, stack.kind)
-    nm = normalize(e, ab, pre_edge=options.pre_edge, post_edge=options.post_edge,
-                   post_order=options.post_order, e0=options.e0, status=st)
-    j = np.where(nm.status == Status.OK, nm.edge_jump, np.nan)
-    out: dict[str, NDArray[Any]] = {"jumps": j.astype(np.float32)}
-    if need_mean:
-        wsum = np.zeros((JUMP_BINS.size + 1, e.size))
-        wtot = np.zeros(JUMP_BINS.size + 1)
-        with np.errstate(invalid="ignore"):
-            use = np.isfinite(j) & (j > 0) & np.isfinite(nm.mu).all(1)
-        wj = j[use].astype(np.float64)
-        bi = np.searchsorted(JUMP_BINS, wj)
-        wtot += np.bincount(bi, weights=wj, minlength=wtot.size)
-        wmu = wj[:, None] * nm.mu[use]
-        for q in range(e.size):
-            wsum[:, q] += np.bincount(bi, weights=wmu[:, q], minlength=wtot.size)
-        out["wsum"], out["wtot"] = wsum, wtot
+    kind, spectra = _read_block(stack_path, b0, b1)
+    out = first_pass_block(spectra, kind, plan)
+    if sample:
+        out["sample_mu"], out["sample_jump"] = sample_block(spectra, kind, plan)
     reporter(task)(Progress(1, 1, "edge jumps"))
     return out
 
 
-#: Edge-jump bins of the mean spectrum (2.3 % wide; −ln|T| and 1/m alike), as the
-#: in-process fit uses.
-JUMP_BINS = np.geomspace(1e-8, 1e8, 1601)
+@portable
+def fit_sample(task: str, stack_path: str, b0: int, b1: int, plan: Any
+               ) -> dict[str, NDArray[Any]]:
+    """Sample spectra of one block for the ``auto`` method (:func:`ptyxanes.xanes.batch.sample_block`).
+
+    Parameters
+    ----------
+    task : str
+    stack_path : str
+    b0, b1 : int
+    plan : ptyxanes.xanes.batch.FitPlan
+        After its first pass.
+
+    Returns
+    -------
+    arrays : dict
+        ``sample_mu`` (K, E) and ``sample_jump`` (K,).
+    """
+    from ptyxanes.xanes.batch import sample_block
+
+    kind, spectra = _read_block(stack_path, b0, b1)
+    mu, jump = sample_block(spectra, kind, plan)
+    reporter(task)(Progress(1, 1, "sample spectra"))
+    return {"sample_mu": mu, "sample_jump": jump}
 
 
 @portable
-def fit_block(
-    task: str,
-    stack_path: str,
-    b0: int,
-    b1: int,
-    options: Any,
-    calibration: Any,
-    threshold: float | None,
-    template: NDArray[np.float64] | None,
-) -> dict[str, NDArray[Any]]:
-    """Fit the spectra of one block of rows (planes) with a fixed threshold and shape.
+def fit_block(task: str, stack_path: str, b0: int, b1: int, decision: Any
+              ) -> dict[str, NDArray[Any]]:
+    """Fit the spectra of one block with the map's decision (:func:`ptyxanes.xanes.batch.fit_block`).
 
     Parameters
     ----------
@@ -335,32 +392,50 @@ def fit_block(
     stack_path : str
         NeXus stack (energy, ...); rows (planes) ``b0:b1`` are read.
     b0, b1 : int
-    options : ptyxanes.xanes.FitOptions
-    calibration : ptyxanes.xanes.Calibration or None
-        As given to the whole fit (re-measured with ``template`` inside).
-    threshold : float or None
-        Edge-jump threshold of the whole map (input units).
-    template : ndarray or None
-        Shared edge shape of the whole map.
+    decision : ptyxanes.xanes.batch.FitDecision
+        Mask, method, shape and calibration of the whole map.
 
     Returns
     -------
     arrays : dict
-        The block's maps: ``valence``, ``valence_sigma``, ``edge_energy``,
-        ``edge_jump``, ``edge_sigma``, ``fit_quality``, ``status``, ``mask``.
+        The fields of :class:`ptyxanes.xanes.batch.ChunkFit` (floats as
+        float32, as the maps keep them; ``template`` only when set).
     """
-    from ptyxanes.xanes import fit_stack_array
+    from dataclasses import fields
 
-    stack, block = _read_block(stack_path, b0, b1)
-    e = np.asarray(stack.energy, np.float64)
-    per = int(np.prod(block.shape[1:]))
-    res = run_sync(fit_stack_array(e, block, kind=stack.kind, options=options,
-                                   calibration=calibration, threshold=threshold, energy_axis=0,
-                                   chunk_spectra=max(per, 1), template=template),
-                   reporter(task))
-    return {k: np.asarray(getattr(res, k)) for k in FIT_MAPS}
+    from ptyxanes.xanes.batch import fit_block as fit_one
+
+    kind, spectra = _read_block(stack_path, b0, b1)
+    res = fit_one(spectra, kind, decision)
+    reporter(task)(Progress(1, 1, f"fitted {spectra.shape[0]} spectra"))
+    out: dict[str, NDArray[Any]] = {}
+    for f in fields(res):
+        v = getattr(res, f.name)
+        if v is None:
+            continue
+        v = np.asarray(v)
+        out[f.name] = v.astype(np.float32) if f.name not in ("status", "template") else v
+    return out
 
 
-#: The per-pixel maps of :class:`ptyxanes.xanes.XanesResult` a block returns.
+def chunk_fit(arrays: dict[str, NDArray[Any]]) -> Any:
+    """The :class:`ptyxanes.xanes.batch.ChunkFit` of :func:`fit_block`'s arrays.
+
+    Parameters
+    ----------
+    arrays : dict
+
+    Returns
+    -------
+    chunk : ptyxanes.xanes.batch.ChunkFit
+    """
+    from ptyxanes.xanes.batch import ChunkFit
+
+    return ChunkFit(**{k: arrays[k] for k in ("edge", "sigma", "jump", "r2", "status",
+                                             "valence", "vsigma")},
+                    template=arrays.get("template"))
+
+
+#: The per-pixel maps of :class:`ptyxanes.xanes.XanesResult`.
 FIT_MAPS = ("valence", "valence_sigma", "edge_energy", "edge_jump", "edge_sigma", "fit_quality",
             "status", "mask")

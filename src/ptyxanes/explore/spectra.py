@@ -54,6 +54,7 @@ def normalized_spectra(
     energy_axis: int = 0,
     threshold: float | str | None = "otsu",
     mask: NDArray[np.bool_] | None = None,
+    norm_kwargs: dict[str, Any] | None = None,
 ) -> SpectralData:
     """Convert a spectral stack to normalised spectra and a sample mask.
 
@@ -73,6 +74,9 @@ def normalized_spectra(
         pixel with a positive jump.
     mask : ndarray of bool, optional
         Extra mask ANDed with the edge-jump mask.
+    norm_kwargs : dict, optional
+        Windows and normalisation of :func:`ptyxanes.xanes.normalize.normalize`
+        (e.g. ``FitOptions.for_edge("Fe-L3").norm_kwargs``); default: the Ni K-edge.
 
     Returns
     -------
@@ -107,7 +111,7 @@ def normalized_spectra(
     if arr.ndim < 2:
         raise ValueError("expected a map or volume of spectra, got a single spectrum")
     mu, status = to_absorption(arr, kind)
-    norm = normalize(e, mu, status=status)
+    norm = normalize(e, mu, status=status, **(norm_kwargs or {}))
     jump = np.where(norm.status == Status.OK, norm.edge_jump, np.nan)
     if threshold == "otsu":
         thr = otsu_threshold(jump)

@@ -58,6 +58,16 @@ def _check_volume(valence: NDArray, voxel_size_m: float) -> NDArray[np.float64]:
     return v
 
 
+def _crystal_voxels(valence: NDArray, crystal_labels: NDArray, crystal: int,
+                    voxel_size_m: float) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """The checked valence volume and the voxels of one crystal that have a valence."""
+    v = _check_volume(valence, voxel_size_m)
+    mine = (np.asarray(crystal_labels) == int(crystal)) & np.isfinite(v)
+    if not mine.any():
+        raise ValueError(f"crystal {crystal} has no voxel with a valence")
+    return v, mine
+
+
 def _screen_scalebar(ax, rendering: Rendering, voxel_size_m: float, *, colour: str = "black",
                      length_m: float | None = None) -> float:
     """Scale bar in the lower left of a rendered image; returns its length, m."""
@@ -222,11 +232,7 @@ def fig3b_crystal_slices(
     ValueError
         When the crystal has no voxel.
     """
-    v = _check_volume(valence, voxel_size_m)
-    lab = np.asarray(crystal_labels)
-    mine = (lab == int(crystal)) & np.isfinite(v)
-    if not mine.any():
-        raise ValueError(f"crystal {crystal} has no voxel with a valence")
+    v, mine = _crystal_voxels(valence, crystal_labels, crystal, voxel_size_m)
     cam = _camera(camera)
     idx = np.argwhere(mine)
     pt = np.round(idx.mean(0)).astype(int) if point is None else np.asarray(point, int)
@@ -299,10 +305,7 @@ def fig3e_segmented(
     -------
     result : VolumeFigure
     """
-    v = _check_volume(valence, voxel_size_m)
-    mine = (np.asarray(crystal_labels) == int(crystal)) & np.isfinite(v)
-    if not mine.any():
-        raise ValueError(f"crystal {crystal} has no voxel with a valence")
+    v, mine = _crystal_voxels(valence, crystal_labels, crystal, voxel_size_m)
     seg = np.asarray(segmented, bool) & mine
     cam = _camera(camera)
     layers = [Layer(surface_mesh(seg, smooth=0.6), LABEL_COLOUR, 1.0, ">Ni³⁺"),

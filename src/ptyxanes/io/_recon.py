@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,27 +47,43 @@ def is_hdf5(path: Path) -> bool:
     return bool(h5py.is_hdf5(path))
 
 
-def h5_has(path: Path, *names: str) -> bool:
-    """True when the HDF5 file holds every one of ``names`` (never raises)."""
+def h5_sniff(path: Path, test: Callable[[h5py.File], bool]) -> bool:
+    """``test`` of the HDF5 file opened read-only; False when it is not HDF5 or is unreadable.
+
+    The common body of the format sniffers: it never raises for a bad file.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+    test : callable
+        Called with the open ``h5py.File``; returns whether the content fits.
+
+    Returns
+    -------
+    fits : bool
+    """
     if not is_hdf5(path):
         return False
     try:
         with h5py.File(path, "r") as f:
-            return all(n in f for n in names)
+            return bool(test(f))
     except (OSError, KeyError, ValueError):
         return False
+
+
+def h5_has(path: Path, *names: str) -> bool:
+    """True when the HDF5 file holds every one of ``names`` (never raises)."""
+    return h5_sniff(path, lambda f: all(n in f for n in names))
 
 
 def h5_attrs_have(path: Path, obj: str, *names: str) -> bool:
     """True when object ``obj`` of the HDF5 file has any of the attributes ``names``."""
-    if not is_hdf5(path):
-        return False
-    try:
-        with h5py.File(path, "r") as f:
-            o = f.get(obj)
-            return o is not None and any(n in o.attrs for n in names)
-    except (OSError, KeyError, ValueError):
-        return False
+
+    def has(f: h5py.File) -> bool:
+        o = f.get(obj)
+        return o is not None and any(n in o.attrs for n in names)
+
+    return h5_sniff(path, has)
 
 
 def scalar(value: Any, path: Path, what: str) -> float:
@@ -139,6 +156,38 @@ def square_pixel(dy: float, dx: float, path: Path, what: str) -> float:
     if not 1e-12 <= dx <= 1e-3:
         raise FormatError(path, f"{what}: pixel size {dx:g} m is not a length in metres")
     return 0.5 * (dy + dx)
+
+
+def pitch_pixel(values: Any, path: Path, what: str, expected: str = "2") -> float:
+    """One square pixel size, m, from a stored pitch: one number, or (row, col).
+
+    Parameters
+    ----------
+    values : array-like
+        One pitch, or the row and column pitches, m.
+    path : pathlib.Path
+        The file, for the error.
+    what : str
+        Where it was read (e.g. ``"/reconstruction/p/dx_spec"``).
+    expected : str, optional
+        How the error names the expected values (default ``"2"``).
+
+    Returns
+    -------
+    pixel_size : float
+        m (see :func:`square_pixel`).
+
+    Raises
+    ------
+    FormatError
+        Neither one nor two values, or as :func:`square_pixel`.
+    """
+    d = np.ravel(np.asarray(values, dtype=np.float64))
+    if d.size == 1:
+        d = np.repeat(d, 2)
+    if d.size != 2:
+        raise FormatError(path, f"{what} has {d.size} values; expected {expected}")
+    return square_pixel(float(d[0]), float(d[1]), path, what)
 
 
 def first_mode(obj: NDArray[Any], path: Path, what: str) -> NDArray[np.complex64]:

@@ -42,6 +42,7 @@ import h5py
 import numpy as np
 from numpy.typing import NDArray
 
+from ptyxanes.io._recon import h5_sniff, read_h5
 from ptyxanes.io.errors import FormatError
 from ptyxanes.io.stack import ImageStack
 
@@ -51,35 +52,11 @@ TRANSMISSION_FLOOR = 1e-3
 """Smallest intensity transmission kept (−ln of it is 6.9): counts at or below
 the dark level are clipped to it instead of giving −ln of zero or a negative."""
 
-_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
 _ANGLE_UNITS = {"degrees": 1.0, "degree": 1.0, "deg": 1.0, "°": 1.0,
                 "rad": 180 / np.pi, "radian": 180 / np.pi, "radians": 180 / np.pi}
 _LENGTH_UNITS = {"m": 1.0, "mm": 1e-3, "um": 1e-6, "µm": 1e-6, "micron": 1e-6,
                  "microns": 1e-6, "nm": 1e-9}
 _ENERGY_UNITS = {"ev": 1.0, "kev": 1e3}
-
-
-def _is_hdf5(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(8) == _HDF5_SIGNATURE
-    except OSError:
-        return False
-
-
-def _open(path: str | os.PathLike[str]) -> tuple[Path, h5py.File]:
-    p = Path(path)
-    if not p.exists():
-        raise FormatError(p, "file not found")
-    if p.is_dir():
-        raise FormatError(p, "is a folder, not an HDF5 file")
-    if not _is_hdf5(p):
-        raise FormatError(p, "not an HDF5 file (no HDF5 signature)")
-    try:
-        return p, h5py.File(p, "r")
-    except OSError as exc:
-        raise FormatError(p, f"cannot open as HDF5; truncated or corrupt file ({exc})") from exc
 
 
 def _text(v: Any) -> str:
@@ -238,15 +215,12 @@ def sniff_dxchange(path: str | os.PathLike[str]) -> bool:
         ``/exchange/data`` is a 3-D dataset and ``/exchange/data_white`` exists.
         Never raises; the file is opened read-only.
     """
-    p = Path(path)
-    if not p.is_file() or not _is_hdf5(p):
-        return False
-    try:
-        with h5py.File(p, "r") as f:
-            d = f.get("exchange/data")
-            return isinstance(d, h5py.Dataset) and d.ndim == 3 and "exchange/data_white" in f
-    except (OSError, ValueError):
-        return False
+
+    def fits(f: h5py.File) -> bool:
+        d = f.get("exchange/data")
+        return isinstance(d, h5py.Dataset) and d.ndim == 3 and "exchange/data_white" in f
+
+    return h5_sniff(Path(path), fits)
 
 
 def read_dxchange(
@@ -305,7 +279,7 @@ def read_dxchange(
     >>> st.data.shape, st.angle.tolist(), round(float(st.data[0, 0, 0, 0]), 4)
     ((1, 3, 1, 2), [0.0, 60.0, 120.0], 0.3466)
     """
-    p, f = _open(path)
+    p, f = Path(path), read_h5(path)
     with f:
         if not isinstance(f.get("exchange"), h5py.Group):
             raise FormatError(p, "missing group /exchange (not a data-exchange file)")
@@ -407,15 +381,12 @@ def sniff_nxtomo(path: str | os.PathLike[str]) -> bool:
     ok : bool
         An entry with ``definition = "NXtomo"`` and detector data. Never raises.
     """
-    p = Path(path)
-    if not p.is_file() or not _is_hdf5(p):
-        return False
-    try:
-        with h5py.File(p, "r") as f:
-            g = _nxtomo_entry(f)
-            return g is not None and _first(g, "data/data", "instrument/detector/data") is not None
-    except (OSError, ValueError):
-        return False
+
+    def fits(f: h5py.File) -> bool:
+        g = _nxtomo_entry(f)
+        return g is not None and _first(g, "data/data", "instrument/detector/data") is not None
+
+    return h5_sniff(Path(path), fits)
 
 
 def read_nxtomo(
@@ -464,7 +435,7 @@ def read_nxtomo(
     >>> st.data.shape, st.angle.tolist()
     ((1, 2, 1, 1), [0.0, 90.0])
     """
-    p, f = _open(path)
+    p, f = Path(path), read_h5(path)
     with f:
         g = _nxtomo_entry(f)
         if g is None:

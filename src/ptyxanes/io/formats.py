@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ptyxanes.io._recon import is_hdf5
+from ptyxanes.io._recon import h5_sniff, is_hdf5
 from ptyxanes.io.dxchange import read_dxchange, read_nxtomo, sniff_dxchange, sniff_nxtomo
 from ptyxanes.io.errors import FormatError
 from ptyxanes.io.i13 import read_i13, sniff_i13
@@ -97,19 +97,16 @@ class Format:
 
 # ----------------------------------------------------------------- native and simple formats
 def _sniff_nexus_stack(path: Path) -> bool:
-    if not is_hdf5(path):
-        return False
     import h5py
 
-    try:
-        with h5py.File(path, "r") as f:
-            entry = f.get("entry")
-            if isinstance(entry, h5py.Group) and "ptyxanes_project" in entry.attrs:
-                return False
-            g = f.get("/entry/data")
-            return isinstance(g, h5py.Group) and "data" in g and "energy" in g
-    except (OSError, ValueError):
-        return False
+    def fits(f: h5py.File) -> bool:
+        entry = f.get("entry")
+        if isinstance(entry, h5py.Group) and "ptyxanes_project" in entry.attrs:
+            return False
+        g = f.get("/entry/data")
+        return isinstance(g, h5py.Group) and "data" in g and "energy" in g
+
+    return h5_sniff(path, fits)
 
 
 def _read_nexus_stack(path: Path, *, lazy: bool = True) -> ImageStack:

@@ -34,7 +34,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ptyxanes.io._recon import energy_ev, is_hdf5, read_h5, scalar
+from ptyxanes.io._recon import energy_ev, h5_sniff, read_h5, scalar
 from ptyxanes.io.cxi import CXIScan
 from ptyxanes.io.errors import FormatError
 
@@ -77,16 +77,13 @@ def sniff_i13(path: str | os.PathLike[str]) -> bool:
     -------
     is_i13 : bool
     """
-    p = Path(path)
-    if not is_hdf5(p):
-        return False
-    try:
-        with h5py.File(p, "r") as f:
-            inst = f.get("entry1/instrument")
-            return (isinstance(inst, h5py.Group) and any(m in inst for m in _MOTOR_GROUPS)
-                    and _detector(f) is not None)
-    except (OSError, ValueError):
-        return False
+
+    def fits(f: h5py.File) -> bool:
+        inst = f.get("entry1/instrument")
+        return (isinstance(inst, h5py.Group) and any(m in inst for m in _MOTOR_GROUPS)
+                and _detector(f) is not None)
+
+    return h5_sniff(Path(path), fits)
 
 
 def _units_scale(ds: h5py.Dataset, default: str) -> float:

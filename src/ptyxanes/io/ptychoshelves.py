@@ -44,9 +44,9 @@ from ptyxanes.io._recon import (
     h5_has,
     is_hdf5,
     one_energy_stack,
+    pitch_pixel,
     read_h5,
     scalar,
-    square_pixel,
 )
 from ptyxanes.io.errors import FormatError
 from ptyxanes.io.stack import ImageStack
@@ -152,12 +152,7 @@ def _energy(energy_kev: Any, lam: Any, p: Path, where: str) -> float | None:
 def _pixel(dx_spec: Any, p: Path, where: str) -> float:
     if dx_spec is None:
         raise FormatError(p, f"missing {where}/dx_spec (object pixel size, m)")
-    d = np.ravel(np.asarray(dx_spec, dtype=np.float64))
-    if d.size == 1:
-        d = np.repeat(d, 2)
-    if d.size != 2:
-        raise FormatError(p, f"{where}/dx_spec has {d.size} values; expected [row, col] in m")
-    return square_pixel(float(d[0]), float(d[1]), p, f"{where}/dx_spec")
+    return pitch_pixel(dx_spec, p, f"{where}/dx_spec", "[row, col] in m")
 
 
 def read_ptychoshelves_h5(path: str | os.PathLike[str]) -> ImageStack:

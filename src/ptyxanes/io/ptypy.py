@@ -32,10 +32,10 @@ from ptyxanes.io._recon import (
     first_mode,
     h5_has,
     one_energy_stack,
+    pitch_pixel,
     read_array,
     read_h5,
     scalar,
-    square_pixel,
 )
 from ptyxanes.io.errors import FormatError
 from ptyxanes.io.stack import ImageStack
@@ -111,12 +111,8 @@ def read_ptypy(
         if sid not in objs:
             raise FormatError(p, f"no object storage /content/obj/{sid} (have {', '.join(objs)})")
         obj = first_mode(read_array(f, f"content/obj/{sid}/data", p), p, f"/content/obj/{sid}/data")
-        ps = np.ravel(read_array(f, f"content/obj/{sid}/_psize", p)).astype(np.float64)
-        if ps.size == 1:
-            ps = np.repeat(ps, 2)
-        if ps.size != 2:
-            raise FormatError(p, f"/content/obj/{sid}/_psize has {ps.size} values; expected 2")
-        px = square_pixel(float(ps[0]), float(ps[1]), p, f"/content/obj/{sid}/_psize")
+        px = pitch_pixel(read_array(f, f"content/obj/{sid}/_psize", p), p,
+                         f"/content/obj/{sid}/_psize")
         e = _energy(f, p)
         n_modes = int(f[f"content/obj/{sid}/data"].shape[0])
     finally:

@@ -481,6 +481,11 @@ def _initial_probe(job: _Job, sp: SeriesParams) -> NDArray[np.complex64] | None:
         )
     if sp.probe_from_data:
         return None
+    return _given_optics_probe(job, sp)
+
+
+def _given_optics_probe(job: _Job, sp: SeriesParams) -> NDArray[np.complex64]:
+    """The zone-plate probe of the optics in ``sp`` at the job's energy, window and pixel."""
     from ptyxanes.simulate.ptycho import fzp_probe
 
     return fzp_probe(
@@ -508,20 +513,7 @@ def _estimated_probe(
         None if job.scan.mask is None else crop_window(np.asarray(job.scan.mask, bool), job.window)
     )
     data, mask = check_patterns(data, mask, label)
-    extra = [
-        (
-            "zone plate of the given optics",
-            fzp_probe(
-                job.scan.energy,
-                job.window,
-                job.pixel,
-                diameter=sp.diameter,
-                outer_zone=sp.outer_zone,
-                defocus=sp.defocus,
-                spot=sp.spot,
-            ),
-        )
-    ]
+    extra = [("zone plate of the given optics", _given_optics_probe(job, sp))]
     optics = _recorded_optics(job.scan)
     if "spot" in optics or "defocus" in optics:
         extra.append(

@@ -13,24 +13,38 @@ from ptyxanes.tomo.projector import ParallelProjector, parallel_projector
 from ptyxanes.tomo.reconstruct import center_projections, fbp, sirt
 from ptyxanes.tomo.series import (
     EnergySeriesVolumes,
+    EnergyVolume,
     attenuation_line_integrals,
+    check_volume,
+    combine_energy_volumes,
+    common_pixel,
+    energy_line_integrals,
+    reconstruct_energy,
     reconstruct_energy_series,
     reconstruct_tilt_stack,
+    volume_stack,
 )
 
 __all__ = [
     "EnergySeriesVolumes",
+    "EnergyVolume",
     "ParallelProjector",
     "TiltAlignment",
     "align_tilt_series",
     "attenuation_line_integrals",
+    "check_volume",
+    "combine_energy_volumes",
+    "common_pixel",
+    "energy_line_integrals",
     "center_projections",
     "fbp",
     "find_rotation_center",
     "normalize_flat_dark",
     "parallel_projector",
+    "reconstruct_energy",
     "reconstruct_energy_series",
     "reconstruct_tilt_stack",
     "shift_projections",
     "sirt",
+    "volume_stack",
 ]

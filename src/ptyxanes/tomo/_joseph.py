@@ -45,6 +45,57 @@ def _span(start, step, count, n):  # type: ignore[no-untyped-def]  # pragma: no 
     return k0, max(k0, k1)
 
 
+@nb.njit(inline="always")
+def _gather(x, acc, w, start, step, n, along, across):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Add one ray's weights times ``x`` to ``acc``; the ray crosses lines t = 0..n-1.
+
+    On line t the ray sits at ``start + t·step`` across it; pixel p of line t is
+    ``x[t·along + p·across]`` (rows: along n, across 1; columns: along 1, across n).
+    """
+    m = acc.shape[0]
+    t_lo, t_hi = _span(start, step, n, n)
+    for t in range(t_lo, t_hi):
+        pos = start + t * step
+        p0 = int(np.floor(pos))
+        f = pos - p0
+        if 0 <= p0 < n:
+            w0 = np.float32(w * (1.0 - f))
+            b = t * along + p0 * across
+            for q in range(m):
+                acc[q] += w0 * x[b, q]
+        if 0 <= p0 + 1 < n:
+            w1 = np.float32(w * f)
+            b = t * along + (p0 + 1) * across
+            for q in range(m):
+                acc[q] += w1 * x[b, q]
+
+
+@nb.njit(inline="always")
+def _scatter(y, out, w, base, step, n, k0, fixed, across):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Add one image line's weights times the rays k0 + d (d = 0..n-1) crossing it to ``out``.
+
+    Ray d sits at ``base + d·step`` along the line; pixel p of the line is
+    ``out[fixed + p·across]`` (a row: fixed i·n, across 1; a column: fixed j, across n).
+    """
+    m = y.shape[1]
+    d_lo, d_hi = _span(base, step, n, n)
+    for d in range(d_lo, d_hi):
+        pos = base + d * step
+        p0 = int(np.floor(pos))
+        f = pos - p0
+        k = k0 + d
+        if 0 <= p0 < n:
+            w0 = np.float32(w * (1.0 - f))
+            b = fixed + p0 * across
+            for q in range(m):
+                out[b, q] += w0 * y[k, q]
+        if 0 <= p0 + 1 < n:
+            w1 = np.float32(w * f)
+            b = fixed + (p0 + 1) * across
+            for q in range(m):
+                out[b, q] += w1 * y[k, q]
+
+
 @nb.njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def forward(x, n, cos, sin, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """out[(A·n, m)] = W x for x of shape (n·n, m) (out is overwritten)."""
@@ -58,43 +109,11 @@ def forward(x, n, cos, sin, out):  # type: ignore[no-untyped-def]  # pragma: no 
         s = sin[a]
         acc = np.zeros(m, np.float32)
         if abs(c) >= abs(s):
-            w = 1.0 / abs(c)
-            start = (u - h * s) / c + h  # column where the ray meets row 0
-            step = s / c
-            i_lo, i_hi = _span(start, step, n, n)
-            for i in range(i_lo, i_hi):
-                col = start + i * step
-                j0 = int(np.floor(col))
-                f = col - j0
-                if 0 <= j0 < n:
-                    w0 = np.float32(w * (1.0 - f))
-                    b = i * n + j0
-                    for q in range(m):
-                        acc[q] += w0 * x[b, q]
-                if 0 <= j0 + 1 < n:
-                    w1 = np.float32(w * f)
-                    b = i * n + j0 + 1
-                    for q in range(m):
-                        acc[q] += w1 * x[b, q]
+            # rows i: the ray meets row 0 at column (u - h s)/c + h
+            _gather(x, acc, 1.0 / abs(c), (u - h * s) / c + h, s / c, n, n, 1)
         else:
-            w = 1.0 / abs(s)
-            start = h - (u + h * c) / s  # row where the ray meets column 0
-            step = c / s
-            j_lo, j_hi = _span(start, step, n, n)
-            for j in range(j_lo, j_hi):
-                row = start + j * step
-                i0 = int(np.floor(row))
-                f = row - i0
-                if 0 <= i0 < n:
-                    w0 = np.float32(w * (1.0 - f))
-                    b = i0 * n + j
-                    for q in range(m):
-                        acc[q] += w0 * x[b, q]
-                if 0 <= i0 + 1 < n:
-                    w1 = np.float32(w * f)
-                    b = (i0 + 1) * n + j
-                    for q in range(m):
-                        acc[q] += w1 * x[b, q]
+            # columns j: the ray meets column 0 at row h - (u + h c)/s
+            _gather(x, acc, 1.0 / abs(s), h - (u + h * c) / s, c / s, n, 1, n)
         for q in range(m):
             out[k, q] = acc[q]
 
@@ -108,7 +127,6 @@ def back(y, n, cos, sin, out):  # type: ignore[no-untyped-def]  # pragma: no cov
     parallel over columns: no two threads ever write the same pixel.
     """
     a_count = cos.shape[0]
-    m = y.shape[1]
     h = n / 2.0 - 0.5
     out[:, :] = 0.0
     for i in nb.prange(n):
@@ -117,47 +135,14 @@ def back(y, n, cos, sin, out):  # type: ignore[no-untyped-def]  # pragma: no cov
             s = sin[a]
             if abs(c) < abs(s):
                 continue
-            w = 1.0 / abs(c)
-            base = (-h - (h - i) * s) / c + h  # column of detector 0's ray in row i
-            step = 1.0 / c
-            d_lo, d_hi = _span(base, step, n, n)
-            for d in range(d_lo, d_hi):
-                col = base + d * step
-                j0 = int(np.floor(col))
-                f = col - j0
-                k = a * n + d
-                if 0 <= j0 < n:
-                    w0 = np.float32(w * (1.0 - f))
-                    b = i * n + j0
-                    for q in range(m):
-                        out[b, q] += w0 * y[k, q]
-                if 0 <= j0 + 1 < n:
-                    w1 = np.float32(w * f)
-                    b = i * n + j0 + 1
-                    for q in range(m):
-                        out[b, q] += w1 * y[k, q]
+            # column of detector 0's ray in row i, moving 1/c per detector
+            _scatter(y, out, 1.0 / abs(c), (-h - (h - i) * s) / c + h, 1.0 / c, n, a * n,
+                     i * n, 1)
     for j in nb.prange(n):
         for a in range(a_count):
             c = cos[a]
             s = sin[a]
             if abs(c) >= abs(s):
                 continue
-            w = 1.0 / abs(s)
-            base = h - (-h - (j - h) * c) / s  # row of detector 0's ray in column j
-            step = -1.0 / s
-            d_lo, d_hi = _span(base, step, n, n)
-            for d in range(d_lo, d_hi):
-                row = base + d * step
-                i0 = int(np.floor(row))
-                f = row - i0
-                k = a * n + d
-                if 0 <= i0 < n:
-                    w0 = np.float32(w * (1.0 - f))
-                    b = i0 * n + j
-                    for q in range(m):
-                        out[b, q] += w0 * y[k, q]
-                if 0 <= i0 + 1 < n:
-                    w1 = np.float32(w * f)
-                    b = (i0 + 1) * n + j
-                    for q in range(m):
-                        out[b, q] += w1 * y[k, q]
+            # row of detector 0's ray in column j, moving -1/s per detector
+            _scatter(y, out, 1.0 / abs(s), h - (-h - (j - h) * c) / s, -1.0 / s, n, a * n, j, n)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -105,63 +105,247 @@ def reconstruct_energy_series(
         raise ValueError(f"algorithm must be 'sirt' or 'fbp', got {algorithm!r}")
     e_count = projections.shape[0]
     total = 3.0 * e_count + 1
-    volumes = []
-    alignments: list[TiltAlignment | None] = []
-    centers: list[float] = []
-    notes: list[str] = []
+    done: list[EnergyVolume] = []
     for e in range(e_count):
         control.check()
-        proj = projections[e]
-        where = f"energy {e + 1} of {e_count}" if e_count > 1 else "the tilt series"
-        if align:
-            al = yield from sub_progress(
-                align_tilt_series(
-                    proj, angles, center=center, max_outer=max_outer, control=control
-                ),
-                3 * e,
-                1,
-                total,
-                "align",
-            )
-            kept = mass_kept(proj, al.shifts)
-            if kept < 0.5:
-                raise ValueError(
-                    f"alignment of {where} moves {100 * (1 - kept):.0f} % of the projected mass "
-                    "out of the field; reconstruct without alignment (--no-align) or give --center"
-                )
-            notes += [f"{where}: {n}" if e_count > 1 else n for n in al.attrs.get("notes", ())]
-            aligned, c = shift_projections(proj, al.shifts), None
-            centers.append(float(al.center))
-        else:
-            c = find_rotation_center(proj, angles) if center is None else float(center)
-            if center is None:
-                logger.info("%s: rotation axis found at column %.2f", where, c)
-            al, aligned = None, proj
-            centers.append(float(c))
-        alignments.append(al)
-        if algorithm == "sirt":
-            vol = yield from sub_progress(
-                sirt(aligned, angles, iterations=iterations, center=c, control=control),
-                3 * e + 1,
-                2,
-                total,
-                "tomo",
-            )
-        else:
-            vol = fbp(aligned, angles, center=c)
-            yield Progress(3 * e + 3, total, f"FBP energy {e + 1}", "tomo")
-        check_volume(vol, aligned if c is None else proj, where)
-        volumes.append(vol)
-    vols = np.stack(volumes)
-    reg = None
-    if register and e_count > 1:
-        vols, reg = yield from sub_progress(
-            register_volumes(vols, control=control), 3 * e_count, 1, total, "register"
+        r = yield from sub_progress(
+            reconstruct_energy(
+                projections[e], angles, index=e, count=e_count, algorithm=algorithm,
+                iterations=iterations, align=align, center=center, max_outer=max_outer,
+                control=control,
+            ),
+            3 * e,
+            3,
+            total,
         )
-    yield Progress(total, total, "done", "register")
+        done.append(r)
+    return (yield from sub_progress(
+        combine_energy_volumes(done, register=register, control=control), 3 * e_count, 1, total
+    ))
+
+
+@dataclass(frozen=True)
+class EnergyVolume:
+    """The aligned reconstruction of one energy of a spectral tilt series.
+
+    Parameters
+    ----------
+    volume : ndarray of shape (P, M, N)
+        Projection units per voxel; checked by :func:`check_volume`.
+    alignment : TiltAlignment or None
+        Tilt-series alignment (None when not aligned).
+    center : float
+        Rotation-axis column, pixels (given, or found from the data).
+    notes : tuple of str
+        What the alignment skipped or discarded, prefixed with the energy
+        when the series has more than one.
+    """
+
+    volume: NDArray[np.floating]
+    alignment: TiltAlignment | None
+    center: float
+    notes: tuple[str, ...] = ()
+
+
+def reconstruct_energy(
+    projections: NDArray[np.floating],
+    angles: NDArray[np.floating],
+    *,
+    index: int = 0,
+    count: int = 1,
+    algorithm: Literal["sirt", "fbp"] = "sirt",
+    iterations: int = 200,
+    align: bool = True,
+    center: float | None = None,
+    max_outer: int = 10,
+    control: Control | None = None,
+) -> Generator[Progress, None, EnergyVolume]:
+    """Align and reconstruct the tilt series of one energy (one step of :func:`reconstruct_energy_series`).
+
+    Parameters
+    ----------
+    projections : ndarray of shape (A, M, N)
+        Line integrals of this energy.
+    angles : ndarray of shape (A,)
+        Degrees.
+    index, count : int, optional
+        This energy's index and the number of energies (for messages).
+    algorithm, iterations, align, center, max_outer, control
+        See :func:`reconstruct_energy_series`.
+
+    Yields
+    ------
+    progress : Progress
+        Alignment in the first third, reconstruction in the rest.
+
+    Returns
+    -------
+    result : EnergyVolume
+
+    Raises
+    ------
+    ValueError
+        An alignment that moves most of the projected mass out of the field;
+        an empty, non-finite or massless volume.
+    """
+    control = control or Control()
+    proj = projections
+    where = f"energy {index + 1} of {count}" if count > 1 else "the tilt series"
+    notes: list[str] = []
+    if align:
+        al = yield from sub_progress(
+            align_tilt_series(proj, angles, center=center, max_outer=max_outer, control=control),
+            0,
+            1,
+            3,
+            "align",
+        )
+        kept = mass_kept(proj, al.shifts)
+        if kept < 0.5:
+            raise ValueError(
+                f"alignment of {where} moves {100 * (1 - kept):.0f} % of the projected mass "
+                "out of the field; reconstruct without alignment (--no-align) or give --center"
+            )
+        notes += [f"{where}: {n}" if count > 1 else n for n in al.attrs.get("notes", ())]
+        aligned, c = shift_projections(proj, al.shifts), None
+        found = float(al.center)
+    else:
+        c = find_rotation_center(proj, angles) if center is None else float(center)
+        if center is None:
+            logger.info("%s: rotation axis found at column %.2f", where, c)
+        al, aligned = None, proj
+        found = float(c)
+    if algorithm == "sirt":
+        vol = yield from sub_progress(
+            sirt(aligned, angles, iterations=iterations, center=c, control=control),
+            1,
+            2,
+            3,
+            "tomo",
+        )
+    else:
+        vol = fbp(aligned, angles, center=c)
+        yield Progress(3, 3, f"FBP energy {index + 1}", "tomo")
+    check_volume(vol, aligned if c is None else proj, where)
+    return EnergyVolume(vol, al, found, tuple(notes))
+
+
+def combine_energy_volumes(
+    results: Sequence[EnergyVolume],
+    *,
+    register: bool = True,
+    control: Control | None = None,
+) -> Generator[Progress, None, EnergySeriesVolumes]:
+    """Stack the energies' volumes (in energy order) and register them in 3D.
+
+    Parameters
+    ----------
+    results : sequence of EnergyVolume
+        :func:`reconstruct_energy` of every energy, in energy order.
+    register : bool, optional
+        Register the volumes to the first energy (with more than one energy).
+    control : Control, optional
+
+    Yields
+    ------
+    progress : Progress
+
+    Returns
+    -------
+    result : EnergySeriesVolumes
+    """
+    control = control or Control()
+    vols = np.stack([r.volume for r in results])
+    reg = None
+    if register and len(results) > 1:
+        vols, reg = yield from sub_progress(
+            register_volumes(vols, control=control), 0, 1, 1, "register"
+        )
+    yield Progress(1, 1, "done", "register")
     return EnergySeriesVolumes(
-        vols.astype(np.float32), tuple(alignments), reg,
-        {"centers": tuple(centers), "notes": tuple(notes)},
+        vols.astype(np.float32), tuple(r.alignment for r in results), reg,
+        {"centers": tuple(r.center for r in results),
+         "notes": tuple(n for r in results for n in r.notes)},
+    )
+
+
+def common_pixel(pixel_sizes: NDArray[np.floating], pixel_size: float | None = None
+                 ) -> tuple[float | None, float]:
+    """The pixel every energy's projections are brought onto.
+
+    Parameters
+    ----------
+    pixel_sizes : ndarray of shape (E,)
+        Pixel of every energy, m.
+    pixel_size : float, optional
+        Asked pixel, m.
+
+    Returns
+    -------
+    target : float or None
+        Pixel to rescale to, m (None: no rescaling). By default the coarsest
+        one when the energies' pixels differ by more than 0.1 %.
+    pixel : float
+        The reconstruction's pixel (voxel) size, m.
+    """
+    ps = np.asarray(pixel_sizes, dtype=float)
+    if pixel_size is None and np.ptp(ps) > 1e-3 * ps.mean():
+        pixel_size = float(ps.max())
+    return pixel_size, (float(pixel_size) if pixel_size is not None else float(ps.mean()))
+
+
+def energy_line_integrals(data: NDArray[Any], kind: str, from_pixel: float,
+                          to_pixel: float | None) -> NDArray[np.float32]:
+    """One energy's tilt series (A, M, N) rescaled to a pixel, as line integrals.
+
+    Parameters
+    ----------
+    data : ndarray of shape (A, M, N)
+        Complex T, |T| or −ln|T| (``kind``).
+    kind : {"complex", "modulus", "absorption"}
+    from_pixel : float
+        Pixel of this energy, m.
+    to_pixel : float or None
+        Pixel to rescale to, m (None: kept).
+
+    Returns
+    -------
+    line_integrals : ndarray, float32
+        :func:`attenuation_line_integrals` of the (rescaled) projections.
+    """
+    from ptyxanes.align.registration import rescale_image
+
+    data = np.asarray(data)
+    if to_pixel is not None:
+        data = np.stack([rescale_image(np.asarray(data[a]), from_pixel, to_pixel)
+                         for a in range(data.shape[0])])
+    return attenuation_line_integrals(data, kind)
+
+
+def volume_stack(volumes: NDArray[np.floating], energy: NDArray[np.floating], pixel: float
+                 ) -> ImageStack:
+    """Volumes in projection units per voxel -> an ImageStack of μ (1/m), negatives clipped.
+
+    Parameters
+    ----------
+    volumes : ndarray of shape (E, P, M, N)
+    energy : ndarray of shape (E,)
+        eV.
+    pixel : float
+        Voxel size, m.
+
+    Returns
+    -------
+    stack : ImageStack
+        Kind ``"absorption"``, dims (energy, plane, row, col).
+    """
+    mu = np.clip(volumes, 0, None) / pixel
+    return ImageStack(
+        mu.astype(np.float32),
+        np.asarray(energy, dtype=float),
+        np.full(len(energy), pixel),
+        kind="absorption",
+        dims=("energy", "plane", "row", "col"),
     )
 
 
@@ -289,31 +473,14 @@ def reconstruct_tilt_stack(
     ValueError
         Not a tilt series.
     """
-    from ptyxanes.align.registration import rescale_image
-
     if not stack.is_3d or stack.angle is None:
         raise ValueError(
             f"expected an (energy, angle, row, col) tilt series, got {stack.data.shape}"
         )
     ps = np.asarray(stack.pixel_size, dtype=float)
-    if pixel_size is None and np.ptp(ps) > 1e-3 * ps.mean():
-        pixel_size = float(ps.max())
-    if pixel_size is not None:
-        data = np.stack(
-            [
-                np.stack(
-                    [
-                        rescale_image(np.asarray(stack.data[e, a]), ps[e], pixel_size)
-                        for a in range(stack.data.shape[1])
-                    ]
-                )
-                for e in range(stack.n_energies)
-            ]
-        )
-        pixel = float(pixel_size)
-    else:
-        data, pixel = np.asarray(stack.data), float(ps.mean())
-    proj = attenuation_line_integrals(data, stack.kind)
+    target, pixel = common_pixel(ps, pixel_size)
+    proj = np.stack([energy_line_integrals(np.asarray(stack.data[e]), stack.kind, ps[e], target)
+                     for e in range(stack.n_energies)])
     res = yield from reconstruct_energy_series(
         proj,
         np.asarray(stack.angle, dtype=float),
@@ -325,12 +492,4 @@ def reconstruct_tilt_stack(
         register=register,
         control=control,
     )
-    mu = np.clip(res.volumes, 0, None) / pixel
-    out = ImageStack(
-        mu.astype(np.float32),
-        np.asarray(stack.energy, dtype=float),
-        np.full(stack.n_energies, pixel),
-        kind="absorption",
-        dims=("energy", "plane", "row", "col"),
-    )
-    return out, res
+    return volume_stack(res.volumes, stack.energy, pixel), res

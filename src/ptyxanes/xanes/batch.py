@@ -875,7 +875,25 @@ def otsu_threshold(values: NDArray[np.floating]) -> float:
 
 
 @dataclass(frozen=True)
-class _ChunkOut:
+class ChunkFit:
+    """The fit of one block of spectra (flat, in the block's pixel order).
+
+    Attributes
+    ----------
+    edge, sigma : ndarray of shape (N,)
+        Edge energy and its 1σ, eV.
+    jump : ndarray of shape (N,)
+        Edge jump, input absorption units.
+    r2 : ndarray of shape (N,)
+        Fit quality.
+    status : ndarray of uint8, shape (N,)
+        :class:`~ptyxanes.xanes.status.Status` codes.
+    valence, vsigma : ndarray of shape (N,)
+        Valence and its 1σ (NaN without a calibration).
+    template : ndarray or None
+        The starting shape of a free fit (None otherwise).
+    """
+
     edge: NDArray[np.float64]
     sigma: NDArray[np.float64]
     jump: NDArray[np.float64]
@@ -883,7 +901,10 @@ class _ChunkOut:
     status: NDArray[np.uint8]
     valence: NDArray[np.float64]
     vsigma: NDArray[np.float64]
-    template: NDArray[np.float64] | None
+    template: NDArray[np.float64] | None = None
+
+
+_ChunkOut = ChunkFit
 
 
 def _misfit_corrected_s2(res: NDArray[np.float64], edge: NDArray[np.float64],
@@ -934,7 +955,7 @@ def _fit_chunk(
     calibration: Calibration | None, threshold: float | str | None,
     lcf_refs: tuple[NDArray[np.float64], NDArray[np.float64]] | None,
     shared: NDArray[np.float64] | None = None,
-) -> _ChunkOut:
+) -> ChunkFit:
     """Fit a flat batch (N, E) of spectra; pixels below ``threshold`` are not fitted.
 
     With ``shared`` (a template shape) pixels get the shared-shape fit."""
@@ -1030,34 +1051,11 @@ def _fit_chunk(
     bad = st != Status.OK
     for a in (edge, sig, val, vsig):
         a[bad] = np.nan
-    return _ChunkOut(edge, sig, norm.edge_jump, r2, st, val, vsig, template)
+    return ChunkFit(edge, sig, norm.edge_jump, r2, st, val, vsig, template)
 
 
 #: Spectra sampled from the map to decide the ``auto`` method.
 AUTO_SAMPLE: int = 8000
-
-
-def _sample_spectra(e: NDArray[np.float64], read: Any, blocks: list[tuple[int, int]], kind: str,
-                    opts: FitOptions, thr: float | str | None
-                    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Up to :data:`AUTO_SAMPLE` normalised sample spectra (evenly over the blocks) and jumps."""
-    ys, js = [], []
-    per = max(1, AUTO_SAMPLE // max(len(blocks), 1))
-    for b0, b1 in blocks:
-        ab, st = to_absorption(read(b0, b1), kind)
-        nm = normalize(e, ab, status=st, **opts.norm_kwargs)
-        with np.errstate(invalid="ignore"):
-            ok = (nm.status == Status.OK) & np.isfinite(nm.mu).all(-1)
-            if thr == "auto":
-                ok &= sample_mask(nm, opts.mask_sigma)
-            elif thr is not None:
-                ok &= nm.edge_jump > float(thr)
-        idx = np.nonzero(ok)[0]
-        if idx.size > per:
-            idx = idx[np.linspace(0, idx.size - 1, per).astype(int)]
-        ys.append(nm.mu[idx])
-        js.append(nm.edge_jump[idx])
-    return np.concatenate(ys), np.concatenate(js)
 
 
 def residual_structure(residuals: NDArray[np.float64], jump: NDArray[np.float64],
@@ -1367,6 +1365,372 @@ def _lcf_refs(calibration: Calibration | None, energy: NDArray[np.float64], opts
     return np.stack(curves), np.asarray(vals, np.float64)
 
 
+# ----------------------------------------------------------------------------- map fit in passes
+# The map fit runs in up to three passes over blocks of rows (planes): the first
+# pass (edge jumps for the Otsu threshold, Ni-weighted sums for the shared shape),
+# the sample of the ``auto`` method, and the fit. fit_stack_array runs them one
+# after the other; ptyxanes.distributed runs each block as a task. Both call the
+# functions below, so that they give the same maps.
+
+#: Edge-jump bins of the first pass's Ni-weighted sums (2.3 % wide: −ln|T| and 1/m alike).
+JUMP_BINS: NDArray[np.float64] = np.geomspace(1e-8, 1e8, 1601)
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """The blocks of a map fit and what is known of it before (or after) the first pass.
+
+    Attributes
+    ----------
+    energy : ndarray of shape (E,)
+        eV.
+    spatial : tuple of int
+        Spatial shape of the map (volume).
+    blocks : tuple of (int, int)
+        Ranges of the leading spatial axis (rows or planes), about
+        ``chunk_spectra`` spectra each.
+    options : FitOptions
+        ``method="auto"`` with ``shape="free"`` already resolved to halfheight;
+        ``shape="free"`` when the first pass found no shared shape.
+    threshold : float, "auto", "otsu" or None
+        The mask as asked.
+    thr : float or None
+        The numeric edge-jump threshold (given, or the Otsu threshold after the
+        first pass); None for ``"auto"`` and None.
+    template : ndarray or None
+        Shared shape (given, from a dense reference, or after the first pass).
+    need_mean : bool
+        The first pass forms the map's Ni-weighted mean spectrum.
+    first_pass : bool
+        A first pass over the data is needed (Otsu threshold or shared shape).
+    """
+
+    energy: NDArray[np.float64]
+    spatial: tuple[int, ...]
+    blocks: tuple[tuple[int, int], ...]
+    options: FitOptions
+    threshold: float | str | None
+    thr: float | None
+    template: NDArray[np.float64] | None
+    need_mean: bool
+    first_pass: bool
+
+    @property
+    def mask_rule(self) -> float | str | None:
+        """The threshold argument of the per-block fit: ``"auto"`` or :attr:`thr`."""
+        return "auto" if self.threshold == "auto" else self.thr
+
+    @property
+    def sample_per_block(self) -> int:
+        """Sample spectra per block for the ``auto`` method (:data:`AUTO_SAMPLE` in all)."""
+        return max(1, AUTO_SAMPLE // max(len(self.blocks), 1))
+
+
+@dataclass(frozen=True)
+class FitDecision:
+    """Everything the per-block fit needs, decided for the whole map.
+
+    Attributes
+    ----------
+    plan : FitPlan
+        After its first pass.
+    options : FitOptions
+        With the method and shape chosen (``auto`` resolved).
+    template : ndarray or None
+        Shared shape used, None for free and LCF fits.
+    calibration : Calibration or None
+        Re-measured with the shared shape when there is one.
+    lcf_refs : (ndarray, ndarray) or None
+        Reference spectra on the map's energies and their valences (``lcf``).
+    info : dict
+        Why the ``auto`` method chose what it chose.
+    """
+
+    plan: FitPlan
+    options: FitOptions
+    template: NDArray[np.float64] | None
+    calibration: Calibration | None
+    lcf_refs: tuple[NDArray[np.float64], NDArray[np.float64]] | None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_fit(
+    energy: ArrayLike,
+    spatial: Sequence[int],
+    *,
+    options: FitOptions | None = None,
+    calibration: Calibration | None = None,
+    threshold: float | str | None = "auto",
+    template: NDArray[np.float64] | None = None,
+    chunk_spectra: int = 131072,
+) -> FitPlan:
+    """Plan a map fit: blocks, passes and what is known before reading the data.
+
+    Parameters
+    ----------
+    energy : array_like of shape (E,)
+        eV.
+    spatial : sequence of int
+        Spatial shape (``()`` for one spectrum).
+    options, calibration, threshold, template, chunk_spectra
+        As :func:`fit_stack_array`.
+
+    Returns
+    -------
+    plan : FitPlan
+
+    Raises
+    ------
+    ValueError
+        ``lcf`` without usable references; a sparse map without a dense
+        reference for the shared shape.
+    """
+    opts = options or FitOptions()
+    e = np.asarray(energy, np.float64)
+    spatial = tuple(int(s) for s in spatial)
+    lead = spatial[0] if spatial else 1
+    per_lead = int(np.prod(spatial[1:])) if len(spatial) > 1 else 1
+    step_lead = max(1, chunk_spectra // max(per_lead, 1))
+    blocks = tuple((i, min(i + step_lead, lead)) for i in range(0, lead, step_lead))
+    _lcf_refs(calibration, e, opts)  # refuse an impossible lcf before reading any data
+    if opts.method == "auto" and opts.shape == "free":
+        opts = replace(opts, method="halfheight")  # free shapes follow every pixel already
+    if opts.uses_template and template is None and \
+            _n_window(e, opts) < mdl.n_params(opts.step) + 3:
+        template = template_from_references(calibration, opts)
+    need_mean = opts.uses_template and template is None
+    thr = None if threshold in (None, "otsu", "auto") else float(threshold)  # type: ignore[arg-type]
+    shared = np.asarray(template, np.float64) if (opts.uses_template and template is not None) \
+        else None
+    return FitPlan(e, spatial, blocks, opts, threshold, thr, shared, need_mean,
+                   threshold == "otsu" or need_mean)
+
+
+def first_pass_block(spectra: NDArray[Any], kind: str, plan: FitPlan) -> dict[str, NDArray[Any]]:
+    """The first pass over one block: edge jumps and Ni-weighted sums in edge-jump bins.
+
+    Parameters
+    ----------
+    spectra : ndarray of shape (N, E)
+        The block's spectra, in ``kind`` units.
+    kind : {"absorption", "complex", "modulus"}
+    plan : FitPlan
+        Before its first pass.
+
+    Returns
+    -------
+    part : dict
+        ``jumps`` (N,) float32, NaN where not usable (with ``threshold="otsu"``);
+        ``wsum`` (bins + 1, E) and ``wtot`` (bins + 1,) over :data:`JUMP_BINS`
+        (with ``plan.need_mean``).
+    """
+    e, opts = plan.energy, plan.options
+    ab, st = to_absorption(spectra, kind)
+    nm = normalize(e, ab, status=st, **opts.norm_kwargs)
+    j = np.where(nm.status == Status.OK, nm.edge_jump, np.nan)
+    out: dict[str, NDArray[Any]] = {}
+    if plan.threshold == "otsu":
+        out["jumps"] = j.astype(np.float32)
+    if plan.need_mean:
+        # Ni-weighted sums of the normalised spectra in fine log bins of edge jump, so
+        # that the mean of the pixels above the (not yet known) Otsu threshold can be
+        # formed after this pass without keeping the spectra
+        wsum = np.zeros((JUMP_BINS.size + 1, e.size))
+        wtot = np.zeros(JUMP_BINS.size + 1)
+        with np.errstate(invalid="ignore"):
+            use = np.isfinite(j) & (j > 0) & np.isfinite(nm.mu).all(1)
+            if plan.threshold == "auto":
+                use &= sample_mask(nm, opts.mask_sigma)
+        wj = j[use].astype(np.float64)
+        bi = np.searchsorted(JUMP_BINS, wj)
+        wtot += np.bincount(bi, weights=wj, minlength=wtot.size)
+        wmu = wj[:, None] * nm.mu[use]
+        for q in range(e.size):
+            wsum[:, q] += np.bincount(bi, weights=wmu[:, q], minlength=wtot.size)
+        out["wsum"], out["wtot"] = wsum, wtot
+    return out
+
+
+def finish_first_pass(plan: FitPlan, parts: Sequence[Mapping[str, NDArray[Any]]]) -> FitPlan:
+    """Combine the first pass of every block (in block order): Otsu threshold, shared shape.
+
+    Parameters
+    ----------
+    plan : FitPlan
+    parts : sequence of dict
+        :func:`first_pass_block` of every block, in block order.
+
+    Returns
+    -------
+    plan : FitPlan
+        With ``thr`` (Otsu) and ``template`` set, or ``shape="free"`` when the
+        map's mean spectrum gives no shared shape.
+    """
+    thr, shared, opts = plan.thr, plan.template, plan.options
+    if plan.threshold == "otsu":
+        thr = otsu_threshold(np.concatenate([p["jumps"] for p in parts]))
+        logger.info("Otsu edge-jump threshold %.4g", thr)
+    if plan.need_mean:
+        wsum = np.zeros((JUMP_BINS.size + 1, plan.energy.size))
+        wtot = np.zeros(JUMP_BINS.size + 1)
+        for p in parts:
+            wsum += p["wsum"]
+            wtot += p["wtot"]
+        # the sample's pixels (edge jump above the threshold), weighted by Ni amount
+        above = np.searchsorted(JUMP_BINS, thr) if thr is not None else 0
+        tot = float(wtot[above:].sum())
+        try:
+            if not tot > 0:
+                raise ValueError("no pixel with an edge jump above the threshold")
+            shared = fit_template(plan.energy, wsum[above:].sum(0) / tot, opts)
+        except ValueError as exc:
+            logger.warning("shared shape unavailable (%s): every pixel fitted freely", exc)
+            opts = replace(opts, shape="free")
+    return replace(plan, thr=thr, template=shared, options=opts, first_pass=False)
+
+
+def sample_block(spectra: NDArray[Any], kind: str, plan: FitPlan
+                 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Sample spectra of one block for the ``auto`` method: normalised spectra and edge jumps.
+
+    Parameters
+    ----------
+    spectra : ndarray of shape (N, E)
+    kind : {"absorption", "complex", "modulus"}
+    plan : FitPlan
+        After its first pass.
+
+    Returns
+    -------
+    mu_norm : ndarray of shape (K, E)
+        Up to :attr:`FitPlan.sample_per_block` spectra inside the mask, evenly spread.
+    jumps : ndarray of shape (K,)
+    """
+    e, opts, rule = plan.energy, plan.options, plan.mask_rule
+    ab, st = to_absorption(spectra, kind)
+    nm = normalize(e, ab, status=st, **opts.norm_kwargs)
+    with np.errstate(invalid="ignore"):
+        ok = (nm.status == Status.OK) & np.isfinite(nm.mu).all(-1)
+        if rule == "auto":
+            ok &= sample_mask(nm, opts.mask_sigma)
+        elif rule is not None:
+            ok &= nm.edge_jump > float(rule)
+    idx = np.nonzero(ok)[0]
+    per = plan.sample_per_block
+    if idx.size > per:
+        idx = idx[np.linspace(0, idx.size - 1, per).astype(int)]
+    return nm.mu[idx], nm.edge_jump[idx]
+
+
+def decide_fit(plan: FitPlan, calibration: Calibration | None,
+               samples: Sequence[tuple[NDArray[np.float64], NDArray[np.float64]]] | None = None
+               ) -> FitDecision:
+    """Resolve the method (``auto``: :func:`choose_method`) and re-measure the calibration.
+
+    Parameters
+    ----------
+    plan : FitPlan
+        After its first pass.
+    calibration : Calibration or None
+    samples : sequence of (ndarray, ndarray), optional
+        :func:`sample_block` of every block, in block order (needed for
+        ``method="auto"``).
+
+    Returns
+    -------
+    decision : FitDecision
+    """
+    e, opts, shared = plan.energy, plan.options, plan.template
+    choice: dict[str, Any] = {}
+    if opts.method == "auto":
+        if samples is None:
+            raise ValueError("method 'auto' needs the sample spectra of every block")
+        ys = np.concatenate([s[0] for s in samples])
+        js = np.concatenate([s[1] for s in samples])
+        opts, shared, choice = choose_method(e, ys, js, opts, shared, calibration)
+    lcf_refs = _lcf_refs(calibration, e, opts)
+    if shared is not None:
+        e_t = template_edge(shared, opts)[0]
+        logger.info("shared edge shape: edge %.3f eV", e_t)
+        if calibration is not None:
+            calibration = shared_calibration(calibration, shared, opts)
+    return FitDecision(plan, opts, shared, calibration, lcf_refs, choice)
+
+
+def fit_block(spectra: NDArray[Any], kind: str, decision: FitDecision) -> ChunkFit:
+    """Fit the spectra of one block with the map's decision (mask, method, shape, calibration).
+
+    Parameters
+    ----------
+    spectra : ndarray of shape (N, E)
+    kind : {"absorption", "complex", "modulus"}
+    decision : FitDecision
+
+    Returns
+    -------
+    chunk : ChunkFit
+    """
+    d = decision
+    return _fit_chunk(d.plan.energy, spectra, kind, d.options, d.calibration, d.plan.mask_rule,
+                      d.lcf_refs, d.template)
+
+
+def assemble_fit(decision: FitDecision, chunks: Sequence[ChunkFit], seconds: float = 0.0
+                 ) -> XanesResult:
+    """The maps of a whole fit from its blocks' fits (in block order).
+
+    Parameters
+    ----------
+    decision : FitDecision
+    chunks : sequence of ChunkFit
+        Block fits in block order; pixels after the last one (a fit told to
+        finish early) are marked ``FIT_FAILED``.
+    seconds : float, optional
+        Elapsed time, s (for ``info``).
+
+    Returns
+    -------
+    result : XanesResult
+    """
+    plan, opts = decision.plan, decision.options
+    spatial, threshold, thr = plan.spatial, plan.threshold, plan.thr
+    npix = int(np.prod(spatial)) if spatial else 1
+    maps = {k: np.full(npix, np.nan, np.float32)
+            for k in ("valence", "sigma", "edge", "jump", "r2", "esig")}
+    status = np.zeros(npix, np.uint8)
+    tmpl_out = decision.template
+    k = 0
+    for out in chunks:
+        sl = slice(k, k + out.edge.size)
+        maps["valence"][sl] = out.valence
+        maps["sigma"][sl] = out.vsigma
+        maps["edge"][sl] = out.edge
+        maps["jump"][sl] = out.jump
+        maps["r2"][sl] = out.r2
+        maps["esig"][sl] = out.sigma
+        status[sl] = out.status
+        tmpl_out = out.template if out.template is not None else tmpl_out
+        k += out.edge.size
+    status[k:] = Status.FIT_FAILED
+    mask = status == Status.OK
+    if thr is not None or threshold == "auto":
+        with np.errstate(invalid="ignore"):
+            mask = mask | np.isin(status, (Status.FIT_FAILED, Status.POOR_FIT, Status.SPIKE,
+                                           Status.OUT_OF_RANGE))
+    shp = spatial if spatial else ()
+    return XanesResult(
+        valence=maps["valence"].reshape(shp), valence_sigma=maps["sigma"].reshape(shp),
+        edge_energy=maps["edge"].reshape(shp), edge_jump=maps["jump"].reshape(shp),
+        edge_sigma=maps["esig"].reshape(shp),
+        fit_quality=maps["r2"].reshape(shp), status=status.reshape(shp), mask=mask.reshape(shp),
+        threshold=float(thr) if thr is not None else float("nan"),
+        calibration=decision.calibration, options=opts, template=tmpl_out,
+        info={"seconds": seconds, "n_spectra": npix, "shape": opts.shape,
+              "mask": (f"edge jump above {opts.mask_sigma:g} sigma of the pre-edge noise"
+                       if threshold == "auto" else f"threshold {threshold}"),
+              "method": opts.method, **decision.info})
+
+
 def fit_spectra(
     energy: ArrayLike,
     spectra: ArrayLike,
@@ -1491,11 +1855,8 @@ def fit_stack_array(
         raise ValueError(f"data have {shape} but there are {e.size} energies")
     if len(spatial) == 0:
         spatial = ()
-    lead = spatial[0] if spatial else 1
-    per_lead = int(np.prod(spatial[1:])) if len(spatial) > 1 else 1
-    step_lead = max(1, chunk_spectra // max(per_lead, 1))
-    blocks = [(i, min(i + step_lead, lead)) for i in range(0, lead, step_lead)]
-    lcf_refs = _lcf_refs(calibration, e, opts)
+    plan = plan_fit(e, spatial, options=opts, calibration=calibration,
+                    threshold=threshold, template=template, chunk_spectra=chunk_spectra)
 
     def read(b0: int, b1: int) -> NDArray[Any]:
         if not spatial:
@@ -1505,120 +1866,38 @@ def fit_stack_array(
             return np.moveaxis(blk, 0, -1).reshape(-1, e.size)
         return np.asarray(data[b0:b1]).reshape(-1, e.size)
 
-    if opts.method == "auto" and opts.shape == "free":
-        opts = replace(opts, method="halfheight")  # free shapes follow every pixel already
-    if opts.uses_template and template is None and \
-            _n_window(e, opts) < mdl.n_params(opts.step) + 3:
-        template = template_from_references(calibration, opts)
-    need_mean = opts.uses_template and template is None
-    n_pass = 2 if (threshold == "otsu" or need_mean) else 1
-    total = n_pass * len(blocks)
+    blocks = plan.blocks
+    total = (2 if plan.first_pass else 1) * len(blocks)
     done = 0
     t0 = time.monotonic()
-    thr: float | None = None if threshold in (None, "otsu", "auto") else float(threshold)
-    shared = np.asarray(template, np.float64) if (opts.uses_template and template is not None) \
-        else None
-    if n_pass == 2:
-        jumps = np.empty(int(np.prod(spatial)) if spatial else 1, np.float32) \
-            if threshold == "otsu" else None
-        # Ni-weighted sums of the normalised spectra in fine log bins of edge jump, so
-        # that the mean of the pixels above the (not yet known) Otsu threshold can be
-        # formed after this pass without keeping the spectra
-        jbins = np.geomspace(1e-8, 1e8, 1601)  # 2.3 % bins: -ln|T| and 1/m alike
-        wsum = np.zeros((jbins.size + 1, e.size))
-        wtot = np.zeros(jbins.size + 1)
-        k = 0
+    if plan.first_pass:
+        parts = []
         for b0, b1 in blocks:
             ctl.check()
-            ab, st = to_absorption(read(b0, b1), kind)
-            nm = normalize(e, ab, status=st, **opts.norm_kwargs)
-            j = np.where(nm.status == Status.OK, nm.edge_jump, np.nan)
-            if jumps is not None:
-                jumps[k : k + j.size] = j
-            k += j.size
-            if need_mean:
-                with np.errstate(invalid="ignore"):
-                    use = np.isfinite(j) & (j > 0) & np.isfinite(nm.mu).all(1)
-                    if threshold == "auto":
-                        use &= sample_mask(nm, opts.mask_sigma)
-                wj = j[use].astype(np.float64)
-                bi = np.searchsorted(jbins, wj)
-                wtot += np.bincount(bi, weights=wj, minlength=wtot.size)
-                wmu = wj[:, None] * nm.mu[use]
-                for q in range(e.size):
-                    wsum[:, q] += np.bincount(bi, weights=wmu[:, q], minlength=wtot.size)
+            parts.append(first_pass_block(read(b0, b1), kind, plan))
             done += 1
-            yield Progress(done, total, "edge jumps" + (" and mean spectrum" if need_mean else ""),
-                           "fit")
-        if jumps is not None:
-            thr = otsu_threshold(jumps)
-            del jumps
-            logger.info("Otsu edge-jump threshold %.4g", thr)
-        if need_mean:
-            # the sample's pixels (edge jump above the threshold), weighted by Ni amount
-            above = np.searchsorted(jbins, thr) if thr is not None else 0
-            tot = float(wtot[above:].sum())
-            try:
-                if not tot > 0:
-                    raise ValueError("no pixel with an edge jump above the threshold")
-                shared = fit_template(e, wsum[above:].sum(0) / tot, opts)
-            except ValueError as exc:
-                logger.warning("shared shape unavailable (%s): every pixel fitted freely", exc)
-                opts = replace(opts, shape="free")
-    choice: dict[str, Any] = {}
-    if opts.method == "auto":
-        sample = _sample_spectra(e, read, blocks, kind, opts, thr if threshold != "auto"
-                                 else "auto")
-        opts, shared, choice = choose_method(e, sample[0], sample[1], opts, shared, calibration)
-        lcf_refs = _lcf_refs(calibration, e, opts)
-    if shared is not None:
-        e_t = template_edge(shared, opts)[0]
-        logger.info("shared edge shape: edge %.3f eV", e_t)
-        if calibration is not None:
-            calibration = shared_calibration(calibration, shared, opts)
+            yield Progress(done, total, "edge jumps" + (" and mean spectrum" if plan.need_mean
+                                                        else ""), "fit")
+        plan = finish_first_pass(plan, parts)
+        del parts
+    samples = [sample_block(read(b0, b1), kind, plan) for b0, b1 in blocks] \
+        if plan.options.method == "auto" else None
+    decision = decide_fit(plan, calibration, samples)
     npix = int(np.prod(spatial)) if spatial else 1
-    maps = {k: np.full(npix, np.nan, np.float32)
-            for k in ("valence", "sigma", "edge", "jump", "r2", "esig")}
-    status = np.zeros(npix, np.uint8)
-    tmpl_out = shared
+    chunks: list[ChunkFit] = []
     k = 0
     for b0, b1 in blocks:
         ctl.check()
-        out = _fit_chunk(e, read(b0, b1), kind, opts, calibration,
-                         "auto" if threshold == "auto" else thr, lcf_refs, shared)
-        sl = slice(k, k + out.edge.size)
-        maps["valence"][sl] = out.valence
-        maps["sigma"][sl] = out.vsigma
-        maps["edge"][sl] = out.edge
-        maps["jump"][sl] = out.jump
-        maps["r2"][sl] = out.r2
-        maps["esig"][sl] = out.sigma
-        status[sl] = out.status
-        tmpl_out = out.template if out.template is not None else tmpl_out
+        out = fit_block(read(b0, b1), kind, decision)
+        chunks.append(out)
         k += out.edge.size
         done += 1
         yield Progress(done, total, f"fitted {k}/{npix} spectra", "fit")
         if ctl.should_finish:
-            status[k:] = Status.FIT_FAILED
             break
-    mask = status == Status.OK
-    if thr is not None or threshold == "auto":
-        with np.errstate(invalid="ignore"):
-            mask = mask | np.isin(status, (Status.FIT_FAILED, Status.POOR_FIT, Status.SPIKE,
-                                           Status.OUT_OF_RANGE))
-    shp = spatial if spatial else ()
     elapsed = time.monotonic() - t0
     logger.info("fitted %d spectra in %.2f s", npix, elapsed)
-    return XanesResult(
-        valence=maps["valence"].reshape(shp), valence_sigma=maps["sigma"].reshape(shp),
-        edge_energy=maps["edge"].reshape(shp), edge_jump=maps["jump"].reshape(shp), edge_sigma=maps["esig"].reshape(shp),
-        fit_quality=maps["r2"].reshape(shp), status=status.reshape(shp), mask=mask.reshape(shp),
-        threshold=float(thr) if thr is not None else float("nan"), calibration=calibration,
-        options=opts, template=tmpl_out,
-        info={"seconds": elapsed, "n_spectra": npix, "shape": opts.shape,
-              "mask": (f"edge jump above {opts.mask_sigma:g} sigma of the pre-edge noise"
-                       if threshold == "auto" else f"threshold {threshold}"),
-              "method": opts.method, **choice})
+    return assemble_fit(decision, chunks, elapsed)
 
 
 def fit_stack(

@@ -88,7 +88,7 @@ def test_interrupted_run_resumes_and_skips_finished_tasks(client, twin3d, inproc
     """Cancel after a few energies; the second run loads them and computes only the rest.
 
     The fit runs in blocks of 2 000 spectra; the maps equal the in-process
-    fit of the same volumes with the same chunks.
+    fit of the same volumes with the same chunks and the pipeline's mask.
     """
     src, out, ckpt = twin3d.outdir / "stack.nxs", tmp_path / "dask.h5", tmp_path / "ckpt"
     control, first = Control(), RunStats()
@@ -119,7 +119,8 @@ def test_interrupted_run_resumes_and_skips_finished_tasks(client, twin3d, inproc
     vols = inproc3d.stacks["volumes"]
     cal = calibrate_references(load_references(()), energy=np.asarray(vols.energy),
                                options=FitOptions())
-    res = run_sync(fit_stack(vols, calibration=cal, chunk_spectra=2000))
+    res = run_sync(fit_stack(vols, calibration=cal, chunk_spectra=2000,
+                             threshold=PARAMS_3D.fit.get("threshold", "otsu")))
     want = result_maps(res, float(np.mean(vols.pixel_size)))
     for k, m in want.items():
         np.testing.assert_array_equal(m.data, got.maps[k].data, err_msg=k)
@@ -144,15 +145,18 @@ def test_fit_cli_on_workers_equals_in_process(client, inproc3d, tmp_path):
 
 
 @pytest.mark.slow
-def test_tomo_cli_on_workers_equals_in_process(client, twin3d, tmp_path):
-    """`ptyxanes tomo --scheduler`: one task per energy; volumes and alignment identical."""
+def test_tomo_cli_on_workers_equals_in_process(client, twin3d, tmp_path, capsys):
+    """`ptyxanes tomo --scheduler`: one task per energy; volumes, alignment and centres identical."""
     import h5py
 
     common = ["tomo", str(twin3d.outdir / "stack.nxs"), "-q", "--iterations", "10",
               "--align-rounds", "1"]
     assert main([*common, "-o", str(tmp_path / "a.h5")]) == 0
+    axis_a = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("rotation axis")]
     assert main([*common, "-o", str(tmp_path / "b.h5"), "--scheduler",
                  client.scheduler.address]) == 0
+    axis_b = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("rotation axis")]
+    assert len(axis_a) == 1 and axis_a == axis_b  # every energy's centre, as in-process
     with h5py.File(tmp_path / "a.h5") as fa, h5py.File(tmp_path / "b.h5") as fb:
         for name in ("entry/data/data", "entry/tilt_alignment/shifts",
                      "entry/tilt_alignment/center", "entry/registration/shifts"):

@@ -69,3 +69,33 @@ def test_explore_cli_errors(stack_file, capsys):
                  "--clusters", "2"]) == 1
     assert "--clusters works on the PCA scores" in capsys.readouterr().err
     assert not (d / "x.h5").exists()
+
+
+@pytest.mark.slow
+def test_explore_real_fe_l_edge_stack_separates_the_fe2_particle(tmp_path):
+    """Real ALS STXM Fe L-edge stack: k-means on the PCA scores finds the Fe2+ particle.
+
+    The cluster whose mean L3 spectrum peaks at the lower energy (Fe2+: ~708 eV; Fe3+:
+    ~710 eV) must be the one the reference fractions call reduced, and vice versa.
+    """
+    from pathlib import Path
+
+    stack = (Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+             / "stxm_fe_L_edge_als_stack" / "71214078_aligned")
+    if not stack.is_dir():
+        pytest.skip(f"real STXM stack not found at {stack}")
+    out = tmp_path / "fe.h5"
+    assert main(["explore", str(stack), "-o", str(out), "-q", "--edge", "Fe-L3", "--pca", "3",
+                 "--clusters", "2", "--ref", str(stack / "reduced.r"),
+                 "--ref", str(stack / "oxidized.r")]) == 0
+    p = load_project(out)
+    clusters = np.asarray(p.labels["clusters"])
+    e = np.asarray(p.tables["cluster_spectra"]["energy"])
+    l3 = (e > 705) & (e < 712)
+    peaks = [e[l3][np.argmax(np.asarray(p.tables["cluster_spectra"][f"cluster{k}"])[l3])]
+             for k in (1, 2)]
+    reduced = np.asarray(p.maps["fraction_reduced"].data)
+    mean_red = [float(np.nanmean(reduced[clusters == k])) for k in (1, 2)]
+    low, high = int(np.argmin(peaks)), int(np.argmax(peaks))
+    assert peaks[high] - peaks[low] > 1.0  # eV
+    assert mean_red[low] > 0.5 > mean_red[high]

@@ -23,29 +23,9 @@ from ptyxanes.tomo import (
 from ptyxanes.tomo.alignment import TiltAlignment
 
 from .conftest import phantom, rotate_project
+from .independent import independent_fbp
 
 TOOTH = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "tomo_tomopy_tooth" / "tooth.h5"
-
-
-def independent_fbp(sino, angles_deg, center):
-    """Ramp-filtered back-projection written here with numpy alone.
-
-    A point at offsets (z, x) = (plane, col) from the rotation axis projects to
-    detector offset x cos θ − z sin θ (the convention of docs/tomo.md).
-    Returns the (plane, col) slice with the axis at its centre.
-    """
-    a, n = sino.shape
-    size = int(2 ** np.ceil(np.log2(2 * n)))
-    ramp = 2 * np.abs(np.fft.fftfreq(size))
-    filtered = np.real(np.fft.ifft(np.fft.fft(sino, n=size, axis=1) * ramp, axis=1))[:, :n]
-    h = (n - 1) / 2
-    z, x = np.mgrid[:n, :n].astype(float) - h
-    out = np.zeros((n, n))
-    det = np.arange(n, dtype=float)
-    for p, th in zip(filtered, np.deg2rad(angles_deg), strict=True):
-        t = x * np.cos(th) - z * np.sin(th) + center
-        out += np.interp(t.ravel(), det, p, left=0.0, right=0.0).reshape(n, n)
-    return out * np.pi / a
 
 
 @pytest.mark.parametrize(
