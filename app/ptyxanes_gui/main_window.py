@@ -955,7 +955,13 @@ class MainWindow(QMainWindow):
             h, st = engine.valence_histogram(v, w, HIST_BINS)
             hists[s.name], stats[s.name] = h, st
         self.histogram_panel.set_histograms(HIST_BINS, hists, stats, cur.name if cur else "")
-        self.histogram_panel.set_message("Ni-weighted (edge jump) valence distribution")
+        shown = cur if cur in chosen else chosen[0] if chosen else with_maps[0]
+        spec = engine.sample_edge(shown)
+        self.histogram_panel.set_valence_axis(spec.valence_label, spec.element)
+        refs = engine.reference_valences(shown)
+        self.histogram_panel.set_reference_lines(refs, [spec.state_label(v) for v in refs])
+        self.histogram_panel.set_message(
+            f"{spec.element}-weighted (edge jump) valence distribution")
 
     def _on_highlight_range(self, lo: float, hi: float) -> None:
         s = self.current_sample()
@@ -1019,6 +1025,8 @@ class MainWindow(QMainWindow):
             if sample is self.current_sample():
                 self.select_sample(self.current)
                 self.image_panel.set_channel("valence")
+                # the references of this fit (edge, files, shifts), on its normalisation
+                self.spectrum_panel.set_references(engine.reference_spectra(sample))
             if sample.volume_maps:
                 logger.info("fit: valence volume %s of %s",
                             "×".join(map(str, np.shape(sample.volume))), sample.name)

@@ -66,8 +66,12 @@ class PipelineParams:
     tomo : dict
         Fields of :class:`ptyxanes.stages.TomoParams` (``iterations``, ``algorithm`` ...).
     fit : dict
-        Fields of :class:`ptyxanes.xanes.FitOptions` (``method``, windows in eV ...)
-        plus ``threshold`` (edge-jump threshold or ``"otsu"``) and ``chunk_spectra``.
+        Fields of :class:`ptyxanes.stages.FitParams` in one flat table: ``edge``
+        (windows and e0 then follow from it), :class:`ptyxanes.xanes.FitOptions`
+        fields (``method``, ``shape``, windows in eV, ``mask_sigma`` ...),
+        ``threshold`` (``"auto"``, ``"otsu"`` or an edge-jump threshold),
+        ``energy_shift`` (eV), ``foil``, ``ref_shift`` (eV), ``ref_calibration``,
+        ``calibration`` (``"linear"`` or ``"piecewise"``) and ``chunk_spectra``.
     references : tuple of (float, str)
         (valence, file) reference spectra; empty = the shipped references.
     """
@@ -335,7 +339,9 @@ def run_pipeline(
             if result.calibration is not None:
                 project.tables["calibration"] = calibration_table(result.calibration)
             stage_params = {**params.fit, "references": [list(r) for r in params.references],
-                            "threshold_used": float(result.threshold)}
+                            "threshold_used": float(result.threshold),
+                            "energy_shifts": {k: v.as_dict() for k, v in
+                                              result.info.get("energy_shifts", {}).items()}}
         project.parameters[stage] = dict(stage_params)
         project.provenance.append(provenance(f"pipeline.{stage}", dict(stage_params)))
         yield Progress(i + 1, n, f"{stage} done", stage)

@@ -434,33 +434,132 @@ def tomo_stage(
 
 
 # ----------------------------------------------------------------------------- fit
+#: Sample-mask threshold of the fit stage: ``"auto"`` = the edge jump significant against
+#: each pixel's own pre-edge noise (``FitOptions.mask_sigma``), no background needed.
+DEFAULT_THRESHOLD: float | str = "auto"
+
+#: Names of :class:`FitParams` fields that are not :class:`~ptyxanes.xanes.FitOptions` fields.
+_FIT_OWN = ("threshold", "references", "energy_shift", "foil", "ref_shift", "ref_calibration",
+            "calibration", "chunk_spectra")
+
+
 @dataclass(frozen=True)
 class FitParams:
     """Parameters of the XANES fit of every pixel or voxel.
 
+    Build with :meth:`for_edge` (or :meth:`from_flat`): the windows, e0 and
+    normalisation then follow from the edge through
+    :meth:`ptyxanes.xanes.FitOptions.for_edge`, the one place of the fit's
+    defaults; ``FitParams()`` is the Ni K-edge default.
+
     Parameters
     ----------
     options : FitOptions
-        Normalisation windows (eV), edge definition, shared or free shape ...
-    threshold : float or "otsu"
-        Edge-jump threshold of the sample mask (units of the absorption), or
-        ``"otsu"`` for an automatic choice.
+        Edge, normalisation windows (eV), e0 (eV), method (``"auto"``), shape,
+        ``mask_sigma`` ...
+    threshold : float or {"auto", "otsu"}
+        Sample mask: ``"auto"`` = edge jump significant against the pixel's own
+        pre-edge noise (``options.mask_sigma``); ``"otsu"`` = Otsu threshold of
+        the edge-jump histogram; a number = edge-jump threshold in units of the
+        absorption.
     references : tuple of (float, str)
         ``(valence, path)`` of the calibration reference spectra; empty: the
-        shipped NiO (2) and LiNiO2 (3). Always explicit: nothing is taken from
-        the folder the data came from unless listed here.
+        shipped NiO (2) and LiNiO2 (3), which exist for the Ni K edge only.
+        Always explicit: nothing is taken from the folder the data came from
+        unless listed here.
+    energy_shift : float or None
+        Shift added to the stack's energies, eV (a known calibration offset);
+        overrides ``foil``.
+    foil : str or None
+        A metal-foil spectrum measured with the stack (on its energy scale): the
+        stack's energies are shifted so that its first inflection sits at the
+        tabulated edge energy.
+    ref_shift : float or None
+        Shift added to every reference's energies, eV, instead of the automatic
+        calibration from a reference's own foil channel (XDI ``mu_ref``).
+    ref_calibration : bool
+        Calibrate references from their foil channel when they have one.
+    calibration : {"linear", "piecewise"}
+        Edge-energy to valence calibration: one line through the references, or
+        straight segments through them.
     chunk_spectra : int
         Spectra held in memory at once (cancel latency ~ one chunk).
     """
 
-    options: FitOptions = field(default_factory=FitOptions)
-    threshold: float | str = "otsu"
+    options: FitOptions = field(default_factory=FitOptions.for_edge)
+    threshold: float | str = DEFAULT_THRESHOLD
     references: tuple[tuple[float, str], ...] = ()
+    energy_shift: float | None = None
+    foil: str | None = None
+    ref_shift: float | None = None
+    ref_calibration: bool = True
+    calibration: Literal["linear", "piecewise"] = "linear"
     chunk_spectra: int = 131072
+
+    def __post_init__(self) -> None:
+        t = self.threshold
+        if isinstance(t, str) and t not in ("auto", "otsu"):
+            raise ValueError(f"threshold must be a number, 'auto' or 'otsu', got {t!r}")
+        if self.calibration not in ("linear", "piecewise"):
+            raise ValueError(f"calibration must be 'linear' or 'piecewise', "
+                             f"got {self.calibration!r}")
+
+    @property
+    def edge(self) -> str:
+        """The edge name, e.g. ``"Fe-L3"``."""
+        return str(self.options.edge)
+
+    @property
+    def edge_spec(self) -> Any:
+        """The :class:`~ptyxanes.xanes.edges.EdgeSpec` with these windows (labels, energies)."""
+        return self.options.edge_spec
+
+    @classmethod
+    def for_edge(cls, edge: str = "Ni-K", **values: Any) -> FitParams:
+        """Parameters for an edge; every value that is None keeps its default.
+
+        Parameters
+        ----------
+        edge : str, optional
+            ``"Ni-K"``, ``"Fe-L3"`` … (see :data:`ptyxanes.xanes.edges.COMMON_EDGES`).
+        **values
+            Fields of this class (``threshold``, ``references``, ``energy_shift`` …)
+            and of :class:`~ptyxanes.xanes.FitOptions` (``window``, ``pre_edge``,
+            ``post_edge``, ``e0`` in eV, ``method``, ``shape``, ``mask_sigma`` …).
+
+        Returns
+        -------
+        params : FitParams
+
+        Raises
+        ------
+        ValueError
+            An unknown name, an unknown edge or an impossible value.
+
+        Examples
+        --------
+        >>> p = FitParams.for_edge("Fe-L3", window=None)
+        >>> p.options.window == FitOptions.for_edge("Fe-L3").window
+        True
+        >>> FitParams.for_edge("Ni-K") == FitParams()
+        True
+        """
+        vals = {k: v for k, v in values.items() if v is not None}
+        opt_names = {f.name for f in dataclasses.fields(FitOptions)}
+        unknown = sorted(set(vals) - opt_names - set(_FIT_OWN))
+        if unknown:
+            raise ValueError(f"unknown fit parameter(s) {unknown}; known: "
+                             f"{sorted(opt_names | set(_FIT_OWN))}")
+        own = {k: v for k, v in vals.items() if k in _FIT_OWN}
+        opts = {k: tuple(v) if isinstance(v, list) else v for k, v in vals.items()
+                if k not in _FIT_OWN and k != "edge"}
+        if "references" in own:
+            own["references"] = tuple((float(v), str(p)) for v, p in own["references"])
+        return cls(options=FitOptions.for_edge(edge, **opts), **own)
 
     @classmethod
     def from_flat(cls, values: Mapping[str, Any], where: str = "[fit]") -> FitParams:
-        """Build from one flat table: :class:`FitOptions` fields plus this class's own.
+        """Build from one flat table: :class:`FitOptions` fields (with ``edge``) plus this class's own.
 
         Parameters
         ----------
@@ -475,32 +574,45 @@ class FitParams:
         Raises
         ------
         ValueError
-            An unknown name.
+            An unknown name (the message names ``where``).
         """
-        own = {"threshold", "references", "chunk_spectra"}
-        opt = {k: v for k, v in values.items() if k not in own}
-        kw: dict[str, Any] = {k: v for k, v in values.items() if k in own}
-        if "references" in kw:
-            kw["references"] = tuple((float(v), str(p)) for v, p in kw["references"])
-        return cls(options=params_from_dict(FitOptions, opt, where), **kw)
+        vals = dict(values)
+        edge = str(vals.pop("edge", None) or FitOptions().edge)
+        try:
+            return cls.for_edge(edge, **vals)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{exc} in {where}") from exc
 
 
-def load_references(references: Sequence[tuple[float, str]]) -> list[Any]:
+def load_references(references: Sequence[tuple[float, str]], edge: str = "Ni-K") -> list[Any]:
     """Read reference spectra with their valences; the shipped ones when none are given.
 
     Parameters
     ----------
     references : sequence of (float, str)
         ``(valence, path)`` pairs.
+    edge : str, optional
+        The edge fitted: shipped references exist for ``"Ni-K"`` only.
 
     Returns
     -------
     spectra : list of ptyxanes.io.spectra.Spectrum
         With ``valence`` set.
+
+    Raises
+    ------
+    ValueError
+        No references given for an edge without shipped ones.
     """
     from ptyxanes.io.spectra import read_spectrum
 
     if not references:
+        from ptyxanes.xanes.edges import edge_spec
+
+        name = edge_spec(edge).name
+        if name != "Ni-K":
+            raise ValueError(f"no shipped references for {name}: give two or more reference "
+                             "spectra with their valences")
         from ptyxanes.xanes.calibration import default_references
 
         return list(default_references())
@@ -533,13 +645,66 @@ def folder_references(folder: str | Path) -> tuple[tuple[float, str], ...]:
     return tuple(out) if len(out) >= 2 else ()
 
 
+def reference_spectra(params: FitParams) -> tuple[list[Any], dict[str, Any]]:
+    """The references of ``params`` on the calibrated energy scale, with the shifts applied.
+
+    Parameters
+    ----------
+    params : FitParams
+
+    Returns
+    -------
+    spectra : list of ptyxanes.io.spectra.Spectrum
+        Shifted copies (valence set).
+    shifts : dict of str to ptyxanes.xanes.energy.EnergyShift
+        ``"reference <name> (valence v)"`` → the shift applied (eV).
+    """
+    from ptyxanes.xanes.energy import NO_SHIFT, calibrate_reference_energy
+
+    spec = params.edge_spec
+    shifts: dict[str, Any] = {}
+    out = []
+    for r in load_references(params.references, spec.name):
+        if not params.ref_calibration and params.ref_shift is None:
+            r2, sh = r, NO_SHIFT
+        else:
+            r2, sh = calibrate_reference_energy(r, spec.name, shift=params.ref_shift)
+        shifts[f"reference {r.name or r.path} (valence {r.valence:g})"] = sh
+        out.append(r2)
+    return out, shifts
+
+
+def stack_energy_shift(params: FitParams) -> Any:
+    """The shift added to the stack's energies: given, from the foil, or none.
+
+    Parameters
+    ----------
+    params : FitParams
+
+    Returns
+    -------
+    shift : ptyxanes.xanes.energy.EnergyShift
+        eV.
+    """
+    from ptyxanes.xanes.energy import NO_SHIFT, EnergyShift, foil_shift
+
+    if params.energy_shift is not None:
+        return EnergyShift(float(params.energy_shift), "given", "given by the user")
+    if params.foil:
+        from ptyxanes.io.spectra import read_spectrum
+
+        foil = read_spectrum(params.foil)
+        return foil_shift(foil.energy, foil.mu, params.edge_spec.name)
+    return NO_SHIFT
+
+
 def calibration_for(energy: NDArray[Any], params: FitParams) -> Any:
     """The edge → valence calibration of ``params.references`` on this energy grid.
 
     Parameters
     ----------
     energy : ndarray of shape (E,)
-        eV.
+        eV, already shifted (see :func:`stack_energy_shift`).
     params : FitParams
 
     Returns
@@ -548,21 +713,30 @@ def calibration_for(energy: NDArray[Any], params: FitParams) -> Any:
     """
     from ptyxanes.xanes import calibrate_references
 
-    return calibrate_references(load_references(params.references),
-                                energy=np.asarray(energy, float), options=params.options)
+    refs, _ = reference_spectra(params)
+    return calibrate_references(refs, energy=np.asarray(energy, float), options=params.options,
+                                piecewise=params.calibration == "piecewise")
 
 
 def fit_stage(
-    stack: ImageStack, params: FitParams | None = None, control: Control | None = None
+    stack: ImageStack, params: FitParams | None = None, control: Control | None = None,
+    *, fit: Any = None,
 ) -> Generator[Progress, None, Any]:
-    """Fit the Ni K-edge of every pixel (2D stack) or voxel (volume stack).
+    """Fit the absorption edge of every pixel (2D stack) or voxel (volume stack).
+
+    The references are read and put on the tabulated energy scale, the stack's
+    energies shifted (given shift or foil), the references calibrated on the
+    stack's energies, then every spectrum fitted.
 
     Parameters
     ----------
     stack : ImageStack
-        ``(energy, row, col)`` or ``(energy, plane, row, col)``.
+        ``(energy, row, col)`` or ``(energy, plane, row, col)``; energies in eV.
     params : FitParams, optional
     control : Control, optional
+    fit : callable, optional
+        Runs the fit, with the signature of :func:`ptyxanes.xanes.fit_stack`
+        (default); e.g. the command line's Dask runner.
 
     Yields
     ------
@@ -572,15 +746,36 @@ def fit_stage(
     -------
     result : ptyxanes.xanes.XanesResult
         Valence, σ, edge energy (eV), edge jump, R², status, mask; the
-        calibration used in ``result.calibration``.
+        calibration used in ``result.calibration``; ``result.info["energy_shifts"]``
+        maps ``"stack"`` and each reference to the
+        :class:`~ptyxanes.xanes.energy.EnergyShift` applied (eV).
+
+    Raises
+    ------
+    ValueError
+        No references for an edge without shipped ones, or references that do
+        not calibrate (the message says why).
     """
-    from ptyxanes.xanes import fit_stack
+    from ptyxanes.xanes import calibrate_references, fit_stack
 
     params = params or FitParams()
-    cal = calibration_for(np.asarray(stack.energy, float), params)
-    return (yield from fit_stack(stack, options=params.options, calibration=cal,
-                                 threshold=params.threshold,
-                                 chunk_spectra=params.chunk_spectra, control=control))
+    refs, shifts = reference_spectra(params)
+    stack_shift = stack_energy_shift(params)
+    shifts["stack"] = stack_shift
+    if stack_shift.shift != 0.0:
+        stack = dataclasses.replace(
+            stack, energy=np.asarray(stack.energy, np.float64) + stack_shift.shift)
+    cal = calibrate_references(refs, energy=np.asarray(stack.energy, float),
+                               options=params.options,
+                               piecewise=params.calibration == "piecewise")
+    run = fit if fit is not None else fit_stack
+    res = yield from run(stack, options=params.options, calibration=cal,
+                         threshold=params.threshold, chunk_spectra=params.chunk_spectra,
+                         control=control)
+    if res.calibration is None:
+        res = dataclasses.replace(res, calibration=cal)
+    res.info["energy_shifts"] = shifts
+    return res
 
 
 # ----------------------------------------------------------------------------- segment

@@ -6,6 +6,8 @@ GUI's Processing form starts at those defaults.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from conftest import make_stack_file
@@ -109,5 +111,14 @@ def test_form_defaults_are_the_stage_defaults(presenter):
     stages = presenter._panel.stages
     assert stages["register"].params()["upsample_factor"] == RegisterParams().upsample_factor
     assert stages["register"].params()["pixel_size_nm"] == pytest.approx(40.0)
-    assert stages["fit"].params()["pre_edge_lo"] == FitParams().options.pre_edge[0]
+    # the fit form starts blank where the edge decides (windows, e0) and at the stage's
+    # defaults elsewhere: together exactly FitParams() (with the GUI's chunk size)
+    from ptyxanes_gui.presenters import engine
+
+    form = stages["fit"].params()
+    assert form["pre_edge"] == (None, None) and form["e0"] is None
+    assert engine.fit_params(None, form) == dataclasses.replace(
+        FitParams(), chunk_spectra=engine.GUI_FIT_CHUNK)
+    assert stages["fit"].inputs["pre_edge_lo"].placeholderText() == \
+        f"{FitParams().options.pre_edge[0]:g}"
     assert stages["tomo"].params()["iterations"] == TomoParams().iterations

@@ -93,13 +93,21 @@ class HistogramPanel(QWidget):
         self.export_btn.clicked.connect(self.export_requested.emit)
         self.data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-    def set_reference_lines(self, valences: tuple[float, ...]) -> None:
+    def set_valence_axis(self, label: str, element: str) -> None:
+        """Element-aware axis labels, e.g. ``("Fe valence", "Fe")``."""
+        self.plot.setLabel("bottom", label)
+        self.plot.setLabel("left", f"density ({element}-weighted)")
+
+    def set_reference_lines(self, valences: tuple[float, ...],
+                            labels: list[str] | None = None) -> None:
+        """Dashed lines at the references' valences, labelled (``"Fe²⁺"``; default Ni)."""
         for line in self.ref_lines:
             self.plot.removeItem(line)
         self.ref_lines = []
-        for v in valences:
+        labels = labels if labels is not None else [f"Ni{v:g}+" for v in valences]
+        for v, text in zip(valences, labels, strict=True):
             line = pg.InfiniteLine(v, angle=90, pen=pg.mkPen("k", width=1, style=Qt.PenStyle.DashLine),
-                                   label=f"Ni{int(v)}+", labelOpts={"position": 0.92, "color": "k"})
+                                   label=text, labelOpts={"position": 0.92, "color": "k"})
             self.plot.addItem(line)
             self.ref_lines.append(line)
 

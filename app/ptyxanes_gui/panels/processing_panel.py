@@ -8,26 +8,33 @@ import time
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
     QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from ptyxanes.stages import FitParams, ReconstructParams, RegisterParams, SegmentParams, TomoParams
+from ptyxanes.xanes.batch import METHODS, SHAPES
+from ptyxanes.xanes.edges import COMMON_EDGES, edge_spec
 
 logger = logging.getLogger(__name__)
 
 # every default comes from the stage's parameter dataclass (ptyxanes.stages)
-_R, _G, _T, _F, _S = (ReconstructParams(), RegisterParams(), TomoParams(), FitParams().options,
-                      SegmentParams())
+_R, _G, _T, _FP, _S = (ReconstructParams(), RegisterParams(), TomoParams(), FitParams(),
+                       SegmentParams())
+_F = _FP.options
 
 #: (key, title, parameters: (name, label, default, min, max, decimals or None for int, tooltip));
 #: a bool default makes a check box (min, max, decimals unused)
@@ -54,18 +61,7 @@ STAGES = [
      [("iterations", "iterations", _T.iterations, 1, 100000, None, "SIRT iterations per energy"),
       ("align_rounds", "alignment rounds", _T.max_outer if _T.align else 0, 0, 1000, None,
        "joint reprojection alignment rounds per energy (0: no alignment, centring only)")]),
-    ("fit", "XANES fit → valence",
-     [("pre_edge_lo", "pre-edge from (eV)", _F.pre_edge[0], 7000.0, 10000.0, 1,
-       "start of the pre-edge window of the normalisation"),
-      ("pre_edge_hi", "pre-edge to (eV)", _F.pre_edge[1], 7000.0, 10000.0, 1,
-       "end of the pre-edge window"),
-      ("post_edge_lo", "post-edge from (eV)", _F.post_edge[0], 7000.0, 10000.0, 1,
-       "start of the post-edge window"),
-      ("post_edge_hi", "post-edge to (eV)", _F.post_edge[1], 7000.0, 10000.0, 1,
-       "end of the post-edge window"),
-      ("jump_threshold", "edge-jump threshold", 0.0, 0.0, 100.0, 4,
-       "edge jump (normalisation step of −ln|T|) above which a pixel belongs to the sample "
-       "mask; 'automatic (Otsu)' picks it from the edge-jump histogram")]),
+    ("fit", "XANES fit → valence", None),  # its own form: FitStageBox
     ("segment", "Segment >Ni³⁺ and crystals",
      [("threshold", "valence threshold", _S.threshold, 0.0, 5.0, 3,
        "valence above which a voxel (pixel) counts as >Ni³⁺ (3.0: the Ni³⁺ reference, the "
@@ -81,8 +77,7 @@ STAGES = [
 #: (stage, parameter) -> text shown when a spin box is at its minimum
 SPECIAL_VALUES = {("reconstruct", "spot_um"): "from scan files",
                   ("reconstruct", "warm_iterations"): "same as reference",
-                  ("tomo", "align_rounds"): "no alignment",
-                  ("fit", "jump_threshold"): "automatic (Otsu)"}
+                  ("tomo", "align_rounds"): "no alignment"}
 
 
 class StageBox(QGroupBox):
@@ -92,7 +87,7 @@ class StageBox(QGroupBox):
         super().__init__(title, parent)
         self.setObjectName(f"stage_{key}")
         self.key = key
-        self.inputs: dict[str, QSpinBox | QDoubleSpinBox | QCheckBox] = {}
+        self.inputs: dict[str, QWidget] = {}
         form = QFormLayout()
         for name, label, default, lo, hi, decimals, tip in params:
             if isinstance(default, bool):
@@ -117,6 +112,7 @@ class StageBox(QGroupBox):
         self.run_btn = QPushButton("Run")
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.setEnabled(False)
+        self.form = form
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
         self.bar.setValue(0)
@@ -155,6 +151,230 @@ class StageBox(QGroupBox):
             self.eta.setText(message)
 
 
+def _eV(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+class FitStageBox(StageBox):
+    """The fit stage's form: edge, windows and e0 (eV), method, shape, sample mask,
+    energy shift (eV), references with their valences and shifts, calibration mode.
+
+    Every default is :class:`ptyxanes.stages.FitParams`'s; a blank window or e0 is
+    the edge's own (shown greyed). :meth:`params` gives plain values that
+    ``ptyxanes_gui.presenters.engine.fit_params`` turns into ``FitParams``.
+
+    Signals
+    -------
+    references_changed() : the reference source, the files or the edge changed
+    """
+
+    references_changed = Signal()
+
+    #: (key, text) of the reference sources
+    REFERENCE_SOURCES = (("sample", "the dataset's own (else shipped)"),
+                         ("shipped", "shipped (Ni K edge)"),
+                         ("files", "loaded files"))
+
+    def __init__(self, key: str = "fit", title: str = "XANES fit → valence", parent=None) -> None:
+        super().__init__(key, title, [], parent)
+        f = self.form
+        self.reference_files: list[tuple[float, str]] = []
+
+        edge = QComboBox()
+        edge.setEditable(True)
+        edge.addItems(list(COMMON_EDGES))
+        edge.setCurrentText(_FP.edge)
+        edge.setToolTip("absorption edge ELEMENT-EDGE (any element: Ni-K, Fe-L3, ...); the "
+                        "windows, e0, normalisation and labels follow from it")
+        edge.currentTextChanged.connect(self._on_edge_changed)
+        f.addRow("edge", edge)
+        self.inputs["edge"] = edge
+        for name, label, tip in (
+                ("pre_edge", "pre-edge (eV)", "pre-edge window of the normalisation, eV"),
+                ("window", "fit window (eV)", "energy window of the edge fit, eV"),
+                ("post_edge", "post-edge (eV)", "post-edge window of the normalisation, eV")):
+            row = QHBoxLayout()
+            for side in ("lo", "hi"):
+                w = QLineEdit()
+                w.setToolTip(f"{tip}; blank: from the edge")
+                row.addWidget(w)
+                self.inputs[f"{name}_{side}"] = w
+            row.addWidget(QLabel("eV"))
+            f.addRow(label, row)
+        e0 = QLineEdit()
+        e0.setToolTip("energy where the edge jump is measured, eV; blank: from the edge")
+        f.addRow("e0 (eV)", e0)
+        self.inputs["e0"] = e0
+        for name, label, items, default, tip in (
+                ("method", "edge method", METHODS, _F.method,
+                 "auto: the map's shared shape while it explains the pixels, else a linear "
+                 "combination of the references or a free fit; lcf: linear combination"),
+                ("shape", "edge shape", SHAPES, _F.shape,
+                 "shared: one shape per map shifted per pixel; free: every Gaussian per pixel"),
+                ("threshold_mode", "sample mask", ("auto", "otsu", "value"),
+                 _FP.threshold if isinstance(_FP.threshold, str) else "value",
+                 "auto: edge jump significant against the pixel's own pre-edge noise (no "
+                 "background needed); otsu: Otsu threshold of the edge-jump histogram; value: "
+                 "the edge-jump threshold below"),
+                ("calibration", "calibration", ("linear", "piecewise"), _FP.calibration,
+                 "edge energy → valence: one line through the references or straight "
+                 "segments through them")):
+            c = QComboBox()
+            c.addItems(list(items))
+            c.setCurrentText(str(default))
+            c.setToolTip(tip)
+            f.addRow(label, c)
+            self.inputs[name] = c
+        self.inputs["threshold_mode"].currentTextChanged.connect(self._on_threshold_mode)
+        value = QDoubleSpinBox()
+        value.setDecimals(4)
+        value.setRange(0.0, 100.0)
+        value.setValue(_FP.threshold if not isinstance(_FP.threshold, str) else 0.0)
+        value.setToolTip("edge jump above which a pixel is in the sample, units of the "
+                         "absorption (−ln|T|)")
+        f.addRow("edge-jump threshold (−ln|T|)", value)
+        self.inputs["threshold_value"] = value
+        sigma = QDoubleSpinBox()
+        sigma.setDecimals(1)
+        sigma.setRange(0.5, 100.0)
+        sigma.setValue(_F.mask_sigma)
+        sigma.setToolTip("significance of the edge jump against the pre-edge noise required "
+                         "by the auto mask, σ")
+        f.addRow("mask significance (σ)", sigma)
+        self.inputs["mask_sigma"] = sigma
+        shift = QDoubleSpinBox()
+        shift.setDecimals(2)
+        shift.setRange(-200.0, 200.0)
+        shift.setValue(_FP.energy_shift or 0.0)
+        shift.setSuffix(" eV")
+        shift.setToolTip("shift added to the stack's energies, eV (a known calibration offset)")
+        f.addRow("energy shift of the data", shift)
+        self.inputs["energy_shift"] = shift
+
+        src = QComboBox()
+        for k, text in self.REFERENCE_SOURCES:
+            src.addItem(text, k)
+        src.setToolTip("reference spectra with known valence that calibrate edge energy → "
+                       "valence; shipped ones exist for the Ni K edge only")
+        src.currentIndexChanged.connect(lambda _i: self.references_changed.emit())
+        self.inputs["references_from"] = src
+        self.add_ref_btn = QPushButton("Add file…")
+        self.add_ref_btn.setToolTip("load a reference spectrum (ASCII eV/keV or XDI) and give "
+                                    "its valence")
+        self.add_ref_btn.clicked.connect(self._on_add_reference)
+        self.clear_ref_btn = QPushButton("Clear")
+        self.clear_ref_btn.clicked.connect(lambda: self.set_reference_files([]))
+        row = QHBoxLayout()
+        row.addWidget(src, 1)
+        row.addWidget(self.add_ref_btn)
+        row.addWidget(self.clear_ref_btn)
+        f.addRow("references", row)
+        self.ref_table = QTableWidget(0, 3)
+        self.ref_table.setObjectName("fit_reference_table")
+        self.ref_table.setHorizontalHeaderLabels(["reference", "valence", "energy shift (eV)"])
+        self.ref_table.horizontalHeader().setStretchLastSection(True)
+        self.ref_table.verticalHeader().setVisible(False)
+        self.ref_table.setMaximumHeight(110)
+        f.addRow(self.ref_table)
+        ref_shift = QLineEdit()
+        ref_shift.setPlaceholderText("from each file's foil channel")
+        ref_shift.setToolTip("shift added to every reference's energies, eV; blank: the "
+                             "automatic calibration from a reference's own foil channel")
+        f.addRow("reference shift (eV)", ref_shift)
+        self.inputs["ref_shift"] = ref_shift
+        refcal = QCheckBox()
+        refcal.setChecked(_FP.ref_calibration)
+        refcal.setToolTip("put each reference on the tabulated energy scale with its foil "
+                          "channel (XDI mu_ref) when it has one")
+        f.addRow("calibrate reference energies", refcal)
+        self.inputs["ref_calibration"] = refcal
+        self._on_edge_changed(_FP.edge)
+        self._on_threshold_mode(self.inputs["threshold_mode"].currentText())
+
+    # ---------------------------------------------------------------- form state
+    def _on_edge_changed(self, text: str) -> None:
+        try:
+            spec = edge_spec(text.strip())
+        except Exception:  # an edge still being typed
+            return
+        for name in ("pre_edge", "window", "post_edge"):
+            lo, hi = getattr(spec, name)
+            self.inputs[f"{name}_lo"].setPlaceholderText(_eV(lo))
+            self.inputs[f"{name}_hi"].setPlaceholderText(_eV(hi))
+        self.inputs["e0"].setPlaceholderText(_eV(spec.e0))
+        self.references_changed.emit()
+
+    def _on_threshold_mode(self, mode: str) -> None:
+        self.inputs["threshold_value"].setEnabled(mode == "value")
+        self.inputs["mask_sigma"].setEnabled(mode == "auto")
+
+    def _on_add_reference(self) -> None:
+        from qtpy.QtWidgets import QFileDialog, QInputDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Reference spectrum")
+        if not path:
+            return
+        valence, ok = QInputDialog.getDouble(self, "Reference valence",
+                                             f"valence of {path.rsplit('/', 1)[-1]}:", 2.0,
+                                             0.0, 8.0, 2)
+        if ok:
+            self.add_reference_file(valence, path)
+
+    def add_reference_file(self, valence: float, path: str) -> None:
+        """Add a loaded reference (valence, file) and switch to loaded files."""
+        self.set_reference_files([*self.reference_files, (float(valence), str(path))])
+
+    def set_reference_files(self, files: list[tuple[float, str]]) -> None:
+        """Replace the loaded references; a non-empty list selects them."""
+        self.reference_files = [(float(v), str(p)) for v, p in files]
+        src = self.inputs["references_from"]
+        if self.reference_files:
+            src.setCurrentIndex(src.findData("files"))
+        self.references_changed.emit()
+
+    def set_reference_rows(self, rows: list[tuple[str, str, str]]) -> None:
+        """Show the references that a fit uses: (name, valence, energy shift) per row."""
+        self.ref_table.setRowCount(len(rows))
+        for i, row in enumerate(rows):
+            for j, text in enumerate(row):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.ref_table.setItem(i, j, item)
+
+    def reference_rows(self) -> list[tuple[str, ...]]:
+        """The rows of the reference table, as shown."""
+        t = self.ref_table
+        return [tuple(t.item(i, j).text() if t.item(i, j) else "" for j in range(t.columnCount()))
+                for i in range(t.rowCount())]
+
+    def params(self) -> dict:  # type: ignore[override]
+        """The form's values: text of blank-able fields (None when blank), choices, numbers."""
+        def text(name: str) -> str | None:
+            t = self.inputs[name].text().strip()
+            return t or None
+
+        mode = self.inputs["threshold_mode"].currentText()
+        shift = float(self.inputs["energy_shift"].value())
+        out: dict = {"edge": self.inputs["edge"].currentText().strip()}
+        for name in ("pre_edge", "window", "post_edge"):
+            out[name] = (text(f"{name}_lo"), text(f"{name}_hi"))
+        out.update({
+            "e0": text("e0"),
+            "method": self.inputs["method"].currentText(),
+            "shape": self.inputs["shape"].currentText(),
+            "threshold": (float(self.inputs["threshold_value"].value()) if mode == "value"
+                          else mode),
+            "mask_sigma": float(self.inputs["mask_sigma"].value()),
+            "energy_shift": shift if shift != 0.0 else None,
+            "references_from": self.inputs["references_from"].currentData(),
+            "reference_files": tuple(self.reference_files),
+            "ref_shift": text("ref_shift"),
+            "ref_calibration": self.inputs["ref_calibration"].isChecked(),
+            "calibration": self.inputs["calibration"].currentText(),
+        })
+        return out
+
+
 class ProcessingPanel(QWidget):
     """The pipeline stages.
 
@@ -174,7 +394,7 @@ class ProcessingPanel(QWidget):
         inner = QWidget()
         lay = QVBoxLayout(inner)
         for key, title, params in STAGES:
-            box = StageBox(key, title, params)
+            box = FitStageBox(key, title) if key == "fit" else StageBox(key, title, params)
             box.run_btn.clicked.connect(lambda _=False, k=key: self._on_run_clicked(k))
             box.cancel_btn.clicked.connect(lambda _=False, k=key: self.cancel_requested.emit(k))
             lay.addWidget(box)

@@ -77,7 +77,7 @@ def load_path(path: str | Path) -> list[Sample]:
     refs = () if folder is None else stages.folder_references(folder)
     if refs:
         logger.info("%s: calibrated with the dataset's own reference spectra %s", p.name,
-                    ", ".join(f"Ni{v:g}+ {Path(f).name}" for v, f in refs))
+                    ", ".join(f"valence {v:g} {Path(f).name}" for v, f in refs))
     for sample in (samples := _load_path(p)):
         if refs and not sample.references and not sample.maps:
             sample.references = refs
@@ -233,7 +233,7 @@ CHANNEL_LABELS = {
     "absorption": "−ln|T|",
     "normalized": "normalised μ",
     "edge_energy": "edge energy (eV)",
-    "valence": "Ni valence",
+    "valence": "valence",  # the map's own label names the element (channel_label)
     "valence_sigma": "valence σ",
     "edge_jump": "edge jump",
     "fit_quality": "fit quality",
@@ -249,7 +249,16 @@ def channel_label(sample: Sample | None, channel: str) -> str:
     if (channel == "absorption" and stack is not None and stack.kind == "absorption"
             and sample.kind == "volume"):
         return "attenuation μ (1/m)"
+    if channel in ("valence", "valence_sigma"):
+        label = str(sample_edge(sample).valence_label)
+        return label if channel == "valence" else f"{label} σ"
     return CHANNEL_LABELS[channel]
+
+
+def sample_edge(sample: Sample | None) -> Any:
+    """The :class:`~ptyxanes.xanes.edges.EdgeSpec` of the sample's fit (the default edge
+    before any fit): element-aware labels ("Fe valence", "Fe²⁺")."""
+    return _options(sample).edge_spec
 
 
 def absorption(values: NDArray[Any], kind: str) -> NDArray[np.float64]:
@@ -288,15 +297,31 @@ _NORM_CACHE: dict[int, NDArray[Any] | None] = {}
 def _options(sample: Sample | None) -> Any:
     """The FitOptions the sample's maps were fitted with, else the stage defaults."""
     decoded = None if sample is None else sample.fit_model_decoded()
-    return decoded[0] if decoded is not None else stages.FitParams().options
+    return decoded[0] if decoded is not None else sample_fit_params(sample).options
+
+
+def sample_fit_params(sample: Sample | None) -> stages.FitParams:
+    """The FitParams of the sample's last fit (its saved stage parameters), else the
+    stage defaults with the sample's references."""
+    saved = {} if sample is None else dict(sample.parameters.get("fit") or {})
+    refs = () if sample is None else tuple(sample.references)
+    if isinstance(saved.get("options"), dict):
+        try:
+            flat = {k: v for k, v in saved.items() if k != "options"}
+            flat.update(saved["options"])
+            flat.pop("normalization", None)  # follows from the edge
+            return stages.FitParams.from_flat(flat, "the sample's fit parameters")
+        except (TypeError, ValueError):
+            logger.debug("saved fit parameters not usable", exc_info=True)
+    return stages.FitParams(references=refs)
 
 
 def normalize(energy: NDArray[Any], mu: NDArray[Any], options: Any) -> NDArray[np.float64]:
-    """Normalised μ with the fit's pre/post-edge windows and post-edge order (energy last axis)."""
+    """Normalised μ exactly as the fit normalises (``options.norm_kwargs``: windows, post-edge
+    order, e0 and the edge's normalisation; energy last axis)."""
     from ptyxanes.xanes.normalize import normalize as fn
 
-    return np.asarray(fn(energy, mu, pre_edge=options.pre_edge, post_edge=options.post_edge,
-                         post_order=options.post_order, e0=options.e0).mu, float)
+    return np.asarray(fn(energy, mu, **options.norm_kwargs).mu, float)
 
 
 def normalized_stack(sample: Sample) -> NDArray[Any] | None:
@@ -358,7 +383,7 @@ class SpectrumFit:
     half_height = property(lambda self: self._f("level"), doc="Height the edge is read at.")
     peak_energy = property(lambda self: self._f("peak_energy"), doc="First main peak, eV.")
     peak_height = property(lambda self: self._f("peak_height"), doc="Its height.")
-    valence = property(lambda self: self._f("valence"), doc="Ni valence.")
+    valence = property(lambda self: self._f("valence"), doc="Valence of the fitted element.")
     valence_sigma = property(lambda self: self._f("valence_sigma"), doc="Its 1σ.")
 
 
@@ -383,7 +408,8 @@ def fit_spectrum(energy: NDArray[np.float64], raw: NDArray[np.float64],
     """
     from ptyxanes.xanes import fit_spectrum as fn
 
-    out = SpectrumFit(energy=np.asarray(energy, float), raw=np.asarray(raw, float))
+    shift = 0.0 if sample is None else float((sample.fit_model or {}).get("energy_shift_eV", 0.0))
+    out = SpectrumFit(energy=np.asarray(energy, float) + shift, raw=np.asarray(raw, float))
     decoded = None if sample is None else sample.fit_model_decoded()
     refs = () if sample is None else sample.references
     try:
@@ -447,33 +473,52 @@ def calibration(energy: NDArray[np.float64],
 
 
 def reference_spectra(
-    sample: Sample | None = None, window: tuple[float, float] = (8250.0, 8450.0),
+    sample: Sample | None = None, window: tuple[float, float] | None = None,
 ) -> dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]:
-    """Normalised reference spectra to overlay: name -> (energy eV, normalised μ).
+    """Normalised reference spectra to overlay: label -> (energy eV, normalised μ).
 
-    The sample's references (the shipped ones when it names none), normalised
-    with the same windows and post-edge order as its pixels, cut to ``window``.
+    The references of the sample's fit (its saved parameters, else its
+    references or the shipped set), on the calibrated energy scale (their
+    energy shifts applied), normalised exactly like its pixels
+    (``normalize(e, mu, **options.norm_kwargs)``), cut to ``window`` (eV;
+    default the pre-edge start to the post-edge end). Labels name the state
+    ("Fe²⁺ ref."). Empty when the references cannot be read.
     """
     out: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
     options = _options(sample)
-    for spec in reference_spectrum_objects(() if sample is None else sample.references):
-        if spec.valence is not None and spec.valence < 1.0:
-            continue  # Ni metal is far from the cathode's range; keep the plot readable
-        e = np.asarray(spec.energy, float)
+    params = dataclasses.replace(sample_fit_params(sample), options=options)
+    spec = options.edge_spec
+    if window is None:
+        window = (float(options.pre_edge[0]), float(options.post_edge[1]))
+    try:
+        refs, _shifts = stages.reference_spectra(params)
+    except (ValueError, OSError) as exc:
+        logger.debug("no reference overlay: %s", exc)
+        return out
+    for ref in refs:
+        if ref.valence is not None and ref.valence < 1.0:
+            continue  # the metal is far from the cathode's range; keep the plot readable
+        e = np.asarray(ref.energy, float)
         try:
-            mu = normalize(e, np.asarray(spec.mu, float), options)
+            mu = normalize(e, np.asarray(ref.mu, float), options)
         except Exception:
-            logger.debug("could not normalise reference %s", spec.name, exc_info=True)
+            logger.debug("could not normalise reference %s", ref.name, exc_info=True)
             continue
         keep = (e >= window[0]) & (e <= window[1])
         if keep.sum() > 3:
-            label = f"Ni{spec.valence:g}+ ref." if spec.valence is not None else spec.name
-            out[label if label not in out else f"{label} ({spec.name})"] = (e[keep], mu[keep])
+            label = (f"{spec.state_label(ref.valence)} ref." if ref.valence is not None
+                     else str(ref.name))
+            out[label if label not in out else f"{label} ({ref.name})"] = (e[keep], mu[keep])
     return out
 
 
-def reference_valences() -> tuple[float, float]:
-    """Valences of the Ni²⁺ and Ni³⁺ references (dashed lines in the histogram)."""
+def reference_valences(sample: Sample | None = None) -> tuple[float, ...]:
+    """Valences of the references of the sample's fit (dashed lines in the histogram)."""
+    decoded = None if sample is None else sample.fit_model_decoded()
+    cal = decoded[2] if decoded is not None else None
+    if cal is not None and getattr(cal, "references", None):
+        return tuple(sorted({float(r.valence) for r in cal.references if r.valence is not None
+                             and r.valence >= 1.0}))
     return (2.0, 3.0)
 
 
@@ -542,22 +587,96 @@ def register_job(sample: Sample, *, control: Control | None = None,
     return aligned, table, params
 
 
-def fit_params(sample: Sample, form: dict[str, Any]) -> stages.FitParams:
-    """FitParams from the Processing form and the sample's references.
+def _number(value: Any, what: str) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: expected a number, got {value!r}") from None
 
-    The form gives ``pre_edge_lo/hi``, ``post_edge_lo/hi`` (eV) and
-    ``jump_threshold`` (0: Otsu); everything else is the stage's default.
+
+def fit_params(sample: Sample | None, form: dict[str, Any]) -> stages.FitParams:
+    """FitParams from the Fit form (:class:`~ptyxanes_gui.panels.processing_panel.FitStageBox`).
+
+    Blank windows and e0 (None) follow from the edge (``FitOptions.for_edge``); a
+    window with one blank end takes that end from the edge. ``references_from``
+    is ``"sample"`` (the sample's references: a dataset's own, else the shipped
+    set), ``"shipped"`` or ``"files"`` (``reference_files``: (valence, path)).
+    Every value not in the form is the stage's default.
+
+    Raises
+    ------
+    ValueError
+        A value that is not a number, an unknown edge, a too narrow window ...
     """
-    opts = {}
-    if "pre_edge_lo" in form:
-        opts["pre_edge"] = (float(form["pre_edge_lo"]), float(form["pre_edge_hi"]))
-    if "post_edge_lo" in form:
-        opts["post_edge"] = (float(form["post_edge_lo"]), float(form["post_edge_hi"]))
-    base = stages.FitParams()
-    jump = float(form.get("jump_threshold", 0.0) or 0.0)
-    return stages.FitParams(options=dataclasses.replace(base.options, **opts),
-                            threshold=jump if jump > 0 else base.threshold,
-                            references=sample.references, chunk_spectra=GUI_FIT_CHUNK)
+    from ptyxanes.xanes.edges import edge_spec
+
+    values = dict(form)
+    edge = str(values.pop("edge", "") or stages.FitParams().edge)
+    spec = edge_spec(edge)
+    for name, what in (("pre_edge", "pre-edge window"), ("window", "fit window"),
+                       ("post_edge", "post-edge window")):
+        pair = values.get(name)
+        if pair is None:
+            continue
+        lo, hi = (_number(x, f"{what} (eV)") for x in pair)
+        default = getattr(spec, name)
+        values[name] = (None if lo is None and hi is None else
+                        (default[0] if lo is None else lo, default[1] if hi is None else hi))
+    for name, what in (("e0", "e0 (eV)"), ("energy_shift", "energy shift (eV)"),
+                       ("ref_shift", "reference shift (eV)")):
+        if name in values:
+            values[name] = _number(values[name], what)
+    source = values.pop("references_from", "sample")
+    files = tuple(values.pop("reference_files", ()) or ())
+    if source == "files":
+        if not files:
+            raise ValueError("no reference files loaded: add two or more with their valences")
+        refs: tuple[tuple[float, str], ...] = files
+    elif source == "shipped":
+        refs = ()
+    else:
+        refs = tuple(sample.references) if sample is not None else ()
+    return stages.FitParams.for_edge(edge, references=refs, chunk_spectra=GUI_FIT_CHUNK,
+                                     **values)
+
+
+def fit_form_problem(sample: Sample | None, form: dict[str, Any]) -> str | None:
+    """Why a fit with this form cannot start (a sentence), or None.
+
+    Checks the values and that the references can be read; the fit itself may
+    still fail on the data (its message then reaches the log and status bar).
+    """
+    try:
+        params = fit_params(sample, form)
+        refs = stages.load_references(params.references, params.edge)
+    except (ValueError, OSError) as exc:
+        return f"cannot fit: {exc}"
+    if len(refs) < 2:
+        return f"cannot fit: {len(refs)} reference spectrum given; the calibration needs two or more"
+    return None
+
+
+def reference_rows(sample: Sample | None, form: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The references a fit with this form uses: (name, valence, energy shift) per row.
+
+    The valence as a number with the element's state (``"2 (Fe²⁺)"``), the shift in
+    eV with how it was found; one row with the reason when they cannot be read.
+    """
+    try:
+        params = fit_params(sample, form)
+        refs, shifts = stages.reference_spectra(params)
+    except Exception as exc:  # shown in the form, not raised
+        return [(f"({exc})", "", "")]
+    spec = params.edge_spec
+    rows = []
+    for r, sh in zip(refs, shifts.values(), strict=True):
+        v = r.valence
+        rows.append((str(r.name or Path(str(r.path)).name),
+                     "" if v is None else f"{v:g} ({spec.state_label(v)})",
+                     _shift_text(sh)))
+    return rows
 
 
 #: Spectra per chunk of the GUI's fit (cancel latency ~ one chunk, ~0.5 s on 2 cores).
@@ -576,22 +695,45 @@ def fit_job(sample: Sample, *, control: Control | None = None, **form: Any
     params = fit_params(sample, form)
     stack = sample.volume_stack if sample.volume_stack is not None else sample.stack
     res = yield from stages.fit_stage(stack, params, control)
+    if not np.any(np.asarray(res.mask) & (np.asarray(res.status) == 0)):
+        raise ValueError(f"no pixel of {sample.name} was fitted with {params.edge_spec.describe()}"
+                         " (check the edge, the windows and the sample mask)")
     model = fit_model_attrs(res)
+    shifts = res.info.get("energy_shifts", {})
+    model["energy_shift_eV"] = float(shifts["stack"].shift) if "stack" in shifts else 0.0
     # the maps exactly as `ptyxanes fit` writes them (NaN outside the sample mask)
     saved = result_maps(res, float(np.asarray(stack.pixel_size).ravel()[0]))
     maps = FitMaps({key: np.asarray(saved[nx].data) for key, nx in MAP_NAMES.items()
                     if nx in saved})
     maps.model = model
     maps.params = stages.params_as_dict(params)
+    maps.shifts = {k: v.describe() for k, v in shifts.items()}
+    maps.method = f"{res.options.method}" + (f" ({res.info['method_reason']})"
+                                             if res.info.get("method_reason") else "")
+    maps.reference_rows = [
+        (str(r.name), f"{r.valence:g} ({params.edge_spec.state_label(r.valence)})",
+         _shift_text(shifts.get(f"reference {r.name or r.path} (valence {r.valence:g})")))
+        for r in (res.calibration.references if res.calibration is not None else [])]
     return maps
+
+
+def _shift_text(shift: Any) -> str:
+    """An energy shift for the reference table: ``"+1.25 eV (foil: …)"`` or ``"0 (none)"``."""
+    return "0 (none)" if shift is None or shift.method == "none" else str(shift.describe())
 
 
 class FitMaps(dict):  # type: ignore[type-arg]
     """The maps of a fit (keys of :data:`MAP_NAMES`) with ``model`` (how they were
-    fitted, ``fit_model_attrs``) and ``params`` (the stage parameters, plain data)."""
+    fitted, ``fit_model_attrs``), ``params`` (the stage parameters, plain data),
+    ``shifts`` (what was shifted → the energy shift applied, in words with eV),
+    ``method`` (the method used and why) and ``reference_rows`` (name, valence,
+    shift of each reference)."""
 
     model: dict[str, Any]
     params: dict[str, Any]
+    shifts: dict[str, str]
+    method: str
+    reference_rows: list[tuple[str, str, str]]
 
 
 def segment_job(sample: Sample, *, control: Control | None = None, **form: Any

@@ -68,6 +68,19 @@ class ProcessingPresenter(QObject):
         self._preview_timer.timeout.connect(self._emit_pending_preview)
         panel.run_requested.connect(self._on_run_requested)
         panel.cancel_requested.connect(self._on_cancel_requested)
+        fit_box = panel.stages.get("fit")
+        if fit_box is not None and hasattr(fit_box, "references_changed"):
+            fit_box.references_changed.connect(self.refresh_fit_references)
+            self.refresh_fit_references()
+
+    def refresh_fit_references(self) -> None:
+        """Show in the Fit form the references a fit would use, with valences and shifts."""
+        box = self._panel.stages["fit"]
+        try:
+            sample = self._current_sample()
+        except Exception:  # no window yet
+            sample = None
+        box.set_reference_rows(engine.reference_rows(sample, box.params()))
 
     def is_running(self, stage: str) -> bool:
         return stage in self.workers
@@ -79,7 +92,10 @@ class ProcessingPresenter(QObject):
         """Start ``stage`` on ``sample`` in a background worker (one per stage at a time)."""
         box = self._panel.stages[stage]
         problem = engine.stage_input_problem(stage, sample)
+        if problem is None and stage == "fit":
+            problem = engine.fit_form_problem(sample, params)
         if problem is not None:
+            box.show_progress(0.0, problem)
             self.stage_failed.emit(stage, problem)
             return
         if stage in self.workers:
@@ -153,6 +169,15 @@ class ProcessingPresenter(QObject):
                                           f"stored: {exc}")
             return
         self._panel.stages[stage].show_progress(1.0, "done")
+        if stage == "fit":
+            for what, text in getattr(result, "shifts", {}).items():
+                if not text.startswith("+0.00 eV (none"):
+                    logger.info("fit: energy shift of %s: %s", what, text)
+            if getattr(result, "method", ""):
+                logger.info("fit: method %s", result.method)
+            rows = getattr(result, "reference_rows", None)
+            if rows:
+                self._panel.stages["fit"].set_reference_rows(rows)
         logger.info("%s: finished on %s", stage, sample.name)
         if self.document is not None:
             self.document.changed(sample)

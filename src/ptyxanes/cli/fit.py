@@ -9,6 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from ptyxanes.cli._compute import add_compute_options, fit_runner
+from ptyxanes.stages import FitParams
+
+#: The stage defaults every option shows (ptyxanes.stages.FitParams / FitOptions.for_edge).
+_D = FitParams()
 
 logger = logging.getLogger(__name__)
 
@@ -58,19 +62,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="reference spectrum with its valence (two-column ASCII in eV or keV, "
                         "or XDI); repeat for two or more. Default: the shipped NiO (2) and "
                         "LiNiO2 (3) of resources/references")
-    p.add_argument("--edge", default="Ni-K",
+    p.add_argument("--edge", default=_D.edge,
                    help="absorption edge ELEMENT-EDGE (Ni-K, Co-K, Mn-K, Fe-K, Fe-L3, ...): "
                         "tabulated energy (xraydb), default windows and labels; L2,3 edges are "
                         "normalised by their mean absorption over the L3 + L2 window")
     p.add_argument("--method", choices=("auto", "halfheight", "halfstep", "deriv", "lcf"),
-                   default="auto",
+                   default=_D.options.method,
                    help="auto: the half-height edge of the map's shared shape while it explains "
                         "the pixels, else a linear combination of the references (or a free "
                         "fit without them); halfheight: half-height of the first main peak of "
                         "the fitted curve (paper); halfstep: half of the edge step; deriv: "
                         "maximum of the first derivative; lcf: linear combination of all "
                         "references with a baseline line")
-    p.add_argument("--shape", choices=("shared", "free"), default="shared",
+    p.add_argument("--shape", choices=("shared", "free"), default=_D.options.shape,
                    help="shared: one three-Gaussian shape per map (fit of its weighted mean "
                         "spectrum), shifted/scaled per pixel on a fitted baseline line, about "
                         "4x more precise on thin noisy samples; free: all nine Gaussian "
@@ -85,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--post-edge", nargs=2, type=float, default=None,
                    metavar=("LOW", "HIGH"),
                    help="post-edge normalisation window, eV (default from --edge)")
-    p.add_argument("--post-order", type=int, choices=(0, 1), default=0,
+    p.add_argument("--post-order", type=int, choices=(0, 1), default=_D.options.post_order,
                    help="post-edge line (1) or constant (0)")
     p.add_argument("--e0", type=float, default=None,
                    help="energy where the edge jump is measured, eV (default from --edge: "
@@ -101,21 +105,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "calibration from a reference's own foil channel (XDI mu_ref/murefer)")
     p.add_argument("--no-ref-calibration", action="store_true",
                    help="use the references' energies as they are (no foil-channel calibration)")
-    p.add_argument("--calibration", choices=("linear", "piecewise"), default="linear",
+    p.add_argument("--calibration", choices=("linear", "piecewise"), default=_D.calibration,
                    help="edge-energy to valence calibration: one line through the references, "
                         "or straight segments through them (curved metal-to-oxide series)")
     p.add_argument("--step", action="store_true",
                    help="add an edge step (error function) to the three Gaussians")
-    p.add_argument("--threshold", type=_threshold_arg, default="auto",
+    p.add_argument("--threshold", type=_threshold_arg, default=_D.threshold,
                    help="sample mask: 'auto' = edge jump significant against each pixel's own "
                         "pre-edge noise (no background needed), 'otsu' = Otsu threshold of the "
                         "edge-jump histogram (fields with empty background), or an edge-jump "
                         "threshold in units of the input absorption (-ln|T| for projections)")
-    p.add_argument("--mask-sigma", type=float, default=5.0,
+    p.add_argument("--mask-sigma", type=float, default=_D.options.mask_sigma,
                    help="significance of the edge jump required by --threshold auto (sigma)")
-    p.add_argument("--min-r2", type=float, default=0.9,
+    p.add_argument("--min-r2", type=float, default=_D.options.min_r2,
                    help="fits with R^2 below this are masked as POOR_FIT (dimensionless)")
-    p.add_argument("--chunk", type=int, default=131072,
+    p.add_argument("--chunk", type=int, default=_D.chunk_spectra,
                    help="spectra held in memory at once (memory ~ 50 x E bytes per spectrum)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -123,22 +127,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
+def fit_params_from_args(args: argparse.Namespace) -> FitParams:
+    """The fit stage's parameters from the parsed options (None = the edge's default).
 
+    Parameters
+    ----------
+    args : argparse.Namespace
+
+    Returns
+    -------
+    params : FitParams
+    """
+    def pair(v: list[float] | None) -> tuple[float, float] | None:
+        return None if v is None else (float(v[0]), float(v[1]))
+
+    return FitParams.for_edge(
+        args.edge, pre_edge=pair(args.pre_edge), post_edge=pair(args.post_edge),
+        window=pair(args.window), e0=args.e0, post_order=args.post_order, step=args.step,
+        method=args.method, min_r2=args.min_r2, shape=args.shape, mask_sigma=args.mask_sigma,
+        threshold=args.threshold, references=tuple(args.ref or ()),
+        energy_shift=args.energy_shift, foil=args.foil, ref_shift=args.ref_shift,
+        ref_calibration=not args.no_ref_calibration, calibration=args.calibration,
+        chunk_spectra=args.chunk)
+
+
+def _run(args: argparse.Namespace) -> int:
     from ptyxanes.cli._progress import run_with_bar
     from ptyxanes.io.formats import open_stack
     from ptyxanes.io.project import Project, save_project
-    from ptyxanes.io.spectra import read_spectrum
     from ptyxanes.provenance import provenance
-    from ptyxanes.xanes import FitOptions, calibrate_references, fit_stack
-    from ptyxanes.xanes.calibration import default_references
-    from ptyxanes.xanes.energy import (
-        NO_SHIFT,
-        EnergyShift,
-        calibrate_reference_energy,
-        foil_shift,
-    )
+    from ptyxanes.stages import fit_stage, load_references
+    from ptyxanes.xanes import fit_stack
     from ptyxanes.xanes.results import calibration_table, result_maps
 
     out = Path(args.output)
@@ -146,52 +165,24 @@ def _run(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{out} exists; use --overwrite to replace it")
     if out.resolve() == Path(args.stack).resolve():
         raise ValueError("the output must not be the input stack")
-    opts = FitOptions.for_edge(
-        args.edge, pre_edge=tuple(args.pre_edge) if args.pre_edge else None,
-        post_edge=tuple(args.post_edge) if args.post_edge else None,
-        window=tuple(args.window) if args.window else None, e0=args.e0,
-        post_order=args.post_order, step=args.step, method=args.method, min_r2=args.min_r2,
-        shape=args.shape, mask_sigma=args.mask_sigma)
-    spec = opts.edge_spec
-    if args.ref:
-        refs = [read_spectrum(path, valence=val) for val, path in args.ref]
-    else:
-        if spec.name != "Ni-K":
-            raise ValueError(f"no shipped references for {spec.name}: give two or more with "
-                             "--ref VALENCE:PATH")
-        refs = default_references()
-    shifts: dict[str, EnergyShift] = {}
-    cal_refs = []
-    for r in refs:
-        if args.no_ref_calibration and args.ref_shift is None:
-            r2, sh = r, NO_SHIFT
-        else:
-            r2, sh = calibrate_reference_energy(r, spec.name, shift=args.ref_shift)
-        shifts[f"reference {r.name or r.path} (valence {r.valence:g})"] = sh
-        cal_refs.append(r2)
+    fp = fit_params_from_args(args)
+    opts = fp.options
+    spec = fp.edge_spec
+    if not fp.references and spec.name != "Ni-K":
+        raise ValueError(f"no shipped references for {spec.name}: give two or more with "
+                         "--ref VALENCE:PATH")
+    refs = load_references(fp.references, spec.name)  # fails before the stack is opened
     stack = open_stack(args.stack, lazy=True)
     try:
-        stack_shift = NO_SHIFT
-        if args.energy_shift is not None:
-            stack_shift = EnergyShift(float(args.energy_shift), "given", "given by the user")
-        elif args.foil:
-            foil = read_spectrum(args.foil)
-            stack_shift = foil_shift(foil.energy, foil.mu, spec.name)
-        shifts["stack"] = stack_shift
-        if stack_shift.shift != 0.0:
-            stack = replace(stack, energy=np.asarray(stack.energy, np.float64) + stack_shift.shift)
-        cal = calibrate_references(cal_refs, energy=stack.energy, options=opts,
-                                   piecewise=args.calibration == "piecewise")
-        res = run_with_bar(fit_runner(args, fit_stack)(stack, options=opts, calibration=cal,
-                                                       threshold=args.threshold,
-                                                       chunk_spectra=args.chunk),
-                           "fit", quiet=args.quiet)
+        res = run_with_bar(fit_stage(stack, fp, fit=fit_runner(args, fit_stack)), "fit",
+                           quiet=args.quiet)
     finally:
         if hasattr(stack.data, "file"):
             stack.data.file.close()
+    shifts = res.info["energy_shifts"]
     px = float(np.asarray(stack.pixel_size)[0])
     m = res.mask
-    cal = res.calibration if res.calibration is not None else cal
+    cal = res.calibration
     maps = result_maps(res, px)
     ro = res.options
     params = {"edge": spec.name, "edge_energy_eV": spec.energy, "method": opts.method,
@@ -201,6 +192,7 @@ def _run(args: argparse.Namespace) -> int:
               "post_order": opts.post_order, "e0_eV": opts.e0, "step": opts.step,
               "min_r2": opts.min_r2, "threshold": res.threshold,
               "mask": res.info.get("mask", ""), "shape": ro.shape,
+              "mask_sigma": opts.mask_sigma, "calibration_mode": fp.calibration,
               "energy_shifts": {k: v.as_dict() for k, v in shifts.items()},
               "template": [] if res.template is None else np.asarray(res.template).tolist(),
               "calibration": {"intercept_eV": cal.intercept, "slope_eV_per_valence": cal.slope,

@@ -347,17 +347,22 @@ def _fit(
     s: _Session, stack_path: Path, stack: ImageStack, fit: dict[str, Any],
     references: Sequence[tuple[float, str]], chunk_spectra: int,
 ) -> Generator[Progress, None, Any]:
-    """The pipeline's fit stage: options and references as the in-process stage reads them."""
-    from ptyxanes.pipeline import load_references
-    from ptyxanes.xanes import FitOptions, calibrate_references
+    """The pipeline's fit stage, its fit run in block tasks.
 
-    fit_kw = dict(fit)
-    threshold = fit_kw.pop("threshold", "otsu")
-    opts = FitOptions(**fit_kw)
-    energy = np.asarray(stack.energy, np.float64)
-    calibration = calibrate_references(load_references(references), energy=energy, options=opts)
-    return (yield from _fit_blocks(s, stack_path, stack, opts, calibration, threshold,
-                                   chunk_spectra))
+    :func:`ptyxanes.stages.fit_stage` with the same :class:`~ptyxanes.stages.FitParams`
+    (edge, defaults, references, energy shifts) as the in-process pipeline.
+    """
+    from ptyxanes import stages
+
+    params = stages.FitParams.from_flat({**fit, "references": references})
+
+    chunk = chunk_spectra
+
+    def blocks(stk: ImageStack, *, options: Any, calibration: Any, threshold: Any,
+               chunk_spectra: int, control: Any) -> Generator[Progress, None, Any]:
+        return _fit_blocks(s, stack_path, stk, options, calibration, threshold, chunk)
+
+    return (yield from stages.fit_stage(stack, params, s.control, fit=blocks))
 
 
 def _fit_blocks(
@@ -764,7 +769,9 @@ def _pipeline(client: Any, store: CheckpointStore, dim: str, source: Path, outpu
                 if result.calibration is not None:
                     project.tables["calibration"] = calibration_table(result.calibration)
                 stage_params = {**params.fit, "references": [list(r) for r in params.references],
-                                "threshold_used": float(result.threshold)}
+                                "threshold_used": float(result.threshold),
+                                "energy_shifts": {k: v.as_dict() for k, v in
+                                                  result.info.get("energy_shifts", {}).items()}}
             project.parameters[stage] = dict(stage_params)
             project.provenance.append(provenance(f"pipeline.{stage}", dict(stage_params)))
             yield Progress(i + 1, n, f"{stage} done", stage)

@@ -114,13 +114,15 @@ def test_interrupted_run_resumes_and_skips_finished_tasks(client, twin3d, inproc
     np.testing.assert_array_equal(got.stacks["volumes"].data, inproc3d.stacks["volumes"].data)
     # in-process fit of the same volumes in the same 2 000-spectrum chunks
     from ptyxanes.pipeline import load_references
-    from ptyxanes.xanes import FitOptions, calibrate_references
+    from ptyxanes.stages import FitParams
+    from ptyxanes.xanes import calibrate_references
 
     vols = inproc3d.stacks["volumes"]
+    fp = FitParams.from_flat(PARAMS_3D.fit)  # the pipeline's defaults (mask "auto")
     cal = calibrate_references(load_references(()), energy=np.asarray(vols.energy),
-                               options=FitOptions())
-    res = run_sync(fit_stack(vols, calibration=cal, chunk_spectra=2000,
-                             threshold=PARAMS_3D.fit.get("threshold", "otsu")))
+                               options=fp.options)
+    res = run_sync(fit_stack(vols, options=fp.options, calibration=cal, chunk_spectra=2000,
+                             threshold=fp.threshold))
     want = result_maps(res, float(np.mean(vols.pixel_size)))
     for k, m in want.items():
         np.testing.assert_array_equal(m.data, got.maps[k].data, err_msg=k)
