@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
+from ptyxanes_gui.presenters.engine import load_path
 
 from ptyxanes.io.formats import open_stack
-from ptyxanes_gui.presenters.engine import load_path
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 STXM = DATA / "stxm_fe_L_edge_als_stack" / "71214078_aligned"

@@ -99,12 +99,12 @@ def _references(paths, energy, norm_kwargs):
 def _run(args: argparse.Namespace) -> int:
     from ptyxanes.cli._progress import run_with_bar
     from ptyxanes.explore import kmeans_gen, linear_combination_gen, normalized_spectra, pca_gen
+    from ptyxanes.explore.spectra import edge_norm_kwargs
     from ptyxanes.figures import save_figure
     from ptyxanes.figures.explore import explore_figure
     from ptyxanes.io.formats import open_stack
     from ptyxanes.io.project import MapData, Project, save_project
     from ptyxanes.provenance import provenance
-    from ptyxanes.explore.spectra import edge_norm_kwargs
     from ptyxanes.xanes.edges import edge_spec
 
     out = Path(args.output)

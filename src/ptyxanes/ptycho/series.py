@@ -443,7 +443,8 @@ def _plan(scans: Sequence[CXIScan], sp: SeriesParams) -> tuple[list[_Job], tuple
 
 def _recorded_optics(scan: CXIScan) -> dict[str, float]:
     """Zone-plate optics (``spot``, ``defocus``, ``diameter``, ``outer_zone``, m) a CXI file
-    records in the JSON parameters of its ``/entry_1/process_*`` groups; empty if none."""
+    records in the JSON parameters of its ``/entry_1/process_*`` groups; empty if none.
+    """
     import json
 
     out: dict[str, float] = {}
@@ -545,7 +546,8 @@ def _estimated_probe(
 
 def _quality(result: PtychoResult, job: _Job) -> float:
     """Final Fourier error over its Poisson floor (``(sqrt(I) - sqrt(lambda))^2 ~ 1/4`` per
-    counting pixel, normalised like the error by the total counts)."""
+    counting pixel, normalised like the error by the total counts).
+    """
     data = crop_window(np.asarray(job.scan.data[:], dtype=np.float32), job.window)
     if job.scan.mask is not None:
         data = data * ~crop_window(np.asarray(job.scan.mask, bool), job.window)

@@ -287,7 +287,7 @@ def f1_anomalous(energy: ArrayLike, valence: ArrayLike, edge: str = "Ni-K"
 
 
 def ni_f1_anomalous(energy: ArrayLike, valence: ArrayLike) -> NDArray[np.float64]:
-    """f' of the Ni K shell (:func:`f1_anomalous` with ``edge="Ni-K"``), electrons.
+    """F' of the Ni K shell (:func:`f1_anomalous` with ``edge="Ni-K"``), electrons.
 
     Parameters
     ----------
