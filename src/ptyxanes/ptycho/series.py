@@ -16,10 +16,18 @@ The pixel size of every energy is in the output stack (``pixel_size``) and the
 native one under ``/entry/ptycho/native_pixel_size``.
 
 Warm start. The middle energy of the (first angle of the) series is
-reconstructed from the zone-plate probe (or a probe file); every other job
-starts from its probe (and optionally its object), rescaled to its own pixel
-size. After that the jobs are independent and run in a thread pool (the FFTs
-and array operations release the GIL).
+reconstructed cold, from a probe estimated from its patterns (or a probe
+file, or the zone plate); the position convention found there applies to
+every scan. Every other job starts from its probe (and optionally its
+object), rescaled in Fourier space to its own pixel size; a job whose Fourier
+error is far above the reference's is rerun from its own probe estimate and
+flagged if it stays there. After the reference the jobs are independent and
+run in a thread pool (the FFTs and array operations release the GIL).
+
+Steps. :func:`reconstruct_series` is :func:`plan_series`,
+:func:`reconstruct_reference`, :func:`apply_convention`, one
+:func:`reconstruct_scan` per other scan and :func:`assemble_series`; other
+runners (:mod:`ptyxanes.distributed`) call the same steps.
 """
 
 from __future__ import annotations
