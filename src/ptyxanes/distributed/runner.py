@@ -42,7 +42,6 @@ from numpy.typing import NDArray
 from ptyxanes.distributed import tasks
 from ptyxanes.distributed.backend import ComputeBackend, SchedulerLost, dashboard_link
 from ptyxanes.distributed.checkpoint import CheckpointStore, file_signature, task_hash
-from ptyxanes.io.errors import FormatError
 from ptyxanes.io.project import Project, save_project
 from ptyxanes.io.stack import ImageStack
 from ptyxanes.progress import Cancelled, Control, Progress, sub_progress
@@ -207,19 +206,24 @@ class _Session:
 def _reconstruct(
     s: _Session, scan_dir: Path, reconstruct: dict[str, Any]
 ) -> Generator[Progress, None, ImageStack]:
-    """Reconstruct every scan as its own task (the reference scan first)."""
+    """Reconstruct every scan as its own task, through the public steps of the series.
+
+    :func:`~ptyxanes.ptycho.series.plan_series` on the client, the reference
+    scan (:func:`~ptyxanes.ptycho.series.reconstruct_reference`) as the first
+    task, then one :func:`~ptyxanes.ptycho.series.reconstruct_scan` task per
+    other scan given the reference's state, and
+    :func:`~ptyxanes.ptycho.series.assemble_series` on the client.
+    """
     from ptyxanes.io.cxi import read_scan_series
     from ptyxanes.ptycho import PtychoParams
     from ptyxanes.ptycho.series import (
         SeriesParams,
+        apply_convention,
+        assemble_series,
         check_series,
-        normalize_background,
-        rescale_probe,
+        plan_series,
         validate_scan,
     )
-
-    internals = tasks.ptycho_series_internals()
-    _fit, _plan, _resample = internals.fit, internals.plan, internals.resample
 
     engine_keys = {f.name for f in fields(PtychoParams)}
     series_keys = {f.name for f in fields(SeriesParams)}
@@ -228,73 +232,45 @@ def _reconstruct(
         raise ValueError(f"unknown reconstruct parameters {sorted(unknown)}")
     params = PtychoParams(**{k: v for k, v in reconstruct.items() if k in engine_keys})
     sp = SeriesParams(**{k: v for k, v in reconstruct.items() if k in series_keys})
-    scans = read_scan_series(scan_dir)
-    energies, angles = check_series(scans)
+    scans = read_scan_series(scan_dir)  # lazy: workers read the frames of their own scan
+    check_series(scans)
     for sc in scans:  # positions and shapes here; the frames are checked by each task
         validate_scan(sc, saturation=sp.saturation, check_frames=False)
-    jobs, out_shape, out_px = _plan(scans, sp)
-    if angles is None:
-        ref = jobs[len(jobs) // 2]
-    else:
-        mid = energies[len(energies) // 2]
-        ref = jobs[int(np.argmin([abs(sc.energy - mid) + 1e6 * (sc.angle != angles[0])
-                                  for sc in scans]))]
-    warm_it = sp.warm_iterations or params.iterations
-    wparams = replace(params, iterations=warm_it)
-
-    def task(j: Any, p: Any, probe: Any, obj: Any) -> _Task:
+    plan = plan_series(scans, params, sp)
+    n = len(plan.jobs)
+    inputs = [file_signature(str(sc.path)) for sc in scans]
+    ref_name = Path(str(plan.reference_job.scan.path)).name
+    ref_task = _Task(
+        f"reconstruct-{plan.reference:05d}-" + task_hash(params, sp, inputs, "reference"),
+        tasks.series_reference,
+        (plan,),
+        ref_name,
+    )
+    got = yield from sub_progress(s.run("reconstruct", [ref_task]), 0, 1, n, "reconstruct")
+    state = tasks.reference_state(got[ref_task.key])
+    results = [tasks.scan_result(got[ref_task.key])]
+    plan = apply_convention(plan, state.convention)
+    others = []
+    for j in plan.jobs:
+        if j.index == state.index:
+            continue
         path = str(j.scan.path)
         key = f"reconstruct-{j.index:05d}-" + task_hash(
-            p, sp, file_signature(path), j.window, j.pixel, j.corners, j.shape,
-            "warm" if j.index != ref.index else "reference")
-        return _Task(key, tasks.reconstruct_scan,
-                     (path, j.index, j.window, j.pixel, j.corners, j.shape, p, sp, probe, obj),
-                     Path(path).name)
-
-    n = len(jobs)
-    ref_task = task(ref, params, None, None)
-    got = yield from sub_progress(s.run("reconstruct", [ref_task]), 0, 1, n, "reconstruct")
-    base = got[ref_task.key]
-    others = []
-    for j in jobs:
-        if j.index == ref.index:
-            continue
-        probe = (rescale_probe(base["probe"], ref.pixel, j.pixel, (j.window, j.window))
-                 if sp.warm_start else None)
-        obj = None
-        if sp.warm_object:
-            bo = base["object"]
-            obj = _fit(_resample(bo, ref.pixel, j.pixel,
-                                 (int(bo.shape[0] * ref.pixel / j.pixel),
-                                  int(bo.shape[1] * ref.pixel / j.pixel))), j.shape)
-        others.append(task(j, wparams, probe, obj))
+            params, sp, file_signature(path), j.window, j.pixel, j.corners, j.shape, ref_task.key
+        )
+        others.append(_Task(key, tasks.series_scan, (j, state, params, sp), Path(path).name))
     rest = yield from sub_progress(s.run("reconstruct", others), 1, n - 1, n, "reconstruct")
-    done = {**rest, ref_task.key: base}
-    keys = {ref.index: ref_task.key, **{j.index: t.key for j, t in
-                                         zip([j for j in jobs if j.index != ref.index], others,
-                                             strict=True)}}
-    n_e, n_a = len(energies), 1 if angles is None else len(angles)
-    out = np.ones((n_e, n_a, *out_shape), np.complex64)
-    native = np.zeros((n_e, n_a))
-    for j in jobs:
-        r = done[keys[j.index]]
-        e_i = int(np.argmin(np.abs(energies - j.scan.energy)))
-        a_i = 0 if angles is None else int(np.argmin(np.abs(angles - float(j.scan.angle))))
-        o = r["object"]
-        if not (np.all(np.isfinite(o)) and np.all(np.isfinite(r["probe"]))):
-            raise FormatError(j.scan.path or "<scan>", "reconstruction diverged (non-finite values)")
-        if sp.normalize:
-            o = normalize_background(o, r["illumination"])
-        if sp.pixel_mode == "native" and sp.pixel_size:
-            o = _resample(o, j.pixel, out_px, (int(round(o.shape[0] * j.pixel / out_px)),
-                                               int(round(o.shape[1] * j.pixel / out_px))))
-        out[e_i, a_i] = _fit(o, out_shape)
-        native[e_i, a_i] = j.pixel
-    pix = np.full(n_e, out_px) if (sp.pixel_mode == "native" and sp.pixel_size) \
-        else native.mean(axis=1)
-    stack = out[:, 0] if angles is None else out
-    dims = ("energy", "row", "col") if angles is None else ("energy", "angle", "row", "col")
-    return ImageStack(stack, np.asarray(energies), np.asarray(pix), kind="complex", angle=angles,
+    results += [tasks.scan_result(rest[t.key]) for t in others]
+    res = assemble_series(plan, results)
+    if res.info["flagged"].size:
+        logger.warning(
+            "unreliable reconstruction (Fourier error above %.2f x the reference's) at %s eV",
+            sp.quality_limit,
+            ", ".join(f"{e:.2f}" for e in res.info["flagged"]),
+        )
+    dims = ("energy", "row", "col") if res.angle is None else ("energy", "angle", "row", "col")
+    return ImageStack(res.objects, np.asarray(res.energy, float),
+                      np.asarray(res.pixel_size, float), kind="complex", angle=res.angle,
                       dims=dims, attrs={"source": str(scan_dir)})
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -98,89 +97,182 @@ def reporter(task: str, interval: float = 0.5) -> Callable[[Progress], None]:
 
 
 # ----------------------------------------------------------------------------- ptychography
-def ptycho_series_internals() -> SimpleNamespace:
-    """The non-public pieces of :mod:`ptyxanes.ptycho.series` the scan tasks are built from.
+def scan_result_arrays(res: Any) -> dict[str, NDArray[Any]]:
+    """A :class:`ptyxanes.ptycho.series.ScanResult` as plain arrays (checkpoint and transfer).
 
-    The series reconstruction has no public per-scan API; every use of its
-    private helpers in this package goes through this one function, so that
-    a rename there is fixed here.
+    Parameters
+    ----------
+    res : ptyxanes.ptycho.series.ScanResult
 
     Returns
     -------
-    internals : types.SimpleNamespace
-        ``plan(scans, series) -> (jobs, shape, pixel)``; ``Job(index, scan,
-        window, pixel, corners, shape)``; ``run_job(job, params, series,
-        probe, obj, control, report)``; ``initial_probe(job, series)``;
-        ``fit(image, shape)`` (crop / pad to a shape); ``resample(image,
-        from_pixel, to_pixel, shape)``.
+    arrays : dict
+        ``index``, ``quality``, ``flagged`` and the reconstruction's ``object``,
+        ``probe``, ``positions``, ``errors``, ``illumination``, ``seconds`` and
+        ``info`` (JSON).
     """
-    from ptyxanes.ptycho import series as ps
+    import json
 
-    return SimpleNamespace(plan=ps._plan, Job=ps._Job, run_job=ps._run_job,
-                           initial_probe=ps._initial_probe, fit=ps._fit, resample=ps._resample)
+    r = res.result
+    return {
+        "index": np.asarray(res.index),
+        "quality": np.asarray(res.quality, np.float64),
+        "flagged": np.asarray(bool(res.flagged)),
+        "object": r.object,
+        "probe": r.probe,
+        "positions": np.asarray(r.positions),
+        "errors": np.asarray(r.errors),
+        "illumination": r.illumination,
+        "seconds": np.asarray(r.seconds, np.float64),
+        "info": np.asarray(json.dumps(r.info, default=_json_default)),
+    }
+
+
+def _json_default(obj: Any) -> Any:
+    return obj.tolist() if hasattr(obj, "tolist") else str(obj)
+
+
+def scan_result(arrays: dict[str, NDArray[Any]]) -> Any:
+    """The :class:`ptyxanes.ptycho.series.ScanResult` of :func:`scan_result_arrays`.
+
+    Parameters
+    ----------
+    arrays : dict
+
+    Returns
+    -------
+    result : ptyxanes.ptycho.series.ScanResult
+    """
+    import json
+
+    from ptyxanes.ptycho.engine import PtychoResult
+    from ptyxanes.ptycho.series import ScanResult
+
+    r = PtychoResult(
+        arrays["object"],
+        arrays["probe"],
+        arrays["positions"],
+        arrays["errors"],
+        arrays["illumination"],
+        float(arrays["seconds"]),
+        json.loads(str(arrays["info"])),
+    )
+    return ScanResult(
+        int(arrays["index"]), r, float(arrays["quality"]), bool(arrays["flagged"])
+    )
+
+
+def reference_state_arrays(state: Any) -> dict[str, NDArray[Any]]:
+    """A :class:`ptyxanes.ptycho.series.ReferenceState` as plain arrays (``ref_*`` keys).
+
+    Parameters
+    ----------
+    state : ptyxanes.ptycho.series.ReferenceState
+
+    Returns
+    -------
+    arrays : dict
+    """
+    out = {
+        "ref_index": np.asarray(state.index),
+        "ref_convention": np.asarray(state.convention, bool),
+        "ref_window": np.asarray(state.window),
+        "ref_pixel": np.asarray(state.pixel, np.float64),
+        "ref_probe": state.probe,
+        "ref_quality": np.asarray(state.quality, np.float64),
+    }
+    if state.object is not None:
+        out["ref_object"] = state.object
+    return out
+
+
+def reference_state(arrays: dict[str, NDArray[Any]]) -> Any:
+    """The :class:`ptyxanes.ptycho.series.ReferenceState` of :func:`reference_state_arrays`.
+
+    Parameters
+    ----------
+    arrays : dict
+
+    Returns
+    -------
+    state : ptyxanes.ptycho.series.ReferenceState
+    """
+    from ptyxanes.ptycho.series import ReferenceState
+
+    return ReferenceState(
+        int(arrays["ref_index"]),
+        tuple(bool(c) for c in arrays["ref_convention"]),
+        int(arrays["ref_window"]),
+        float(arrays["ref_pixel"]),
+        arrays["ref_probe"],
+        arrays.get("ref_object"),
+        float(arrays["ref_quality"]),
+    )
 
 
 @portable
-def reconstruct_scan(
-    task: str,
-    path: str,
-    index: int,
-    window: int,
-    pixel: float,
-    corners: NDArray[np.float64],
-    shape: tuple[int, int],
-    params: Any,
-    series: Any,
-    probe: NDArray[np.complex64] | None,
-    obj: NDArray[np.complex64] | None,
-) -> dict[str, NDArray[Any]]:
-    """Reconstruct one scan of a series (one energy at one angle).
+def series_reference(task: str, plan: Any) -> dict[str, NDArray[Any]]:
+    """Reconstruct the reference scan of a series (:func:`ptyxanes.ptycho.series.reconstruct_reference`).
 
     Parameters
     ----------
     task : str
         Key for progress events.
-    path : str
-        CXI file, read lazily on the worker.
-    index : int
-        Job index in the series.
-    window : int
-        Detector window, px.
-    pixel : float
-        Object pixel, m.
-    corners : ndarray of shape (P, 2)
-        Probe-window corners, px.
-    shape : (int, int)
-        Object shape, px.
-    params : ptyxanes.ptycho.PtychoParams
-        Engine parameters (iterations already set for cold or warm start).
-    series : ptyxanes.ptycho.series.SeriesParams
-    probe : ndarray of complex64, shape (K, H, W), or None
-        Starting probe; None = the cold-start probe of the series parameters.
-    obj : ndarray of complex64 or None
-        Starting object.
+    plan : ptyxanes.ptycho.series.SeriesPlan
+        Of scans read lazily (:func:`ptyxanes.io.cxi.read_scan_series`): only
+        the reference's frames are read, on the worker.
 
     Returns
     -------
     arrays : dict
-        ``object``, ``probe``, ``illumination``, ``errors``, ``positions``.
+        :func:`reference_state_arrays` and :func:`scan_result_arrays` of the reference.
+
+    Raises
+    ------
+    FormatError
+        A bad reference scan (empty or saturated frames) or a diverged reconstruction.
+    """
+    from ptyxanes.ptycho.series import reconstruct_reference, validate_scan
+
+    validate_scan(plan.reference_job.scan, saturation=plan.series.saturation)
+    state, res = run_sync(reconstruct_reference(plan, control=Control()), reporter(task))
+    return {**reference_state_arrays(state), **scan_result_arrays(res)}
+
+
+@portable
+def series_scan(
+    task: str, job: Any, reference: Any, params: Any, series: Any
+) -> dict[str, NDArray[Any]]:
+    """Reconstruct one other scan of a series (:func:`ptyxanes.ptycho.series.reconstruct_scan`).
+
+    Parameters
+    ----------
+    task : str
+        Key for progress events.
+    job : ptyxanes.ptycho.series.ScanJob
+        From the plan with the reference's convention; its frames are read
+        lazily, on the worker.
+    reference : ptyxanes.ptycho.series.ReferenceState
+    params : ptyxanes.ptycho.PtychoParams
+    series : ptyxanes.ptycho.series.SeriesParams
+
+    Returns
+    -------
+    arrays : dict
+        :func:`scan_result_arrays`.
 
     Raises
     ------
     FormatError
         A bad scan (empty or saturated frames) or a diverged reconstruction.
     """
-    from ptyxanes.io.cxi import read_cxi
-    from ptyxanes.ptycho.series import validate_scan
+    from ptyxanes.ptycho.series import reconstruct_scan, validate_scan
 
-    ps = ptycho_series_internals()
-    scan = read_cxi(path, lazy=True)
-    validate_scan(scan, saturation=series.saturation)
-    job = ps.Job(index, scan, window, pixel, np.asarray(corners), tuple(shape))
-    start = ps.initial_probe(job, series) if probe is None else probe
-    res = ps.run_job(job, params, series, start, obj, Control(), reporter(task))
-    return {"object": res.object, "probe": res.probe, "illumination": res.illumination,
-            "errors": np.asarray(res.errors), "positions": np.asarray(res.positions)}
+    validate_scan(job.scan, saturation=series.saturation)
+    res = reconstruct_scan(
+        job, reference, params, series, control=Control(), on_progress=reporter(task)
+    )
+    return scan_result_arrays(res)
 
 
 # ----------------------------------------------------------------------------- tomography

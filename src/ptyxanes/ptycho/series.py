@@ -16,10 +16,18 @@ The pixel size of every energy is in the output stack (``pixel_size``) and the
 native one under ``/entry/ptycho/native_pixel_size``.
 
 Warm start. The middle energy of the (first angle of the) series is
-reconstructed from the zone-plate probe (or a probe file); every other job
-starts from its probe (and optionally its object), rescaled to its own pixel
-size. After that the jobs are independent and run in a thread pool (the FFTs
-and array operations release the GIL).
+reconstructed cold, from a probe estimated from its patterns (or a probe
+file, or the zone plate); the position convention found there applies to
+every scan. Every other job starts from its probe (and optionally its
+object), rescaled in Fourier space to its own pixel size; a job whose Fourier
+error is far above the reference's is rerun from its own probe estimate and
+flagged if it stays there. After the reference the jobs are independent and
+run in a thread pool (the FFTs and array operations release the GIL).
+
+Steps. :func:`reconstruct_series` is :func:`plan_series`,
+:func:`reconstruct_reference`, :func:`apply_convention`, one
+:func:`reconstruct_scan` per other scan and :func:`assemble_series`; other
+runners (:mod:`ptyxanes.distributed`) call the same steps.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import concurrent.futures as cf
 import logging
 import queue
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -391,7 +399,25 @@ def _fit(img: NDArray[Any], shape: tuple[int, int], fill: complex = 1.0) -> NDAr
 
 
 @dataclass(frozen=True)
-class _Job:
+class ScanJob:
+    """One scan of a planned series, placed on the common object grid.
+
+    Attributes
+    ----------
+    index : int
+        Position of the scan in the series (the order of ``scans``).
+    scan : CXIScan
+        With the series' position convention applied.
+    window : int
+        Detector window, px.
+    pixel : float
+        Object pixel, m.
+    corners : ndarray of shape (P, 2)
+        Top-left corners of the probe window on the object, px.
+    shape : (int, int)
+        Object shape, px.
+    """
+
     index: int
     scan: CXIScan
     window: int
@@ -400,7 +426,117 @@ class _Job:
     shape: tuple[int, int]
 
 
-def _plan(scans: Sequence[CXIScan], sp: SeriesParams) -> tuple[list[_Job], tuple[int, int], float]:
+#: The position convention that leaves positions as recorded (no swap, no flips).
+NO_CONVENTION: tuple[bool, bool, bool] = (False, False, False)
+
+
+@dataclass(frozen=True)
+class SeriesPlan:
+    """Every job of a series, its output grid and its reference scan (:func:`plan_series`).
+
+    Attributes
+    ----------
+    scans : tuple of CXIScan
+        As given (positions as recorded).
+    params : PtychoParams
+        Engine parameters of the reference (and of a quality rerun).
+    series : SeriesParams
+    energy : ndarray of shape (E,)
+        eV.
+    angle : ndarray of shape (A,) or None
+        deg.
+    jobs : tuple of ScanJob
+        One per scan, in the order of ``scans``.
+    out_shape : (int, int)
+        Shape of the output images, px.
+    out_pixel : float
+        Pixel of the output images when resampled (native mode with a pixel size), m.
+    reference : int
+        Index of the reference job (middle energy of the first angle).
+    convention : (bool, bool, bool)
+        Position convention (swap, flip rows, flip cols) applied to ``jobs``.
+    """
+
+    scans: tuple[CXIScan, ...]
+    params: PtychoParams
+    series: SeriesParams
+    energy: NDArray[np.float64]
+    angle: NDArray[np.float64] | None
+    jobs: tuple[ScanJob, ...]
+    out_shape: tuple[int, int]
+    out_pixel: float
+    reference: int
+    convention: tuple[bool, bool, bool] = NO_CONVENTION
+
+    @property
+    def reference_job(self) -> ScanJob:
+        """The reference job."""
+        return self.jobs[self.reference]
+
+    @property
+    def warm_params(self) -> PtychoParams:
+        """Engine parameters of the warm-started jobs (``warm_iterations``)."""
+        return replace(
+            self.params, iterations=self.series.warm_iterations or self.params.iterations
+        )
+
+
+@dataclass(frozen=True)
+class ReferenceState:
+    """What every other scan of a series takes from the reference scan (:func:`reconstruct_reference`).
+
+    Attributes
+    ----------
+    index : int
+        Job index of the reference.
+    convention : (bool, bool, bool)
+        Position convention found on the reference (swap, flip rows, flip cols),
+        applied to every scan.
+    window : int
+        Detector window of the reference, px.
+    pixel : float
+        Object pixel of the reference, m.
+    probe : ndarray of complex64, shape (K, H, W)
+        Reconstructed probe, the warm start of the other scans.
+    object : ndarray of complex64 or None
+        Reconstructed object (only with ``warm_object``).
+    quality : float
+        Final Fourier error over its Poisson floor: the quality check's yardstick.
+    """
+
+    index: int
+    convention: tuple[bool, bool, bool]
+    window: int
+    pixel: float
+    probe: NDArray[np.complex64]
+    object: NDArray[np.complex64] | None
+    quality: float
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """One reconstructed scan of a series (:func:`reconstruct_reference`, :func:`reconstruct_scan`).
+
+    Attributes
+    ----------
+    index : int
+        Job index.
+    result : PtychoResult
+    quality : float
+        Final Fourier error over its Poisson floor.
+    flagged : bool
+        Still above ``quality_limit`` times the reference's after a rerun.
+    """
+
+    index: int
+    result: PtychoResult
+    quality: float
+    flagged: bool = False
+
+
+def _plan(
+    scans: Sequence[CXIScan], sp: SeriesParams
+) -> tuple[list[ScanJob], tuple[int, int], float]:
     frame = scans[0].data.shape[-1]
     if scans[0].data.shape[-2] != frame:
         raise FormatError(scans[0].path or "<scan>", "frames must be square")
@@ -432,7 +568,7 @@ def _plan(scans: Sequence[CXIScan], sp: SeriesParams) -> tuple[list[_Job], tuple
             int(np.ceil(extent[1] / px)) + int(n) + 4,
         )
         corners = (np.asarray(s.positions) - centre) / px + np.array(shape) // 2 - int(n) // 2
-        jobs.append(_Job(i, s, int(n), float(px), corners, shape))
+        jobs.append(ScanJob(i, s, int(n), float(px), corners, shape))
     out_px = sp.pixel_size if (sp.pixel_mode == "native" and sp.pixel_size) else ref_px
     out_shape = (
         int(np.ceil(extent[0] / out_px)) + int(windows.max()) + 4,
@@ -442,8 +578,9 @@ def _plan(scans: Sequence[CXIScan], sp: SeriesParams) -> tuple[list[_Job], tuple
 
 
 def _recorded_optics(scan: CXIScan) -> dict[str, float]:
-    """Zone-plate optics (``spot``, ``defocus``, ``diameter``, ``outer_zone``, m) a CXI file
-    records in the JSON parameters of its ``/entry_1/process_*`` groups; empty if none.
+    """Zone-plate optics a CXI file records (``spot``, ``defocus``, ``diameter``, ``outer_zone``).
+
+    In m, from the JSON parameters of its ``/entry_1/process_*`` groups; empty if none.
     """
     import json
 
@@ -466,7 +603,7 @@ def _recorded_optics(scan: CXIScan) -> dict[str, float]:
     return out
 
 
-def _initial_probe(job: _Job, sp: SeriesParams) -> NDArray[np.complex64] | None:
+def _initial_probe(job: ScanJob, sp: SeriesParams) -> NDArray[np.complex64] | None:
     """The probe the user chose (file, spot or defocus), else None (estimate from the data)."""
     if sp.probe_file:
         p = np.load(sp.probe_file)
@@ -485,7 +622,7 @@ def _initial_probe(job: _Job, sp: SeriesParams) -> NDArray[np.complex64] | None:
     return _given_optics_probe(job, sp)
 
 
-def _given_optics_probe(job: _Job, sp: SeriesParams) -> NDArray[np.complex64]:
+def _given_optics_probe(job: ScanJob, sp: SeriesParams) -> NDArray[np.complex64]:
     """The zone-plate probe of the optics in ``sp`` at the job's energy, window and pixel."""
     from ptyxanes.simulate.ptycho import fzp_probe
 
@@ -501,7 +638,7 @@ def _given_optics_probe(job: _Job, sp: SeriesParams) -> NDArray[np.complex64]:
 
 
 def _estimated_probe(
-    job: _Job, sp: SeriesParams, params: PtychoParams, control: Control
+    job: ScanJob, sp: SeriesParams, params: PtychoParams, control: Control
 ) -> Generator[Progress, None, Any]:
     """Probe estimate of one job from its patterns (recorded optics as an extra candidate)."""
     from ptyxanes.ptycho.engine import check_patterns
@@ -544,9 +681,11 @@ def _estimated_probe(
     )
 
 
-def _quality(result: PtychoResult, job: _Job) -> float:
-    """Final Fourier error over its Poisson floor (``(sqrt(I) - sqrt(lambda))^2 ~ 1/4`` per
-    counting pixel, normalised like the error by the total counts).
+def _quality(result: PtychoResult, job: ScanJob) -> float:
+    """Final Fourier error over its Poisson floor.
+
+    The floor is ``(sqrt(I) - sqrt(lambda))^2 ~ 1/4`` per counting pixel,
+    normalised like the error by the total counts.
     """
     data = crop_window(np.asarray(job.scan.data[:], dtype=np.float32), job.window)
     if job.scan.mask is not None:
@@ -562,7 +701,7 @@ def _with_convention(scan: CXIScan, convention: tuple[bool, bool, bool]) -> CXIS
 
 
 def _run_job(
-    job: _Job,
+    job: ScanJob,
     params: PtychoParams,
     sp: SeriesParams,
     probe: NDArray[np.complex64],
@@ -590,6 +729,351 @@ def _run_job(
     return res
 
 
+def plan_series(
+    scans: Sequence[CXIScan],
+    params: PtychoParams | None = None,
+    series: SeriesParams | None = None,
+    *,
+    convention: tuple[bool, bool, bool] = NO_CONVENTION,
+) -> SeriesPlan:
+    """Plan a series: detector windows, pixel sizes, object grids and the reference scan.
+
+    Reads only the scans' metadata and positions (not the frames, which
+    :func:`validate_scan` checks).
+
+    Parameters
+    ----------
+    scans : sequence of CXIScan
+        As from :func:`ptyxanes.io.cxi.read_scan_series` (sorted by angle, energy).
+    params : PtychoParams, optional
+    series : SeriesParams, optional
+    convention : (bool, bool, bool), optional
+        Position convention (swap, flip rows, flip cols) applied to every scan.
+
+    Returns
+    -------
+    plan : SeriesPlan
+
+    Raises
+    ------
+    FormatError
+        Mixed 2D/3D files, an angle missing an energy, frames not square.
+    ValueError
+        A pixel size that needs a larger window than the frames have.
+    """
+    params = params or PtychoParams()
+    sp = series or SeriesParams()
+    given = tuple(scans)
+    energies, angles = check_series(given)
+    convention = tuple(bool(c) for c in convention)  # type: ignore[assignment]
+    moved = (
+        list(given)
+        if convention == NO_CONVENTION
+        else [_with_convention(s, convention) for s in given]
+    )
+    jobs, out_shape, out_px = _plan(moved, sp)
+    if angles is None:
+        ref = len(jobs) // 2
+    else:
+        mid = energies[len(energies) // 2]
+        ref = int(np.argmin([abs(s.energy - mid) + 1e6 * (s.angle != angles[0]) for s in given]))
+    return SeriesPlan(
+        given, params, sp, energies, angles, tuple(jobs), out_shape, out_px, ref, convention
+    )
+
+
+def apply_convention(plan: SeriesPlan, convention: tuple[bool, bool, bool]) -> SeriesPlan:
+    """The plan of the same scans with another position convention (e.g. the reference's).
+
+    Parameters
+    ----------
+    plan : SeriesPlan
+    convention : (bool, bool, bool)
+        Swap, flip rows, flip cols, relative to the positions as recorded.
+
+    Returns
+    -------
+    plan : SeriesPlan
+        ``plan`` itself when the convention is unchanged.
+    """
+    if tuple(convention) == plan.convention:
+        return plan
+    return plan_series(plan.scans, plan.params, plan.series, convention=convention)
+
+
+def _job_data(
+    job: ScanJob,
+) -> tuple[NDArray[np.float32], NDArray[np.bool_] | None]:
+    s = job.scan
+    data = crop_window(np.asarray(s.data[:], dtype=np.float32), job.window)
+    mask = None if s.mask is None else crop_window(np.asarray(s.mask, bool), job.window)
+    return data, mask
+
+
+def reconstruct_reference(
+    plan: SeriesPlan, *, control: Control | None = None
+) -> Generator[Progress, None, tuple[ReferenceState, ScanResult]]:
+    """Reconstruct the reference scan cold: its probe, position convention and quality.
+
+    The initial probe is the user's (probe file, or the zone plate with
+    ``probe_from_data=False``) or estimated from the reference's patterns
+    (:func:`ptyxanes.ptycho.probe.estimate_probe`, with the zone plates of the
+    given and of the recorded optics as candidates); the position convention
+    found there applies to every scan of the series (:func:`apply_convention`).
+
+    Parameters
+    ----------
+    plan : SeriesPlan
+        As from :func:`plan_series` (positions as recorded).
+    control : Control, optional
+
+    Yields
+    ------
+    progress : Progress
+        The probe estimate (stage ``"probe"``), then the iterations (stage
+        ``"reconstruct"``, ``total`` = the reference's iterations, with previews).
+
+    Returns
+    -------
+    state : ReferenceState
+        What the other scans start from.
+    result : ScanResult
+        The reference scan itself.
+
+    Raises
+    ------
+    FormatError
+        The reconstruction diverged.
+    ValueError
+        The plan already has a convention and the estimate finds another one.
+    Cancelled
+    """
+    control = control or Control()
+    sp, params = plan.series, plan.params
+    ref = plan.reference_job
+    probe0 = _initial_probe(ref, sp)
+    convention = plan.convention
+    if probe0 is None:
+        estimate = yield from _estimated_probe(ref, sp, params, control)
+        probe0 = estimate.probe
+        if estimate.convention != NO_CONVENTION:
+            if plan.convention != NO_CONVENTION:
+                raise ValueError(
+                    "the reference's probe estimate found a position convention on positions "
+                    "that already had one applied; plan the series without a convention"
+                )
+            convention = tuple(bool(c) for c in estimate.convention)  # type: ignore[assignment]
+            plan = apply_convention(plan, convention)
+            ref = plan.reference_job
+    data, mask = _job_data(ref)
+    gen = reconstruct(
+        data,
+        ref.corners,
+        probe0,
+        params=params,
+        obj_shape=ref.shape,
+        mask=mask,
+        control=control,
+        label=f"{Path(ref.scan.path or '').name}: ",
+    )
+    while True:
+        try:
+            p = next(gen)
+        except StopIteration as stop:
+            res: PtychoResult = stop.value
+            break
+        yield Progress(p.done, params.iterations, p.message, "reconstruct", p.preview)
+    quality = _quality(res, ref)
+    state = ReferenceState(
+        ref.index,
+        convention,
+        ref.window,
+        ref.pixel,
+        res.probe,
+        res.object if sp.warm_object else None,
+        quality,
+    )
+    return state, ScanResult(ref.index, res, quality)
+
+
+def reconstruct_scan(
+    job: ScanJob,
+    reference: ReferenceState,
+    params: PtychoParams,
+    series: SeriesParams,
+    *,
+    control: Control | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> ScanResult:
+    """Reconstruct one non-reference scan from the reference's state, with the quality check.
+
+    The scan starts from the reference's probe rescaled in Fourier space to its
+    pixel and window (:func:`rescale_probe`; ``warm_start=False``: the user's
+    probe), optionally from its object (``warm_object``), for
+    ``warm_iterations``. If its final Fourier error over its Poisson floor is
+    above ``quality_limit`` times the reference's, it is reconstructed again
+    (full iterations) from its own probe estimate and the better of the two is
+    kept; if that stays above, the result is flagged (and a warning logged).
+
+    Parameters
+    ----------
+    job : ScanJob
+        From the plan with the reference's convention (:func:`apply_convention`).
+    reference : ReferenceState
+    params : PtychoParams
+        Engine parameters of the series (the reference's iterations).
+    series : SeriesParams
+    control : Control, optional
+    on_progress : callable, optional
+        Called with every progress event of the job.
+
+    Returns
+    -------
+    result : ScanResult
+
+    Raises
+    ------
+    FormatError
+        The reconstruction diverged.
+    Cancelled
+    """
+    control = control or Control()
+    report = on_progress or (lambda p: None)
+    sp = series
+    if sp.warm_start:
+        probe = rescale_probe(reference.probe, reference.pixel, job.pixel, (job.window, job.window))
+    else:
+        probe = _initial_probe(job, sp)
+    obj = None
+    if sp.warm_object and reference.object is not None:
+        bo = reference.object
+        obj = _fit(
+            _resample(
+                bo,
+                reference.pixel,
+                job.pixel,
+                (
+                    int(bo.shape[0] * reference.pixel / job.pixel),
+                    int(bo.shape[1] * reference.pixel / job.pixel),
+                ),
+            ),
+            job.shape,
+        )
+    wparams = replace(params, iterations=sp.warm_iterations or params.iterations)
+    res = _run_job(job, wparams, sp, probe, obj, control, report)
+    quality = _quality(res, job)
+    limit = sp.quality_limit * reference.quality
+    if quality <= limit:
+        return ScanResult(job.index, res, quality)
+    # far above the reference's error: rerun from its own probe estimate, flag if it stays bad
+    name = Path(job.scan.path or "").name
+    logger.warning(
+        "%s: Fourier error %.2f x its noise floor against %.2f x for the reference; "
+        "reconstructing it again from its own probe estimate",
+        name,
+        quality,
+        reference.quality,
+    )
+    probe = _initial_probe(job, sp)
+    if probe is None:
+        probe = run_sync(_estimated_probe(job, sp, params, control), report).probe
+    again = _run_job(job, params, sp, probe, None, control, lambda p: None)
+    q2 = _quality(again, job)
+    if q2 < quality:
+        res, quality = again, q2
+    flagged = quality > limit
+    if flagged:
+        logger.warning("%s: still %.2f x its noise floor; flagged as unreliable", name, quality)
+    return ScanResult(job.index, res, quality, flagged)
+
+
+def assemble_series(
+    plan: SeriesPlan, results: Sequence[ScanResult], *, seconds: float = 0.0
+) -> SeriesResult:
+    """Stack the reconstructed scans: background normalised, resampled, fitted to the output grid.
+
+    Parameters
+    ----------
+    plan : SeriesPlan
+        With the reference's convention (:func:`apply_convention`).
+    results : sequence of ScanResult
+        One per job, any order.
+    seconds : float, optional
+        Wall time of the reconstruction, s (``info["seconds"]``).
+
+    Returns
+    -------
+    result : SeriesResult
+        ``info``: ``reference`` (job index), ``seconds``, ``pixel_mode``,
+        ``quality`` (per job) and ``flagged`` (energies, eV).
+
+    Raises
+    ------
+    ValueError
+        A job without a result.
+    FormatError
+        A result with non-finite values.
+    """
+    sp = plan.series
+    by_index = {r.index: r for r in results}
+    missing = [j.index for j in plan.jobs if j.index not in by_index]
+    if missing:
+        raise ValueError(f"no result for {len(missing)} scan(s), e.g. job {missing[0]}")
+    energies, angles = plan.energy, plan.angle
+    n_e = len(energies)
+    n_a = 1 if angles is None else len(angles)
+    out = np.ones((n_e, n_a, *plan.out_shape), np.complex64)
+    native = np.zeros((n_e, n_a))
+    for j in plan.jobs:
+        r = by_index[j.index].result
+        if not (np.all(np.isfinite(r.object)) and np.all(np.isfinite(r.probe))):
+            raise FormatError(
+                j.scan.path or "<scan>", "reconstruction diverged (non-finite values)"
+            )
+        e_i = int(np.argmin(np.abs(energies - j.scan.energy)))
+        a_i = 0 if angles is None else int(np.argmin(np.abs(angles - float(j.scan.angle))))
+        o = r.object
+        if sp.normalize:
+            o = normalize_background(o, r.illumination)
+        if sp.pixel_mode == "native" and sp.pixel_size:
+            o = _resample(
+                o,
+                j.pixel,
+                plan.out_pixel,
+                (
+                    int(round(o.shape[0] * j.pixel / plan.out_pixel)),
+                    int(round(o.shape[1] * j.pixel / plan.out_pixel)),
+                ),
+            )
+        out[e_i, a_i] = _fit(o, plan.out_shape)
+        native[e_i, a_i] = j.pixel
+    if sp.pixel_mode == "native" and sp.pixel_size:
+        pix = np.full(n_e, plan.out_pixel)
+    else:
+        pix = native.mean(axis=1)
+    stack = out[:, 0] if angles is None else out
+    ordered = [by_index[j.index] for j in plan.jobs]
+    return SeriesResult(
+        stack,
+        energies,
+        angles,
+        pix,
+        native if angles is not None else native[:, 0],
+        np.array([j.window for j in plan.jobs]),
+        [r.result for r in ordered],
+        [str(s.path) for s in plan.scans],
+        {
+            "reference": plan.reference,
+            "seconds": seconds,
+            "pixel_mode": sp.pixel_mode,
+            "quality": np.array([r.quality for r in ordered]),
+            "flagged": np.asarray(
+                [float(j.scan.energy) for j, r in zip(plan.jobs, ordered, strict=True) if r.flagged]
+            ),
+        },
+    )
+
+
 def reconstruct_series(
     scans: Sequence[CXIScan],
     params: PtychoParams | None = None,
@@ -598,6 +1082,12 @@ def reconstruct_series(
     control: Control | None = None,
 ) -> Generator[Progress, None, SeriesResult]:
     """Reconstruct every scan of an energy (or energy x angle) series.
+
+    The steps, each public so that other runners (e.g. :mod:`ptyxanes.distributed`)
+    run the same ones: :func:`validate_scan` every file, :func:`plan_series`,
+    :func:`reconstruct_reference`, :func:`apply_convention` (the reference's),
+    :func:`reconstruct_scan` for every other scan (in a thread pool of
+    ``jobs``), :func:`assemble_series`.
 
     Parameters
     ----------
@@ -623,101 +1113,46 @@ def reconstruct_series(
     sp = series or SeriesParams()
     control = control or Control()
     scans = list(scans)
-    energies, angles = check_series(scans)
+    check_series(scans)
     for i, s in enumerate(scans):
         validate_scan(s, saturation=sp.saturation)
         yield Progress(i + 1, len(scans), f"checked {Path(s.path or '').name}", "check")
-    jobs, out_shape, out_px = _plan(scans, sp)
+    plan = plan_series(scans, params, sp)
     n_it = params.iterations
-    warm_it = sp.warm_iterations or n_it
-    total = float(n_it + warm_it * (len(jobs) - 1))
-    ref = (
-        jobs[len(jobs) // 2]
-        if angles is None
-        else jobs[
-            int(
-                np.argmin(
-                    [
-                        abs(s.energy - energies[len(energies) // 2]) + 1e6 * (s.angle != angles[0])
-                        for s in scans
-                    ]
-                )
-            )
-        ]
-    )
-    done = {"n": 0.0}
+    total = float(n_it + plan.warm_params.iterations * (len(plan.jobs) - 1))
     t0 = time.monotonic()
-    results: dict[int, PtychoResult] = {}
-    q: queue.Queue[Progress] = queue.Queue()
-
-    def report(p: Progress) -> None:
-        q.put(p)
-
-    # reference job, cold start (progress forwarded as it comes)
-    probe0 = _initial_probe(ref, sp)
-    estimate = None
-    if probe0 is None:
-        estimate = yield from _estimated_probe(ref, sp, params, control)
-        probe0 = estimate.probe
-        if estimate.convention != (False, False, False):
-            scans = [_with_convention(s, estimate.convention) for s in scans]
-            jobs, out_shape, out_px = _plan(scans, sp)
-            ref = jobs[ref.index]
-    gen = reconstruct(
-        crop_window(np.asarray(ref.scan.data[:], np.float32), ref.window),
-        ref.corners,
-        probe0,
-        params=params,
-        obj_shape=ref.shape,
-        mask=None
-        if ref.scan.mask is None
-        else crop_window(np.asarray(ref.scan.mask, bool), ref.window),
-        control=control,
-        label=f"{Path(ref.scan.path or '').name}: ",
-    )
+    gen = reconstruct_reference(plan, control=control)
     while True:
         try:
             p = next(gen)
         except StopIteration as stop:
-            results[ref.index] = stop.value
+            state, ref_result = stop.value
             break
-        yield Progress(p.done, total, p.message, "reconstruct", p.preview)
-    done["n"] = n_it
-    base = results[ref.index]
-    others = [j for j in jobs if j.index != ref.index]
-    wparams = replace(params, iterations=warm_it)
+        if p.stage == "reconstruct":
+            p = Progress(p.done, total, p.message, "reconstruct", p.preview)
+        yield p
+    plan = apply_convention(plan, state.convention)
+    results: dict[int, ScanResult] = {state.index: ref_result}
+    q: queue.Queue[Progress] = queue.Queue()
+    done = float(n_it)
+    others = [j for j in plan.jobs if j.index != state.index]
     failures: list[str] = []
     with cf.ThreadPoolExecutor(max_workers=max(1, sp.jobs)) as pool:
-        futs = {}
-        for j in others:
-            if sp.warm_start:
-                probe = rescale_probe(base.probe, ref.pixel, j.pixel, (j.window, j.window))
-            else:
-                probe = _initial_probe(j, sp)
-            obj = None
-            if sp.warm_object:
-                obj = _fit(
-                    _resample(
-                        base.object,
-                        ref.pixel,
-                        j.pixel,
-                        (
-                            int(base.object.shape[0] * ref.pixel / j.pixel),
-                            int(base.object.shape[1] * ref.pixel / j.pixel),
-                        ),
-                    ),
-                    j.shape,
-                )
-            futs[pool.submit(_run_job, j, wparams, sp, probe, obj, control, report)] = j
+        futs = {
+            pool.submit(
+                reconstruct_scan, j, state, params, sp, control=control, on_progress=q.put
+            ): j
+            for j in others
+        }
         pending = set(futs)
-        last_preview = None
         while pending:
             finished, pending = cf.wait(pending, timeout=0.3)
+            last_preview = None
             while not q.empty():
                 p = q.get_nowait()
                 if p.preview is not None:
                     last_preview = p.preview
-                done["n"] += 1
+                done += 1
             for f in finished:
                 j = futs[f]
                 try:
@@ -727,91 +1162,19 @@ def reconstruct_series(
                 except Exception as exc:  # noqa: BLE001 - reported with the file name below
                     failures.append(f"{Path(j.scan.path or '').name}: {exc}")
             yield Progress(
-                min(done["n"], total),
+                min(done, total),
                 total,
-                f"{len(results)}/{len(jobs)} scans done",
+                f"{len(results)}/{len(plan.jobs)} scans done",
                 "reconstruct",
                 last_preview,
             )
-            last_preview = None
             if control.cancelled.is_set():
                 raise Cancelled
     if failures:
         raise ValueError("reconstruction failed for " + "; ".join(failures))
-    # quality check: an energy whose Fourier error (over its Poisson floor) is far
-    # above the reference's is rerun from its own probe estimate; if it stays bad it
-    # is flagged (warning, info["flagged"]) instead of passed on silently
-    quality = {j.index: _quality(results[j.index], j) for j in jobs}
-    flagged: list[float] = []
-    for j in others:
-        if quality[j.index] <= sp.quality_limit * quality[ref.index]:
-            continue
-        name = Path(j.scan.path or "").name
-        logger.warning(
-            "%s: Fourier error %.2f x its noise floor against %.2f x for the reference; "
-            "reconstructing it again from its own probe estimate",
-            name,
-            quality[j.index],
-            quality[ref.index],
-        )
-        probe = _initial_probe(j, sp)
-        if probe is None:
-            probe = (yield from _estimated_probe(j, sp, params, control)).probe
-        again = _run_job(j, params, sp, probe, None, control, lambda p: None)
-        q2 = _quality(again, j)
-        if q2 < quality[j.index]:
-            results[j.index], quality[j.index] = again, q2
-        if quality[j.index] > sp.quality_limit * quality[ref.index]:
-            flagged.append(float(j.scan.energy))
-            logger.warning(
-                "%s: still %.2f x its noise floor; flagged as unreliable", name, quality[j.index]
-            )
-    # assemble the stack
-    n_e = len(energies)
-    n_a = 1 if angles is None else len(angles)
-    out = np.ones((n_e, n_a, *out_shape), np.complex64)
-    native = np.zeros((n_e, n_a))
-    for j in jobs:
-        e_i = int(np.argmin(np.abs(energies - j.scan.energy)))
-        a_i = 0 if angles is None else int(np.argmin(np.abs(angles - float(j.scan.angle))))
-        o = results[j.index].object
-        if sp.normalize:
-            o = normalize_background(o, results[j.index].illumination)
-        if sp.pixel_mode == "native" and sp.pixel_size:
-            o = _resample(
-                o,
-                j.pixel,
-                out_px,
-                (
-                    int(round(o.shape[0] * j.pixel / out_px)),
-                    int(round(o.shape[1] * j.pixel / out_px)),
-                ),
-            )
-        out[e_i, a_i] = _fit(o, out_shape)
-        native[e_i, a_i] = j.pixel
-    if sp.pixel_mode == "native" and sp.pixel_size:
-        pix = np.full(n_e, out_px)
-    else:
-        pix = native.mean(axis=1)
-    stack = out[:, 0] if angles is None else out
-    logger.info("reconstructed %d scans in %.1f s", len(jobs), time.monotonic() - t0)
-    return SeriesResult(
-        stack,
-        energies,
-        angles,
-        pix,
-        native if angles is not None else native[:, 0],
-        np.array([j.window for j in jobs]),
-        [results[j.index] for j in jobs],
-        [str(s.path) for s in scans],
-        {
-            "reference": ref.index,
-            "seconds": time.monotonic() - t0,
-            "pixel_mode": sp.pixel_mode,
-            "quality": np.array([quality[j.index] for j in jobs]),
-            "flagged": np.asarray(flagged),
-        },
-    )
+    out = assemble_series(plan, list(results.values()), seconds=time.monotonic() - t0)
+    logger.info("reconstructed %d scans in %.1f s", len(plan.jobs), out.info["seconds"])
+    return out
 
 
 def write_series(
@@ -882,8 +1245,18 @@ def write_series(
 
 
 __all__ = [
+    "NO_CONVENTION",
+    "ReferenceState",
+    "ScanJob",
+    "ScanResult",
     "SeriesParams",
+    "SeriesPlan",
     "SeriesResult",
+    "apply_convention",
+    "assemble_series",
+    "plan_series",
+    "reconstruct_reference",
+    "reconstruct_scan",
     "validate_scan",
     "check_series",
     "crop_window",
