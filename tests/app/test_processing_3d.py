@@ -131,4 +131,4 @@ def test_volume_planes_are_labelled_as_attenuation(demo3d_result):
     (s,) = engine.load_path(demo3d_result)
     assert s.kind == "volume"
     assert engine.channel_label(s, "absorption") == "attenuation μ (1/m)"
-    assert engine.channel_label(s, "valence") == engine.CHANNEL_LABELS["valence"]
+    assert engine.channel_label(s, "valence") == "Ni valence"  # the fitted edge names the element
