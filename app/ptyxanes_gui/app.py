@@ -146,8 +146,8 @@ def prepare_showcase(window) -> None:
         if smp.stack is not None and "valence" not in smp.maps:
             try:
                 engine.apply_stage_result("fit", smp, run_sync(engine.fit_job(smp)))
-            except Exception:
-                logger.exception("fit of %s failed", smp.name)
+            except (ValueError, FileNotFoundError) as exc:
+                logger.warning("fit of %s failed: %s", smp.name, exc)
     window.select_sample(window.current)
     if len(window.samples) > 1:
         window.data_panel.select(len(window.samples) - 2)

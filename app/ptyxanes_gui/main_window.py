@@ -743,6 +743,7 @@ class MainWindow(QMainWindow):
             self._set_highlight(None)
             self.image_panel.viewer.set_marker(None)
             self.spectrum_panel.set_references(engine.reference_spectra(s))
+            self.processing.sample_selected(s)
         has_stack = s.stack is not None
         for key in ENERGY_CHANNELS:
             self.image_panel.set_channel_enabled(key, has_stack, "this sample has no energy stack")

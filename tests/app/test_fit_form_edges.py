@@ -133,3 +133,20 @@ def test_fit_that_cannot_run_is_a_message(qtbot, presenter, fe_crop, caplog, cap
     assert "valence" not in s.maps
     assert not any(r.exc_info for r in caplog.records)
     assert "Traceback" not in caplog.text and "Traceback" not in capsys.readouterr().err
+
+
+def test_selecting_an_fe_sample_moves_the_form_to_its_edge(presenter, fe_crop):
+    """The form's edge follows a newly selected sample whose energies do not cover it."""
+    from ptyxanes_gui.presenters import engine
+
+    (s,) = engine.load_path(fe_crop)
+    box = presenter._panel.stages["fit"]
+    box.inputs["edge"].setCurrentText("Ni-K")
+    presenter.current["sample"] = s
+    presenter.sample_selected(s)
+    assert box.inputs["edge"].currentText() == "Fe-L3"
+    box.inputs["edge"].setCurrentText("Fe-L2")  # a choice the energies cover stays
+    presenter.sample_selected(s)
+    assert box.inputs["edge"].currentText() == "Fe-L2"
+    # without a form, a sample's fit parameters and calibration follow its energies too
+    assert engine.sample_fit_params(s).edge == "Fe-L3"

@@ -313,7 +313,18 @@ def sample_fit_params(sample: Sample | None) -> stages.FitParams:
             return stages.FitParams.from_flat(flat, "the sample's fit parameters")
         except (TypeError, ValueError):
             logger.debug("saved fit parameters not usable", exc_info=True)
-    return stages.FitParams(references=refs)
+    return _default_fit_params(sample, refs)
+
+
+def _default_fit_params(sample: Sample | None,
+                        refs: tuple[tuple[float, str], ...]) -> stages.FitParams:
+    """Stage defaults, at the edge that the sample's energies cover (Ni-K when unknown)."""
+    from ptyxanes.xanes.edges import edge_for_energies
+
+    stack = None if sample is None else sample.stack
+    if stack is None or not np.size(stack.energy):
+        return stages.FitParams(references=refs)
+    return stages.FitParams.for_edge(edge_for_energies(stack.energy).name, references=refs)
 
 
 def normalize(energy: NDArray[Any], mu: NDArray[Any], options: Any) -> NDArray[np.float64]:
@@ -464,10 +475,13 @@ def calibration(energy: NDArray[np.float64],
     key = (np.asarray(energy, np.float64).tobytes(), tuple(references))
     if key not in _CAL_CACHE:
         try:
-            _CAL_CACHE[key] = stages.calibration_for(
-                np.asarray(energy, np.float64), stages.FitParams(references=tuple(references)))
-        except Exception:
-            logger.warning("no valence calibration on this energy grid", exc_info=True)
+            from ptyxanes.xanes.edges import edge_for_energies
+
+            params = stages.FitParams.for_edge(edge_for_energies(energy).name,
+                                               references=tuple(references))
+            _CAL_CACHE[key] = stages.calibration_for(np.asarray(energy, np.float64), params)
+        except (ValueError, FileNotFoundError) as exc:
+            logger.warning("no valence calibration on this energy grid: %s", exc)
             _CAL_CACHE[key] = None
     return _CAL_CACHE[key]
 
@@ -613,7 +627,7 @@ def fit_params(sample: Sample | None, form: dict[str, Any]) -> stages.FitParams:
     from ptyxanes.xanes.edges import edge_spec
 
     values = dict(form)
-    edge = str(values.pop("edge", "") or stages.FitParams().edge)
+    edge = str(values.pop("edge", "") or _default_fit_params(sample, ()).edge)
     spec = edge_spec(edge)
     for name, what in (("pre_edge", "pre-edge window"), ("window", "fit window"),
                        ("post_edge", "post-edge window")):

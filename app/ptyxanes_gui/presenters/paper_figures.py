@@ -255,24 +255,6 @@ class ExploreResult:
     n_spectra: int
 
 
-def edge_of_energies(energy: NDArray[np.floating]) -> Any:
-    """The common absorption edge whose pre-edge and edge lie inside ``energy`` (eV).
-
-    Returns
-    -------
-    spec : ptyxanes.xanes.edges.EdgeSpec
-        The Ni K-edge when no listed edge fits (its windows then say what is missing).
-    """
-    from ptyxanes.xanes.edges import COMMON_EDGES, edge_spec
-
-    lo, hi = float(np.min(energy)), float(np.max(energy))
-    for name in COMMON_EDGES:
-        spec = edge_spec(name)
-        if lo <= spec.pre_edge[1] and spec.pre_edge[0] <= hi and lo <= spec.energy <= hi:
-            return spec
-    return edge_spec("Ni-K")
-
-
 def explore_job(energy: NDArray[np.floating], data: Any, kind: str, n_components: int = 4,
                 n_clusters: int = 3, seed: int = 0, control: Control | None = None
                 ) -> Generator[Progress, None, ExploreResult]:
@@ -296,11 +278,12 @@ def explore_job(energy: NDArray[np.floating], data: Any, kind: str, n_components
         Too few energies or spectra (from :mod:`ptyxanes.explore`).
     """
     from ptyxanes.explore import kmeans_gen, normalized_spectra, pca_gen
+    from ptyxanes.xanes.edges import edge_for_energies
 
     yield Progress(0, 3, "normalising spectra", "explore")
     e = np.asarray(energy, float)
     sd = normalized_spectra(e, np.asarray(data), kind=kind, energy_axis=0,
-                            edge=edge_of_energies(e))
+                            edge=edge_for_energies(e))
     if control is not None:
         control.check()
     p = yield from pca_gen(sd, n_components, control=control)

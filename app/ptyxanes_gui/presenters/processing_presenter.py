@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from qtpy.QtCore import QObject, QTimer, Signal
 from superqt.utils import create_worker
 
@@ -81,6 +82,29 @@ class ProcessingPresenter(QObject):
         except Exception:  # no window yet
             sample = None
         box.set_reference_rows(engine.reference_rows(sample, box.params()))
+
+    def sample_selected(self, sample: Any) -> None:
+        """Follow a newly selected sample: the Fit form's edge and its reference table.
+
+        The edge changes only when the sample's energies do not cover the one chosen
+        (an Fe L-edge STXM stack after a Ni K-edge sample); a covered choice stays.
+        """
+        box = self._panel.stages.get("fit")
+        if box is None:
+            return
+        stack = getattr(sample, "stack", None)
+        if stack is not None and np.size(stack.energy):
+            from ptyxanes.xanes.edges import edge_for_energies, edge_spec
+
+            combo = box.inputs["edge"]
+            e = np.asarray(stack.energy, float)
+            try:
+                chosen = edge_spec(combo.currentText().strip() or "Ni-K").energy
+            except ValueError:
+                chosen = float("nan")
+            if not e.min() <= chosen <= e.max():
+                combo.setCurrentText(edge_for_energies(e).name)
+        self.refresh_fit_references()
 
     def is_running(self, stage: str) -> bool:
         return stage in self.workers

@@ -34,7 +34,11 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
 
 logger = logging.getLogger(__name__)
 
@@ -279,3 +283,34 @@ def edge_spec(name: str = "Ni-K", *, pre_edge: tuple[float, float] | None = None
                     tuple(window) if window is not None else d_win,  # type: ignore[arg-type]
                     tuple(post_edge) if post_edge is not None else d_post,  # type: ignore[arg-type]
                     float(e0) if e0 is not None else d_e0, norm, l2)
+
+
+def edge_for_energies(energy: Sequence[float] | NDArray[np.floating],
+                      default: str = "Ni-K") -> EdgeSpec:
+    """The first of :data:`COMMON_EDGES` whose pre-edge and edge lie inside ``energy``.
+
+    Parameters
+    ----------
+    energy : array-like of float
+        The energies of a stack, eV.
+    default : str, optional
+        Returned when no listed edge fits (its windows then say what is missing).
+
+    Returns
+    -------
+    spec : EdgeSpec
+
+    Examples
+    --------
+    >>> edge_for_energies([700.0, 715.0, 730.0]).name
+    'Fe-L3'
+    >>> edge_for_energies([8270.0, 8345.0, 8420.0]).name
+    'Ni-K'
+    """
+    e = np.asarray(energy, np.float64)
+    lo, hi = float(np.min(e)), float(np.max(e))
+    for name in COMMON_EDGES:
+        spec = edge_spec(name)
+        if lo <= spec.pre_edge[1] and spec.pre_edge[0] <= hi and lo <= spec.energy <= hi:
+            return spec
+    return edge_spec(default)
