@@ -221,6 +221,37 @@ def _stage_fit(
     return (yield from stages.fit_stage(stack, _fit_params(params), control))
 
 
+
+def record_fit(project: Project, result: Any, stack: ImageStack,
+               params: PipelineParams) -> dict[str, Any]:
+    """Put a fit's maps and calibration table into the project; return its stage parameters.
+
+    Shared by the in-process and the distributed pipeline, so both write the same file.
+
+    Parameters
+    ----------
+    project : Project
+        Updated in place (``maps``, ``tables["calibration"]``).
+    result : ptyxanes.xanes.XanesResult
+        Maps shaped like the stack's images.
+    stack : ImageStack
+        The fitted stack (its mean pixel size, m, goes with the maps).
+    params : PipelineParams
+
+    Returns
+    -------
+    stage_params : dict
+        The ``[fit]`` parameters with the references, threshold used and energy shifts.
+    """
+    project.maps.update(result_maps(result, float(np.mean(stack.pixel_size))))
+    if result.calibration is not None:
+        project.tables["calibration"] = calibration_table(result.calibration)
+    return {**params.fit, "references": [list(r) for r in params.references],
+            "threshold_used": float(result.threshold),
+            "energy_shifts": {k: v.as_dict() for k, v in
+                              result.info.get("energy_shifts", {}).items()}}
+
+
 def run_pipeline(
     dim: Dim,
     source: str | Path,
@@ -335,13 +366,7 @@ def run_pipeline(
         else:  # fit
             assert current is not None
             result = yield from sub_progress(_stage_fit(current, params, control), i, 1, n, stage)
-            project.maps.update(result_maps(result, float(np.mean(current.pixel_size))))
-            if result.calibration is not None:
-                project.tables["calibration"] = calibration_table(result.calibration)
-            stage_params = {**params.fit, "references": [list(r) for r in params.references],
-                            "threshold_used": float(result.threshold),
-                            "energy_shifts": {k: v.as_dict() for k, v in
-                                              result.info.get("energy_shifts", {}).items()}}
+            stage_params = record_fit(project, result, current, params)
         project.parameters[stage] = dict(stage_params)
         project.provenance.append(provenance(f"pipeline.{stage}", dict(stage_params)))
         yield Progress(i + 1, n, f"{stage} done", stage)

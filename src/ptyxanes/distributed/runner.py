@@ -407,6 +407,25 @@ def _fit_blocks(
     return replace(res, info={**res.info, "tasks": n_b})
 
 
+
+def _start(stack: ImageStack, client: Any, backend: Any, stats: RunStats | None,
+           checkpoint: str | Path | None, name: str,
+           kind: str) -> tuple[str, RunStats, CheckpointStore]:
+    """Check a single-stage run's inputs; its source file, run statistics and checkpoint."""
+    import tempfile
+
+    source = stack.attrs.get("source_file")
+    if not source:
+        raise ValueError(f"{name} needs a stack read from a file (workers read it)")
+    if client is None and (backend is None or not backend.distributed):
+        raise ValueError(f"{name} needs a client or a backend with workers or a scheduler")
+    stats = stats if stats is not None else RunStats()
+    ckpt = (Path(checkpoint) if checkpoint is not None
+            else Path(tempfile.mkdtemp(prefix=f"ptyxanes-{kind}-")))
+    stats.checkpoint = str(ckpt)
+    return str(source), stats, CheckpointStore(ckpt)
+
+
 def fit_stack_distributed(
     stack: ImageStack,
     *,
@@ -447,21 +466,10 @@ def fit_stack_distributed(
         A stack that was not read from a file.
     SchedulerLost
     """
-    import tempfile
-
     from ptyxanes.xanes import FitOptions
 
-    source = stack.attrs.get("source_file")
-    if not source:
-        raise ValueError("the distributed fit needs a stack read from a file (workers read it)")
-    if client is None and (backend is None or not backend.distributed):
-        raise ValueError("fit_stack_distributed needs a client or a backend with workers or a "
-                         "scheduler")
-    stats = stats if stats is not None else RunStats()
-    ckpt = Path(checkpoint) if checkpoint is not None else Path(tempfile.mkdtemp(
-        prefix="ptyxanes-fit-"))
-    store = CheckpointStore(ckpt)
-    stats.checkpoint = str(ckpt)
+    source, stats, store = _start(stack, client, backend, stats, checkpoint,
+                                  "fit_stack_distributed", "fit")
 
     def run(c: Any) -> Generator[Progress, None, Any]:
         s = _Session(c, store, control or Control(), stats)
@@ -481,7 +489,7 @@ def fit_stack_distributed(
             result = yield from run(client)
     finally:
         if checkpoint is None:
-            shutil.rmtree(ckpt, ignore_errors=True)
+            shutil.rmtree(store.directory, ignore_errors=True)
     return result
 
 
@@ -526,19 +534,8 @@ def reconstruct_tilt_stack_distributed(
         Not a tilt series, or a stack not read from a file.
     SchedulerLost
     """
-    import tempfile
-
-    source = stack.attrs.get("source_file")
-    if not source:
-        raise ValueError("the distributed tomography needs a stack read from a file")
-    if client is None and (backend is None or not backend.distributed):
-        raise ValueError("reconstruct_tilt_stack_distributed needs a client or a backend with "
-                         "workers or a scheduler")
-    stats = stats if stats is not None else RunStats()
-    ckpt = Path(checkpoint) if checkpoint is not None else Path(tempfile.mkdtemp(
-        prefix="ptyxanes-tomo-"))
-    store = CheckpointStore(ckpt)
-    stats.checkpoint = str(ckpt)
+    source, stats, store = _start(stack, client, backend, stats, checkpoint,
+                                  "reconstruct_tilt_stack_distributed", "tomo")
 
     def run(c: Any) -> Generator[Progress, None, tuple[ImageStack, Any]]:
         s = _Session(c, store, control or Control(), stats)
@@ -558,7 +555,7 @@ def reconstruct_tilt_stack_distributed(
             result = yield from run(client)
     finally:
         if checkpoint is None:
-            shutil.rmtree(ckpt, ignore_errors=True)
+            shutil.rmtree(store.directory, ignore_errors=True)
     return result
 
 
@@ -639,7 +636,6 @@ def run_pipeline_distributed(
     """
     from ptyxanes.io.nexus import read_stack, write_stack
     from ptyxanes.pipeline import STAGES, PipelineParams
-    from ptyxanes.xanes.results import calibration_table, result_maps
 
     control = control or Control()
     params = params or PipelineParams()
@@ -663,12 +659,11 @@ def run_pipeline_distributed(
             with backend.connect() as own:
                 project = yield from _pipeline(own, store, dim, source, output, params,
                                                overwrite, control, stats, chunk_spectra,
-                                               read_stack, write_stack, STAGES, result_maps,
-                                               calibration_table)
+                                               read_stack, write_stack, STAGES)
         else:
             project = yield from _pipeline(client, store, dim, source, output, params, overwrite,
                                            control, stats, chunk_spectra, read_stack,
-                                           write_stack, STAGES, result_maps, calibration_table)
+                                           write_stack, STAGES)
     except BaseException:
         if checkpoint is None and ckpt.is_dir() and not any(ckpt.iterdir()):
             ckpt.rmdir()  # nothing finished: leave no empty folder behind
@@ -689,8 +684,10 @@ def _keep(store: CheckpointStore, name: str, stack: ImageStack, write_stack: Any
 
 def _pipeline(client: Any, store: CheckpointStore, dim: str, source: Path, output: Path,
               params: Any, overwrite: bool, control: Control, stats: RunStats,
-              chunk_spectra: int, read_stack: Any, write_stack: Any, stages_of: Any,
-              result_maps: Any, calibration_table: Any) -> Generator[Progress, None, Project]:
+              chunk_spectra: int, read_stack: Any, write_stack: Any,
+              stages_of: Any) -> Generator[Progress, None, Project]:
+    from ptyxanes.pipeline import record_fit
+
     s = _Session(client, store, control, stats)
     stats.dashboard = dashboard_link(client)
     try:
@@ -741,13 +738,7 @@ def _pipeline(client: Any, store: CheckpointStore, dim: str, source: Path, outpu
                 shp = tuple(current.data.shape[1:])
                 result = replace(result, **{k: getattr(result, k).reshape(shp)
                                             for k in tasks.FIT_MAPS})
-                project.maps.update(result_maps(result, float(np.mean(current.pixel_size))))
-                if result.calibration is not None:
-                    project.tables["calibration"] = calibration_table(result.calibration)
-                stage_params = {**params.fit, "references": [list(r) for r in params.references],
-                                "threshold_used": float(result.threshold),
-                                "energy_shifts": {k: v.as_dict() for k, v in
-                                                  result.info.get("energy_shifts", {}).items()}}
+                stage_params = record_fit(project, result, current, params)
             project.parameters[stage] = dict(stage_params)
             project.provenance.append(provenance(f"pipeline.{stage}", dict(stage_params)))
             yield Progress(i + 1, n, f"{stage} done", stage)
