@@ -100,8 +100,13 @@ class ComputeBackend:
         return "in-process"
 
     @contextlib.contextmanager
-    def connect(self) -> Iterator[Client]:
+    def connect(self, timeout: str = "10s") -> Iterator[Client]:
         """A Dask client for the duration of a ``with`` block.
+
+        Parameters
+        ----------
+        timeout : str, optional
+            How long to try reaching an existing scheduler (Dask syntax, e.g. ``"10s"``).
 
         Yields
         ------
@@ -121,9 +126,10 @@ class ComputeBackend:
             raise ValueError("the in-process backend has no Dask client")
         if self.scheduler is not None:
             try:
-                client = Client(self.scheduler, timeout="10s")
-            except (OSError, TimeoutError) as exc:
-                raise OSError(f"cannot reach the Dask scheduler at {self.scheduler}: {exc}") \
+                client = Client(self.scheduler, timeout=timeout)
+            except Exception as exc:  # noqa: BLE001 - refused, timed out, unknown host ...
+                reason = " ".join(str(exc).split()) or type(exc).__name__
+                raise OSError(f"cannot reach the Dask scheduler at {self.scheduler}: {reason}") \
                     from exc
             try:
                 logger.info("connected to %s (dashboard %s)", self.scheduler,
