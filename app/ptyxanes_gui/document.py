@@ -395,6 +395,9 @@ class Document:
         self._dirty = False
         self._undo: list[Edit] = []
         self._redo: list[Edit] = []
+        #: where the session's long stages run (``ptyxanes_gui.presenters.compute_presenter
+        #: .ComputeChoice``); None: in this process
+        self.compute: Any = None
 
     # ---------------------------------------------------------------- state
     @property

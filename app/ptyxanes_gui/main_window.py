@@ -150,6 +150,11 @@ class MainWindow(QMainWindow):
         self.document.dirty_changed.connect(self._on_dirty_changed)
         self.document.undo_changed.connect(self._on_undo_changed)
         self._autosave = AutosaveController(self, self.document, self.settings)
+        # Settings ▸ Compute…: the fit and tomography in-process or on Dask
+        from ptyxanes_gui.presenters.compute_presenter import ComputePresenter
+
+        self.compute = ComputePresenter(self.settings, self.document, self)
+        self.compute.install(self)
 
     # ================================================================ construction
     def _add_dock(self, key: str, title: str, widget: QWidget, area) -> QDockWidget:
@@ -497,6 +502,7 @@ class MainWindow(QMainWindow):
         from superqt.utils import WorkerBase
 
         WorkerBase.await_workers(2000)
+        self.compute.shutdown()
         if self._volume_panel is not None:
             try:
                 self._volume_panel.close_viewer()

@@ -697,10 +697,11 @@ def reference_rows(sample: Sample | None, form: dict[str, Any]) -> list[tuple[st
 GUI_FIT_CHUNK = 16384
 
 
-def fit_job(sample: Sample, *, control: Control | None = None, **form: Any
+def fit_job(sample: Sample, *, control: Control | None = None, fit: Any = None, **form: Any
             ) -> Generator[Any, None, Any]:
     """The fit stage (:func:`ptyxanes.stages.fit_stage`) on the sample's stack or volumes.
 
+    ``fit`` runs the fit itself (``fit_stage``'s argument; default in this process).
     Returns :class:`FitMaps` (keys of :data:`MAP_NAMES`, (M, N) or (P, M, N)), the
     maps of :func:`ptyxanes.xanes.results.result_maps` (as the CLI saves them).
     """
@@ -708,7 +709,7 @@ def fit_job(sample: Sample, *, control: Control | None = None, **form: Any
 
     params = fit_params(sample, form)
     stack = sample.volume_stack if sample.volume_stack is not None else sample.stack
-    res = yield from stages.fit_stage(stack, params, control)
+    res = yield from stages.fit_stage(stack, params, control, fit=fit)
     if not np.any(np.asarray(res.mask) & (np.asarray(res.status) == 0)):
         raise ValueError(f"no pixel of {sample.name} was fitted with {params.edge_spec.describe()}"
                          " (check the edge, the windows and the sample mask)")

@@ -58,6 +58,8 @@ class ProcessingPresenter(QObject):
         self._controls: dict[str, Control] = {}
         self._cancel_t0: dict[str, float] = {}
         self.workers: dict[str, Any] = {}
+        #: stage -> job; another presenter may replace one (e.g. the compute presenter's Dask jobs)
+        self.jobs: dict[str, Callable[..., Any]] = dict(JOBS)
         #: stage -> the sample it is running on
         self.running_samples: dict[str, Any] = {}
         self.previews_emitted = 0
@@ -125,7 +127,7 @@ class ProcessingPresenter(QObject):
         if stage in self.workers:
             logger.warning("%s is still running: wait for it or cancel it first", stage)
             return
-        job = JOBS[stage]
+        job = self.jobs[stage]
         control = Control()
         self._controls[stage] = control
         self._cancel_t0.pop(stage, None)

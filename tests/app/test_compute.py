@@ -1,0 +1,150 @@
+"""Settings ▸ Compute…: the fit on local Dask workers equals the in-process fit; a bad
+scheduler address is a one-line message while the GUI keeps running; cancel keeps the data.
+
+One LocalCluster of one worker process (127.0.0.1 only) serves the whole first test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_stack_file
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QDialog, QDialogButtonBox
+
+
+def _dialog(qtbot, window):
+    from ptyxanes_gui.dialogs.compute_dialog import ComputeDialog
+
+    assert window.settings_menu.actions() == [window.act_compute]
+    window.act_compute.trigger()
+    dlg = window.findChild(QDialog, "compute_dialog")
+    assert isinstance(dlg, ComputeDialog) and dlg.isVisible()
+    return dlg
+
+
+def _ok(dlg):
+    dlg.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+
+
+def _in_process_maps(path, form):
+    """The in-process GUI fit of a freshly opened copy of the sample."""
+    from ptyxanes_gui.presenters import engine
+
+    from ptyxanes.progress import run_sync
+
+    (s,) = engine.load_path(path)
+    return run_sync(engine.fit_job(s, **form))
+
+
+@pytest.mark.slow
+def test_local_workers_fit_all_samples_equal_in_process_then_cancel(qtbot, window, tmp_path,
+                                                                      settings_path):
+    from distributed import Event
+
+    from ptyxanes_gui.presenters.compute_presenter import ComputeChoice
+
+    paths = [make_stack_file(tmp_path / f"s{i}.h5", f"sample {i}", shape=(20 + 4 * i, 24),
+                             seed=i) for i in range(2)]
+    assert window.open_paths([str(p) for p in paths])
+    assert len(window.samples) == 2
+    status = window.compute.status_widget
+    assert not status.isVisible()  # in-process: nothing to show
+
+    dlg = _dialog(qtbot, window)
+    assert dlg.mode() == "inprocess" and not dlg.test_btn.isEnabled()
+    dlg.mode_buttons["local"].setChecked(True)
+    dlg.workers.setValue(1)
+    dlg.memory.setText("1GiB")
+    with qtbot.waitSignal(dlg.tested, timeout=60000) as test:
+        dlg.test_btn.click()
+    assert test.args == [True]
+    link = dlg.dashboard_link()
+    assert link.startswith("http://127.0.0.1:") and "href" in dlg.message.text()
+    client = window.compute.client
+    _ok(dlg)
+    choice = ComputeChoice(mode="local", workers=1, memory_limit="1GiB")
+    assert window.compute.choice == choice and window.document.compute == choice
+    window.settings.sync()
+    from qtpy.QtCore import QSettings
+
+    assert ComputeChoice.load(QSettings(str(settings_path), QSettings.Format.IniFormat)) == choice
+    assert status.isVisible()
+
+    # Process ▸ Fit XANES of all samples, on the worker
+    counts = []
+    window.compute.tasks_changed.connect(counts.append)
+    window.fit_all_samples()
+    qtbot.waitUntil(lambda: all("valence" in s.maps for s in window.samples)
+                    and not window.processing.workers, timeout=120000)
+    assert window.compute.client is client  # connected once, kept between runs
+    done = [c for c in counts if c.state == "done"]
+    assert len(done) == 2 and all(c.done == c.submitted > 0 and c.failed == 0 for c in done)
+    assert done[-1].dashboard == link and "dashboard" in status.link.text()
+    assert f"{done[-1].submitted}/{done[-1].submitted} tasks done" in status.tasks.text()
+    form = window.processing_panel.stages["fit"].params()
+    for s, path in zip(window.samples, paths, strict=True):
+        ref = _in_process_maps(path, form)
+        assert set(s.maps) == set(ref)
+        for key in ref:
+            np.testing.assert_array_equal(s.maps[key], ref[key], err_msg=key)
+        assert np.isfinite(s.maps["valence"]).sum() > 100
+
+    # cancel: the fit's task waits behind a busy worker; Cancel stops it, the maps stay
+    gate = Event("ptyxanes-test-gate", client=client)
+    blocker = client.submit(lambda: Event("ptyxanes-test-gate").wait(60), pure=False)
+    sample = window.samples[0]
+    before = sample.maps
+    window.document.set_dirty(False)
+    counts.clear()
+    window.processing.run_on("fit", sample, form)
+    qtbot.waitUntil(lambda: any(c.submitted > 0 for c in counts), timeout=30000)
+    with qtbot.waitSignal(window.processing.stage_cancelled, timeout=30000):
+        status.cancel_btn.click()
+    gate.set()
+    blocker.result(timeout=30)
+    qtbot.waitUntil(lambda: not window.processing.workers, timeout=10000)
+    assert sample.maps is before and not window.document.dirty
+    assert counts[-1].state == "cancelled" and counts[-1].done == 0
+    assert "(cancelled)" in status.tasks.text()
+
+    window.compute.shutdown()  # as on quit: the client and its local cluster are closed
+    assert window.compute.client is None and client.status == "closed"
+
+
+def test_bad_scheduler_address_is_one_line_message_gui_keeps_running(qtbot, window, tmp_path):
+    (path,) = [make_stack_file(tmp_path / "s.h5", "s", shape=(12, 12))]
+    assert window.open_paths([str(path)])
+    window.compute.connect_timeout_s = 1.0
+    dlg = _dialog(qtbot, window)
+    dlg.mode_buttons["scheduler"].setChecked(True)
+    dlg.address.setText("tcp://127.0.0.1:1")
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(20)
+    with qtbot.waitSignal(dlg.tested, timeout=30000) as test:
+        dlg.test_btn.click()
+        assert not dlg.test_btn.isEnabled()  # returned at once: the connection is in a worker
+    timer.stop()
+    assert test.args == [False]
+    text = dlg.message.text()
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:1" in text
+    assert "Traceback" not in text and "\n" not in text
+    assert len(ticks) >= 10  # the event loop ran during the ~1 s attempt
+    assert dlg.test_btn.isEnabled()
+
+    # OK keeps the choice; a fit then fails with the same one line, the sample unchanged
+    dlg.address.setText("")
+    _ok(dlg)
+    assert dlg.isVisible() and "no scheduler address" in dlg.message.text()
+    dlg.address.setText("tcp://127.0.0.1:1")
+    _ok(dlg)
+    assert not dlg.isVisible() and window.compute.choice.mode == "scheduler"
+    s = window.samples[0]
+    with qtbot.waitSignal(window.processing.stage_failed, timeout=30000) as failed:
+        window.processing.run_on("fit", s, window.processing_panel.stages["fit"].params())
+    assert failed.args[1].startswith("fit failed: cannot reach the Dask scheduler at "
+                                     "tcp://127.0.0.1:1")
+    assert "\n" not in failed.args[1] and "valence" not in s.maps
+    qtbot.waitUntil(lambda: not window.processing.workers, timeout=10000)
