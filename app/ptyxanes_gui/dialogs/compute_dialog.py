@@ -62,6 +62,7 @@ class ComputeDialog(QDialog):
         self.setWindowTitle("Compute")
         self.presenter = presenter
         self.testing = False
+        self.setMinimumWidth(480)
         lay = QVBoxLayout(self)
         intro = QLabel("Where the fit and the tomography run. Results are the same "
                        "everywhere; Dask splits a stage into tasks (one per energy, or per "
@@ -123,8 +124,9 @@ class ComputeDialog(QDialog):
         self.message.setOpenExternalLinks(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
         test_row.addWidget(self.test_btn)
-        test_row.addWidget(self.message, 1)
+        test_row.addStretch(1)
         lay.addLayout(test_row)
+        lay.addWidget(self.message)
         self.test_btn.setVisible(presenter is not None)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
