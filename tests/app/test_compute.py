@@ -1,5 +1,6 @@
-"""Settings ▸ Compute…: the fit on local Dask workers equals the in-process fit; a bad
-scheduler address is a one-line message while the GUI keeps running; cancel keeps the data.
+"""Settings ▸ Compute…: the fit and the tomography on local Dask workers equal the in-process
+stages; a bad scheduler address is a one-line message while the GUI keeps running; cancel
+keeps the data.
 
 One LocalCluster of one worker process (127.0.0.1 only) serves the whole first test.
 """
@@ -38,10 +39,9 @@ def _in_process_maps(path, form):
 
 
 @pytest.mark.slow
-def test_local_workers_fit_all_samples_equal_in_process_then_cancel(qtbot, window, tmp_path,
-                                                                      settings_path):
+def test_local_workers_fit_all_samples_and_tomo_equal_in_process_then_cancel(
+        qtbot, window, tmp_path, settings_path, demo3d_result):
     from distributed import Event
-
     from ptyxanes_gui.presenters.compute_presenter import ComputeChoice
 
     paths = [make_stack_file(tmp_path / f"s{i}.h5", f"sample {i}", shape=(20 + 4 * i, 24),
@@ -55,7 +55,7 @@ def test_local_workers_fit_all_samples_equal_in_process_then_cancel(qtbot, windo
     assert dlg.mode() == "inprocess" and not dlg.test_btn.isEnabled()
     dlg.mode_buttons["local"].setChecked(True)
     dlg.workers.setValue(1)
-    dlg.memory.setText("1GiB")
+    dlg.memory.setText("2GiB")
     with qtbot.waitSignal(dlg.tested, timeout=60000) as test:
         dlg.test_btn.click()
     assert test.args == [True]
@@ -63,7 +63,7 @@ def test_local_workers_fit_all_samples_equal_in_process_then_cancel(qtbot, windo
     assert link.startswith("http://127.0.0.1:") and "href" in dlg.message.text()
     client = window.compute.client
     _ok(dlg)
-    choice = ComputeChoice(mode="local", workers=1, memory_limit="1GiB")
+    choice = ComputeChoice(mode="local", workers=1, memory_limit="2GiB")
     assert window.compute.choice == choice and window.document.compute == choice
     window.settings.sync()
     from qtpy.QtCore import QSettings
@@ -89,6 +89,28 @@ def test_local_workers_fit_all_samples_equal_in_process_then_cancel(qtbot, windo
         for key in ref:
             np.testing.assert_array_equal(s.maps[key], ref[key], err_msg=key)
         assert np.isfinite(s.maps["valence"]).sum() > 100
+
+    # Process ▸ Tomography on the worker (one task per energy): the in-process volumes
+    from ptyxanes_gui.presenters import engine
+
+    from ptyxanes.progress import run_sync
+
+    tilt_path = demo3d_result.parent / "input" / "stack.nxs"
+    assert window.open_paths([str(tilt_path)])
+    tilt = window.samples[-1]
+    assert tilt.kind == "tilt"
+    n_e = tilt.tilt_stack.data.shape[0]
+    counts.clear()
+    form3d = {"iterations": 4, "align_rounds": 0}
+    with qtbot.waitSignal(window.processing.stage_finished, timeout=120000):
+        window.processing.run_on("tomo", tilt, form3d)
+    assert counts[-1].state == "done" and counts[-1].done == counts[-1].submitted == n_e
+    (fresh,) = engine.load_path(tilt_path)
+    ref = run_sync(engine.tomo_job(fresh, **form3d))
+    assert tilt.kind == "volume" and tilt.volume_stack.data.shape == ref.data.shape
+    np.testing.assert_array_equal(tilt.volume_stack.data, ref.data)
+    np.testing.assert_array_equal(tilt.volume_stack.energy, ref.energy)
+    qtbot.waitUntil(lambda: not window.processing.workers, timeout=10000)
 
     # cancel: the fit's task waits behind a busy worker; Cancel stops it, the maps stay
     gate = Event("ptyxanes-test-gate", client=client)
