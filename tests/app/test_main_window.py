@@ -301,7 +301,7 @@ def test_drop_opens_files(qtbot, window, two_samples):
 
 def test_menus_and_about(window):
     titles = [a.text() for a in window.menuBar().actions()]
-    assert titles == ["&File", "&Edit", "&View", "&Process", "&Help"]
+    assert titles == ["&File", "&Edit", "&View", "&Process", "&Settings", "&Help"]
     text = window.about_text()
     assert "ptyxanes" in text and "Qt" in text and "http" in text
     window.docks["histogram"].close()
