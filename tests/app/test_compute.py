@@ -170,3 +170,29 @@ def test_bad_scheduler_address_is_one_line_message_gui_keeps_running(qtbot, wind
                                      "tcp://127.0.0.1:1")
     assert "\n" not in failed.args[1] and "valence" not in s.maps
     qtbot.waitUntil(lambda: not window.processing.workers, timeout=10000)
+
+
+def test_compute_choice_backend_and_settings(tmp_path):
+    from ptyxanes_gui.presenters.compute_presenter import ComputeChoice
+    from qtpy.QtCore import QSettings
+
+    from ptyxanes.distributed import ComputeBackend
+
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    assert ComputeChoice.load(settings) == ComputeChoice()  # in-process by default
+    assert ComputeChoice().backend() == ComputeBackend() and not ComputeBackend().distributed
+    local = ComputeChoice(mode="local", workers=3, memory_limit="6GiB")
+    assert local.backend() == ComputeBackend(workers=3, memory_limit="6GiB")
+    remote = ComputeChoice(mode="scheduler", scheduler=" tcp://10.0.0.5:8786 ",
+                           shared_dir=str(tmp_path))
+    assert remote.backend() == ComputeBackend(scheduler="tcp://10.0.0.5:8786")
+    remote.save(settings)
+    settings.sync()
+    again = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    assert ComputeChoice.load(again) == remote
+    with pytest.raises(ValueError, match="'lots' is not a size"):
+        ComputeChoice(mode="local", memory_limit="lots").backend()
+    with pytest.raises(ValueError, match="no scheduler address"):
+        ComputeChoice(mode="scheduler").backend()
+    with pytest.raises(ValueError, match="compute mode"):
+        ComputeChoice(mode="gpu")

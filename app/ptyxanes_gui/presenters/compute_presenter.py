@@ -296,8 +296,9 @@ class ComputePresenter(QObject):
             keep = choice.mode != "inprocess" and choice.backend() == self._client_backend
         except ValueError:
             keep = False
-        if not keep and self._client is not None:
-            self._start(self._close_client, {})
+        if not keep and self._client is not None and not self.running:
+            self._start(self._close_client, {})  # (a running stage keeps it; the next run
+            # of another backend replaces it)
         self.choice_changed.emit(choice)
 
     def open_dialog(self, parent: QWidget | None = None) -> Any:
@@ -350,6 +351,10 @@ class ComputePresenter(QObject):
             return
         if not backend.distributed:
             self.connected.emit("")
+            return
+        if self.running and self._client is not None and backend != self._client_backend:
+            self.connection_failed.emit("a stage is running on Dask: test another choice "
+                                        "when it has finished")
             return
         self._start(lambda: _dashboard(self.client_for(backend)), {
             "returned": lambda link: self.connected.emit(link or ""),
