@@ -21,15 +21,23 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ptyxanes_gui.document import Document, Edit
+from ptyxanes.backend import describe_compute
+from ptyxanes_gui.document import Document, Edit, Sample
 from ptyxanes_gui.panels.data_panel import DataPanel
 from ptyxanes_gui.panels.histogram_panel import HistogramPanel
 from ptyxanes_gui.panels.image_panel import ImagePanel
 from ptyxanes_gui.panels.log import LogPanel, QtLogHandler
 from ptyxanes_gui.panels.processing_panel import ProcessingPanel
 from ptyxanes_gui.panels.spectrum_panel import SpectrumPanel
-from ptyxanes_gui.presenters import engine
-from ptyxanes_gui.presenters.engine import ENERGY_CHANNELS, MAP_CHANNELS, Sample
+from ptyxanes_gui.presenters import (
+    channels,
+    export_presenter,
+    histogram_presenter,
+    opening,
+    spectra,
+    stage_jobs,
+)
+from ptyxanes_gui.presenters.channels import ENERGY_CHANNELS, MAP_CHANNELS
 from ptyxanes_gui.presenters.processing_presenter import ProcessingPresenter
 from ptyxanes_gui.viewers import colormaps
 
@@ -143,8 +151,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_toolbar()
         self._connect_panels()
-        self.spectrum_panel.set_references(engine.reference_spectra())
-        self.histogram_panel.set_reference_lines(engine.reference_valences())
+        self.spectrum_panel.set_references(spectra.reference_spectra())
+        self.histogram_panel.set_reference_lines(spectra.reference_valences())
         self._restore_settings()
         self._update_enabled()
         self.document.dirty_changed.connect(self._on_dirty_changed)
@@ -191,7 +199,7 @@ class MainWindow(QMainWindow):
         self.readout = QLabel("")
         self.readout.setObjectName("pixel_readout")
         self.readout.setMinimumWidth(80)  # elided by the status bar, never widens the window
-        self.compute_label = QLabel(f"compute: {engine.describe_compute()}")
+        self.compute_label = QLabel(f"compute: {describe_compute()}")
         self.compute_label.setObjectName("compute_path")
         self.statusBar().addWidget(self.readout, 1)
         self.statusBar().addPermanentWidget(self.compute_label)
@@ -369,7 +377,7 @@ class MainWindow(QMainWindow):
         for action, stage in ((self.act_fit, "fit"), (self.act_register, "register"),
                               (self.act_reconstruct, "reconstruct"), (self.act_tomo, "tomo"),
                               (self.act_segment, "segment")):
-            reason = engine.stage_input_problem(stage, sample)
+            reason = stage_jobs.stage_input_problem(stage, sample)
             action.setEnabled(reason is None)
             action.setToolTip(reason or action.text().replace("&", ""))
             action.setStatusTip(reason or "")
@@ -574,13 +582,13 @@ class MainWindow(QMainWindow):
                                recent=False):
                 self.statusBar().showMessage(
                     "Raw scans: run Reconstruct in the Processing panel (live preview)", 10000)
-        self._in_worker("Preparing the demo scans", engine.ensure_demo_scans, done)
+        self._in_worker("Preparing the demo scans", opening.ensure_demo_scans, done)
 
     def open_demo(self, with_3d: bool = True) -> None:
         """Open the demo (built and fitted on first use, in a worker): four 2D samples
         with their valence maps, plus (``with_3d``) a 3D sample with a valence volume."""
         def build() -> tuple[Path, Path | None]:
-            return engine.ensure_demo(), engine.ensure_demo_3d() if with_3d else None
+            return opening.ensure_demo(), opening.ensure_demo_3d() if with_3d else None
 
         def done(paths: tuple[Path, Path | None]) -> None:
             ok = self.open_paths([str(paths[0])], title="Demo: simulated NMC811", recent=False)
@@ -592,7 +600,7 @@ class MainWindow(QMainWindow):
     def open_demo_3d(self, path: Path | None = None) -> bool:
         """Add the 3D demo sample (a valence volume) to the Data panel without selecting it."""
         try:
-            new = engine.load_path(path if path is not None else engine.ensure_demo_3d())
+            new = opening.load_path(path if path is not None else opening.ensure_demo_3d())
         except Exception as exc:
             logger.warning("3D demo not available: %s", exc)
             self.statusBar().showMessage(f"3D demo not available: {exc}", 10000)
@@ -603,7 +611,7 @@ class MainWindow(QMainWindow):
         self.document.add_samples(new)
         self.data_panel.add_dataset(
             "Demo 3D: simulated NMC811 crystals (select to open the 3D view)",
-            [(first + i, s.name, *engine.describe_shape(s)) for i, s in enumerate(new)])
+            [(first + i, s.name, *opening.describe_shape(s)) for i, s in enumerate(new)])
         self.update_histogram()
         self._update_enabled()
         return True
@@ -613,7 +621,7 @@ class MainWindow(QMainWindow):
         ok = False
         for path in paths:
             try:
-                new = engine.load_path(path)
+                new = opening.load_path(path)
             except Exception as exc:
                 logger.error("could not open %s: %s", path, exc)
                 self.show_error("Could not open", f"Could not open {path}:\n\n{exc}")
@@ -622,12 +630,12 @@ class MainWindow(QMainWindow):
             self.document.add_samples(new)
             rows = []
             for i, s in enumerate(new):
-                rows.append((first + i, s.name, *engine.describe_shape(s)))
+                rows.append((first + i, s.name, *opening.describe_shape(s)))
             self.data_panel.add_dataset(title or str(path), rows)
             if recent:
                 self._add_recent(str(Path(path).resolve()))
             if self.document.path is None and len(self.samples) == len(new) and \
-                    engine.is_dataset_file(Path(path)):
+                    opening.is_dataset_file(Path(path)):
                 self.document.path = Path(path)  # Save writes back where it came from
             logger.info("opened %s: %d sample(s)", path, len(new))
             if new and new[0].volume is not None:
@@ -716,7 +724,7 @@ class MainWindow(QMainWindow):
         title = f"Imported: {src}" if src is not None else "Imported"
         if len(sources) > 1:
             title += f" (+{len(sources) - 1})"
-        self.data_panel.add_dataset(title, [(first, sample.name, *engine.describe_shape(sample))])
+        self.data_panel.add_dataset(title, [(first, sample.name, *opening.describe_shape(sample))])
         logger.info("imported %s: %s", src, " × ".join(str(n) for n in np.shape(stack.data)))
         self.data_panel.select(first)
         self.select_sample(first)
@@ -742,7 +750,7 @@ class MainWindow(QMainWindow):
             self.histogram_panel.clear_highlight()
             self._set_highlight(None)
             self.image_panel.viewer.set_marker(None)
-            self.spectrum_panel.set_references(engine.reference_spectra(s))
+            self.spectrum_panel.set_references(spectra.reference_spectra(s))
             self.processing.sample_selected(s)
         has_stack = s.stack is not None
         for key in ENERGY_CHANNELS:
@@ -826,7 +834,7 @@ class MainWindow(QMainWindow):
             return
         ch = self.image_panel.current_channel()
         if ch in ENERGY_CHANNELS and s.stack is not None:
-            img = engine.energy_image(s, ch, self.energy_index)
+            img = channels.energy_image(s, ch, self.energy_index)
             self.image_panel.set_energy_enabled(True)
             self.image_panel.set_energy_index(self.energy_index, float(s.energy[self.energy_index]))
         elif ch in s.maps:
@@ -900,8 +908,8 @@ class MainWindow(QMainWindow):
             return
         self._highlight_cluster(s, row, col)
         t0 = time.perf_counter()
-        raw = engine.pixel_spectrum(s, row, col)
-        fit = engine.fit_spectrum(s.energy, raw, s)
+        raw = spectra.pixel_spectrum(s, row, col)
+        fit = spectra.fit_spectrum(s.energy, raw, s)
         self.image_panel.viewer.set_marker(row, col)
         if "valence" in s.maps:
             # The map comes from the batch fit; say so when it differs from this fit.
@@ -924,7 +932,7 @@ class MainWindow(QMainWindow):
             self.update_histogram()
         if s is None or s.stack is None or mask is None or not mask.any():
             return
-        fit, band, n = engine.region_fit(s, mask)
+        fit, band, n = spectra.region_fit(s, mask)
         self.spectrum_panel.show_fit(f"{s.name}: ROI mean of {n} pixels", fit, band)
 
     # ================================================================ histogram
@@ -953,13 +961,13 @@ class MainWindow(QMainWindow):
             if m is not None and m.shape == v.shape:
                 v = v[m]
                 w = None if w is None else np.asarray(w)[m]
-            h, st = engine.valence_histogram(v, w, HIST_BINS)
+            h, st = histogram_presenter.valence_histogram(v, w, HIST_BINS)
             hists[s.name], stats[s.name] = h, st
         self.histogram_panel.set_histograms(HIST_BINS, hists, stats, cur.name if cur else "")
         shown = cur if cur in chosen else chosen[0] if chosen else with_maps[0]
-        spec = engine.sample_edge(shown)
+        spec = spectra.sample_edge(shown)
         self.histogram_panel.set_valence_axis(spec.valence_label, spec.element)
-        refs = engine.reference_valences(shown)
+        refs = spectra.reference_valences(shown)
         self.histogram_panel.set_reference_lines(refs, [spec.state_label(v) for v in refs])
         self.histogram_panel.set_message(
             f"{spec.element}-weighted (edge jump) valence distribution")
@@ -1003,7 +1011,7 @@ class MainWindow(QMainWindow):
     def fit_all_samples(self) -> None:
         """Fit every sample without a valence map, one after the other."""
         self._fit_queue = [s for s in self.samples if "valence" not in s.maps
-                           and engine.stage_input_problem("fit", s) is None]
+                           and stage_jobs.stage_input_problem("fit", s) is None]
         self._fit_next()
 
     def _fit_next(self) -> None:
@@ -1018,7 +1026,7 @@ class MainWindow(QMainWindow):
         self._end_preview(redraw=False)
         if sample in self.samples:
             self.data_panel.update_sample(self.samples.index(sample),
-                                          *engine.describe_shape(sample))
+                                          *opening.describe_shape(sample))
         if stage == "fit":
             from qtpy.QtCore import QTimer
 
@@ -1027,7 +1035,7 @@ class MainWindow(QMainWindow):
                 self.select_sample(self.current)
                 self.image_panel.set_channel("valence")
                 # the references of this fit (edge, files, shifts), on its normalisation
-                self.spectrum_panel.set_references(engine.reference_spectra(sample))
+                self.spectrum_panel.set_references(spectra.reference_spectra(sample))
             if sample.volume_maps:
                 logger.info("fit: valence volume %s of %s",
                             "×".join(map(str, np.shape(sample.volume))), sample.name)
@@ -1110,7 +1118,7 @@ class MainWindow(QMainWindow):
     def _on_preview(self, preview: Any) -> None:
         """Draw a running stage's intermediate object (the presenter throttles to ~5/s)."""
         channel = self.image_panel.current_channel()
-        img = engine.preview_image(preview, "phase" if channel == "phase" else "absorption")
+        img = channels.preview_image(preview, "phase" if channel == "phase" else "absorption")
         if img is None:
             return
         s = self.current_sample()
@@ -1312,7 +1320,7 @@ class MainWindow(QMainWindow):
             lut = colormaps.other_colormap().getLookupTable(nPts=256, alpha=True)
         title = s.name if ch not in ENERGY_CHANNELS else f"{s.name} — {s.energy[self.energy_index]:.1f} eV"
         if ch == "valence" and self.highlight_mask is None:
-            return engine.valence_figure(path, {s.name: img}, s.pixel_size, self.valence_limits,
+            return export_presenter.valence_figure(path, {s.name: img}, s.pixel_size, self.valence_limits,
                                          dpi=dpi, size_px=size_px)
         return export_image_figure(path, img, pixel_size=s.pixel_size, lut=lut, levels=levels,
                                    label=self._channel_label(s, ch), title=title, dpi=dpi,
@@ -1326,7 +1334,7 @@ class MainWindow(QMainWindow):
         if not maps:
             raise ValueError("no valence maps yet: run Process ▸ Fit XANES of all samples")
         first = next(s for s in self.samples if "valence" in s.maps)
-        return engine.valence_figure(path, maps, first.pixel_size, self.valence_limits, dpi=dpi,
+        return export_presenter.valence_figure(path, maps, first.pixel_size, self.valence_limits, dpi=dpi,
                                      size_px=size_px)
 
     def export_samples_figure_dialog(self) -> None:
@@ -1593,7 +1601,7 @@ class MainWindow(QMainWindow):
 
     # ================================================================ exploration
     def _channel_label(self, sample: Sample | None, channel: str) -> str:
-        return self._extra_labels.get(channel) or engine.channel_label(sample, channel)
+        return self._extra_labels.get(channel) or channels.channel_label(sample, channel)
 
     def explore_dialog(self) -> None:
         """Ask for the number of components and clusters, then explore the current sample."""
@@ -1715,7 +1723,7 @@ class MainWindow(QMainWindow):
             pass
         return ("<b>ptyxanes</b> — X-ray spectro-ptychography to Ni oxidation-state maps.<br>"
                 + "<br>".join(versions)
-                + f"<br>compute: {engine.describe_compute()}"
+                + f"<br>compute: {describe_compute()}"
                 + f'<br><a href="{DOCS_URL}">Documentation</a>')
 
     def show_about(self):
@@ -1738,7 +1746,7 @@ def _opens_directly(path: Path) -> bool:
     p = Path(path)
     if p.suffix.lower() == ".cxi" or (p.is_dir() and any(p.glob("*.cxi"))):
         return True
-    return p.is_file() and p.suffix.lower() in (".h5", ".nxs", ".hdf5") and engine._is_project(p)
+    return p.is_file() and p.suffix.lower() in (".h5", ".nxs", ".hdf5") and opening.is_project(p)
 
 
 def _registration_state(s: Sample) -> dict[str, Any]:

@@ -13,21 +13,21 @@ from conftest import make_stack_file
 
 @pytest.fixture
 def fake_demo(tmp_path, monkeypatch, demo3d_result):
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import opening
 
     folder = tmp_path / "demo"
     folder.mkdir()
     make_stack_file(folder / "pristine.h5", "pristine")
     make_stack_file(folder / "cycles_200.h5", "cycles_200", seed=1)
-    monkeypatch.setattr(engine, "ensure_demo", lambda: folder)
-    monkeypatch.setattr(engine, "ensure_demo_3d", lambda: demo3d_result)
+    monkeypatch.setattr(opening, "ensure_demo", lambda: folder)
+    monkeypatch.setattr(opening, "ensure_demo_3d", lambda: demo3d_result)
     return folder
 
 
 def test_3d_project_sample_gets_mid_plane_stack(demo3d_result):
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import opening, spectra
 
-    (s,) = engine.load_path(demo3d_result)
+    (s,) = opening.load_path(demo3d_result)
     assert s.volume is not None and s.volume.ndim == 3
     p, m, n = s.volume.shape
     assert s.voxel_size > 0
@@ -36,7 +36,7 @@ def test_3d_project_sample_gets_mid_plane_stack(demo3d_result):
     assert s.maps["valence"].shape == (m, n)
     np.testing.assert_array_equal(np.isfinite(s.maps["valence"]), np.isfinite(s.volume[p // 2]))
     r, c = np.argwhere(np.isfinite(s.maps["valence"]))[0]
-    spec = engine.pixel_spectrum(s, int(r), int(c))
+    spec = spectra.pixel_spectrum(s, int(r), int(c))
     assert spec.shape == (s.stack.n_energies,) and np.all(np.isfinite(spec))
 
 

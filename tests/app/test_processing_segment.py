@@ -123,7 +123,7 @@ def test_segment_stage_on_2d_map_matches_truth(qtbot, window, two_crystal_projec
 
 
 def test_segment_stage_on_3d_demo_equals_engine(qtbot, presenter, demo3d_result):
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import opening
 
     from ptyxanes.segment import (
         crystal_table,
@@ -132,7 +132,7 @@ def test_segment_stage_on_3d_demo_equals_engine(qtbot, presenter, demo3d_result)
         threshold_labels,
     )
 
-    (s,) = engine.load_path(demo3d_result)
+    (s,) = opening.load_path(demo3d_result)
     assert s.volume is not None and s.volume.ndim == 3
     presenter.current["sample"] = s
     smp, result, steps = _run_segment(qtbot, presenter)
@@ -160,7 +160,7 @@ def test_segment_stage_on_3d_demo_equals_engine(qtbot, presenter, demo3d_result)
 
 
 def test_cancel_leaves_sample_labels_unchanged(qtbot, presenter):
-    from ptyxanes_gui.presenters.engine import Sample
+    from ptyxanes_gui.document import Sample
 
     # 20 x 20 small crystals: enough work (watershed, 400 table rows) to cancel mid-way
     valence = np.full((420, 420), np.nan)
@@ -215,11 +215,11 @@ def test_crystal_table_follows_split_touching_and_seed(qtbot, demo3d_result):
     _needs_display()
     from ptyxanes_gui.panels.segmentation_panel import SegmentationPanel
     from ptyxanes_gui.panels.volume_panel import VolumePanel
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import opening
 
     from ptyxanes.segment import crystal_table, label_crystals
 
-    (s,) = engine.load_path(demo3d_result)
+    (s,) = opening.load_path(demo3d_result)
     v = np.asarray(s.volume, np.float32)
     finite = np.isfinite(v)
     vp = VolumePanel()

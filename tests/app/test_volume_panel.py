@@ -121,12 +121,12 @@ def test_split_toggle_and_screenshot(volume_panel, qtbot, tmp_path):
 def test_3d_demo_finds_all_truth_crystals(volume_panel, tmp_path):
     """The GUI's path to the cached 3D demo: 3 crystals, as in the simulator's truth."""
     import h5py
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import opening
 
     from ptyxanes.simulate.demo import ensure_demo_3d
 
     result = ensure_demo_3d(tmp_path)
-    (s,) = engine.load_path(result)
+    (s,) = opening.load_path(result)
     with h5py.File(result.parent / "input" / "truth.h5") as h:
         n_true = int(h["volume/crystal_labels"][()].max())
     volume_panel.set_volume(s.volume, s.voxel_size)

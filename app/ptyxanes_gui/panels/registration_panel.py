@@ -143,7 +143,7 @@ class RegistrationPanel(QWidget):
         self.col_curve.setData(energy, self.shifts[:, 1])
         e = self.energy.value()
         self.cursor.setValue(energy[e])
-        from ptyxanes_gui.presenters.engine import shifted_difference
+        from ptyxanes_gui.presenters.channels import shifted_difference
 
         # the shown stack is registered already: draw the effect of the hand edit only
         diff = shifted_difference(self.sample, e, self._reference,

@@ -14,17 +14,17 @@ from superqt.utils import create_worker
 from ptyxanes.progress import Cancelled, Control, Progress
 from ptyxanes_gui.document import Document
 from ptyxanes_gui.panels.processing_panel import ProcessingPanel
-from ptyxanes_gui.presenters import engine
+from ptyxanes_gui.presenters import stage_jobs
 
 logger = logging.getLogger(__name__)
 
 #: stage -> job (a generator function of the sample and the form's values)
 JOBS: dict[str, Callable[..., Any]] = {
-    "reconstruct": engine.reconstruct_job,
-    "register": engine.register_job,
-    "tomo": engine.tomo_job,
-    "fit": engine.fit_job,
-    "segment": engine.segment_job,
+    "reconstruct": stage_jobs.reconstruct_job,
+    "register": stage_jobs.register_job,
+    "tomo": stage_jobs.tomo_job,
+    "fit": stage_jobs.fit_job,
+    "segment": stage_jobs.segment_job,
 }
 
 #: shortest time between two live previews, s (at most ~5 redraws per second)
@@ -37,7 +37,7 @@ class ProcessingPresenter(QObject):
     Signals
     -------
     stage_finished(str, object, object) : stage, sample, result (only on success; the
-        result is already stored on the sample by :func:`engine.apply_stage_result`)
+        result is already stored on the sample by :func:`stage_jobs.apply_stage_result`)
     stage_failed(str, str) : stage, readable message (not for a cancel)
     stage_cancelled(str)
     preview(object) : an intermediate result of a running stage (the engine's
@@ -81,7 +81,7 @@ class ProcessingPresenter(QObject):
             sample = self._current_sample()
         except Exception:  # no window yet
             sample = None
-        box.set_reference_rows(engine.reference_rows(sample, box.params()))
+        box.set_reference_rows(stage_jobs.reference_rows(sample, box.params()))
 
     def sample_selected(self, sample: Any) -> None:
         """Follow a newly selected sample: the Fit form's edge and its reference table.
@@ -115,9 +115,9 @@ class ProcessingPresenter(QObject):
     def run_on(self, stage: str, sample: Any, params: dict) -> None:
         """Start ``stage`` on ``sample`` in a background worker (one per stage at a time)."""
         box = self._panel.stages[stage]
-        problem = engine.stage_input_problem(stage, sample)
+        problem = stage_jobs.stage_input_problem(stage, sample)
         if problem is None and stage == "fit":
-            problem = engine.fit_form_problem(sample, params)
+            problem = stage_jobs.fit_form_problem(sample, params)
         if problem is not None:
             box.show_progress(0.0, problem)
             self.stage_failed.emit(stage, problem)
@@ -185,7 +185,7 @@ class ProcessingPresenter(QObject):
     # ---------------------------------------------------------------- outcomes
     def _on_worker_returned(self, stage: str, sample: Any, result: Any) -> None:
         try:
-            engine.apply_stage_result(stage, sample, result)
+            stage_jobs.apply_stage_result(stage, sample, result)
         except Exception as exc:  # a result we cannot store must not crash the window
             logger.exception("%s: could not store the result", stage)
             self._panel.stages[stage].show_progress(0.0, "failed")
