@@ -346,7 +346,7 @@ def test_volume_dock_created_lazily_for_3d_results(qtbot, window, tmp_path):
     assert "dock_volume" not in [d.objectName() for d in window.docks.values()]
     assert window.open_paths([str(path)])
     assert window.docks["volume"].objectName() == "dock_volume"
-    assert window._volume_panel is not None
+    assert window.volume.panel is not None
     with qtbot.waitSignal(window.highlight_changed, timeout=3000):
         window.histogram_panel.set_highlight_range(2.7, 2.9)
 

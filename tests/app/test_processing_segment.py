@@ -216,6 +216,7 @@ def test_crystal_table_follows_split_touching_and_seed(qtbot, demo3d_result):
     from ptyxanes_gui.panels.segmentation_panel import SegmentationPanel
     from ptyxanes_gui.panels.volume_panel import VolumePanel
     from ptyxanes_gui.presenters import opening
+    from ptyxanes_gui.presenters.segmentation_presenter import SegmentationPresenter
 
     from ptyxanes.segment import crystal_table, label_crystals
 
@@ -224,6 +225,7 @@ def test_crystal_table_follows_split_touching_and_seed(qtbot, demo3d_result):
     finite = np.isfinite(v)
     vp = VolumePanel()
     sp = SegmentationPanel(vp)
+    sp.presenter = SegmentationPresenter(sp)  # its workers (tables, islands)
     qtbot.addWidget(vp)
     qtbot.addWidget(sp)
     vp.show()
@@ -273,8 +275,8 @@ def test_segment_stage_hands_volume_labels_to_segmentation_panel(qtbot, window,
 
     assert window.open_paths([str(demo3d_result)])
     s = window.current_sample()
-    sp, vp = window._segmentation_panel, window._volume_panel
-    assert sp is not None and window._shown_volume is s.volume
+    sp, vp = window.volume.segmentation_panel, window.volume.panel
+    assert sp is not None and window.volume.shown_volume is s.volume
     sp.set_threshold(3.3)
     _smp, result, _ = _run_segment(qtbot, window.processing, threshold=3.1)
     assert sp.threshold == pytest.approx(3.1)

@@ -23,8 +23,10 @@ def sample():
 @pytest.fixture
 def volume_panel(qtbot):
     from ptyxanes_gui.panels.volume_panel import VolumePanel
+    from ptyxanes_gui.presenters.volume_presenter import CrystalLabeller
 
     panel = VolumePanel()
+    panel.labeller = CrystalLabeller(panel)  # labels the crystals in a worker on request
     qtbot.addWidget(panel)
     panel.resize(640, 520)
     panel.show()

@@ -67,8 +67,11 @@ class ProcessingPresenter(QObject):
         self._preview_timer = QTimer(self)
         self._preview_timer.setSingleShot(True)
         self._preview_timer.timeout.connect(self._emit_pending_preview)
+        self._fit_queue: list[Any] = []  # Fit XANES of all samples: the samples still to fit
         panel.run_requested.connect(self._on_run_requested)
         panel.cancel_requested.connect(self._on_cancel_requested)
+        self.stage_finished.connect(self._on_stage_finished)
+        self.stage_cancelled.connect(self._on_stage_cancelled)
         fit_box = panel.stages.get("fit")
         if fit_box is not None and hasattr(fit_box, "references_changed"):
             fit_box.references_changed.connect(self.refresh_fit_references)
@@ -105,6 +108,38 @@ class ProcessingPresenter(QObject):
             if not e.min() <= chosen <= e.max():
                 combo.setCurrentText(edge_for_energies(e).name)
         self.refresh_fit_references()
+
+    def run_stage(self, stage: str) -> None:
+        """Run ``stage`` on the current sample with the form's values (menu and toolbar)."""
+        self._panel.run_requested.emit(stage, self._panel.stages[stage].params())
+
+    def fit_all(self, samples: list[Any]) -> None:
+        """Fit every sample without a valence map, one after the other."""
+        self._fit_queue = [s for s in samples if "valence" not in s.maps
+                           and stage_jobs.stage_input_problem("fit", s) is None]
+        self._fit_next()
+
+    def _fit_next(self) -> None:
+        if self._fit_queue and not self.is_running("fit"):
+            sample = self._fit_queue.pop(0)
+            self.run_on("fit", sample, self._panel.stages["fit"].params())
+
+    def _on_stage_finished(self, stage: str, sample: Any, result: Any) -> None:
+        if stage == "fit":
+            QTimer.singleShot(0, self._fit_next)
+            if sample.volume_maps:
+                logger.info("fit: valence volume %s of %s",
+                            "×".join(map(str, np.shape(sample.volume))), sample.name)
+        elif stage == "reconstruct":
+            logger.info("reconstruct: %s now has a stack %s", sample.name,
+                        "×".join(map(str, np.shape(sample.stack.data)))
+                        if sample.stack is not None else "(tilt series)")
+        elif stage == "tomo":
+            logger.info("tomo: %s now has volumes %s: run Fit for the valence volume",
+                        sample.name, "×".join(map(str, sample.volume_stack.data.shape)))
+
+    def _on_stage_cancelled(self, _stage: str) -> None:
+        self._fit_queue = []
 
     def is_running(self, stage: str) -> bool:
         return stage in self.workers
@@ -237,3 +272,26 @@ class ProcessingPresenter(QObject):
     def cancel_all(self) -> None:
         for stage in list(self._controls):
             self._on_cancel_requested(stage)
+
+
+def segment_summary(sample: Any, result: Any) -> str:
+    """Log a segmentation's per-crystal table; the one-line summary for the status bar."""
+    table = result.table
+    axes = "p, r, c" if result.volume else "r, c"
+    params = result.params
+    logger.info("segment %s: %d crystal(s); %d %s > %.3g (%d in islands < %d removed; "
+                "crystals by %s)", sample.name, len(table),
+                int(np.count_nonzero(result.labels["high_ox"])),
+                "voxels" if result.volume else "pixels", params.threshold,
+                result.islands_removed, params.min_island_size,
+                "watershed" if params.split_touching else "connected components")
+    for i in range(len(table)):
+        n = table.normal[i]
+        normal = ("—" if not np.all(np.isfinite(n))
+                  else "(" + ", ".join(f"{x:+.2f}" for x in n) + f") ({axes})")
+        logger.info("  crystal %d: >Ni³⁺ fraction %.3f, mean valence %.3f, slab normal %s",
+                    int(table.crystal_id[i]), table.high_ox_fraction[i],
+                    table.mean_valence[i], normal)
+    fractions = ", ".join(f"{f:.2f}" for f in table.high_ox_fraction)
+    return (f"{sample.name}: {len(table)} crystal(s), >Ni³⁺ fraction {fractions} "
+            "(table in the log)")
