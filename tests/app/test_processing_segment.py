@@ -217,6 +217,7 @@ def test_crystal_table_follows_split_touching_and_seed(qtbot, demo3d_result):
     from ptyxanes_gui.panels.volume_panel import VolumePanel
     from ptyxanes_gui.presenters import opening
     from ptyxanes_gui.presenters.segmentation_presenter import SegmentationPresenter
+    from ptyxanes_gui.presenters.volume_presenter import CrystalLabeller
 
     from ptyxanes.segment import crystal_table, label_crystals
 
@@ -224,6 +225,7 @@ def test_crystal_table_follows_split_touching_and_seed(qtbot, demo3d_result):
     v = np.asarray(s.volume, np.float32)
     finite = np.isfinite(v)
     vp = VolumePanel()
+    vp.labeller = CrystalLabeller(vp)  # re-labels the crystals when split touching changes
     sp = SegmentationPanel(vp)
     sp.presenter = SegmentationPresenter(sp)  # its workers (tables, islands)
     qtbot.addWidget(vp)
