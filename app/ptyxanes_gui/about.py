@@ -128,6 +128,33 @@ def application_icon():
     return icon
 
 
+def about_text() -> str:
+    """Versions and the compute path as short HTML (the main window's summary)."""
+    import h5py
+    import numpy as np
+    import pyqtgraph
+    import superqt
+    from qtpy import QT_VERSION
+
+    import ptyxanes
+    from ptyxanes.backend import describe_compute
+
+    versions = [f"ptyxanes {getattr(ptyxanes, '__version__', '?')}",
+                f"Python {platform.python_version()}", f"NumPy {np.__version__}",
+                f"h5py {h5py.__version__}", f"Qt {QT_VERSION}",
+                f"pyqtgraph {pyqtgraph.__version__}", f"superqt {superqt.__version__}"]
+    try:
+        import napari
+
+        versions.append(f"napari {napari.__version__}")
+    except Exception:
+        pass
+    return ("<b>ptyxanes</b> — X-ray spectro-ptychography to Ni oxidation-state maps.<br>"
+            + "<br>".join(versions)
+            + f"<br>compute: {describe_compute()}"
+            + f'<br><a href="{DOCS_URL}">Documentation</a>')
+
+
 def make_about_dialog(parent=None):
     """Build (not show) the About dialog.
 

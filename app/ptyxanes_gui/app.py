@@ -102,9 +102,9 @@ def run_gui(args: argparse.Namespace) -> int:
     window.show()
     if screenshot:  # not interactive: build and open synchronously, then draw
         if getattr(args, "demo", False):
-            from ptyxanes_gui.presenters import engine
+            from ptyxanes_gui.presenters import opening
 
-            window.open_paths([str(engine.ensure_demo())], title="Demo: simulated NMC811",
+            window.open_paths([str(opening.ensure_demo())], title="Demo: simulated NMC811",
                               recent=False)
         if args.files:
             window.open_paths(list(args.files))
@@ -137,7 +137,7 @@ def prepare_showcase(window) -> None:
     not interactive).
     """
     from ptyxanes.progress import run_sync
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import stage_jobs
 
     s = window.current_sample()
     if s is None:
@@ -145,7 +145,7 @@ def prepare_showcase(window) -> None:
     for smp in window.samples:
         if smp.stack is not None and "valence" not in smp.maps:
             try:
-                engine.apply_stage_result("fit", smp, run_sync(engine.fit_job(smp)))
+                stage_jobs.apply_stage_result("fit", smp, run_sync(stage_jobs.fit_job(smp)))
             except (ValueError, FileNotFoundError) as exc:
                 logger.warning("fit of %s failed: %s", smp.name, exc)
     window.select_sample(window.current)

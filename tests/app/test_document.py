@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import make_stack_file
 from ptyxanes_gui.document import Document
-from ptyxanes_gui.presenters import engine
+from ptyxanes_gui.presenters import opening, stage_jobs
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QApplication, QMessageBox
 
@@ -14,8 +14,8 @@ from ptyxanes.progress import run_sync
 
 
 def _fitted(tmp_path, name, seed):
-    (s,) = engine.load_path(make_stack_file(tmp_path / f"{name}.h5", name, seed=seed))
-    engine.apply_stage_result("fit", s, run_sync(engine.fit_job(s)))
+    (s,) = opening.load_path(make_stack_file(tmp_path / f"{name}.h5", name, seed=seed))
+    stage_jobs.apply_stage_result("fit", s, run_sync(stage_jobs.fit_job(s)))
     return s
 
 
@@ -46,10 +46,10 @@ def test_save_four_fitted_samples_registration_and_segmentation_then_reopen(qtbo
                                                                             tmp_path):
     samples = [_fitted(tmp_path, f"s{i}", seed=i) for i in range(4)]
     # one registered (then fitted on the registered stack), one segmented
-    engine.apply_stage_result("register", samples[1], run_sync(engine.register_job(samples[1])))
-    engine.apply_stage_result("fit", samples[1], run_sync(engine.fit_job(samples[1])))
-    engine.apply_stage_result("segment", samples[2],
-                              run_sync(engine.segment_job(samples[2], threshold=2.6,
+    stage_jobs.apply_stage_result("register", samples[1], run_sync(stage_jobs.register_job(samples[1])))
+    stage_jobs.apply_stage_result("fit", samples[1], run_sync(stage_jobs.fit_job(samples[1])))
+    stage_jobs.apply_stage_result("segment", samples[2],
+                              run_sync(stage_jobs.segment_job(samples[2], threshold=2.6,
                                                           min_island_size=1)))
     assert samples[2].crystal_table is not None and len(samples[2].crystal_table) >= 1
     window.document.add_samples(samples, dirty=True)
@@ -58,7 +58,7 @@ def test_save_four_fitted_samples_registration_and_segmentation_then_reopen(qtbo
     assert window.save_project_to(out), window.last_error
     assert not window.document.dirty and window.document.path == out
 
-    reopened = engine.load_path(out)
+    reopened = opening.load_path(out)
     assert len(reopened) == 4
     for a, b in zip(samples, reopened, strict=True):
         _assert_same(a, b)
@@ -69,7 +69,7 @@ def test_save_four_fitted_samples_registration_and_segmentation_then_reopen(qtbo
 
 def test_closing_with_unsaved_work_asks(qtbot, window, tmp_path):
     window.ask_before_close = True
-    (s,) = engine.load_path(make_stack_file(tmp_path / "a.h5", "a"))
+    (s,) = opening.load_path(make_stack_file(tmp_path / "a.h5", "a"))
     window.document.add_samples([s])
     window.document.changed(s)  # e.g. a stage finished
     answers = []
@@ -136,7 +136,7 @@ def test_document_undo_redo_and_dirty_events():
 
 def test_autosave_writes_a_recovery_file_offered_after_a_crash(qtbot, window, tmp_path,
                                                                monkeypatch):
-    (s,) = engine.load_path(make_stack_file(tmp_path / "a.h5", "a"))
+    (s,) = opening.load_path(make_stack_file(tmp_path / "a.h5", "a"))
     window.document.add_samples([s], dirty=True)
     path = window._autosave.autosave()
     assert path is not None and path.is_file()

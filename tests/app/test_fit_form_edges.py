@@ -43,12 +43,13 @@ def _fe_form(box):
 
 @pytest.mark.slow
 def test_fe_l3_stxm_gui_equals_cli_with_fe_labels(qtbot, presenter, fe_crop, tmp_path):
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui import document
+    from ptyxanes_gui.presenters import channels, opening, spectra
 
     from ptyxanes.xanes import FitOptions
     from ptyxanes.xanes.normalize import normalize
 
-    (s,) = engine.load_path(fe_crop)
+    (s,) = opening.load_path(fe_crop)
     presenter.current["sample"] = s
     box = presenter._panel.stages["fit"]
     _fe_form(box)
@@ -68,7 +69,7 @@ def test_fe_l3_stxm_gui_equals_cli_with_fe_labels(qtbot, presenter, fe_crop, tmp
     assert cli(["fit", str(fe_crop), "-o", str(out), "-q", "--edge", "Fe-L3",
                 "--ref", f"2:{STXM / 'reduced.r'}", "--ref", f"3:{STXM / 'oxidized.r'}"]) == 0
     proj = load_project(out)
-    for key, nx in engine.MAP_NAMES.items():
+    for key, nx in document.MAP_NAMES.items():
         np.testing.assert_array_equal(np.asarray(maps[key], float),
                                       np.asarray(proj.maps[nx].data, float), err_msg=key)
     assert proj.parameters["fit"]["edge"] == "Fe-L3"
@@ -80,13 +81,13 @@ def test_fe_l3_stxm_gui_equals_cli_with_fe_labels(qtbot, presenter, fe_crop, tmp
     assert np.sum(v[ok] < 2.4) > 30 and np.sum(v[ok] > 2.6) > 30
 
     # element-aware labels: colour bar / axis and histogram reference lines
-    assert engine.channel_label(s, "valence") == "Fe valence"
-    assert engine.channel_label(s, "valence_sigma") == "Fe valence σ"
-    assert engine.sample_edge(s).state_label(2) == "Fe²⁺"
-    assert engine.reference_valences(s) == (2.0, 3.0)
+    assert channels.channel_label(s, "valence") == "Fe valence"
+    assert channels.channel_label(s, "valence_sigma") == "Fe valence σ"
+    assert spectra.sample_edge(s).state_label(2) == "Fe²⁺"
+    assert spectra.reference_valences(s) == (2.0, 3.0)
 
     # references drawn on the data's normalisation (area over the L3+L2 window)
-    overlay = engine.reference_spectra(s)
+    overlay = spectra.reference_spectra(s)
     assert set(overlay) == {"Fe²⁺ ref.", "Fe³⁺ ref."}
     from ptyxanes.io.spectra import read_spectrum
 
@@ -100,7 +101,7 @@ def test_fe_l3_stxm_gui_equals_cli_with_fe_labels(qtbot, presenter, fe_crop, tmp
     for target, near, far in ((v[ok].min(), "Fe²⁺ ref.", "Fe³⁺ ref."),
                               (v[ok].max(), "Fe³⁺ ref.", "Fe²⁺ ref.")):
         r, c = np.argwhere(v == target)[0]
-        fit = engine.fit_spectrum(s.energy, engine.pixel_spectrum(s, r, c), s)
+        fit = spectra.fit_spectrum(s.energy, spectra.pixel_spectrum(s, r, c), s)
         assert fit.fit is not None, fit.message
         rms = {k: np.sqrt(np.nanmean((np.interp(overlay[k][0], fit.energy, fit.normalized)
                                       - overlay[k][1]) ** 2)) for k in (near, far)}
@@ -108,9 +109,9 @@ def test_fe_l3_stxm_gui_equals_cli_with_fe_labels(qtbot, presenter, fe_crop, tmp
 
 
 def test_fit_that_cannot_run_is_a_message(qtbot, presenter, fe_crop, caplog, capsys):
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import opening
 
-    (s,) = engine.load_path(fe_crop)
+    (s,) = opening.load_path(fe_crop)
     presenter.current["sample"] = s
     box = presenter._panel.stages["fit"]
     box.inputs["edge"].setCurrentText("Fe-L3")  # no references: none are shipped for Fe
@@ -137,9 +138,9 @@ def test_fit_that_cannot_run_is_a_message(qtbot, presenter, fe_crop, caplog, cap
 
 def test_selecting_an_fe_sample_moves_the_form_to_its_edge(presenter, fe_crop):
     """The form's edge follows a newly selected sample whose energies do not cover it."""
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import opening, spectra
 
-    (s,) = engine.load_path(fe_crop)
+    (s,) = opening.load_path(fe_crop)
     box = presenter._panel.stages["fit"]
     box.inputs["edge"].setCurrentText("Ni-K")
     presenter.current["sample"] = s
@@ -149,4 +150,4 @@ def test_selecting_an_fe_sample_moves_the_form_to_its_edge(presenter, fe_crop):
     presenter.sample_selected(s)
     assert box.inputs["edge"].currentText() == "Fe-L2"
     # without a form, a sample's fit parameters and calibration follow its energies too
-    assert engine.sample_fit_params(s).edge == "Fe-L3"
+    assert spectra.sample_fit_params(s).edge == "Fe-L3"

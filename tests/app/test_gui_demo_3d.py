@@ -13,21 +13,21 @@ from conftest import make_stack_file
 
 @pytest.fixture
 def fake_demo(tmp_path, monkeypatch, demo3d_result):
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import opening
 
     folder = tmp_path / "demo"
     folder.mkdir()
     make_stack_file(folder / "pristine.h5", "pristine")
     make_stack_file(folder / "cycles_200.h5", "cycles_200", seed=1)
-    monkeypatch.setattr(engine, "ensure_demo", lambda: folder)
-    monkeypatch.setattr(engine, "ensure_demo_3d", lambda: demo3d_result)
+    monkeypatch.setattr(opening, "ensure_demo", lambda: folder)
+    monkeypatch.setattr(opening, "ensure_demo_3d", lambda: demo3d_result)
     return folder
 
 
 def test_3d_project_sample_gets_mid_plane_stack(demo3d_result):
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import opening, spectra
 
-    (s,) = engine.load_path(demo3d_result)
+    (s,) = opening.load_path(demo3d_result)
     assert s.volume is not None and s.volume.ndim == 3
     p, m, n = s.volume.shape
     assert s.voxel_size > 0
@@ -36,7 +36,7 @@ def test_3d_project_sample_gets_mid_plane_stack(demo3d_result):
     assert s.maps["valence"].shape == (m, n)
     np.testing.assert_array_equal(np.isfinite(s.maps["valence"]), np.isfinite(s.volume[p // 2]))
     r, c = np.argwhere(np.isfinite(s.maps["valence"]))[0]
-    spec = engine.pixel_spectrum(s, int(r), int(c))
+    spec = spectra.pixel_spectrum(s, int(r), int(c))
     assert spec.shape == (s.stack.n_energies,) and np.all(np.isfinite(spec))
 
 
@@ -45,7 +45,7 @@ def test_screenshot_demo_stays_2d(qtbot, window, fake_demo):
         window.open_demo(with_3d=False)  # built in a worker: the window stays live
     assert len(window.samples) == 2
     assert all(s.volume is None for s in window.samples)
-    assert window._volume_panel is None
+    assert window.volume.panel is None
 
 
 @pytest.mark.napari
@@ -56,7 +56,7 @@ def test_demo_3d_sample_opens_volume_and_segmentation(qtbot, window, fake_demo):
         window.open_demo()
     # the 2D demo stays selected; the 3D sample is listed but nothing 3D opened yet
     assert window.current_sample().volume is None
-    assert window._volume_panel is None
+    assert window.volume.panel is None
     idx = [i for i, s in enumerate(window.samples) if s.volume is not None]
     assert len(idx) == 1
     s3 = window.samples[idx[0]]
@@ -69,11 +69,11 @@ def test_demo_3d_sample_opens_volume_and_segmentation(qtbot, window, fake_demo):
 
     window.data_panel.select(idx[0])  # what a click in the tree does
     assert window.current == idx[0]
-    vp = window._volume_panel
+    vp = window.volume.panel
     assert vp is not None and window.docks["volume"].isVisible()
     np.testing.assert_array_equal(vp.valence, s3.volume.astype(np.float32))
     assert vp.voxel_size_m == pytest.approx(s3.voxel_size)
-    seg = window._segmentation_panel
+    seg = window.volume.segmentation_panel
     assert seg is not None
     np.testing.assert_array_equal(seg.valence, s3.volume.astype(np.float32))
     np.testing.assert_array_equal(seg.mask, np.isfinite(s3.volume))
@@ -108,7 +108,7 @@ def test_fit_on_3d_sample_fits_the_volume_shows_and_saves_it(qtbot, window, demo
         window.act_fit.trigger()
     assert window.last_error == ""
     assert s.volume is not old and s.volume.shape == shape
-    vp = window._volume_panel
+    vp = window.volume.panel
     np.testing.assert_array_equal(vp.valence, s.volume.astype(np.float32))
     assert window.displayed_image.shape == shape[1:]
 
@@ -126,7 +126,7 @@ def test_segmentation_hand_edits_saved_with_the_project(qtbot, window, demo3d_re
     if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
         pytest.skip("napari needs an OpenGL display (run under Xvfb)")
     assert window.open_paths([str(demo3d_result)])
-    seg = window._segmentation_panel
+    seg = window.volume.segmentation_panel
     assert seg is not None and window.act_export_3d.isEnabled()
     seg.set_threshold(3.1)
     seg.seed()
@@ -142,7 +142,7 @@ def test_segmentation_hand_edits_saved_with_the_project(qtbot, window, demo3d_re
     saved = load_project(tmp_path / "seg.h5").labels
     assert saved["high_ox_added"][p, r, c] == 1
     assert window.open_paths([str(tmp_path / "seg.h5")])
-    seg2 = window._segmentation_panel
+    seg2 = window.volume.segmentation_panel
     assert seg2.labels()[p, r, c] == 1  # the hand edit is back
     seg2.set_threshold(3.3)  # a new threshold keeps it
     assert seg2.labels()[p, r, c] == 1

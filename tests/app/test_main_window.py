@@ -76,9 +76,9 @@ def test_click_pixel_shows_that_pixels_spectrum(qtbot, window, two_samples):
     np.testing.assert_allclose(y, expected, rtol=1e-6)
     assert "row 11, col 20" in window.readout.text()
     assert "y 0.440 µm, x 0.800 µm" in window.readout.text()  # 40 nm pixels
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import spectra
 
-    fit = engine.fit_spectrum(stack.energy, expected, window.current_sample())
+    fit = spectra.fit_spectrum(stack.energy, expected, window.current_sample())
     assert f"valence {fit.valence:.2f}" in window.spectrum_panel.result.text()
     assert window.image_panel.viewer.marked == (11, 20)  # a cross on the clicked pixel
 
@@ -346,7 +346,7 @@ def test_volume_dock_created_lazily_for_3d_results(qtbot, window, tmp_path):
     assert "dock_volume" not in [d.objectName() for d in window.docks.values()]
     assert window.open_paths([str(path)])
     assert window.docks["volume"].objectName() == "dock_volume"
-    assert window._volume_panel is not None
+    assert window.volume.panel is not None
     with qtbot.waitSignal(window.highlight_changed, timeout=3000):
         window.histogram_panel.set_highlight_range(2.7, 2.9)
 

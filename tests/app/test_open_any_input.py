@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
-from ptyxanes_gui.presenters.engine import load_path
+from ptyxanes_gui.presenters.opening import load_path
 
 from ptyxanes.io.formats import open_stack
 

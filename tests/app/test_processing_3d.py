@@ -24,7 +24,7 @@ def _run(qtbot, pres, stage, sample, **params):
 
 
 def _engine_fit(stack, references=()):
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import spectra, stage_jobs
 
     from ptyxanes import xanes
     from ptyxanes.progress import run_sync
@@ -32,24 +32,24 @@ def _engine_fit(stack, references=()):
 
     options = xanes.FitOptions(pre_edge=(8270.0, 8300.0), post_edge=(8400.0, 8420.0))
     res = run_sync(xanes.fit_stack(stack, options=options,
-                                   calibration=engine.calibration(np.asarray(stack.energy),
+                                   calibration=spectra.calibration(np.asarray(stack.energy),
                                                                   references),
-                                   chunk_spectra=engine.GUI_FIT_CHUNK))
+                                   chunk_spectra=stage_jobs.GUI_FIT_CHUNK))
     return result_maps(res, 1.0)  # as the CLI saves them: NaN outside the mask
 
 
 @pytest.mark.slow
 def test_tomo_then_fit_on_tilt_series(qtbot, presenter, demo3d_result):
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import channels, opening, stage_jobs
 
     from ptyxanes.progress import run_sync
     from ptyxanes.tomo import reconstruct_tilt_stack
 
-    (s,) = engine.load_path(demo3d_result.parent / "input" / "stack.nxs")
+    (s,) = opening.load_path(demo3d_result.parent / "input" / "stack.nxs")
     assert s.kind == "tilt" and s.tilt_stack.data.ndim == 4
     e, a, m, n = s.tilt_stack.data.shape
     assert s.stack.data.shape == (e, m, n)  # first-angle projections, to look at
-    assert "Tomography first" in engine.stage_input_problem("fit", s)
+    assert "Tomography first" in stage_jobs.stage_input_problem("fit", s)
     bar = []
     presenter._panel.stages["tomo"].bar.valueChanged.connect(bar.append)
     previews = []
@@ -59,7 +59,7 @@ def test_tomo_then_fit_on_tilt_series(qtbot, presenter, demo3d_result):
     assert bar[-1] == 1000 and len(set(bar)) > 3
     # a live preview of the SIRT estimate: a (row, col) middle plane of the volume
     assert previews and previews[-1]["label"] == "SIRT middle plane"
-    assert engine.preview_image(previews[-1]).shape == (m, n)
+    assert channels.preview_image(previews[-1]).shape == (m, n)
     out, _ = run_sync(reconstruct_tilt_stack(s.tilt_stack, iterations=20, max_outer=2))
     assert s.kind == "volume" and s.volume_stack.data.shape == out.data.shape
     assert s.volume_stack.data.shape[:1] == (e,) and s.volume_stack.data.ndim == 4
@@ -75,9 +75,9 @@ def test_tomo_then_fit_on_tilt_series(qtbot, presenter, demo3d_result):
 
 @pytest.mark.slow
 def test_volume_fit_whole_volume_and_save_reopen(qtbot, presenter, demo3d_result, tmp_path):
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import opening
 
-    (s,) = engine.load_path(demo3d_result)
+    (s,) = opening.load_path(demo3d_result)
     assert s.kind == "volume" and s.volume_stack is not None
     shape = s.volume_stack.data.shape[1:]
     old_volume = s.volume
@@ -96,7 +96,7 @@ def test_volume_fit_whole_volume_and_save_reopen(qtbot, presenter, demo3d_result
 
     doc = Document()
     doc.add_samples([s])
-    (r,) = engine.load_path(doc.save(tmp_path / "volume.h5"))
+    (r,) = opening.load_path(doc.save(tmp_path / "volume.h5"))
     np.testing.assert_array_equal(r.volume, s.volume)
     for key, vol in s.volume_maps.items():
         np.testing.assert_array_equal(r.volume_maps[key], vol)
@@ -107,9 +107,9 @@ def test_volume_fit_whole_volume_and_save_reopen(qtbot, presenter, demo3d_result
 
 
 def test_cancel_tomo_leaves_tilt_series(qtbot, presenter, demo3d_result):
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import opening
 
-    (s,) = engine.load_path(demo3d_result.parent / "input" / "stack.nxs")
+    (s,) = opening.load_path(demo3d_result.parent / "input" / "stack.nxs")
     tilt, stack = s.tilt_stack, s.stack
     box = presenter._panel.stages["tomo"]
     box.inputs["iterations"].setValue(100000)
@@ -126,9 +126,9 @@ def test_cancel_tomo_leaves_tilt_series(qtbot, presenter, demo3d_result):
 
 
 def test_volume_planes_are_labelled_as_attenuation(demo3d_result):
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import channels, opening
 
-    (s,) = engine.load_path(demo3d_result)
+    (s,) = opening.load_path(demo3d_result)
     assert s.kind == "volume"
-    assert engine.channel_label(s, "absorption") == "attenuation μ (1/m)"
-    assert engine.channel_label(s, "valence") == "Ni valence"  # the fitted edge names the element
+    assert channels.channel_label(s, "absorption") == "attenuation μ (1/m)"
+    assert channels.channel_label(s, "valence") == "Ni valence"  # the fitted edge names the element

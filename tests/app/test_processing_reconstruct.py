@@ -32,10 +32,10 @@ def test_open_scans_sample(window, demo_scans):
     top = window.data_panel.tree.topLevelItem(0).child(0)
     assert top.text(1) == "18 scans" and top.text(2) == "18"
     # what cannot run yet says why, the reconstruct stage can run
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import stage_jobs
 
-    assert engine.stage_input_problem("reconstruct", s) is None
-    assert "Reconstruct first" in engine.stage_input_problem("fit", s)
+    assert stage_jobs.stage_input_problem("reconstruct", s) is None
+    assert "Reconstruct first" in stage_jobs.stage_input_problem("fit", s)
     window.processing_panel.stages["fit"].run_btn.click()
     assert "Reconstruct first" in window.last_error
     assert "fit" not in window.processing.workers
@@ -81,10 +81,10 @@ def test_reconstruct_progress_preview_and_result(qtbot, window, demo_scans):
     assert s.pixel_size == pytest.approx(float(res.pixel_size[0]))
     # the image view shows the reconstruction; register and fit can run next
     assert window.displayed_image.shape == s.shape
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import stage_jobs
 
-    assert engine.stage_input_problem("register", s) is None
-    assert engine.stage_input_problem("fit", s) is None
+    assert stage_jobs.stage_input_problem("register", s) is None
+    assert stage_jobs.stage_input_problem("fit", s) is None
     assert window.data_panel.tree.topLevelItem(0).child(0).text(2) == "3"
 
 

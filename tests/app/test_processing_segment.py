@@ -123,7 +123,7 @@ def test_segment_stage_on_2d_map_matches_truth(qtbot, window, two_crystal_projec
 
 
 def test_segment_stage_on_3d_demo_equals_engine(qtbot, presenter, demo3d_result):
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import opening
 
     from ptyxanes.segment import (
         crystal_table,
@@ -132,7 +132,7 @@ def test_segment_stage_on_3d_demo_equals_engine(qtbot, presenter, demo3d_result)
         threshold_labels,
     )
 
-    (s,) = engine.load_path(demo3d_result)
+    (s,) = opening.load_path(demo3d_result)
     assert s.volume is not None and s.volume.ndim == 3
     presenter.current["sample"] = s
     smp, result, steps = _run_segment(qtbot, presenter)
@@ -160,7 +160,7 @@ def test_segment_stage_on_3d_demo_equals_engine(qtbot, presenter, demo3d_result)
 
 
 def test_cancel_leaves_sample_labels_unchanged(qtbot, presenter):
-    from ptyxanes_gui.presenters.engine import Sample
+    from ptyxanes_gui.document import Sample
 
     # 20 x 20 small crystals: enough work (watershed, 400 table rows) to cancel mid-way
     valence = np.full((420, 420), np.nan)
@@ -215,15 +215,19 @@ def test_crystal_table_follows_split_touching_and_seed(qtbot, demo3d_result):
     _needs_display()
     from ptyxanes_gui.panels.segmentation_panel import SegmentationPanel
     from ptyxanes_gui.panels.volume_panel import VolumePanel
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import opening
+    from ptyxanes_gui.presenters.segmentation_presenter import SegmentationPresenter
+    from ptyxanes_gui.presenters.volume_presenter import CrystalLabeller
 
     from ptyxanes.segment import crystal_table, label_crystals
 
-    (s,) = engine.load_path(demo3d_result)
+    (s,) = opening.load_path(demo3d_result)
     v = np.asarray(s.volume, np.float32)
     finite = np.isfinite(v)
     vp = VolumePanel()
+    vp.labeller = CrystalLabeller(vp)  # re-labels the crystals when split touching changes
     sp = SegmentationPanel(vp)
+    sp.presenter = SegmentationPresenter(sp)  # its workers (tables, islands)
     qtbot.addWidget(vp)
     qtbot.addWidget(sp)
     vp.show()
@@ -273,8 +277,8 @@ def test_segment_stage_hands_volume_labels_to_segmentation_panel(qtbot, window,
 
     assert window.open_paths([str(demo3d_result)])
     s = window.current_sample()
-    sp, vp = window._segmentation_panel, window._volume_panel
-    assert sp is not None and window._shown_volume is s.volume
+    sp, vp = window.volume.segmentation_panel, window.volume.panel
+    assert sp is not None and window.volume.shown_volume is s.volume
     sp.set_threshold(3.3)
     _smp, result, _ = _run_segment(qtbot, window.processing, threshold=3.1)
     assert sp.threshold == pytest.approx(3.1)

@@ -20,9 +20,11 @@ def sample():
 def panels(qtbot):
     from ptyxanes_gui.panels.segmentation_panel import SegmentationPanel
     from ptyxanes_gui.panels.volume_panel import VolumePanel
+    from ptyxanes_gui.presenters.segmentation_presenter import SegmentationPresenter
 
     vp = VolumePanel()
     sp = SegmentationPanel(vp)
+    sp.presenter = SegmentationPresenter(sp)  # its workers (tables, islands)
     qtbot.addWidget(vp)
     qtbot.addWidget(sp)
     vp.show()

@@ -53,10 +53,10 @@ def shifted_stack(tmp_path):
 
 
 def test_register_gui_equals_align_cli(qtbot, presenter, shifted_stack, tmp_path):
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import opening
 
     path, truth = shifted_stack
-    (s,) = engine.load_path(path)
+    (s,) = opening.load_path(path)
     aligned, table, params = _run(qtbot, presenter, "register", s)
     out = tmp_path / "aligned.h5"
     assert cli(["align", str(path), "-o", str(out), "-q"]) == 0
@@ -73,15 +73,16 @@ def test_register_gui_equals_align_cli(qtbot, presenter, shifted_stack, tmp_path
 
 
 def test_fit_and_segment_gui_equal_cli(qtbot, presenter, tmp_path):
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui import document
+    from ptyxanes_gui.presenters import opening
 
     path = make_stack_file(tmp_path / "s.h5", "s")
-    (s,) = engine.load_path(path)
+    (s,) = opening.load_path(path)
     maps = _run(qtbot, presenter, "fit", s)
     out = tmp_path / "fit.h5"
     assert cli(["fit", str(path), "-o", str(out), "-q"]) == 0
     proj = load_project(out)
-    for key, nx in engine.MAP_NAMES.items():
+    for key, nx in document.MAP_NAMES.items():
         np.testing.assert_array_equal(np.asarray(maps[key], float),
                                       np.asarray(proj.maps[nx].data, float), err_msg=key)
     # the valence follows the stack's known field, 2 + 1.4 col/(N-1) inside the ellipse
@@ -113,12 +114,12 @@ def test_form_defaults_are_the_stage_defaults(presenter):
     assert stages["register"].params()["pixel_size_nm"] == pytest.approx(40.0)
     # the fit form starts blank where the edge decides (windows, e0) and at the stage's
     # defaults elsewhere: together exactly FitParams() (with the GUI's chunk size)
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import stage_jobs
 
     form = stages["fit"].params()
     assert form["pre_edge"] == (None, None) and form["e0"] is None
-    assert engine.fit_params(None, form) == dataclasses.replace(
-        FitParams(), chunk_spectra=engine.GUI_FIT_CHUNK)
+    assert stage_jobs.fit_params(None, form) == dataclasses.replace(
+        FitParams(), chunk_spectra=stage_jobs.GUI_FIT_CHUNK)
     assert stages["fit"].inputs["pre_edge_lo"].placeholderText() == \
         f"{FitParams().options.pre_edge[0]:g}"
     assert stages["tomo"].params()["iterations"] == TomoParams().iterations

@@ -23,8 +23,10 @@ def sample():
 @pytest.fixture
 def volume_panel(qtbot):
     from ptyxanes_gui.panels.volume_panel import VolumePanel
+    from ptyxanes_gui.presenters.volume_presenter import CrystalLabeller
 
     panel = VolumePanel()
+    panel.labeller = CrystalLabeller(panel)  # labels the crystals in a worker on request
     qtbot.addWidget(panel)
     panel.resize(640, 520)
     panel.show()
@@ -121,12 +123,12 @@ def test_split_toggle_and_screenshot(volume_panel, qtbot, tmp_path):
 def test_3d_demo_finds_all_truth_crystals(volume_panel, tmp_path):
     """The GUI's path to the cached 3D demo: 3 crystals, as in the simulator's truth."""
     import h5py
-    from ptyxanes_gui.presenters import engine
+    from ptyxanes_gui.presenters import opening
 
     from ptyxanes.simulate.demo import ensure_demo_3d
 
     result = ensure_demo_3d(tmp_path)
-    (s,) = engine.load_path(result)
+    (s,) = opening.load_path(result)
     with h5py.File(result.parent / "input" / "truth.h5") as h:
         n_true = int(h["volume/crystal_labels"][()].max())
     volume_panel.set_volume(s.volume, s.voxel_size)

@@ -195,9 +195,9 @@ def test_explore_adds_score_and_cluster_channels_equal_to_the_engine(window, qtb
     np.testing.assert_array_equal(back.maps["pca_score_2"], p.scores[..., 1])
     np.testing.assert_array_equal(back.labels["clusters"], c.labels)
     combo = window.image_panel.channel
-    for key in list(window._extra_labels):  # as in a fresh window
+    for key in list(window.image.extra_labels):  # as in a fresh window
         combo.removeItem(combo.findData(key))
-    window._extra_labels.clear()
+    window.image.extra_labels.clear()
     assert combo.findData("pca_score_3") < 0
     window.document.add_samples([back])
     window.select_sample(1)
@@ -209,6 +209,7 @@ def test_explore_adds_score_and_cluster_channels_equal_to_the_engine(window, qtb
 def test_label_overlay_translucent_outline_and_isolated_crystal(qtbot):
     from ptyxanes_gui.panels.segmentation_panel import SegmentationPanel
     from ptyxanes_gui.panels.volume_panel import VolumePanel
+    from ptyxanes_gui.presenters.segmentation_presenter import SegmentationPresenter
     from scipy import ndimage
 
     from ptyxanes.simulate.sample import make_sample
@@ -216,6 +217,7 @@ def test_label_overlay_translucent_outline_and_isolated_crystal(qtbot):
     sample = make_sample("tiny", 350, seed=0, dim="3d")
     vp = VolumePanel()
     sp = SegmentationPanel(vp)
+    sp.presenter = SegmentationPresenter(sp)  # its workers (tables, islands)
     qtbot.addWidget(vp)
     qtbot.addWidget(sp)
     try:

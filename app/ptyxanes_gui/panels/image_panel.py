@@ -17,7 +17,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ptyxanes_gui.presenters.engine import CHANNEL_LABELS
+from ptyxanes_gui.presenters.channels import CHANNEL_LABELS
 from ptyxanes_gui.viewers.image_viewer import ImageViewer
 
 logger = logging.getLogger(__name__)

@@ -1,33 +1,13 @@
-"""Log panel: the application's log records, shown as they arrive."""
+"""Log panel: the application's log records, shown as they arrive (the records come
+through :class:`~ptyxanes_gui.presenters.log_presenter.LogPresenter`)."""
 
 from __future__ import annotations
 
 import logging
 
-from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import QPlainTextEdit, QVBoxLayout, QWidget
 
 logger = logging.getLogger(__name__)
-
-
-class _Emitter(QObject):
-    record = Signal(str)
-
-
-class QtLogHandler(logging.Handler):
-    """A logging handler that forwards formatted records through a Qt signal (thread-safe)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.emitter = _Emitter()
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
-                                            "%H:%M:%S"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.emitter.record.emit(self.format(record))
-        except RuntimeError:  # emitter deleted at shutdown
-            pass
 
 
 class LogPanel(QWidget):

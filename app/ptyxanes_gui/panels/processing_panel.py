@@ -161,7 +161,7 @@ class FitStageBox(StageBox):
 
     Every default is :class:`ptyxanes.stages.FitParams`'s; a blank window or e0 is
     the edge's own (shown greyed). :meth:`params` gives plain values that
-    ``ptyxanes_gui.presenters.engine.fit_params`` turns into ``FitParams``.
+    ``ptyxanes_gui.presenters.stage_jobs.fit_params`` turns into ``FitParams``.
 
     Signals
     -------

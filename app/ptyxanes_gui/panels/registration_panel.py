@@ -29,11 +29,14 @@ class RegistrationPanel(QWidget):
     shifts_edited() : a nudge or undo changed the shifts
     apply_requested(object) : apply these (E, 2) shifts to the stack
     undo_apply_requested()
+    difference_needed(int, int, object) : energy index, reference index and the hand
+        edit's shift (row, col) px; the presenter answers with :meth:`show_difference`
     """
 
     shifts_edited = Signal()
     apply_requested = Signal(object)
     undo_apply_requested = Signal()
+    difference_needed = Signal(int, int, object)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -135,6 +138,10 @@ class RegistrationPanel(QWidget):
             self._redraw()
             self.shifts_edited.emit()
 
+    def show_difference(self, diff: np.ndarray) -> None:
+        """Draw an energy's image minus the reference's."""
+        self.diff.setImage(diff, autoLevels=True)
+
     def _redraw(self) -> None:
         if self.sample is None or not len(self.shifts):
             return
@@ -143,12 +150,8 @@ class RegistrationPanel(QWidget):
         self.col_curve.setData(energy, self.shifts[:, 1])
         e = self.energy.value()
         self.cursor.setValue(energy[e])
-        from ptyxanes_gui.presenters.engine import shifted_difference
-
         # the shown stack is registered already: draw the effect of the hand edit only
-        diff = shifted_difference(self.sample, e, self._reference,
-                                  self.shifts[e] - self._registered[e])
-        self.diff.setImage(diff, autoLevels=True)
+        self.difference_needed.emit(e, self._reference, self.shifts[e] - self._registered[e])
         residual = np.asarray(self.sample.registration.get("residual", []))
         res = residual[e] if len(residual) > e else np.nan
         self.info.setText(f"energy {energy[e]:.1f} eV: shift ({self.shifts[e, 0]:+.2f}, "

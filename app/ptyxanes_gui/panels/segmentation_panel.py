@@ -180,9 +180,6 @@ class SegmentationPanel(QWidget):
         self.button_table.clicked.connect(self.table_requested)
         self.button_export.clicked.connect(self._on_export_clicked)
 
-        from ptyxanes_gui.presenters.segmentation_presenter import SegmentationPresenter
-
-        self.presenter = SegmentationPresenter(self)
         volume_panel.crystal_changed.connect(self._on_crystal_changed)
         self.combo_display.currentIndexChanged.connect(lambda _i: self._refresh_overlay())
         self.labels_changed.connect(self._refresh_overlay)
@@ -474,11 +471,11 @@ class SegmentationPanel(QWidget):
     def _refresh_table(self) -> None:
         if self.table is None or self.valence is None:
             return
-        worker = self.presenter.worker
-        if worker is not None and getattr(worker, "is_running", False):
-            self._table_timer.start()  # one worker at a time: try again when it is done
-            return
-        self.table_requested.emit()
+        self.table_requested.emit()  # the presenter retries later while a worker runs
+
+    def retry_table_later(self) -> None:
+        """A worker is busy: ask for the table again once the refresh delay has passed."""
+        self._table_timer.start()
 
     def _draw_normals(self, table, crystal: int | None = None) -> None:
         """Slab normals as double-headed arrows through the crystal centroids.

@@ -117,7 +117,7 @@ class SpectrumPanel(QWidget):
             self.ref_curves.append(c)
 
     def show_fit(self, label: str, fit, spread: np.ndarray | None = None) -> None:
-        """Draw a :class:`ptyxanes_gui.presenters.engine.SpectrumFit`."""
+        """Draw a :class:`ptyxanes_gui.presenters.spectra.SpectrumFit`."""
         self.current_label = label
         self.title.setText(label)
         e = fit.energy

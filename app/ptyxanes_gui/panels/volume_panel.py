@@ -73,6 +73,7 @@ class VolumePanel(QWidget):
     crystals_labelled = Signal(int)  # number of crystals
     view_saved = Signal(object)  # Path
     movie_saved = Signal(object)  # Path
+    relabel_requested = Signal(str)  # label method: crystals to label in a worker
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -392,28 +393,20 @@ class VolumePanel(QWidget):
         self.isolate_crystal(max(index, 0))
 
     def _on_split_toggled(self, _on: bool = False) -> None:
-        """Re-label the crystals with the chosen method (in a worker)."""
+        """Ask for the crystals to be re-labelled with the chosen method (the presenter
+        labels them in a worker and hands them to :meth:`labels_returned`)."""
         if self.valence is None:
             return
-        from superqt.utils import create_worker
-
-        from ptyxanes.segment import label_crystals
-
         self.check_split.setEnabled(False)
-        shape = self.valence.shape
-        self._split_worker = create_worker(
-            label_crystals, np.isfinite(self.valence), method=self.label_method,
-            _connect={"returned": lambda lab: self._on_labels_returned(lab, shape),
-                      "errored": self._on_worker_errored,
-                      "finished": lambda: self.check_split.setEnabled(True)},
-        )
+        self.relabel_requested.emit(self.label_method)
 
-    def _on_labels_returned(self, labels: NDArray[np.int32], shape: tuple) -> None:
+    def labels_returned(self, labels: NDArray[np.int32], shape: tuple) -> None:
+        """Crystal labels of a volume of ``shape``, labelled in a worker."""
         if self.valence is None or self.valence.shape != shape or self._closed:
             return  # another volume arrived meanwhile
         self.set_crystal_labels(labels)
 
-    def _on_worker_errored(self, exc: Exception) -> None:
+    def labelling_failed(self, exc: Exception) -> None:
         logger.error("crystal labelling failed: %s", exc)
         self.label_info.setText(f"crystal labelling failed: {exc}")
 

@@ -34,7 +34,7 @@ from superqt.utils import create_worker
 
 from ptyxanes.distributed import DEFAULT_WORKER_MEMORY, ComputeBackend
 from ptyxanes.progress import Control, Progress
-from ptyxanes_gui.presenters import engine
+from ptyxanes_gui.presenters import stage_jobs as engine
 
 logger = logging.getLogger(__name__)
 
@@ -435,7 +435,7 @@ class ComputePresenter(QObject):
 
     def fit_job(self, sample: Any, *, control: Control | None = None, **form: Any
                 ) -> Generator[Progress, None, Any]:
-        """The fit stage (:func:`ptyxanes_gui.presenters.engine.fit_job`), on Dask when chosen.
+        """The fit stage (:func:`ptyxanes_gui.presenters.stage_jobs.fit_job`), on Dask when chosen.
 
         The maps equal the in-process fit's: the workers run the same block
         functions (:func:`ptyxanes.distributed.fit_stack_distributed`).
@@ -460,7 +460,7 @@ class ComputePresenter(QObject):
 
     def tomo_job(self, sample: Any, *, control: Control | None = None, **form: Any
                  ) -> Generator[Progress, None, Any]:
-        """The tomography stage (:func:`ptyxanes_gui.presenters.engine.tomo_job`), one Dask
+        """The tomography stage (:func:`ptyxanes_gui.presenters.stage_jobs.tomo_job`), one Dask
         task per energy when chosen (:func:`ptyxanes.distributed.reconstruct_tilt_stack_distributed`)."""
         choice = self.choice
         if choice.mode == "inprocess":

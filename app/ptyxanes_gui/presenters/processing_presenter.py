@@ -14,17 +14,17 @@ from superqt.utils import create_worker
 from ptyxanes.progress import Cancelled, Control, Progress
 from ptyxanes_gui.document import Document
 from ptyxanes_gui.panels.processing_panel import ProcessingPanel
-from ptyxanes_gui.presenters import engine
+from ptyxanes_gui.presenters import stage_jobs
 
 logger = logging.getLogger(__name__)
 
 #: stage -> job (a generator function of the sample and the form's values)
 JOBS: dict[str, Callable[..., Any]] = {
-    "reconstruct": engine.reconstruct_job,
-    "register": engine.register_job,
-    "tomo": engine.tomo_job,
-    "fit": engine.fit_job,
-    "segment": engine.segment_job,
+    "reconstruct": stage_jobs.reconstruct_job,
+    "register": stage_jobs.register_job,
+    "tomo": stage_jobs.tomo_job,
+    "fit": stage_jobs.fit_job,
+    "segment": stage_jobs.segment_job,
 }
 
 #: shortest time between two live previews, s (at most ~5 redraws per second)
@@ -37,7 +37,7 @@ class ProcessingPresenter(QObject):
     Signals
     -------
     stage_finished(str, object, object) : stage, sample, result (only on success; the
-        result is already stored on the sample by :func:`engine.apply_stage_result`)
+        result is already stored on the sample by :func:`stage_jobs.apply_stage_result`)
     stage_failed(str, str) : stage, readable message (not for a cancel)
     stage_cancelled(str)
     preview(object) : an intermediate result of a running stage (the engine's
@@ -69,8 +69,11 @@ class ProcessingPresenter(QObject):
         self._preview_timer = QTimer(self)
         self._preview_timer.setSingleShot(True)
         self._preview_timer.timeout.connect(self._emit_pending_preview)
+        self._fit_queue: list[Any] = []  # Fit XANES of all samples: the samples still to fit
         panel.run_requested.connect(self._on_run_requested)
         panel.cancel_requested.connect(self._on_cancel_requested)
+        self.stage_finished.connect(self._on_stage_finished)
+        self.stage_cancelled.connect(self._on_stage_cancelled)
         fit_box = panel.stages.get("fit")
         if fit_box is not None and hasattr(fit_box, "references_changed"):
             fit_box.references_changed.connect(self.refresh_fit_references)
@@ -83,7 +86,7 @@ class ProcessingPresenter(QObject):
             sample = self._current_sample()
         except Exception:  # no window yet
             sample = None
-        box.set_reference_rows(engine.reference_rows(sample, box.params()))
+        box.set_reference_rows(stage_jobs.reference_rows(sample, box.params()))
 
     def sample_selected(self, sample: Any) -> None:
         """Follow a newly selected sample: the Fit form's edge and its reference table.
@@ -108,6 +111,38 @@ class ProcessingPresenter(QObject):
                 combo.setCurrentText(edge_for_energies(e).name)
         self.refresh_fit_references()
 
+    def run_stage(self, stage: str) -> None:
+        """Run ``stage`` on the current sample with the form's values (menu and toolbar)."""
+        self._panel.run_requested.emit(stage, self._panel.stages[stage].params())
+
+    def fit_all(self, samples: list[Any]) -> None:
+        """Fit every sample without a valence map, one after the other."""
+        self._fit_queue = [s for s in samples if "valence" not in s.maps
+                           and stage_jobs.stage_input_problem("fit", s) is None]
+        self._fit_next()
+
+    def _fit_next(self) -> None:
+        if self._fit_queue and not self.is_running("fit"):
+            sample = self._fit_queue.pop(0)
+            self.run_on("fit", sample, self._panel.stages["fit"].params())
+
+    def _on_stage_finished(self, stage: str, sample: Any, result: Any) -> None:
+        if stage == "fit":
+            QTimer.singleShot(0, self._fit_next)
+            if sample.volume_maps:
+                logger.info("fit: valence volume %s of %s",
+                            "×".join(map(str, np.shape(sample.volume))), sample.name)
+        elif stage == "reconstruct":
+            logger.info("reconstruct: %s now has a stack %s", sample.name,
+                        "×".join(map(str, np.shape(sample.stack.data)))
+                        if sample.stack is not None else "(tilt series)")
+        elif stage == "tomo":
+            logger.info("tomo: %s now has volumes %s: run Fit for the valence volume",
+                        sample.name, "×".join(map(str, sample.volume_stack.data.shape)))
+
+    def _on_stage_cancelled(self, _stage: str) -> None:
+        self._fit_queue = []
+
     def is_running(self, stage: str) -> bool:
         return stage in self.workers
 
@@ -117,9 +152,9 @@ class ProcessingPresenter(QObject):
     def run_on(self, stage: str, sample: Any, params: dict) -> None:
         """Start ``stage`` on ``sample`` in a background worker (one per stage at a time)."""
         box = self._panel.stages[stage]
-        problem = engine.stage_input_problem(stage, sample)
+        problem = stage_jobs.stage_input_problem(stage, sample)
         if problem is None and stage == "fit":
-            problem = engine.fit_form_problem(sample, params)
+            problem = stage_jobs.fit_form_problem(sample, params)
         if problem is not None:
             box.show_progress(0.0, problem)
             self.stage_failed.emit(stage, problem)
@@ -187,7 +222,7 @@ class ProcessingPresenter(QObject):
     # ---------------------------------------------------------------- outcomes
     def _on_worker_returned(self, stage: str, sample: Any, result: Any) -> None:
         try:
-            engine.apply_stage_result(stage, sample, result)
+            stage_jobs.apply_stage_result(stage, sample, result)
         except Exception as exc:  # a result we cannot store must not crash the window
             logger.exception("%s: could not store the result", stage)
             self._panel.stages[stage].show_progress(0.0, "failed")
@@ -239,3 +274,26 @@ class ProcessingPresenter(QObject):
     def cancel_all(self) -> None:
         for stage in list(self._controls):
             self._on_cancel_requested(stage)
+
+
+def segment_summary(sample: Any, result: Any) -> str:
+    """Log a segmentation's per-crystal table; the one-line summary for the status bar."""
+    table = result.table
+    axes = "p, r, c" if result.volume else "r, c"
+    params = result.params
+    logger.info("segment %s: %d crystal(s); %d %s > %.3g (%d in islands < %d removed; "
+                "crystals by %s)", sample.name, len(table),
+                int(np.count_nonzero(result.labels["high_ox"])),
+                "voxels" if result.volume else "pixels", params.threshold,
+                result.islands_removed, params.min_island_size,
+                "watershed" if params.split_touching else "connected components")
+    for i in range(len(table)):
+        n = table.normal[i]
+        normal = ("—" if not np.all(np.isfinite(n))
+                  else "(" + ", ".join(f"{x:+.2f}" for x in n) + f") ({axes})")
+        logger.info("  crystal %d: >Ni³⁺ fraction %.3f, mean valence %.3f, slab normal %s",
+                    int(table.crystal_id[i]), table.high_ox_fraction[i],
+                    table.mean_valence[i], normal)
+    fractions = ", ".join(f"{f:.2f}" for f in table.high_ox_fraction)
+    return (f"{sample.name}: {len(table)} crystal(s), >Ni³⁺ fraction {fractions} "
+            "(table in the log)")

@@ -36,6 +36,9 @@ class SegmentationPresenter:
         from ptyxanes.segment import crystal_table_gen
 
         p = self._panel
+        if self.worker is not None and getattr(self.worker, "is_running", False):
+            p.retry_table_later()  # one worker at a time
+            return
         labels = p.labels()
         if labels is None or p.valence is None:
             return
