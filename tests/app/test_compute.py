@@ -30,11 +30,11 @@ def _ok(dlg):
 
 def _in_process_maps(path, form):
     """The in-process GUI fit of a freshly opened copy of the sample."""
-    from ptyxanes_gui.presenters import stage_jobs as engine
+    from ptyxanes_gui.presenters import opening, stage_jobs as engine
 
     from ptyxanes.progress import run_sync
 
-    (s,) = engine.load_path(path)
+    (s,) = opening.load_path(path)
     return run_sync(engine.fit_job(s, **form))
 
 
@@ -74,7 +74,7 @@ def test_local_workers_fit_all_samples_and_tomo_equal_in_process_then_cancel(
     # Process ▸ Fit XANES of all samples, on the worker
     counts = []
     window.compute.tasks_changed.connect(counts.append)
-    window.fit_all_samples()
+    window.act_fit_all.trigger()
     qtbot.waitUntil(lambda: all("valence" in s.maps for s in window.samples)
                     and not window.processing.workers, timeout=120000)
     assert window.compute.client is client  # connected once, kept between runs
@@ -91,7 +91,7 @@ def test_local_workers_fit_all_samples_and_tomo_equal_in_process_then_cancel(
         assert np.isfinite(s.maps["valence"]).sum() > 100
 
     # Process ▸ Tomography on the worker (one task per energy): the in-process volumes
-    from ptyxanes_gui.presenters import stage_jobs as engine
+    from ptyxanes_gui.presenters import opening, stage_jobs as engine
 
     from ptyxanes.progress import run_sync
 
@@ -105,7 +105,7 @@ def test_local_workers_fit_all_samples_and_tomo_equal_in_process_then_cancel(
     with qtbot.waitSignal(window.processing.stage_finished, timeout=120000):
         window.processing.run_on("tomo", tilt, form3d)
     assert counts[-1].state == "done" and counts[-1].done == counts[-1].submitted == n_e
-    (fresh,) = engine.load_path(tilt_path)
+    (fresh,) = opening.load_path(tilt_path)
     ref = run_sync(engine.tomo_job(fresh, **form3d))
     assert tilt.kind == "volume" and tilt.volume_stack.data.shape == ref.data.shape
     np.testing.assert_array_equal(tilt.volume_stack.data, ref.data)
