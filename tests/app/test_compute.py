@@ -30,7 +30,8 @@ def _ok(dlg):
 
 def _in_process_maps(path, form):
     """The in-process GUI fit of a freshly opened copy of the sample."""
-    from ptyxanes_gui.presenters import opening, stage_jobs as engine
+    from ptyxanes_gui.presenters import opening
+    from ptyxanes_gui.presenters import stage_jobs as engine
 
     from ptyxanes.progress import run_sync
 
@@ -91,7 +92,8 @@ def test_local_workers_fit_all_samples_and_tomo_equal_in_process_then_cancel(
         assert np.isfinite(s.maps["valence"]).sum() > 100
 
     # Process ▸ Tomography on the worker (one task per energy): the in-process volumes
-    from ptyxanes_gui.presenters import opening, stage_jobs as engine
+    from ptyxanes_gui.presenters import opening
+    from ptyxanes_gui.presenters import stage_jobs as engine
 
     from ptyxanes.progress import run_sync
 
