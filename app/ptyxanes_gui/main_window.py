@@ -1189,6 +1189,7 @@ class MainWindow(QMainWindow):
                                                   sample.voxel_size or sample.pixel_size, mask)
                 self._segmentation_panel.restore_edits(sample.labels.get("high_ox_added"),
                                                        sample.labels.get("high_ox_removed"))
+                self._segmentation_panel.presenter.attach(self.document, sample)
         except Exception as exc:
             logger.exception("3D view failed")
             self.show_error("3D view", f"The 3D view could not show the volume: {exc}")

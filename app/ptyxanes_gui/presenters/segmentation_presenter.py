@@ -1,30 +1,122 @@
-"""Runs the segmentation engine for the SegmentationPanel in superqt workers."""
+"""Runs the segmentation engine for the SegmentationPanel in superqt workers, and
+records the panel's hand edits as undoable edits of the document."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 
 from ptyxanes.progress import Cancelled, Control
+from ptyxanes_gui.document import Document, Edit, Sample
 
 logger = logging.getLogger(__name__)
 
 
 class SegmentationPresenter:
-    """Wire a :class:`SegmentationPanel` to ``ptyxanes.segment``.
+    """Wire a :class:`SegmentationPanel` to ``ptyxanes.segment`` and to the document.
 
     Crystal tables and island removal run in workers; results come back to the
     GUI thread through the worker signals (STYLE.md §3).
+
+    Every hand edit of the panel (a stroke, a fill, island removal, discarding the
+    edits, a new threshold) is an :class:`~ptyxanes_gui.document.Edit` of kind
+    ``"labels"`` on the document's undo stack, so Edit ▸ Undo, the panel's Undo
+    button and Ctrl+Z in the napari canvas step through one history, and every edit
+    marks the document dirty. Once :meth:`attach` names the sample the panel shows,
+    its labels and hand edits (:meth:`SegmentationPanel.label_arrays`) are kept on
+    that sample, so a save or a switch of samples never loses them. Until then the
+    presenter keeps a document of its own (a panel used alone).
     """
 
     def __init__(self, panel) -> None:
         self._panel = panel
         self._control = Control()
         self.worker = None
+        self.document = Document()
+        self.sample: Sample | None = None
+        self._replaying = False
+        self.document.undo_changed.connect(self._on_undo_changed)
         panel.table_requested.connect(self._on_table_requested)
         panel.islands_requested.connect(self._on_islands_requested)
         panel.export_requested.connect(self._on_export_requested)
+        panel.labels_changed.connect(self._store_on_sample)
+
+    # ------------------------------------------------------------------ document
+    def attach(self, document: Document, sample: Sample | None) -> None:
+        """Record the hand edits in ``document``; the panel shows ``sample``'s volume.
+
+        Call after the panel got the sample's volume (``set_data``, ``restore_edits``).
+        """
+        if document is not self.document:
+            self.document.forget(self)
+            self.document.undo_changed.disconnect(self._on_undo_changed)
+            self.document = document
+            document.undo_changed.connect(self._on_undo_changed)
+        self.sample = sample
+        self._store_on_sample()
+        self._on_undo_changed()
+
+    def data_replaced(self) -> None:
+        """The panel shows new data: its earlier edits can no longer be undone."""
+        self.sample = None
+        self.document.forget(self)
+
+    def record_edit(self, entry: tuple[Any, ...], text: str) -> None:
+        """Push a hand edit the panel just made (``(idx, old, new)`` of its edit arrays)."""
+        panel = self._panel
+        self.document.push(Edit(text, lambda: self._replay(panel.apply_step, entry, True),
+                                lambda: self._replay(panel.apply_step, entry, False),
+                                kind="labels", owner=self))
+
+    def threshold_changed(self, before: float, after: float) -> None:
+        """Push the user's new seeding threshold (a slider drag is one step)."""
+        if self._replaying:
+            return
+        set_t = self._panel.set_threshold
+        self.document.push(Edit(f"set segmentation threshold to {after:.3f}",
+                                lambda: self._replay(set_t, before),
+                                lambda: self._replay(set_t, after),
+                                kind="labels", owner=self, merge_key=("threshold", id(self))))
+
+    def _replay(self, fn, *args) -> None:
+        self._replaying = True
+        try:
+            fn(*args)
+        finally:
+            self._replaying = False
+        if self.sample is not None:
+            self.document.sample_changed.emit(self.sample)
+
+    def _own(self, edit: Edit | None) -> bool:
+        return edit is not None and edit.owner is self
+
+    def undo(self) -> None:
+        """Undo the document's last edit when it is one of this panel's."""
+        if self._own(self.document.undo_edit):
+            self.document.undo()
+
+    def redo(self) -> None:
+        """Redo the document's next edit when it is one of this panel's."""
+        if self._own(self.document.redo_edit):
+            self.document.redo()
+
+    def _on_undo_changed(self) -> None:
+        u, r = self.document.undo_edit, self.document.redo_edit
+        self._panel.set_undo_texts(u.text if self._own(u) else None,
+                                   r.text if self._own(r) else None)
+
+    def _store_on_sample(self) -> None:
+        """The panel's labels and hand edits go to the sample they belong to."""
+        s = self.sample
+        if s is None or self._panel.labels_layer is None:
+            return
+        arrays = self._panel.label_arrays()
+        if s.volume is not None and arrays.get("high_ox") is not None \
+                and arrays["high_ox"].shape != np.shape(s.volume):
+            return  # not this sample's volume
+        s.labels.update(arrays)
 
     def _busy(self, on: bool) -> None:
         self._panel.button_table.setEnabled(not on)
@@ -69,7 +161,7 @@ class SegmentationPresenter:
         )
 
     def _on_islands_done(self, cleaned: np.ndarray) -> None:
-        n = self._panel.apply_edit(cleaned)
+        n = self._panel.apply_edit(cleaned, "remove small islands")
         self._panel.label_status.setText(f"removed {n} voxels in small islands")
         self._panel.islands_removed.emit(n)
 
