@@ -131,13 +131,13 @@ def test_label_stroke_is_one_undo_step_and_saved_labels_reopen(qtbot, tmp_path):
     from ptyxanes_gui.panels.segmentation_panel import SegmentationPanel
     from ptyxanes_gui.panels.volume_panel import VolumePanel
 
-    from ptyxanes.simulate.sample import make_sample
-
-    twin = make_sample("tiny", 350, seed=0, dim="3d")
-    v = np.asarray(twin.valence, np.float32)
-    sample = Sample("tiny 3D", None, maps={"valence": v[v.shape[0] // 2]},
-                    pixel_size=twin.voxel_size, volume=v, voxel_size=twin.voxel_size,
-                    volume_maps={"valence": v})
+    # a ball whose valence rises from 2.0 to 3.4 along the columns (NaN outside)
+    n, voxel = 24, 50e-9
+    p, r, c = np.mgrid[:n, :n, :n] - (n - 1) / 2
+    v = np.where(p**2 + r**2 + c**2 < (0.45 * n) ** 2, 2.7 + 1.4 * c / n, np.nan)
+    v = v.astype(np.float32)
+    sample = Sample("ball", None, maps={"valence": v[n // 2]}, pixel_size=voxel, volume=v,
+                    voxel_size=voxel, volume_maps={"valence": v})
     doc = Document()
     doc.add_samples([sample])
     vp = VolumePanel()
@@ -146,7 +146,7 @@ def test_label_stroke_is_one_undo_step_and_saved_labels_reopen(qtbot, tmp_path):
     qtbot.addWidget(sp)
     vp.show()
     try:
-        sp.set_data(v, twin.voxel_size, np.isfinite(v))
+        sp.set_data(v, voxel, np.isfinite(v))
         sp.presenter.attach(doc, sample)  # as the window does for the sample it shows
         assert not doc.dirty and np.array_equal(sample.labels["high_ox"], sp.labels())
         seeded = sp.labels()

@@ -5,8 +5,8 @@ in 2D slices or in 3D. Hand edits are kept as two voxel sets relative to the see
 ("added" and "removed"), so moving the threshold re-seeds under them:
 labels = (seed(threshold) ∪ added) − removed. Every hand edit (a brush or eraser
 stroke, a fill, island removal, "Discard hand edits") is one undoable step of the
-window's document (Edit ▸ Undo, the panel's Undo button, Ctrl+Z in the canvas),
-and the threshold is an undoable choice; small islands are removed by connected
+window's document (Edit ▸ Undo, the panel's Undo button, Ctrl+Z in the canvas;
+not the threshold); small islands are removed by connected
 components; a per-crystal table gives the >Ni³⁺ fraction, mean valence and the
 slab normal, drawn as arrows (Vectors layer). The engine work runs in the
 :class:`~ptyxanes_gui.presenters.segmentation_presenter.SegmentationPresenter`.
@@ -437,8 +437,8 @@ class SegmentationPanel(QWidget):
             QTimer.singleShot(0, self._record_edit)
 
     def undo(self) -> None:
-        """Undo the last hand edit (brush stroke, eraser, fill, islands, discard, threshold)
-        when it is the document's last edit."""
+        """Undo the last hand edit (brush stroke, eraser, fill, islands, discard) when it
+        is the document's last edit."""
         self._record_edit()  # a stroke not read back yet is the last edit
         self.presenter.undo()
 

@@ -21,13 +21,14 @@ class SegmentationPresenter:
     GUI thread through the worker signals (STYLE.md §3).
 
     Every hand edit of the panel (a stroke, a fill, island removal, discarding the
-    edits, a new threshold) is an :class:`~ptyxanes_gui.document.Edit` of kind
-    ``"labels"`` on the document's undo stack, so Edit ▸ Undo, the panel's Undo
-    button and Ctrl+Z in the napari canvas step through one history, and every edit
-    marks the document dirty. Once :meth:`attach` names the sample the panel shows,
-    its labels and hand edits (:meth:`SegmentationPanel.label_arrays`) are kept on
-    that sample, so a save or a switch of samples never loses them. Until then the
-    presenter keeps a document of its own (a panel used alone).
+    edits) is an :class:`~ptyxanes_gui.document.Edit` of kind ``"labels"`` on the
+    document's undo stack, so Edit ▸ Undo, the panel's Undo button and Ctrl+Z in
+    the napari canvas step through one history, and every edit marks the document
+    dirty; so does a new threshold (not an undo step). Once :meth:`attach` names
+    the sample the panel shows, its labels and hand edits
+    (:meth:`SegmentationPanel.label_arrays`) are kept on that sample, so a save or a
+    switch of samples never loses them. Until then the presenter keeps a document of
+    its own (a panel used alone).
     """
 
     def __init__(self, panel) -> None:
@@ -36,7 +37,6 @@ class SegmentationPresenter:
         self.worker = None
         self.document = Document()
         self.sample: Sample | None = None
-        self._replaying = False
         self.document.undo_changed.connect(self._on_undo_changed)
         panel.table_requested.connect(self._on_table_requested)
         panel.islands_requested.connect(self._on_islands_requested)
@@ -71,21 +71,16 @@ class SegmentationPresenter:
                                 kind="labels", owner=self))
 
     def threshold_changed(self, before: float, after: float) -> None:
-        """Push the user's new seeding threshold (a slider drag is one step)."""
-        if self._replaying:
-            return
-        set_t = self._panel.set_threshold
-        self.document.push(Edit(f"set segmentation threshold to {after:.3f}",
-                                lambda: self._replay(set_t, before),
-                                lambda: self._replay(set_t, after),
-                                kind="labels", owner=self, merge_key=("threshold", id(self))))
+        """The user moved the seeding threshold: unsaved work (the saved labels change).
+
+        Not an undo step: undo and redo step through the hand edits, which stay
+        relative to whatever seed the threshold gives.
+        """
+        if self.sample is not None and before != after:
+            self.document.changed(self.sample)
 
     def _replay(self, fn, *args) -> None:
-        self._replaying = True
-        try:
-            fn(*args)
-        finally:
-            self._replaying = False
+        fn(*args)
         if self.sample is not None:
             self.document.sample_changed.emit(self.sample)
 
