@@ -1090,7 +1090,7 @@ class MainWindow(QMainWindow):
             try:
                 vp.set_crystal_labels(result.labels["crystals"])
                 sp.set_threshold(params.threshold)  # re-seeds the labels
-                sp.apply_edit(result.labels["high_ox"])  # islands removed: one undoable edit
+                sp.apply_edit(result.labels["high_ox"], "segment: remove small islands")
                 sp.show_table(table)
                 self.docks["segmentation"].show()
                 self.docks["segmentation"].raise_()

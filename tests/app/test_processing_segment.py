@@ -281,9 +281,13 @@ def test_segment_stage_hands_volume_labels_to_segmentation_panel(qtbot, window,
     assert_array_equal(sp.labels(), s.labels["high_ox"])  # islands removed as a hand edit
     assert_array_equal(vp.crystal_labels, s.labels["crystals"])
     assert sp.table is result.table and sp.table_widget.rowCount() == 3
-    # the island removal is undoable: back to the plain seed; the shown table follows
+    # the island removal is undoable (Edit ▸ Undo too): back to the plain seed; the shown
+    # table follows
+    assert window.act_undo.text() == "&Undo segment: remove small islands"
+    assert window.document.dirty
     with qtbot.waitSignal(sp.table_shown, timeout=10_000):
         sp.undo()
+    assert window.act_redo.text() == "&Redo segment: remove small islands"
     with np.errstate(invalid="ignore"):
         seed = np.isfinite(s.volume) & (s.volume > 3.1)
     assert_array_equal(sp.labels() != 0, seed)

@@ -114,6 +114,13 @@ def test_parameter_and_reference_edits_undo_through_the_edit_menu(qtbot, window)
     assert box.reference_files == files[1:]
     window.act_undo.trigger()
     assert box.reference_files == files
+    # the shift added to every reference's energies
+    shift = box.inputs["ref_shift"]
+    shift.setText("1.5")
+    assert window.act_undo.text() == "&Undo set fit reference shift (eV) to 1.5"
+    assert doc.parameters["fit"]["ref_shift"] == "1.5"
+    window.act_undo.trigger()
+    assert shift.text() == "" and doc.parameters["fit"]["ref_shift"] == ""
     # the source choice: shipped, then undo back to the loaded files
     src = box.inputs["references_from"]
     src.setCurrentIndex(src.findData("shipped"))
