@@ -608,7 +608,7 @@ class SegmentationPanel(QWidget):
             return False
         self.added[...] = a & ~r
         self.removed[...] = r
-        self.presenter.data_replaced()
+        self.presenter.forget_edits()
         self._write_layer(self._compose())
         self.label_status.setText("hand edits restored" + self._edits_text())
         self.labels_changed.emit()

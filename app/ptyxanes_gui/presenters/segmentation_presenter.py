@@ -59,8 +59,14 @@ class SegmentationPresenter:
         self._on_undo_changed()
 
     def data_replaced(self) -> None:
-        """The panel shows new data: its earlier edits can no longer be undone."""
+        """The panel shows new data (of no sample until :meth:`attach`); its earlier edits
+        can no longer be undone."""
         self.sample = None
+        self.document.forget(self)
+
+    def forget_edits(self) -> None:
+        """The panel's hand edits were replaced wholesale: the earlier ones can no longer be
+        undone."""
         self.document.forget(self)
 
     def record_edit(self, entry: tuple[Any, ...], text: str) -> None:
