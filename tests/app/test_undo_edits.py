@@ -197,6 +197,11 @@ def test_label_stroke_is_one_undo_step_and_saved_labels_reopen(qtbot, tmp_path):
         assert not doc.dirty
         (back,) = load_samples(out)
         assert np.array_equal(back.labels["high_ox"], edited)
+        # a new threshold changes the labels to be saved: unsaved work, not an undo step
+        top = doc.undo_edit
+        sp.set_threshold(sp.threshold + 0.2)
+        assert doc.dirty and doc.undo_edit is top
+        assert np.array_equal(sample.labels["high_ox"], sp.labels())
         sp.set_data(back.volume, back.voxel_size, np.isfinite(back.volume))
         assert doc.undo_edit is None or doc.undo_edit.kind != "labels"  # old volume's edits
         assert sp.restore_edits(back.labels["high_ox_added"], back.labels["high_ox_removed"])

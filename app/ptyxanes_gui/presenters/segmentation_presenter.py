@@ -13,6 +13,9 @@ from ptyxanes_gui.document import Document, Edit, Sample
 
 logger = logging.getLogger(__name__)
 
+#: ``Sample.parameters`` key of the panel's seeding threshold (saved with the labels)
+PANEL_PARAMETERS = "segmentation_panel"
+
 
 class SegmentationPresenter:
     """Wire a :class:`SegmentationPanel` to ``ptyxanes.segment`` and to the document.
@@ -26,9 +29,10 @@ class SegmentationPresenter:
     the napari canvas step through one history, and every edit marks the document
     dirty; so does a new threshold (not an undo step). Once :meth:`attach` names
     the sample the panel shows, its labels and hand edits
-    (:meth:`SegmentationPanel.label_arrays`) are kept on that sample, so a save or a
-    switch of samples never loses them. Until then the presenter keeps a document of
-    its own (a panel used alone).
+    (:meth:`SegmentationPanel.label_arrays`) and the seeding threshold are kept on
+    that sample, so a save or a switch of samples never loses them, and a reopened
+    sample is re-seeded at its saved threshold. Until then the presenter keeps a
+    document of its own (a panel used alone).
     """
 
     def __init__(self, panel) -> None:
@@ -54,6 +58,13 @@ class SegmentationPresenter:
             self.document.undo_changed.disconnect(self._on_undo_changed)
             self.document = document
             document.undo_changed.connect(self._on_undo_changed)
+        self.sample = None
+        saved = (sample.parameters.get(PANEL_PARAMETERS, {}).get("threshold")
+                 if sample is not None else None)
+        if saved is not None and float(saved) != self._panel.threshold:
+            # the seed the saved hand edits were made on, so the labels are the saved ones
+            self._panel.set_threshold(float(saved))
+            self.document.forget(self)  # a pending edit of the re-seed is no user edit
         self.sample = sample
         self._store_on_sample()
         self._on_undo_changed()
@@ -118,6 +129,7 @@ class SegmentationPresenter:
                 and arrays["high_ox"].shape != np.shape(s.volume):
             return  # not this sample's volume
         s.labels.update(arrays)
+        s.parameters[PANEL_PARAMETERS] = {"threshold": self._panel.threshold}
 
     def _busy(self, on: bool) -> None:
         self._panel.button_table.setEnabled(not on)
