@@ -361,18 +361,43 @@ class Edit:
     Parameters
     ----------
     text : str
-        What it did, for the Edit menu (``"nudge shift"``...).
+        What it did, for the Edit menu (``"paint labels"``, ``"set fit edge to Fe-K"``).
     undo, redo : callable
         Put the document back / forward; each emits its own change events.
+    kind : str
+        What it edits: ``"labels"``, ``"parameters"``, ``"registration"`` ... (panels
+        offer their own Undo button only for their own kind).
+    owner : object, optional
+        Who recorded it; :meth:`Document.forget` drops the edits of an owner whose data
+        went away (a new volume in the Segmentation panel).
+    merge_key : object, optional
+        An edit pushed right after one with the same key merges into it (one undo
+        step for the arrow clicks of a spin box or the keystrokes of a field).
     """
 
     text: str
     undo: Callable[[], None]
     redo: Callable[[], None]
+    kind: str = ""
+    owner: Any = None
+    merge_key: Any = None
+
+
+#: :attr:`Document._clean` when no undo or redo leads back to the saved state.
+_UNREACHABLE = object()
+#: a parameter that was not set before an edit
+_MISSING = object()
 
 
 class Document:
-    """The samples the user works on, their dirty flag and undo stack.
+    """The samples the user works on, the stage forms' choices, a dirty flag and an
+    undo stack.
+
+    Every user edit (segmentation hand edits, reference and parameter choices,
+    registration Apply) is an :class:`Edit` on the undo stack and marks the
+    document dirty; :meth:`save` clears the flag, and undoing or redoing back to
+    the saved state clears it again. A document without samples is never dirty:
+    there is nothing to save.
 
     Events (psygnal)
     ----------------
@@ -381,6 +406,7 @@ class Document:
     dirty_changed(bool) : there is (no longer) unsaved work
     path_changed(object) : the file the document is saved to (Path or None)
     undo_changed() : the undo or redo stack changed
+    parameters_changed(str) : the choices of a stage's form changed (stage key)
     """
 
     samples_changed = Signal()
@@ -388,16 +414,21 @@ class Document:
     dirty_changed = Signal(bool)
     path_changed = Signal(object)
     undo_changed = Signal()
+    parameters_changed = Signal(str)
 
     def __init__(self) -> None:
         self.samples: list[Sample] = []
         self.path: Path | None = None
+        #: stage -> {parameter: value}: the choices of the stage forms (plain data)
+        self.parameters: dict[str, dict[str, Any]] = {}
         self._dirty = False
         self._undo: list[Edit] = []
         self._redo: list[Edit] = []
         #: where the session's long stages run (``ptyxanes_gui.presenters.compute_presenter
         #: .ComputeChoice``); None: in this process
         self.compute: Any = None
+        self._clean: Any = None  # the top undo edit of the saved state (None: empty stack)
+        self._merge_open = False  # the top edit may take a following one with its key
 
     # ---------------------------------------------------------------- state
     @property
@@ -406,10 +437,28 @@ class Document:
         return self._dirty
 
     def set_dirty(self, dirty: bool) -> None:
-        """Set the dirty flag (emits ``dirty_changed`` on a change)."""
+        """Mark the document as unsaved work, or the current state as saved.
+
+        Emits ``dirty_changed`` on a change.
+        """
+        if dirty:
+            self._clean = _UNREACHABLE
+        else:
+            self._clean = self._top()
+            self._merge_open = False
+        self._set_dirty(dirty)
+
+    def _set_dirty(self, dirty: bool) -> None:
         if dirty != self._dirty:
             self._dirty = dirty
             self.dirty_changed.emit(dirty)
+
+    def _top(self) -> Edit | None:
+        return self._undo[-1] if self._undo else None
+
+    def _follow_clean(self) -> None:
+        """Dirty unless the undo stack is where it was when saved (or there are no samples)."""
+        self._set_dirty(bool(self.samples) and self._clean is not self._top())
 
     def add_samples(self, samples: list[Sample], *, dirty: bool = False) -> None:
         """Append samples (opening files is not unsaved work; a demo or new results are)."""
@@ -417,6 +466,8 @@ class Document:
         self.samples_changed.emit()
         if dirty:
             self.set_dirty(True)
+        elif not self._dirty:
+            self._clean = self._top()  # what is open now is what the files hold
 
     def changed(self, sample: Sample) -> None:
         """Announce that a stage or an edit changed ``sample``; marks the document dirty."""
@@ -427,12 +478,68 @@ class Document:
         """Position of ``sample`` (identity), -1 when absent."""
         return next((i for i, s in enumerate(self.samples) if s is sample), -1)
 
+    # ---------------------------------------------------------------- parameters
+    def set_parameters(self, stage: str, values: dict[str, Any], text: str | None = None,
+                       *, merge_key: Any = None) -> bool:
+        """Change some choices of a stage's form.
+
+        Parameters
+        ----------
+        stage : str
+            ``"fit"``, ``"register"``, ``"segment"`` ...
+        values : dict
+            The parameters that change and their new values (plain data).
+        text : str, optional
+            The user's edit, for the Edit menu: the change is undoable and marks the
+            document dirty. None: the application's own update (a form following the
+            selected sample), neither undoable nor unsaved work.
+        merge_key : object, optional
+            Changes pushed one after another with the same key merge into one undo
+            step (the arrow clicks of a spin box, the keystrokes of a field).
+
+        Returns
+        -------
+        changed : bool
+            False when every value was already so (nothing happens).
+        """
+        current = self.parameters.setdefault(stage, {})
+        new = {k: v for k, v in values.items() if k not in current or current[k] != v}
+        if not new:
+            return False
+        old = {k: current.get(k, _MISSING) for k in new}
+
+        def put(vals: dict[str, Any]) -> None:
+            cur = self.parameters.setdefault(stage, {})
+            for k, v in vals.items():
+                if v is _MISSING:
+                    cur.pop(k, None)
+                else:
+                    cur[k] = v
+            self.parameters_changed.emit(stage)
+
+        put(new)
+        if text is not None:
+            self.push(Edit(text, lambda: put(old), lambda: put(new), kind="parameters",
+                           merge_key=merge_key))
+        return True
+
     # ---------------------------------------------------------------- undo
     def push(self, edit: Edit) -> None:
-        """Record an edit that was just applied (clears the redo stack)."""
+        """Record an edit that was just applied (clears the redo stack); marks dirty.
+
+        An edit with the :attr:`Edit.merge_key` of the edit pushed just before it
+        (no undo, redo or save in between) merges into that one: undoing it undoes
+        both.
+        """
+        top = self._top()
+        if (self._merge_open and top is not None and edit.merge_key is not None
+                and top.merge_key == edit.merge_key and top is not self._clean):
+            edit = dataclasses.replace(edit, undo=top.undo)
+            self._undo.pop()
         self._undo.append(edit)
         self._redo.clear()
-        self.set_dirty(True)
+        self._merge_open = True
+        self._follow_clean()
         self.undo_changed.emit()
 
     def undo(self) -> str | None:
@@ -442,7 +549,8 @@ class Document:
         edit = self._undo.pop()
         edit.undo()
         self._redo.append(edit)
-        self.set_dirty(True)
+        self._merge_open = False
+        self._follow_clean()
         self.undo_changed.emit()
         return edit.text
 
@@ -453,9 +561,44 @@ class Document:
         edit = self._redo.pop()
         edit.redo()
         self._undo.append(edit)
-        self.set_dirty(True)
+        self._merge_open = False
+        self._follow_clean()
         self.undo_changed.emit()
         return edit.text
+
+    def forget(self, owner: Any) -> int:
+        """Drop the edits recorded by ``owner`` (its data is gone); returns how many.
+
+        The edits of other owners stay; when the document was saved, the saved state
+        stays reachable only if none of the dropped edits led to it.
+        """
+        undo = [e for e in self._undo if e.owner is not owner]
+        redo = [e for e in self._redo if e.owner is not owner]
+        n = len(self._undo) + len(self._redo) - len(undo) - len(redo)
+        if not n:
+            return 0
+        applied_dropped = len(undo) < len(self._undo)
+        self._undo, self._redo = undo, redo
+        if not self._dirty:
+            self._clean = self._top()  # the state did not change: still the saved one
+        elif applied_dropped or (self._clean is not None
+                                 and not any(e is self._clean for e in undo + redo)):
+            # the dropped edits made the current state, or led to the saved one
+            self._clean = _UNREACHABLE
+        self._merge_open = False
+        self._follow_clean()
+        self.undo_changed.emit()
+        return n
+
+    @property
+    def undo_edit(self) -> Edit | None:
+        """The edit :meth:`undo` would undo."""
+        return self._top()
+
+    @property
+    def redo_edit(self) -> Edit | None:
+        """The edit :meth:`redo` would redo."""
+        return self._redo[-1] if self._redo else None
 
     @property
     def undo_text(self) -> str | None:
@@ -488,7 +631,7 @@ class Document:
         if self.path != out:
             self.path = out
             self.path_changed.emit(out)
-        self.set_dirty(False)
+        self.set_dirty(False)  # undoing or redoing back to this state is clean again
         return out
 
     def autosave(self, path: str | Path) -> Path | None:

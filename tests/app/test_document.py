@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import make_stack_file
-from ptyxanes_gui.document import Document
+from ptyxanes_gui.document import Document, Sample
 from ptyxanes_gui.presenters import opening, stage_jobs
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QApplication, QMessageBox
@@ -121,6 +121,7 @@ def test_switching_samples_clears_overlays_and_export_holds_one_sample(qtbot, wi
 
 def test_document_undo_redo_and_dirty_events():
     doc = Document()
+    doc.add_samples([Sample("a", None)])  # a document without samples has nothing to save
     seen = []
     doc.dirty_changed.connect(seen.append)
     state = {"v": 1}

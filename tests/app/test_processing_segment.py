@@ -271,7 +271,7 @@ def test_crystal_table_follows_split_touching_and_seed(qtbot, demo3d_result):
 
 @pytest.mark.napari
 def test_segment_stage_hands_volume_labels_to_segmentation_panel(qtbot, window,
-                                                                 demo3d_result):
+                                                                 demo3d_result, tmp_path):
     _needs_display()
     from ptyxanes.segment import crystal_table
 
@@ -285,12 +285,40 @@ def test_segment_stage_hands_volume_labels_to_segmentation_panel(qtbot, window,
     assert_array_equal(sp.labels(), s.labels["high_ox"])  # islands removed as a hand edit
     assert_array_equal(vp.crystal_labels, s.labels["crystals"])
     assert sp.table is result.table and sp.table_widget.rowCount() == 3
-    # the island removal is undoable: back to the plain seed; the shown table follows
+    # the island removal is undoable (Edit ▸ Undo too): back to the plain seed; the shown
+    # table follows
+    assert window.act_undo.text() == "&Undo segment: remove small islands"
+    assert window.document.dirty
     with qtbot.waitSignal(sp.table_shown, timeout=10_000):
         sp.undo()
+    assert window.act_redo.text() == "&Redo segment: remove small islands"
     with np.errstate(invalid="ignore"):
         seed = np.isfinite(s.volume) & (s.volume > 3.1)
     assert_array_equal(sp.labels() != 0, seed)
     ref = crystal_table(s.volume, s.labels["crystals"], seed, voxel_size=s.voxel_size)
     assert_allclose(sp.table.high_ox_fraction, ref.high_ox_fraction)
     assert (ref.high_ox_fraction >= result.table.high_ox_fraction).all()
+
+    # saved, a stroke marks the document dirty, an undo back to the saved labels is clean
+    doc, path = window.document, tmp_path / "segmented.ptyx.h5"
+    assert window.save_project_to(path) and not doc.dirty
+    sp.check_3d_edit.setChecked(True)
+    sp.set_tool("paint")
+    empty = np.argwhere(np.isfinite(s.volume) & ~seed)
+    centre = tuple(int(i) for i in empty[len(empty) // 2])
+    with qtbot.waitSignal(doc.dirty_changed, timeout=5000):
+        sp.labels_layer.paint(centre, 1)
+    edited = sp.labels()
+    assert edited[centre] == 1 and window.act_undo.text().startswith("&Undo paint labels (")
+    window.act_undo.trigger()
+    assert_array_equal(sp.labels() != 0, seed)
+    assert not doc.dirty
+    window.act_redo.trigger()
+    assert_array_equal(sp.labels(), edited)
+    assert doc.dirty and window.save_project_to(path) and not doc.dirty
+    # the project reopened in the window shows the edited labels
+    n = len(window.samples)
+    assert window.open_paths([str(path)])
+    assert window._shown_volume is window.samples[n].volume
+    assert_array_equal(sp.labels(), edited)
+    assert_array_equal(window.samples[n].labels["high_ox"], edited)

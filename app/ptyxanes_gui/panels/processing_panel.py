@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from qtpy.QtCore import Signal
+from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -264,9 +264,14 @@ class FitStageBox(StageBox):
         self.add_ref_btn.clicked.connect(self._on_add_reference)
         self.clear_ref_btn = QPushButton("Clear")
         self.clear_ref_btn.clicked.connect(lambda: self.set_reference_files([]))
+        self.remove_ref_btn = QPushButton("Remove")
+        self.remove_ref_btn.setToolTip("remove the selected loaded reference")
+        self.remove_ref_btn.clicked.connect(
+            lambda: self.remove_reference_file(self.ref_table.currentRow()))
         row = QHBoxLayout()
         row.addWidget(src, 1)
         row.addWidget(self.add_ref_btn)
+        row.addWidget(self.remove_ref_btn)
         row.addWidget(self.clear_ref_btn)
         f.addRow("references", row)
         self.ref_table = QTableWidget(0, 3)
@@ -275,6 +280,8 @@ class FitStageBox(StageBox):
         self.ref_table.horizontalHeader().setStretchLastSection(True)
         self.ref_table.verticalHeader().setVisible(False)
         self.ref_table.setMaximumHeight(110)
+        self.ref_table.setToolTip("a loaded reference's valence can be edited here")
+        self.ref_table.itemChanged.connect(self._on_reference_item_changed)
         f.addRow(self.ref_table)
         ref_shift = QLineEdit()
         ref_shift.setPlaceholderText("from each file's foil channel")
@@ -332,14 +339,48 @@ class FitStageBox(StageBox):
             src.setCurrentIndex(src.findData("files"))
         self.references_changed.emit()
 
+    def remove_reference_file(self, row: int) -> None:
+        """Remove the loaded reference of table row ``row`` (no-op for another source)."""
+        if (self.inputs["references_from"].currentData() == "files"
+                and 0 <= row < len(self.reference_files)):
+            self.set_reference_files(self.reference_files[:row] + self.reference_files[row + 1:])
+
+    def set_reference_valence(self, row: int, valence: float) -> None:
+        """Give the loaded reference of table row ``row`` another valence."""
+        files = list(self.reference_files)
+        files[row] = (float(valence), files[row][1])
+        self.set_reference_files(files)
+
+    def _on_reference_item_changed(self, item: QTableWidgetItem) -> None:
+        row, col, text = item.row(), item.column(), item.text()
+        if col != 1 or not 0 <= row < len(self.reference_files):
+            return
+        try:
+            valence = float(text.split()[0])
+        except (ValueError, IndexError):
+            valence = None
+        # after this signal: the table's rows (this item too) are rebuilt
+        QTimer.singleShot(0, lambda: self.references_changed.emit() if valence is None
+                          else self.set_reference_valence(row, valence))
+
     def set_reference_rows(self, rows: list[tuple[str, str, str]]) -> None:
-        """Show the references that a fit uses: (name, valence, energy shift) per row."""
-        self.ref_table.setRowCount(len(rows))
-        for i, row in enumerate(rows):
-            for j, text in enumerate(row):
-                item = QTableWidgetItem(text)
-                item.setToolTip(text)
-                self.ref_table.setItem(i, j, item)
+        """Show the references that a fit uses: (name, valence, energy shift) per row.
+
+        The valence of a loaded reference (source "loaded files") is editable.
+        """
+        editable = self.inputs["references_from"].currentData() == "files"
+        self.ref_table.blockSignals(True)
+        try:
+            self.ref_table.setRowCount(len(rows))
+            for i, row in enumerate(rows):
+                for j, text in enumerate(row):
+                    item = QTableWidgetItem(text)
+                    item.setToolTip(text)
+                    if not (editable and j == 1 and i < len(self.reference_files)):
+                        item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                    self.ref_table.setItem(i, j, item)
+        finally:
+            self.ref_table.blockSignals(False)
 
     def reference_rows(self) -> list[tuple[str, ...]]:
         """The rows of the reference table, as shown."""

@@ -3,8 +3,10 @@
 A threshold seeds a napari Labels layer; napari's brush, eraser and fill edit it
 in 2D slices or in 3D. Hand edits are kept as two voxel sets relative to the seed
 ("added" and "removed"), so moving the threshold re-seeds under them:
-labels = (seed(threshold) ∪ added) − removed; undo/redo step through the hand
-edits (not the threshold), and "Discard hand edits" clears them; small islands are removed by connected
+labels = (seed(threshold) ∪ added) − removed. Every hand edit (a brush or eraser
+stroke, a fill, island removal, "Discard hand edits") is one undoable step of the
+window's document (Edit ▸ Undo, the panel's Undo button, Ctrl+Z in the canvas;
+not the threshold); small islands are removed by connected
 components; a per-crystal table gives the >Ni³⁺ fraction, mean valence and the
 slab normal, drawn as arrows (Vectors layer). The engine work runs in the
 :class:`~ptyxanes_gui.presenters.segmentation_presenter.SegmentationPresenter`.
@@ -84,9 +86,8 @@ class SegmentationPanel(QWidget):
         self.seed_mask: NDArray[np.bool_] | None = None
         self.added: NDArray[np.bool_] | None = None
         self.removed: NDArray[np.bool_] | None = None
-        self._undo_stack: list[tuple] = []
-        self._redo_stack: list[tuple] = []
         self._writing = False
+        self._seeded_threshold: float | None = None  # the threshold the labels were seeded at
 
         self.spin_threshold = QDoubleSpinBox()
         self.spin_threshold.setRange(_T_MIN, _T_MAX)
@@ -216,12 +217,20 @@ class SegmentationPanel(QWidget):
         self.slider_threshold.blockSignals(True)
         self.slider_threshold.setValue(self._to_slider(t))
         self.slider_threshold.blockSignals(False)
+        before = self._seeded_threshold
         self.seed()
+        if before is not None and self.labels_layer is not None and before != float(t):
+            self.presenter.threshold_changed(before, float(t))
 
     def _set_enabled(self, on: bool) -> None:
         for w in (self.button_seed, self.button_undo, self.button_redo, self.button_discard,
                   self.button_islands, self.button_table, self.button_export):
             w.setEnabled(on)
+
+    def set_undo_texts(self, undo: str | None, redo: str | None) -> None:
+        """Show what the Undo / Redo buttons would do (None: no hand edit to undo / redo)."""
+        self.button_undo.setToolTip(f"Undo {undo}" if undo else "No hand edit to undo")
+        self.button_redo.setToolTip(f"Redo {redo}" if redo else "No hand edit to redo")
 
     # ------------------------------------------------------------------ data
     def set_data(self, valence: NDArray[np.floating], voxel_size_m: float,
@@ -269,8 +278,7 @@ class SegmentationPanel(QWidget):
         self.seed_mask = None  # the new layer is empty: nothing to read back as an edit
         self.added = np.zeros(v.shape, bool)
         self.removed = np.zeros(v.shape, bool)
-        self._undo_stack.clear()
-        self._redo_stack.clear()
+        self.presenter.data_replaced()  # the old volume's edits can no longer be undone
         self._set_enabled(True)
         self.seed()
 
@@ -283,6 +291,7 @@ class SegmentationPanel(QWidget):
         self._record_edit()  # a pending hand edit, relative to the old seed
         self.seed_mask = threshold_labels(self.valence, self.threshold, mask=self.mask,
                                           label=HIGH_OX_LABEL) != 0
+        self._seeded_threshold = self.threshold
         lab = self._compose()
         self._write_layer(lab)
         self.label_status.setText(
@@ -328,23 +337,27 @@ class SegmentationPanel(QWidget):
             return None
         return np.array(self.labels_layer.data, dtype=np.uint8, copy=True)
 
-    def apply_edit(self, new_labels: NDArray) -> int:
-        """Write ``new_labels`` into the layer as one undoable hand edit; returns voxels changed."""
+    def apply_edit(self, new_labels: NDArray, text: str = "replace labels") -> int:
+        """Write ``new_labels`` into the layer as one undoable hand edit; returns voxels changed.
+
+        ``text`` names the edit in Edit ▸ Undo (``"remove small islands"``).
+        """
         layer = self.labels_layer
         self._record_edit()
         new = np.asarray(new_labels)
         changed = int((np.asarray(layer.data) != new).sum())
         if changed:
             self._write_layer(new.astype(np.uint8))
-            self._record_edit()
+            self._record_edit(text)
         return changed
 
-    def _record_edit(self) -> None:
+    def _record_edit(self, text: str | None = None) -> None:
         """Turn the difference between the layer and (seed ∪ added) − removed into edits.
 
         Voxels now labelled become "added" (and leave "removed"); voxels now empty
         become "removed" (and leave "added"), so a later threshold keeps them as
-        the user left them. One call = one undo step.
+        the user left them. One call = one undo step of the document, named ``text``
+        (default: from what changed, ``"paint labels"``, ``"erase labels"``).
         """
         if self.seed_mask is None or self.added is None or self.labels_layer is None:
             return
@@ -357,23 +370,25 @@ class SegmentationPanel(QWidget):
         now = cur.flat[idx]
         self.added.flat[idx] = now
         self.removed.flat[idx] = ~now
-        self._undo_stack.append((idx, old, (now.copy(), ~now)))
-        self._redo_stack.clear()
+        if text is None:
+            mode = getattr(self.labels_layer, "mode", "")
+            what = ("fill" if str(mode) == "fill" else
+                    "paint" if now.all() else "erase" if not now.any() else "edit")
+            text = f"{what} labels ({idx.size} voxel{'s' if idx.size != 1 else ''})"
+        self.presenter.record_edit((idx, old, (now.copy(), ~now)), text)
         self.labels_changed.emit()
 
-    def _step(self, source: list, target: list, undoing: bool) -> bool:
-        self._record_edit()
-        if not source or self.added is None:
-            return False
-        idx, old, new = source.pop()
+    def apply_step(self, entry: tuple, undoing: bool) -> None:
+        """Put one recorded hand edit back (``undoing``) or forward (the document's undo/redo)."""
+        if self.added is None:
+            return
+        idx, old, new = entry
         a, r = old if undoing else new
         self.added.flat[idx] = a
         self.removed.flat[idx] = r
-        target.append((idx, old, new))
         self._write_layer(self._compose())
         self.label_status.setText(("undone" if undoing else "redone") + self._edits_text())
         self.labels_changed.emit()
-        return True
 
     def discard_edits(self) -> None:
         """Forget all hand edits (one undoable step): labels = seed(threshold)."""
@@ -383,11 +398,10 @@ class SegmentationPanel(QWidget):
         idx = np.flatnonzero(self.added | self.removed)
         old = (self.added.flat[idx].copy(), self.removed.flat[idx].copy())
         zeros = np.zeros(idx.size, bool)
-        self._undo_stack.append((idx, old, (zeros, zeros)))
-        self._redo_stack.clear()
         self.added[...] = False
         self.removed[...] = False
         self._write_layer(self._compose())
+        self.presenter.record_edit((idx, old, (zeros, zeros)), "discard hand edits")
         self.label_status.setText("hand edits discarded")
         self.labels_changed.emit()
 
@@ -420,12 +434,15 @@ class SegmentationPanel(QWidget):
             QTimer.singleShot(0, self._record_edit)
 
     def undo(self) -> None:
-        """Undo the last hand edit (brush stroke, eraser, fill, islands, discard)."""
-        self._step(self._undo_stack, self._redo_stack, undoing=True)
+        """Undo the last hand edit (brush stroke, eraser, fill, islands, discard) when it
+        is the document's last edit."""
+        self._record_edit()  # a stroke not read back yet is the last edit
+        self.presenter.undo()
 
     def redo(self) -> None:
-        """Redo the last undone hand edit."""
-        self._step(self._redo_stack, self._undo_stack, undoing=False)
+        """Redo the last undone hand edit when it is the document's next redo."""
+        self._record_edit()
+        self.presenter.redo()
 
     # ------------------------------------------------------------------ table and arrows
     def show_table(self, table) -> None:
@@ -588,8 +605,7 @@ class SegmentationPanel(QWidget):
             return False
         self.added[...] = a & ~r
         self.removed[...] = r
-        self._undo_stack.clear()
-        self._redo_stack.clear()
+        self.presenter.forget_edits()
         self._write_layer(self._compose())
         self.label_status.setText("hand edits restored" + self._edits_text())
         self.labels_changed.emit()

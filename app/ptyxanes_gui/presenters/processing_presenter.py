@@ -9,6 +9,15 @@ from typing import Any
 
 import numpy as np
 from qtpy.QtCore import QObject, QTimer, Signal
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLineEdit,
+    QSpinBox,
+    QWidget,
+)
 from superqt.utils import create_worker
 
 from ptyxanes.progress import Cancelled, Control, Progress
@@ -31,8 +40,111 @@ JOBS: dict[str, Callable[..., Any]] = {
 PREVIEW_INTERVAL_S = 0.2
 
 
+def input_value(widget: QWidget) -> Any:
+    """The plain value of one form input (bool, number, text, or a combo's item data)."""
+    if isinstance(widget, QCheckBox):
+        return widget.isChecked()
+    if isinstance(widget, (QSpinBox, QDoubleSpinBox)):
+        return widget.value()
+    if isinstance(widget, QComboBox):
+        data = widget.currentData()
+        return data if data is not None else widget.currentText()
+    if isinstance(widget, QLineEdit):
+        return widget.text()
+    raise TypeError(f"no value for a {type(widget).__name__}")
+
+
+def set_input_value(widget: QWidget, value: Any) -> None:
+    """Show ``value`` (from :func:`input_value`) in a form input."""
+    if isinstance(widget, QCheckBox):
+        widget.setChecked(bool(value))
+    elif isinstance(widget, (QSpinBox, QDoubleSpinBox)):
+        widget.setValue(value)
+    elif isinstance(widget, QComboBox):
+        i = widget.findData(value)
+        if i >= 0:
+            widget.setCurrentIndex(i)
+        else:
+            widget.setCurrentText(str(value))
+    elif isinstance(widget, QLineEdit):
+        widget.setText(str(value))
+
+
+def form_values(box: Any) -> dict[str, Any]:
+    """Every choice of a stage form as plain data (the Fit form's loaded references too)."""
+    out = {name: input_value(w) for name, w in box.inputs.items()}
+    if hasattr(box, "reference_files"):
+        out["reference_files"] = tuple(tuple(r) for r in box.reference_files)
+    return out
+
+
+def input_labels(box: Any) -> dict[str, str]:
+    """The form's row label of each input (``"pre-edge (eV) low end"`` for a window's ends)."""
+    names = {id(w): n for n, w in box.inputs.items()}
+    form: QFormLayout = box.form
+    out: dict[str, str] = {}
+    for row in range(form.rowCount()):
+        label = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+        field = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+        if label is None or field is None or label.widget() is None:
+            continue
+        text = label.widget().text()
+        lay = field.layout()
+        widgets = [field.widget()] if lay is None else [lay.itemAt(i).widget()
+                                                        for i in range(lay.count())]
+        for w in widgets:
+            if w is not None and id(w) in names:
+                out[names[id(w)]] = text
+    for name in list(out):
+        for end, word in (("_lo", "low end"), ("_hi", "high end")):
+            if name.endswith(end):
+                out[name] = f"{out[name]} {word}"
+    return out
+
+
+_SOURCES = {"sample": "use the dataset's own references", "shipped": "use the shipped references",
+            "files": "use the loaded reference files"}
+
+
+def _ref_name(ref: tuple[float, str]) -> str:
+    return f"{str(ref[1]).replace(chr(92), '/').rsplit('/', 1)[-1]} ({ref[0]:g})"
+
+
+def describe_change(stage: str, labels: dict[str, str], old: dict[str, Any],
+                    new: dict[str, Any]) -> str:
+    """What a change of a stage form did, for Edit ▸ Undo (``"set fit edge to Fe-K"``)."""
+    if "reference_files" in new:
+        before, after = tuple(old.get("reference_files", ())), tuple(new["reference_files"])
+        if not after:
+            return "remove the loaded references"
+        if len(after) == len(before) + 1 and after[:-1] == before:
+            return f"add reference {_ref_name(after[-1])}"
+        if len(after) == len(before) - 1 and all(r in before for r in after):
+            gone = next(r for r in before if r not in after)
+            return f"remove reference {_ref_name(gone)}"
+        if [r[1] for r in after] == [r[1] for r in before]:
+            i = next(i for i, (a, b) in enumerate(zip(after, before, strict=True)) if a != b)
+            return f"set the valence of {_ref_name(before[i]).rsplit(' (', 1)[0]} to {after[i][0]:g}"
+        return "change the loaded references"
+    if "references_from" in new:
+        return _SOURCES.get(str(new["references_from"]), "choose the references")
+    name = sorted(new)[0]
+    label, value = labels.get(name, name.replace("_", " ")), new[name]
+    if isinstance(value, bool):
+        return f"turn {'on' if value else 'off'} {stage} {label}"
+    if value == "":
+        return f"clear {stage} {label}"
+    if isinstance(value, float):
+        value = f"{value:g}"
+    return f"set {stage} {label} to {value}"
+
+
 class ProcessingPresenter(QObject):
     """Own one worker per stage; results go out through signals, errors to the user.
+
+    The stage forms are views of the document's :attr:`Document.parameters`: a
+    user's change of a form (a parameter, a reference choice) is an undoable edit
+    of the document, and an undo or redo puts the form back.
 
     Signals
     -------
@@ -78,6 +190,71 @@ class ProcessingPresenter(QObject):
         if fit_box is not None and hasattr(fit_box, "references_changed"):
             fit_box.references_changed.connect(self.refresh_fit_references)
             self.refresh_fit_references()
+        self._applying = False  # the presenter itself is changing a form
+        self._labels: dict[str, dict[str, str]] = {}
+        if document is not None:
+            self._follow_forms(document)
+
+    # ---------------------------------------------------------------- forms <-> document
+    def _follow_forms(self, document: Document) -> None:
+        """Put every form's choices in the document and keep both in step."""
+        for stage, box in self._panel.stages.items():
+            self._labels[stage] = input_labels(box)
+            document.set_parameters(stage, form_values(box))
+            for name, w in box.inputs.items():
+                # typing and arrow clicks in one field merge into one undo step
+                merge = isinstance(w, (QSpinBox, QDoubleSpinBox, QLineEdit)) or (
+                    isinstance(w, QComboBox) and w.isEditable())
+                def edited(*_a: Any, s: str = stage,
+                           k: Any = (stage, name) if merge else None) -> None:
+                    self._on_form_edited(s, k)
+
+                if isinstance(w, QCheckBox):
+                    w.toggled.connect(edited)
+                elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
+                    w.valueChanged.connect(edited)
+                elif isinstance(w, QComboBox):
+                    w.currentTextChanged.connect(edited)
+                elif isinstance(w, QLineEdit):
+                    w.textChanged.connect(edited)
+            if hasattr(box, "references_changed"):
+                # the reference list (an edge typed in the form is its own field's edit)
+                box.references_changed.connect(lambda s=stage: self._on_form_edited(
+                    s, only=("reference_files", "references_from")))
+        document.parameters_changed.connect(self._show_parameters)
+
+    def _on_form_edited(self, stage: str, merge_key: Any = None,
+                        only: tuple[str, ...] | None = None) -> None:
+        """A user changed a form: an undoable edit of the document's parameters."""
+        doc = self.document
+        if self._applying or doc is None:
+            return
+        old = doc.parameters.get(stage, {})
+        values = form_values(self._panel.stages[stage])
+        new = {k: v for k, v in values.items() if (k not in old or old[k] != v)
+               and (only is None or k in only)}
+        if new:
+            doc.set_parameters(stage, new, describe_change(stage, self._labels[stage], old, new),
+                               merge_key=merge_key)
+
+    def _show_parameters(self, stage: str) -> None:
+        """The document's parameters changed (an undo, a redo): the form follows."""
+        box = self._panel.stages.get(stage)
+        values = self.document.parameters.get(stage, {}) if self.document else {}
+        if box is None or form_values(box) == {**form_values(box), **values}:
+            return
+        self._applying = True
+        try:
+            files = values.get("reference_files")
+            if files is not None and tuple(box.reference_files) != tuple(files):
+                box.set_reference_files([tuple(r) for r in files])  # may switch the source
+            for name, w in box.inputs.items():
+                if name in values and input_value(w) != values[name]:
+                    set_input_value(w, values[name])
+        finally:
+            self._applying = False
+        if stage == "fit":
+            self.refresh_fit_references()
 
     def refresh_fit_references(self) -> None:
         """Show in the Fit form the references a fit would use, with valences and shifts."""
@@ -108,7 +285,13 @@ class ProcessingPresenter(QObject):
             except ValueError:
                 chosen = float("nan")
             if not e.min() <= chosen <= e.max():
-                combo.setCurrentText(edge_for_energies(e).name)
+                self._applying = True  # the application's choice, not an undoable edit
+                try:
+                    combo.setCurrentText(edge_for_energies(e).name)
+                finally:
+                    self._applying = False
+                if self.document is not None:
+                    self.document.set_parameters("fit", form_values(box))
         self.refresh_fit_references()
 
     def run_stage(self, stage: str) -> None:

@@ -105,6 +105,7 @@ class VolumePresenter(QObject):
                                                  sample.voxel_size or sample.pixel_size, mask)
                 self.segmentation_panel.restore_edits(sample.labels.get("high_ox_added"),
                                                       sample.labels.get("high_ox_removed"))
+                self.segmentation.attach(self.window.document, sample)
         except Exception as exc:
             logger.exception("3D view failed")
             self.window.show_error("3D view", f"The 3D view could not show the volume: {exc}")
@@ -143,7 +144,7 @@ class VolumePresenter(QObject):
         try:
             vp.set_crystal_labels(result.labels["crystals"])
             sp.set_threshold(result.params.threshold)  # re-seeds the labels
-            sp.apply_edit(result.labels["high_ox"])  # islands removed: one undoable edit
+            sp.apply_edit(result.labels["high_ox"], "segment: remove small islands")
             sp.show_table(result.table)
             self.window.show_dock("segmentation")
         except Exception as exc:
