@@ -319,6 +319,6 @@ def test_segment_stage_hands_volume_labels_to_segmentation_panel(qtbot, window,
     # the project reopened in the window shows the edited labels
     n = len(window.samples)
     assert window.open_paths([str(path)])
-    assert window._shown_volume is window.samples[n].volume
+    assert window.volume.shown_volume is window.samples[n].volume
     assert_array_equal(sp.labels(), edited)
     assert_array_equal(window.samples[n].labels["high_ox"], edited)
