@@ -1238,7 +1238,7 @@ class MainWindow(QMainWindow):
             self.view_menu.insertAction(self.act_3d, seg.toggleViewAction())
         except ImportError:
             logger.debug("segmentation panel not available", exc_info=True)
-        # a 3D view needs room: about 60 % of the right column's height, once laid out
+        # a 3D view needs room: about half the right column's height, once laid out
         from qtpy.QtCore import QTimer
 
         spec = self.docks.get("spectrum")
@@ -1246,7 +1246,7 @@ class MainWindow(QMainWindow):
         def _room() -> None:
             if spec is not None and spec.isVisible() and not spec.isFloating():
                 h = self.height()
-                self.resizeDocks([spec, dock], [int(0.35 * h), int(0.6 * h)],
+                self.resizeDocks([spec, dock], [int(0.45 * h), int(0.55 * h)],
                                  Qt.Orientation.Vertical)
             try:
                 self._volume_panel.viewer.reset_view()  # fit the volume to the new canvas

@@ -73,17 +73,21 @@ class HistogramPanel(QWidget):
         self.table.setMaximumHeight(110)
         self.plot.setMinimumHeight(160)
         self.info = QLabel("")
+        self.info.setMinimumWidth(40)  # a long message is cut (whole in its tool tip), never
+        # widens the dock
         row = QHBoxLayout()
         row.addWidget(self.scope)
         row.addWidget(self.overlay_box)
         row.addWidget(self.highlight_box)
         row.addStretch(1)
-        row.addWidget(self.export_btn)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.info, 1)
+        bottom.addWidget(self.export_btn)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addLayout(row)
         lay.addWidget(self.plot, 1)
-        lay.addWidget(self.info)
+        lay.addLayout(bottom)
         lay.addWidget(self.table)
         self.region.sigRegionChanged.connect(self._on_region_changed)
         self.highlight_box.toggled.connect(self._on_highlight_toggled)
@@ -137,6 +141,7 @@ class HistogramPanel(QWidget):
 
     def set_message(self, text: str) -> None:
         self.info.setText(text)
+        self.info.setToolTip(text)
 
     def clear_highlight(self) -> None:
         """Switch the highlight off without emitting (another sample is shown)."""

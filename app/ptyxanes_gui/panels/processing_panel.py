@@ -31,6 +31,15 @@ from ptyxanes.xanes.edges import COMMON_EDGES, edge_spec
 
 logger = logging.getLogger(__name__)
 
+
+def _narrow_form() -> QFormLayout:
+    """A form for a narrow dock: a row whose label and field do not fit side by side puts
+    the field under its label, so the form never needs a horizontal scroll bar."""
+    form = QFormLayout()
+    form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    return form
+
 # every default comes from the stage's parameter dataclass (ptyxanes.stages)
 _R, _G, _T, _FP, _S = (ReconstructParams(), RegisterParams(), TomoParams(), FitParams(),
                        SegmentParams())
@@ -39,9 +48,9 @@ _F = _FP.options
 #: (key, title, parameters: (name, label, default, min, max, decimals or None for int, tooltip));
 #: a bool default makes a check box (min, max, decimals unused)
 STAGES = [
-    ("reconstruct", "Reconstruct (ePIE ptychography)",
+    ("reconstruct", "Reconstruct (ptychography)",
      [("iterations", "iterations", _R.ptycho.iterations, 1, 100000, None,
-       "ePIE iterations of the reference (middle) energy, started from the zone-plate probe"),
+       "rPIE iterations of the reference (middle) energy, started from the zone-plate probe"),
       ("warm_iterations", "other energies' iterations", _R.series.warm_iterations or 0, 0, 100000, None,
        "iterations of every other energy, started from the reference energy's probe "
        "(0: as many as the reference)"),
@@ -88,7 +97,7 @@ class StageBox(QGroupBox):
         self.setObjectName(f"stage_{key}")
         self.key = key
         self.inputs: dict[str, QWidget] = {}
-        form = QFormLayout()
+        form = _narrow_form()
         for name, label, default, lo, hi, decimals, tip in params:
             if isinstance(default, bool):
                 check = QCheckBox()
@@ -121,10 +130,10 @@ class StageBox(QGroupBox):
         row = QHBoxLayout()
         row.addWidget(self.run_btn)
         row.addWidget(self.cancel_btn)
-        row.addWidget(self.bar, 1)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addLayout(row)
+        lay.addWidget(self.bar)  # own line: a narrow dock has no room beside the buttons
         lay.addWidget(self.eta)  # own line: messages are long, the dock narrow
         self._t0 = 0.0
 
@@ -264,11 +273,14 @@ class FitStageBox(StageBox):
         self.add_ref_btn.clicked.connect(self._on_add_reference)
         self.clear_ref_btn = QPushButton("Clear")
         self.clear_ref_btn.clicked.connect(lambda: self.set_reference_files([]))
+        src.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        src.setMinimumContentsLength(12)  # long source names are elided, never widen the dock
+        f.addRow("references", src)
         row = QHBoxLayout()
-        row.addWidget(src, 1)
         row.addWidget(self.add_ref_btn)
         row.addWidget(self.clear_ref_btn)
-        f.addRow("references", row)
+        row.addStretch(1)
+        f.addRow("", row)
         self.ref_table = QTableWidget(0, 3)
         self.ref_table.setObjectName("fit_reference_table")
         self.ref_table.setHorizontalHeaderLabels(["reference", "valence", "energy shift (eV)"])
