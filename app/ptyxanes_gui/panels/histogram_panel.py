@@ -12,9 +12,9 @@ from qtpy.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -66,7 +66,9 @@ class HistogramPanel(QWidget):
         self.overlay_box.setChecked(True)
         self.highlight_box = QCheckBox("highlight range")
         self.highlight_box.setToolTip("Drag the shaded band: pixels in that valence range light up")
-        self.export_btn = QPushButton("CSV…")
+        self.export_btn = QToolButton()  # a tool button: as narrow as its text
+        self.export_btn.setText("CSV…")
+        self.export_btn.setToolTip("Save the histograms shown as CSV")
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["sample", "mean", "median", "σ", "pixels"])
         self.table.verticalHeader().setVisible(False)
@@ -80,14 +82,12 @@ class HistogramPanel(QWidget):
         row.addWidget(self.overlay_box)
         row.addWidget(self.highlight_box)
         row.addStretch(1)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.info, 1)
-        bottom.addWidget(self.export_btn)
+        row.addWidget(self.export_btn)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addLayout(row)
         lay.addWidget(self.plot, 1)
-        lay.addLayout(bottom)
+        lay.addWidget(self.info)
         lay.addWidget(self.table)
         self.region.sigRegionChanged.connect(self._on_region_changed)
         self.highlight_box.toggled.connect(self._on_highlight_toggled)
