@@ -125,8 +125,12 @@ def test_form_defaults_are_the_stage_defaults(presenter):
 
 
 @pytest.mark.slow
-def test_reconstruct_gui_equals_reconstruct_cli(qtbot, presenter, demo_scans, tmp_path):
-    """Two energies of the demo scans, a few iterations: the GUI's stack is the CLI's file."""
+@pytest.mark.parametrize(("form", "options"), [({}, []), ({"spot_um": 1.0}, ["--spot", "1e-6"])],
+                         ids=["probe-from-data", "given-spot"])
+def test_reconstruct_gui_equals_reconstruct_cli(qtbot, presenter, demo_scans, tmp_path, form,
+                                                options):
+    """Two energies of the demo scans, a few iterations: the GUI's stack is the CLI's file,
+    with the probe estimated from the data (both defaults) and with a given zone plate."""
     import shutil
 
     from ptyxanes_gui.presenters import engine
@@ -137,10 +141,11 @@ def test_reconstruct_gui_equals_reconstruct_cli(qtbot, presenter, demo_scans, tm
         shutil.copy(f, folder)
     s = engine.scans_sample(folder)
     assert len(s.scans) == 2
-    stack = _run(qtbot, presenter, "reconstruct", s, iterations=5)
+    assert presenter._panel.stages["reconstruct"].params()["spot_um"] == 0.0  # from the data
+    stack = _run(qtbot, presenter, "reconstruct", s, iterations=5, **form)
     out = tmp_path / "rec.h5"
     assert cli(["reconstruct", str(folder), "-o", str(out), "--iterations", "5",
-                "-q"]) == 0
+                "-q", *options]) == 0
     ref = read_stack(out, lazy=False)
     np.testing.assert_array_equal(np.asarray(stack.data), np.asarray(ref.data))
     np.testing.assert_array_equal(stack.pixel_size, ref.pixel_size)

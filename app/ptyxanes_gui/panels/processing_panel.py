@@ -54,10 +54,12 @@ STAGES = [
       ("warm_iterations", "other energies' iterations", _R.series.warm_iterations or 0, 0, 100000, None,
        "iterations of every other energy, started from the reference energy's probe "
        "(0: as many as the reference)"),
-      ("spot_um", "probe spot (µm)", _R.series.spot * 1e6, 0.0, 100.0, 2,
-       "zone-plate probe spot diameter at the sample, µm, for the initial probe (2 µm: the "
-       "same default as `ptyxanes reconstruct` and the pipeline); 0 = 'from scan files' "
-       "uses the optics the CXI files record"),
+      ("spot_um", "probe spot (µm)", 0.0 if _R.series.probe_from_data else _R.series.spot * 1e6,
+       0.0, 100.0, 2,
+       "initial probe: a zone plate of this spot diameter at the sample, µm (as `ptyxanes "
+       "reconstruct --spot`); 0 = 'from the data': estimated from the patterns, with the optics "
+       "the CXI files record as a candidate (the default of `ptyxanes reconstruct` and the "
+       "pipeline)"),
       ("jobs", "parallel energies", _R.series.jobs, 1, 64, None, "energies reconstructed at the same time")]),
     ("register", "Register energies",
      [("pixel_size_nm", "common pixel (nm)", _G.pixel_size * 1e9, 1.0, 10000.0, 1,
@@ -84,7 +86,7 @@ STAGES = [
 
 
 #: (stage, parameter) -> text shown when a spin box is at its minimum
-SPECIAL_VALUES = {("reconstruct", "spot_um"): "from scan files",
+SPECIAL_VALUES = {("reconstruct", "spot_um"): "from the data",
                   ("reconstruct", "warm_iterations"): "same as reference",
                   ("tomo", "align_rounds"): "no alignment"}
 
