@@ -432,7 +432,7 @@ class MainWindow(QMainWindow):
         def _room() -> None:  # a 3D view needs about 60 % of the right column, once laid out
             if spec is not None and spec.isVisible() and not spec.isFloating():
                 h = self.height()
-                self.resizeDocks([spec, dock], [int(0.35 * h), int(0.6 * h)],
+                self.resizeDocks([spec, dock], [int(0.45 * h), int(0.55 * h)],
                                  Qt.Orientation.Vertical)
             try:
                 panel.viewer.reset_view()  # fit the volume to the new canvas

@@ -157,9 +157,16 @@ def test_autosave_writes_a_recovery_file_offered_after_a_crash(qtbot, window, tm
 
 @pytest.mark.parametrize("size", [(1366, 768)])
 def test_every_dock_fits_a_laptop_screen(qtbot, window, size, tmp_path):
+    from qtpy.QtWidgets import QScrollArea
+
+    assert window.open_paths([str(make_stack_file(tmp_path / "s.h5", "a sample"))])
+    window.show_pixel_spectrum(12, 16)
     window.resize(*size)
     window.show_volume_dock()  # the 3D dock too
     qtbot.waitUntil(lambda: window.width() <= size[0], timeout=5000)
+    # the 3D dock takes about half the right column, the spectrum keeps the rest
+    spectrum = window.docks["spectrum"]
+    qtbot.waitUntil(lambda: spectrum.height() > 0.3 * size[1], timeout=5000)
     assert window.minimumSizeHint().width() <= size[0]
     assert window.minimumSize().width() <= size[0] and window.minimumSize().height() <= size[1]
     QApplication.processEvents()
@@ -171,5 +178,13 @@ def test_every_dock_fits_a_laptop_screen(qtbot, window, size, tmp_path):
         top_left = dock.mapTo(window, dock.rect().topLeft())
         assert top_left.x() >= 0 and top_left.x() + dock.width() <= size[0] + 1, key
         assert top_left.y() >= 0 and top_left.y() + dock.height() <= size[1] + 1, key
+        # and its controls fit its width: no scroll area in it needs a horizontal bar
+        for area in dock.findChildren(QScrollArea):
+            if area.isVisible():
+                assert area.horizontalScrollBar().maximum() == 0, (key, area.objectName())
     assert {"data", "processing", "spectrum", "log"} <= set(shown)
     assert "volume" in shown or "histogram" in shown
+    # the spectrum's plots and buttons are all shown: its dock does not scroll
+    scroll = spectrum.findChild(QScrollArea)
+    assert scroll.verticalScrollBar().maximum() == 0
+    assert window.spectrum_panel.plots.height() >= 150

@@ -52,7 +52,7 @@ def test_reconstruct_progress_preview_and_result(qtbot, window, demo_scans):
     box = window.processing_panel.stages["reconstruct"]
     box.inputs["iterations"].setValue(40)
     box.inputs["warm_iterations"].setValue(20)
-    box.inputs["spot_um"].setValue(0.0)  # "from scan files"
+    box.inputs["spot_um"].setValue(0.0)  # "from the data", the default
     bar = []
     box.bar.valueChanged.connect(bar.append)
     shapes = []
@@ -69,10 +69,10 @@ def test_reconstruct_progress_preview_and_result(qtbot, window, demo_scans):
     assert window.previews_drawn >= 1 and shapes
     # at most ~5 redraws per second
     assert window.processing.previews_emitted <= 5 * seconds + 2
-    # the sample now has the stack, equal to the engine's own run with the files' 1 µm spot
+    # the sample now has the stack, equal to the engine's own run (probe from the data)
     assert s.kind == "2d" and s.stack is not None
     res = run_sync(reconstruct_series(scans, PtychoParams(iterations=40),
-                                      SeriesParams(warm_iterations=20, spot=1e-6)))
+                                      SeriesParams(warm_iterations=20)))
     assert s.stack.data.shape == res.objects.shape
     # each energy's object has its own field (window and pixel change with energy)
     assert all(len(sh) == 2 and abs(sh[0] - res.objects.shape[1]) <= 4 for sh in shapes)

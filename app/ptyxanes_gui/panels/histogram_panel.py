@@ -12,9 +12,9 @@ from qtpy.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -66,13 +66,17 @@ class HistogramPanel(QWidget):
         self.overlay_box.setChecked(True)
         self.highlight_box = QCheckBox("highlight range")
         self.highlight_box.setToolTip("Drag the shaded band: pixels in that valence range light up")
-        self.export_btn = QPushButton("CSV…")
+        self.export_btn = QToolButton()  # a tool button: as narrow as its text
+        self.export_btn.setText("CSV…")
+        self.export_btn.setToolTip("Save the histograms shown as CSV")
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["sample", "mean", "median", "σ", "pixels"])
         self.table.verticalHeader().setVisible(False)
         self.table.setMaximumHeight(110)
         self.plot.setMinimumHeight(160)
         self.info = QLabel("")
+        self.info.setMinimumWidth(40)  # a long message is cut (whole in its tool tip), never
+        # widens the dock
         row = QHBoxLayout()
         row.addWidget(self.scope)
         row.addWidget(self.overlay_box)
@@ -137,6 +141,7 @@ class HistogramPanel(QWidget):
 
     def set_message(self, text: str) -> None:
         self.info.setText(text)
+        self.info.setToolTip(text)
 
     def clear_highlight(self) -> None:
         """Switch the highlight off without emitting (another sample is shown)."""

@@ -31,6 +31,15 @@ from ptyxanes.xanes.edges import COMMON_EDGES, edge_spec
 
 logger = logging.getLogger(__name__)
 
+
+def _narrow_form() -> QFormLayout:
+    """A form for a narrow dock: a row whose label and field do not fit side by side puts
+    the field under its label, so the form never needs a horizontal scroll bar."""
+    form = QFormLayout()
+    form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    return form
+
 # every default comes from the stage's parameter dataclass (ptyxanes.stages)
 _R, _G, _T, _FP, _S = (ReconstructParams(), RegisterParams(), TomoParams(), FitParams(),
                        SegmentParams())
@@ -39,16 +48,18 @@ _F = _FP.options
 #: (key, title, parameters: (name, label, default, min, max, decimals or None for int, tooltip));
 #: a bool default makes a check box (min, max, decimals unused)
 STAGES = [
-    ("reconstruct", "Reconstruct (ePIE ptychography)",
+    ("reconstruct", "Reconstruct (ptychography)",
      [("iterations", "iterations", _R.ptycho.iterations, 1, 100000, None,
-       "ePIE iterations of the reference (middle) energy, started from the zone-plate probe"),
+       "rPIE iterations of the reference (middle) energy, started from the zone-plate probe"),
       ("warm_iterations", "other energies' iterations", _R.series.warm_iterations or 0, 0, 100000, None,
        "iterations of every other energy, started from the reference energy's probe "
        "(0: as many as the reference)"),
-      ("spot_um", "probe spot (µm)", _R.series.spot * 1e6, 0.0, 100.0, 2,
-       "zone-plate probe spot diameter at the sample, µm, for the initial probe (2 µm: the "
-       "same default as `ptyxanes reconstruct` and the pipeline); 0 = 'from scan files' "
-       "uses the optics the CXI files record"),
+      ("spot_um", "probe spot (µm)", 0.0 if _R.series.probe_from_data else _R.series.spot * 1e6,
+       0.0, 100.0, 2,
+       "initial probe: a zone plate of this spot diameter at the sample, µm (as `ptyxanes "
+       "reconstruct --spot`); 0 = 'from the data': estimated from the patterns, with the optics "
+       "the CXI files record as a candidate (the default of `ptyxanes reconstruct` and the "
+       "pipeline)"),
       ("jobs", "parallel energies", _R.series.jobs, 1, 64, None, "energies reconstructed at the same time")]),
     ("register", "Register energies",
      [("pixel_size_nm", "common pixel (nm)", _G.pixel_size * 1e9, 1.0, 10000.0, 1,
@@ -75,7 +86,7 @@ STAGES = [
 
 
 #: (stage, parameter) -> text shown when a spin box is at its minimum
-SPECIAL_VALUES = {("reconstruct", "spot_um"): "from scan files",
+SPECIAL_VALUES = {("reconstruct", "spot_um"): "from the data",
                   ("reconstruct", "warm_iterations"): "same as reference",
                   ("tomo", "align_rounds"): "no alignment"}
 
@@ -88,7 +99,7 @@ class StageBox(QGroupBox):
         self.setObjectName(f"stage_{key}")
         self.key = key
         self.inputs: dict[str, QWidget] = {}
-        form = QFormLayout()
+        form = _narrow_form()
         for name, label, default, lo, hi, decimals, tip in params:
             if isinstance(default, bool):
                 check = QCheckBox()
@@ -121,10 +132,10 @@ class StageBox(QGroupBox):
         row = QHBoxLayout()
         row.addWidget(self.run_btn)
         row.addWidget(self.cancel_btn)
-        row.addWidget(self.bar, 1)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addLayout(row)
+        lay.addWidget(self.bar)  # own line: a narrow dock has no room beside the buttons
         lay.addWidget(self.eta)  # own line: messages are long, the dock narrow
         self._t0 = 0.0
 
@@ -268,12 +279,15 @@ class FitStageBox(StageBox):
         self.remove_ref_btn.setToolTip("remove the selected loaded reference")
         self.remove_ref_btn.clicked.connect(
             lambda: self.remove_reference_file(self.ref_table.currentRow()))
+        src.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        src.setMinimumContentsLength(12)  # long source names are elided, never widen the dock
+        f.addRow("references", src)
         row = QHBoxLayout()
-        row.addWidget(src, 1)
         row.addWidget(self.add_ref_btn)
         row.addWidget(self.remove_ref_btn)
         row.addWidget(self.clear_ref_btn)
-        f.addRow("references", row)
+        row.addStretch(1)
+        f.addRow("", row)
         self.ref_table = QTableWidget(0, 3)
         self.ref_table.setObjectName("fit_reference_table")
         self.ref_table.setHorizontalHeaderLabels(["reference", "valence", "energy shift (eV)"])

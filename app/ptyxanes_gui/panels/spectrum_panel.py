@@ -6,13 +6,26 @@ import logging
 
 import numpy as np
 import pyqtgraph as pg
-from qtpy.QtCore import Qt, Signal
+from qtpy.QtCore import QSize, Qt, Signal
 from qtpy.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 logger = logging.getLogger(__name__)
 
 PIN_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 COMPONENT_COLOURS = ["#8fbc8f", "#daa520", "#bc8f8f"]
+
+
+class _Plots(pg.GraphicsLayoutWidget):
+    """The two plots, with a modest preferred size.
+
+    The panel's word-wrapped result line gives it a height-for-width, and a dock's
+    scroll area then sizes the panel to its preferred height: pyqtgraph's default
+    (about 460 px) would make a laptop's short spectrum dock scroll. The plots still
+    stretch into all the room the dock has.
+    """
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt override)
+        return QSize(320, 180)
 
 
 class SpectrumPanel(QWidget):
@@ -31,7 +44,7 @@ class SpectrumPanel(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("spectrum_panel")
-        self.plots = pg.GraphicsLayoutWidget()
+        self.plots = _Plots()
         self.plots.setBackground("w")
         self.raw_plot = self.plots.addPlot(row=0, col=0)
         self.raw_plot.setLabel("left", "−ln|T|")

@@ -47,6 +47,18 @@ CAMERAS = (("isometric", "isometric"), ("plane", "along plane"), ("row", "along 
            ("col", "along col"))
 
 
+
+def _rows(*rows: tuple[QWidget, ...]) -> QVBoxLayout:
+    """Widgets in left-aligned rows, one row per tuple."""
+    out = QVBoxLayout()
+    for widgets in rows:
+        row = QHBoxLayout()
+        for w in widgets:
+            row.addWidget(w)
+        row.addStretch(1)
+        out.addLayout(row)
+    return out
+
 class VolumePanel(QWidget):
     """Embedded napari viewer of a valence volume.
 
@@ -149,22 +161,18 @@ class VolumePanel(QWidget):
         self.label_movie_format = QLabel("GIF / MP4" if mp4_available() else
                                          "GIF (MP4 needs imageio-ffmpeg)")
 
-        top = QHBoxLayout()
-        for w in (self.check_3d, self.combo_axis, self.check_cut, self.combo_camera,
-                  self.combo_render, QLabel("Crystal:"), self.combo_crystal, self.check_split):
-            top.addWidget(w)
-        top.addStretch(1)
-        export = QHBoxLayout()
-        for w in (QLabel("Export:"), self.spin_width, QLabel("×"), self.spin_height,
-                  self.button_save_view, self.spin_frames, self.button_movie,
-                  self.label_movie_format):
-            export.addWidget(w)
-        export.addStretch(1)
+        # controls in short rows: the dock shares a laptop screen's right column (~490 px)
+        view_rows = _rows((self.check_3d, self.combo_axis, self.check_cut),
+                          (self.combo_camera, self.combo_render, QLabel("Crystal:"),
+                           self.combo_crystal, self.check_split))
+        export_rows = _rows((QLabel("Export:"), self.spin_width, QLabel("×"), self.spin_height,
+                             self.button_save_view),
+                            (self.spin_frames, self.button_movie, self.label_movie_format))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addLayout(top)
+        layout.addLayout(view_rows)
         layout.addWidget(self.qt_viewer, 1)
-        layout.addLayout(export)
+        layout.addLayout(export_rows)
         layout.addWidget(self.label_info)
         self._set_crystal_items(0)
 

@@ -271,47 +271,15 @@ def stage_input_problem(stage: str, sample: Sample | None) -> str | None:
     return None
 
 
-def scan_optics(scans: list[Any]) -> dict[str, float]:
-    """Zone-plate optics a CXI series records, as ``SeriesParams`` fields (m).
-
-    Reads ``spot``, ``defocus``, ``diameter`` and ``outer_zone`` from the JSON
-    ``parameters`` of the ``/entry_1/process_*`` provenance groups of the first
-    file (the digital twin writes them); empty when the files do not say.
-    """
-    import json
-
-    import h5py
-
-    out: dict[str, float] = {}
-    path = scans[0].path if scans else None
-    if not path:
-        return out
-    try:
-        with h5py.File(path, "r") as f:
-            entry = f.get("entry_1")
-            for name in (entry or {}):
-                if not name.startswith("process_"):
-                    continue
-                params = json.loads(str(entry[name].attrs.get("parameters", "{}")))
-                for key in ("spot", "defocus", "diameter", "outer_zone"):
-                    val = params.get(key)
-                    if isinstance(val, int | float) and np.isfinite(val) and val > 0:
-                        out[key] = float(val)
-    except (OSError, ValueError, TypeError, AttributeError):
-        logger.debug("no optics recorded in %s", path, exc_info=True)
-    return out
-
-
 def reconstruct_params(sample: Sample, form: dict[str, Any]) -> stages.ReconstructParams:
     """ReconstructParams from the form: ``iterations``, ``warm_iterations`` (0: same),
-    ``spot_um`` (µm; 0: the optics the scan files record) and ``jobs``."""
+    ``spot_um`` (µm: a given zone-plate probe, as ``ptyxanes reconstruct --spot``; 0: the
+    probe estimated from the data, the command's default) and ``jobs``."""
     base = stages.ReconstructParams()
     series: dict[str, Any] = {}
     spot = float(form.get("spot_um", 0.0) or 0.0)
     if spot > 0:
-        series["spot"] = spot * 1e-6
-    else:
-        series.update(scan_optics(sample.scans or []))
+        series.update(spot=spot * 1e-6, probe_from_data=False)
     if "warm_iterations" in form:
         series["warm_iterations"] = int(form["warm_iterations"]) or None
     if "jobs" in form:
@@ -325,8 +293,9 @@ def reconstruct_job(sample: Sample, *, control: Control | None = None, **form: A
                     ) -> Generator[Any, None, Any]:
     """The reconstruct stage (:func:`ptyxanes.stages.reconstruct_stage`) of the sample's scans."""
     params = reconstruct_params(sample, form)
-    logger.info("reconstruct: %d scans, %d iterations, probe spot %.2f µm", len(sample.scans),
-                params.ptycho.iterations, params.series.spot * 1e6)
+    logger.info("reconstruct: %d scans, %d iterations, probe %s", len(sample.scans),
+                params.ptycho.iterations, "from the data" if params.series.probe_from_data
+                else f"of a {params.series.spot * 1e6:.2f} µm spot")
     return (yield from stages.reconstruct_stage(sample.scans, params, control))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -89,7 +90,8 @@ def read_shifts(path: str | Path) -> np.ndarray:
         raise FormatError(path, f"no /entry/registration/shifts ({exc})") from exc
 
 
-def write_registration(group: h5py.Group, shifts, residual=None, outliers=None, **attrs) -> None:
+def write_registration(group: h5py.Group, shifts: Any, residual: Any = None, outliers: Any = None,
+                       **attrs: Any) -> None:
     """Store shifts (pixels) and per-energy residual/outlier flags in an HDF5 group."""
     group.attrs["NX_class"] = "NXcollection"
     ds = group.create_dataset("shifts", data=np.asarray(shifts, dtype=float))
@@ -152,7 +154,7 @@ def _run(args: argparse.Namespace) -> int:
                 reg.residual[e],
             )
     aligned = out.data
-    params = {
+    prov = {
         "input": str(args.stack),
         "pixel_size": args.pixel_size,
         "reference": reference,
@@ -162,7 +164,7 @@ def _run(args: argparse.Namespace) -> int:
         "shifts_from": args.shifts_from,
     }
     with atomic_path(args.output, overwrite=args.overwrite) as tmp:
-        write_stack(tmp, out, overwrite=True, provenance=provenance("align", params))
+        write_stack(tmp, out, overwrite=True, provenance=provenance("align", prov))
         with h5py.File(tmp, "a") as f:
             write_registration(
                 f["entry"].create_group("registration"),

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +68,8 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-+]", "_", name) or "ref"
 
 
-def _references(paths, energy, norm_kwargs):
+def _references(paths: Sequence[str], energy: NDArray[np.float64], norm_kwargs: dict[str, Any]
+                ) -> tuple[list[str], NDArray[np.float64]]:
     from ptyxanes.io.spectra import read_spectrum
     from ptyxanes.xanes.normalize import normalize
 
@@ -78,10 +82,10 @@ def _references(paths, energy, norm_kwargs):
                              f"the stack {energy.min():.1f}-{energy.max():.1f} eV")
         # normalised on the stack's own energies, exactly like the pixel spectra
         try:
-            n = normalize(energy, np.interp(energy, e, np.asarray(s.mu, float)), **norm_kwargs)
+            nrm = normalize(energy, np.interp(energy, e, np.asarray(s.mu, float)), **norm_kwargs)
         except ValueError as exc:
             raise ValueError(f"{path}: cannot normalise the reference ({exc})") from exc
-        mu = np.asarray(n.mu, float)
+        mu = np.asarray(nrm.mu, float)
         if not np.isfinite(mu).all():
             raise ValueError(f"{path}: the reference has no positive absorption edge")
         refs.append(mu)
@@ -151,7 +155,7 @@ def _run(args: argparse.Namespace) -> int:
             "component": np.arange(1, pca_res.n_components + 1),
             "explained_variance": pca_res.explained_variance,
             "explained_variance_ratio": pca_res.explained_variance_ratio}
-    if args.clusters:
+    if args.clusters and pca_res is not None:  # --clusters needs --pca (checked above)
         clu = run_with_bar(kmeans_gen(pca_res, args.clusters, spectra=sd.mu, seed=args.seed),
                            "k-means", quiet=args.quiet)
         labels["clusters"] = clu.labels

@@ -140,7 +140,7 @@ class CheckpointStore:
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
         try:
             with open(tmp, "wb") as f:
-                np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
+                np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]  # numpy's stub types **kwds like allow_pickle
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, dest)

@@ -175,8 +175,7 @@ class _Session:
                         fut.release()
                         message = f"{t.label} done"
                     elif fut.status == "error":
-                        exc = fut.exception()
-                        raise exc
+                        raise fut.exception()
                     else:  # cancelled: the scheduler forgot it
                         raise self.lost()
                 status = getattr(self.client, "status", "running")
@@ -713,7 +712,7 @@ def _pipeline(client: Any, store: CheckpointStore, dim: str, source: Path, outpu
             elif stage == "align":
                 from ptyxanes.pipeline import _stage_align
 
-                assert current is not None
+                assert current is not None and current_path is not None
                 current, table = yield from sub_progress(_stage_align(current, params, control),
                                                          i, 1, n, stage)
                 project.stacks["aligned"] = current

@@ -199,9 +199,10 @@ def reference_state(arrays: dict[str, NDArray[Any]]) -> Any:
     """
     from ptyxanes.ptycho.series import ReferenceState
 
+    conv = arrays["ref_convention"]
     return ReferenceState(
         int(arrays["ref_index"]),
-        tuple(bool(c) for c in arrays["ref_convention"]),
+        (bool(conv[0]), bool(conv[1]), bool(conv[2])),
         int(arrays["ref_window"]),
         float(arrays["ref_pixel"]),
         arrays["ref_probe"],

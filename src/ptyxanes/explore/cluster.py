@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -178,7 +179,7 @@ def kmeans_gen(
     return ClusterResult(labels, c, means, counts, inertia, pca_result.energy)
 
 
-def kmeans(pca_result: PCAResult, n_clusters: int, **kw) -> ClusterResult:
+def kmeans(pca_result: PCAResult, n_clusters: int, **kw: Any) -> ClusterResult:
     """k-means clustering of the PCA scores (see :func:`kmeans_gen` for the options).
 
     Parameters

@@ -18,11 +18,15 @@ import logging
 import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ptyxanes.progress import Control, Progress, run_sync
+
+if TYPE_CHECKING:
+    from ptyxanes.explore.spectra import SpectralData
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +65,8 @@ class LCFResult:
         return np.moveaxis(self.fractions, -1, 0)
 
 
-def _subset_solver(refs: NDArray[np.float64], subset: tuple[int, ...], sum_to_one: bool):
+def _subset_solver(refs: NDArray[np.float64], subset: tuple[int, ...], sum_to_one: bool
+                   ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
     """(P, q): coefficients on ``subset`` are ``y @ P.T + q`` for spectra y (n, E)."""
     a = refs[list(subset)]  # (s, E)
     gram = a @ a.T
@@ -80,7 +85,9 @@ def _subset_solver(refs: NDArray[np.float64], subset: tuple[int, ...], sum_to_on
     return p, q
 
 
-def _solve_block(y, refs, solvers, nonneg, sum_to_one):
+def _solve_block(y: NDArray[np.float64], refs: NDArray[np.float64],
+                 solvers: list[tuple[tuple[int, ...], tuple[NDArray[np.float64], NDArray[np.float64]]]],
+                 nonneg: bool, sum_to_one: bool) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     n, r = y.shape[0], refs.shape[0]
     best_f = np.full((n, r), np.nan)
     best_cost = np.full(n, np.inf)
@@ -98,7 +105,8 @@ def _solve_block(y, refs, solvers, nonneg, sum_to_one):
     return best_f, best_cost
 
 
-def _solve_nnls(y, refs, sum_to_one):
+def _solve_nnls(y: NDArray[np.float64], refs: NDArray[np.float64], sum_to_one: bool
+                ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     from scipy.optimize import nnls
 
     a = refs.T
@@ -113,7 +121,7 @@ def _solve_nnls(y, refs, sum_to_one):
 
 
 def linear_combination_gen(
-    spectra,
+    spectra: SpectralData | NDArray[Any],
     references: NDArray[np.floating],
     *,
     names: Sequence[str] | None = None,
@@ -203,7 +211,8 @@ def linear_combination_gen(
     return LCFResult(frac, res, labels, m.copy(), bool(nonnegative), bool(sum_to_one))
 
 
-def linear_combination(spectra, references: NDArray[np.floating], **kw) -> LCFResult:
+def linear_combination(spectra: SpectralData | NDArray[Any], references: NDArray[np.floating],
+                       **kw: Any) -> LCFResult:
     """Linear-combination fractions of references (see :func:`linear_combination_gen`).
 
     Parameters

@@ -13,11 +13,15 @@ import logging
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ptyxanes.progress import Control, Progress, run_sync
+
+if TYPE_CHECKING:
+    from ptyxanes.explore.spectra import SpectralData
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +74,8 @@ class PCAResult:
         return self.mean + np.asarray(scores, np.float64) @ self.components
 
 
-def _as_spectra(spectra, mask):
+def _as_spectra(spectra: SpectralData | NDArray[Any], mask: NDArray[np.bool_] | None
+                ) -> tuple[NDArray[Any], NDArray[np.bool_]]:
     from ptyxanes.explore.spectra import SpectralData
 
     if isinstance(spectra, SpectralData):
@@ -84,7 +89,7 @@ def _as_spectra(spectra, mask):
 
 
 def pca_gen(
-    spectra,
+    spectra: SpectralData | NDArray[Any],
     n_components: int = 4,
     *,
     mask: NDArray[np.bool_] | None = None,
@@ -124,7 +129,8 @@ def pca_gen(
     ctl = control or Control()
     arr, m = _as_spectra(spectra, mask)
     if energy is None:
-        energy = spectra.energy if isinstance(spectra, SpectralData) else np.arange(arr.shape[-1])
+        energy = (spectra.energy if isinstance(spectra, SpectralData)
+                  else np.arange(arr.shape[-1], dtype=np.float64))
     e = np.asarray(energy, np.float64)
     n_e = arr.shape[-1]
     if not 1 <= int(n_components) <= n_e:
@@ -178,7 +184,7 @@ def pca_gen(
     return PCAResult(e, mean, comps, w[:k_keep].copy(), ratio, scores, m.copy())
 
 
-def pca(spectra, n_components: int = 4, *, mask: NDArray[np.bool_] | None = None,
+def pca(spectra: SpectralData | NDArray[Any], n_components: int = 4, *, mask: NDArray[np.bool_] | None = None,
         energy: NDArray[np.floating] | None = None) -> PCAResult:
     """PCA of the spectra of a map or volume (see :func:`pca_gen`).
 

@@ -6,8 +6,13 @@ valence looks the same everywhere.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from matplotlib.colors import ListedColormap
 
 #: Default colour limits of valence maps (the paper's Ni²⁺ → >Ni³⁺ range).
 VALENCE_LIMITS: tuple[float, float] = (2.0, 3.5)
@@ -52,7 +57,7 @@ def valence_lut(n: int = 256) -> NDArray[np.uint8]:
     return out
 
 
-def valence_mpl_colormap(n: int = 256):
+def valence_mpl_colormap(n: int = 256) -> ListedColormap:
     """Return the valence colour map as a matplotlib ``ListedColormap``.
 
     Parameters

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ptyxanes.figures.valence import _new_figure, add_scalebar, nice_scalebar_length
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.image import AxesImage
+
+    from ptyxanes.explore.cluster import ClusterResult
+    from ptyxanes.explore.lcf import LCFResult
+    from ptyxanes.explore.pca import PCAResult
 
 logger = logging.getLogger(__name__)
 
@@ -20,9 +30,10 @@ def _plane(a: NDArray, plane: int | None) -> NDArray:
     return a
 
 
-def explore_figure(pca=None, clusters=None, lcf=None, *, pixel_size_m: float | None = None,
+def explore_figure(pca: PCAResult | None = None, clusters: ClusterResult | None = None,
+                   lcf: LCFResult | None = None, *, pixel_size_m: float | None = None,
                    plane: int | None = None, n_scores: int = 3, title: str | None = None,
-                   panel_size_in: float = 2.3):
+                   panel_size_in: float = 2.3) -> Figure:
     """One figure summarising PCA, clustering and linear-combination results.
 
     Rows (each only when its result is given): explained variance, component
@@ -67,7 +78,7 @@ def explore_figure(pca=None, clusters=None, lcf=None, *, pixel_size_m: float | N
                       (0.89, 0.47, 0.76), (0.5, 0.5, 0.5), (0.74, 0.74, 0.13),
                       (0.09, 0.75, 0.81)])
 
-    def image(ax, data, title_, **kw):
+    def image(ax: Axes, data: NDArray[Any], title_: str, **kw: Any) -> AxesImage:
         d = _plane(data, plane)
         im = ax.imshow(d, interpolation="nearest", **kw)
         ax.set_axis_off()
@@ -80,9 +91,9 @@ def explore_figure(pca=None, clusters=None, lcf=None, *, pixel_size_m: float | N
     r = 0
     if pca is not None:
         ax = fig.add_subplot(grid[r, 0])
-        k = np.arange(1, pca.n_components + 1)
-        ax.bar(k, 100 * pca.explained_variance_ratio, color="0.4")
-        ax.plot(k, 100 * np.cumsum(pca.explained_variance_ratio), "o-", color="C3", ms=3,
+        comp = np.arange(1, pca.n_components + 1)
+        ax.bar(comp, 100 * pca.explained_variance_ratio, color="0.4")
+        ax.plot(comp, 100 * np.cumsum(pca.explained_variance_ratio), "o-", color="C3", ms=3,
                 label="cumulative")
         ax.set_xlabel("component", fontsize=8)
         ax.set_ylabel("explained variance (%)", fontsize=8)

@@ -12,9 +12,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.image import AxesImage
 
 from ptyxanes.figures.colormaps import VALENCE_LIMITS, valence_mpl_colormap
 from ptyxanes.figures.valence import (
@@ -68,7 +74,7 @@ def _crystal_voxels(valence: NDArray, crystal_labels: NDArray, crystal: int,
     return v, mine
 
 
-def _screen_scalebar(ax, rendering: Rendering, voxel_size_m: float, *, colour: str = "black",
+def _screen_scalebar(ax: Axes, rendering: Rendering, voxel_size_m: float, *, colour: str = "black",
                      length_m: float | None = None) -> float:
     """Scale bar in the lower left of a rendered image; returns its length, m."""
     from matplotlib.patches import Rectangle
@@ -85,9 +91,9 @@ def _screen_scalebar(ax, rendering: Rendering, voxel_size_m: float, *, colour: s
     return float(length)
 
 
-def _image_axis(fig, rendering: Rendering, voxel_size_m: float, title: str | None,
+def _image_axis(fig: Figure, rendering: Rendering, voxel_size_m: float, title: str | None,
                 clim: tuple[float, float], *, colorbar_label: str = "Ni valence",
-                legend: list[tuple[str, tuple[float, ...]]] | None = None):
+                legend: list[tuple[str, tuple[float, float, float]]] | None = None) -> Axes:
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
     from matplotlib.patches import Patch
@@ -263,7 +269,7 @@ def fig3b_crystal_slices(
     return VolumeFigure(fig, r, None)
 
 
-def _white_outline():
+def _white_outline() -> list[Any]:
     from matplotlib import patheffects
 
     return [patheffects.withStroke(linewidth=2, foreground="white")]
@@ -340,7 +346,7 @@ def fig5_figure(
     title: str | None = None,
     panel_size_in: float = 2.4,
     figsize: tuple[float, float] | None = None,
-):
+) -> Figure:
     """Fig. 5 in one figure: one sample's phase, −ln|T| and valence; every sample's
     valence with one shared colour bar; the Ni-weighted valence histograms (Fig. 5g).
 
@@ -402,7 +408,9 @@ def fig5_figure(
     cmap = valence_mpl_colormap()
     letters = iter("abcdefghijklmnop")
 
-    def panel(ax, data, name, *, cm, lo=None, hi=None, bar_label=None):
+    def panel(ax: Axes, data: NDArray[np.floating], name: str, *, cm: Any,
+              lo: float | None = None, hi: float | None = None,
+              bar_label: str | None = None) -> AxesImage:
         ax.set_axis_off()
         im = ax.imshow(data, cmap=cm, vmin=lo, vmax=hi, interpolation="nearest")
         ax.set_title(f"({next(letters)}) {name}", fontsize=9, loc="left")

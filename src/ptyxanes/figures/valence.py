@@ -11,9 +11,14 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 from ptyxanes.figures.colormaps import VALENCE_LIMITS, valence_mpl_colormap
 from ptyxanes.io._atomic import atomic_path
@@ -26,7 +31,7 @@ REFERENCE_VALENCES: tuple[float, ...] = (2.0, 3.0)
 _FORMATS = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".svg": "svg", ".pdf": "pdf"}
 
 
-def _new_figure(figsize: tuple[float, float]):
+def _new_figure(figsize: tuple[float, float]) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -70,7 +75,7 @@ def _format_length(length_m: float) -> str:
     return f"{um * 1e3:g} nm"
 
 
-def add_scalebar(ax, length_m: float, pixel_size_m: float, shape: tuple[int, int]) -> None:
+def add_scalebar(ax: Axes, length_m: float, pixel_size_m: float, shape: tuple[int, int]) -> None:
     """Draw a white scale bar with its length in the lower-left corner of an image axis.
 
     Parameters
@@ -98,7 +103,7 @@ def add_scalebar(ax, length_m: float, pixel_size_m: float, shape: tuple[int, int
     label.set_gid("scalebar_label")
 
 
-def _outline():
+def _outline() -> list[Any]:
     from matplotlib import patheffects
 
     return [patheffects.withStroke(linewidth=1.5, foreground="black")]
@@ -115,7 +120,7 @@ def valence_map_figure(
     scalebar_m: float | None = None,
     title: str | None = None,
     colorbar_label: str = "Ni valence",
-):
+) -> Figure:
     """Multi-panel figure of valence maps with shared colour limits.
 
     Parameters
@@ -185,6 +190,7 @@ def valence_map_figure(
         ax.set_title(name, fontsize=9)
         bar = scalebar_m or nice_scalebar_length(data.shape[1] * float(px))
         add_scalebar(ax, bar, float(px), data.shape)
+    assert im is not None  # n >= 1 maps were drawn
     cb = fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.85, fraction=0.05)
     cb.set_label(colorbar_label)
     if title:
@@ -246,7 +252,7 @@ def histogram_figure(
     colors: Sequence[str] | None = None,
     title: str | None = None,
     xlabel: str = "Ni valence",
-):
+) -> Figure:
     """Overlaid Ni-weighted valence histograms with dashed Ni²⁺/Ni³⁺ lines (paper Fig. 5g).
 
     Parameters
@@ -284,7 +290,7 @@ def histogram_figure(
     for i, (name, item) in enumerate(samples.items()):
         vals, w = item if isinstance(item, tuple) else (item, None)
         d, e = valence_histogram(vals, w, bins=bins, value_range=value_range)
-        kw = {} if colors is None else {"color": colors[i % len(colors)]}
+        kw: dict[str, Any] = {} if colors is None else {"color": colors[i % len(colors)]}
         ax.plot(np.repeat(e, 2)[1:-1], np.repeat(d, 2), label=name, lw=1.5, **kw)
     labels = {2.0: "Ni²⁺", 3.0: "Ni³⁺"}
     for r in references:
@@ -302,7 +308,7 @@ def histogram_figure(
 
 
 def save_figure(
-    fig, path: str | os.PathLike[str], dpi: float = 300, *, overwrite: bool = False,
+    fig: Figure, path: str | os.PathLike[str], dpi: float = 300, *, overwrite: bool = False,
     size_px: tuple[int, int] | None = None,
 ) -> Path:
     """Save a figure atomically as PNG, TIFF, SVG or PDF (format from the suffix).
@@ -355,7 +361,7 @@ def save_figure(
     import matplotlib
 
     rc = {"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "path"}
-    with atomic_path(p, overwrite=overwrite) as tmp, matplotlib.rc_context(rc):
+    with atomic_path(p, overwrite=overwrite) as tmp, matplotlib.rc_context(rc):  # type: ignore[arg-type]  # stub: dict of literal keys
         fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta)
     logger.info("saved figure %s (%s, %g dpi)", p, fmt, dpi)
     return p

@@ -18,9 +18,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from ptyxanes.progress import Control, Progress
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +153,7 @@ def quarter_mask(shape: tuple[int, int, int], camera: Camera, *,
         side = idx > 0 if toward_camera > 1e-9 else idx < 0
         if abs(toward_camera) <= 1e-9:
             side = idx < 0
-        sl = [None, None, None]
+        sl: list[slice | None] = [None, None, None]
         sl[ax] = slice(None)
         keep = keep & side[tuple(sl)]
     return keep
@@ -235,7 +241,10 @@ def slice_mesh(values: NDArray[np.floating], axis: int, index: int,
     return Mesh(verts.reshape(-1, 3), faces.astype(np.int64), vals)
 
 
-def _raster(xy, depth, colour, faces, shade, zbuf, img, idbuf, layer):  # pragma: no cover - jit
+def _raster(xy: NDArray[np.float64], depth: NDArray[np.float64], colour: NDArray[np.float64],
+            faces: NDArray[np.int64], shade: NDArray[np.float64], zbuf: NDArray[np.float64],
+            img: NDArray[np.float64], idbuf: NDArray[np.int64], layer: int
+            ) -> None:  # pragma: no cover - jit
     h, w = zbuf.shape
     for t in range(faces.shape[0]):
         i0, i1, i2 = faces[t, 0], faces[t, 1], faces[t, 2]
@@ -271,7 +280,7 @@ def _raster(xy, depth, colour, faces, shade, zbuf, img, idbuf, layer):  # pragma
 _KERNEL = None
 
 
-def _raster_kernel():
+def _raster_kernel() -> Any:
     """The rasteriser compiled by numba on first use (cached on disk)."""
     global _KERNEL
     if _KERNEL is None:
@@ -331,7 +340,8 @@ class Rendering:
         return self.origin + self.pixels_per_voxel * (p @ self.basis[1:].T)
 
 
-def _colours(mesh: Mesh, colour, clim) -> NDArray[np.float64]:
+def _colours(mesh: Mesh, colour: tuple[float, float, float] | None, clim: tuple[float, float]
+             ) -> NDArray[np.float64]:
     if colour is not None:
         return np.tile(np.asarray(colour, float)[:3], (len(mesh.vertices), 1))
     from ptyxanes.figures.colormaps import valence_lut
@@ -436,7 +446,10 @@ def render(layers: list[Layer], shape: tuple[int, int, int], camera: Camera, *,
     return Rendering(np.clip(img, 0, 1), coverage, float(ppv), out_origin, b)
 
 
-def _draw(m, layer, b, ppv, origin, ldir, ambient, clim, zbuf, img, idbuf, li):
+def _draw(m: Mesh, layer: Layer, b: NDArray[np.float64], ppv: float, origin: NDArray[np.float64],
+          ldir: NDArray[np.float64], ambient: float, clim: tuple[float, float],
+          zbuf: NDArray[np.float64], img: NDArray[np.float64], idbuf: NDArray[np.int64], li: int
+          ) -> None:
     cam = m.vertices @ b.T
     xy = origin + ppv * cam[:, 1:]
     depth = cam[:, 0].copy()
@@ -454,7 +467,9 @@ def _draw(m, layer, b, ppv, origin, ldir, ambient, clim, zbuf, img, idbuf, li):
 
 def turntable(layers: list[Layer], shape: tuple[int, int, int], camera: Camera, *,
               n_frames: int = 72, size: int = 480, clim: tuple[float, float] = (2.0, 3.5),
-              background: tuple[float, float, float] = (1.0, 1.0, 1.0), control=None):
+              background: tuple[float, float, float] = (1.0, 1.0, 1.0),
+              control: Control | None = None
+              ) -> Generator[Progress, None, tuple[list[NDArray[np.uint8]], float]]:
     """Frames of a 360° turn of the camera about its up axis (generator).
 
     Parameters

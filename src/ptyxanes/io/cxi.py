@@ -336,8 +336,8 @@ class CXIWriter:
             raise ValueError("distance must be positive, m")
         pix = (
             (float(detector_pixel_size), float(detector_pixel_size))
-            if np.isscalar(detector_pixel_size)
-            else tuple(float(v) for v in detector_pixel_size)  # type: ignore[union-attr]
+            if isinstance(detector_pixel_size, int | float | np.number)
+            else tuple(float(v) for v in detector_pixel_size)
         )
         if len(pix) != 2 or min(pix) <= 0:
             raise ValueError("detector_pixel_size must be positive (y, x), m")

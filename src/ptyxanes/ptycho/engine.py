@@ -381,8 +381,8 @@ def reconstruct(
         )
         probe = est.probe
         if est.convention != (False, False, False):
-            moved = transform_positions(pos, est.convention)
-            pos = moved - moved.min(axis=0) + pos.min(axis=0)
+            turned = transform_positions(pos, est.convention)
+            pos = turned - turned.min(axis=0) + pos.min(axis=0)
         info_extra = {
             "probe_spot_px": -1.0 if est.spot is None else float(est.spot),
             "probe_sign": est.sign,

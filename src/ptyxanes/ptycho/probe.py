@@ -375,9 +375,9 @@ def estimate_probe(
                 best = (e, p, spot0, sign, conv)
     if best[4] != ident:
         # the spot again, under the new convention
-        e, p, spot = yield from spot_search(best[4], best[3])
+        e, p, spot_b = yield from spot_search(best[4], best[3])
         if e < best[0]:
-            best = (e, p, spot, best[3], best[4])
+            best = (e, p, spot_b, best[3], best[4])
         logger.warning(
             "%sthe positions fit the data better %s (trial error %.3g vs %.3g as given); "
             "using that convention",

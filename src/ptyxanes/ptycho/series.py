@@ -367,7 +367,7 @@ def rescale_probe(
         spec = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(p, axes=(-2, -1))), axes=(-2, -1))
         spec = _centre_fit(spec, n2)
         p = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(spec, axes=(-2, -1))), axes=(-2, -1))
-    out = _centre_fit(p, tuple(shape)).astype(np.complex64)
+    out = _centre_fit(p, (int(shape[0]), int(shape[1]))).astype(np.complex64)
     new = float((np.abs(out) ** 2).sum())
     if new > 0:
         out *= np.float32(np.sqrt(power / new))
@@ -704,7 +704,7 @@ def _run_job(
     job: ScanJob,
     params: PtychoParams,
     sp: SeriesParams,
-    probe: NDArray[np.complex64],
+    probe: NDArray[np.complex64] | None,
     obj: NDArray[np.complex64] | None,
     control: Control,
     report: Any,
@@ -941,7 +941,7 @@ def reconstruct_scan(
     report = on_progress or (lambda p: None)
     sp = series
     if sp.warm_start:
-        probe = rescale_probe(reference.probe, reference.pixel, job.pixel, (job.window, job.window))
+        probe: NDArray[np.complex64] | None = rescale_probe(reference.probe, reference.pixel, job.pixel, (job.window, job.window))
     else:
         probe = _initial_probe(job, sp)
     obj = None
@@ -1031,7 +1031,7 @@ def assemble_series(
                 j.scan.path or "<scan>", "reconstruction diverged (non-finite values)"
             )
         e_i = int(np.argmin(np.abs(energies - j.scan.energy)))
-        a_i = 0 if angles is None else int(np.argmin(np.abs(angles - float(j.scan.angle))))
+        a_i = 0 if angles is None else int(np.argmin(np.abs(angles - float(j.scan.angle or 0.0))))
         o = r.object
         if sp.normalize:
             o = normalize_background(o, r.illumination)

@@ -360,7 +360,7 @@ def axis_angle_deg(a: NDArray[np.floating], b: NDArray[np.floating]) -> float:
     """
     a = np.asarray(a, float)
     b = np.asarray(b, float)
-    c = abs(float(a @ b)) / (np.linalg.norm(a) * np.linalg.norm(b))
+    c = abs(float(a @ b)) / float(np.linalg.norm(a) * np.linalg.norm(b))
     return float(np.degrees(np.arccos(min(c, 1.0))))
 
 

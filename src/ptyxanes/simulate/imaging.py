@@ -196,7 +196,9 @@ def _numba_kernel() -> Any:
         return None
 
     @numba.njit(parallel=True, cache=True)
-    def kernel(occ, val, c, s, v0, dv, length, n_beam, out):  # pragma: no cover - compiled
+    def kernel(occ: NDArray[np.float32], val: NDArray[np.float32], c: float, s: float, v0: float,
+               dv: float, length: float, n_beam: int, out: NDArray[np.float64]
+               ) -> None:  # pragma: no cover - compiled
         p, m_rows, n = occ.shape
         k = out.shape[0]
         cz = (p - 1) / 2.0
@@ -347,7 +349,8 @@ def transmission_projection(sample: Sample, energy: float, angle_deg: float,
     nodes, paths = _projected_paths(sample, angle_deg)
     px = sample.voxel_size if pixel_size is None else float(pixel_size)
     a, p = _exponent(paths, nodes, energy)
-    shape = _out_shape(a.shape, sample.voxel_size, px) if out_shape is None else tuple(out_shape)
+    shape = (_out_shape(a.shape, sample.voxel_size, px) if out_shape is None
+             else (int(out_shape[0]), int(out_shape[1])))
     return _to_t(_resample(a, sample.voxel_size, px, shape, shift),
                  _resample(p, sample.voxel_size, px, shape, shift))
 
@@ -441,7 +444,7 @@ def project_stack(sample: Sample, energies: ArrayLike, pixel_size: Any = None, *
     px = _pixel_array(pixel_size, e.size, sample.voxel_size)
     nodes, paths = _projected_paths(sample, 0.0)
     shape = (_out_shape(paths.shape[1:], sample.voxel_size, float(px.mean()))
-             if out_shape is None else tuple(out_shape))
+             if out_shape is None else (int(out_shape[0]), int(out_shape[1])))
     sh = np.zeros((e.size, 2)) if shifts is None else np.asarray(shifts, np.float64)
     if sh.shape != (e.size, 2):
         raise ValueError(f"shifts must have shape ({e.size}, 2) (row, col) px")

@@ -243,7 +243,7 @@ def scan_positions(
     nx = int(np.floor(extent[1] / step[1] + 1e-9)) + 1
     ys = (np.arange(ny) - (ny - 1) / 2) * step[0]
     xs = (np.arange(nx) - (nx - 1) / 2) * step[1]
-    pos = []
+    pos: list[tuple[float, float]] = []
     for i, y in enumerate(ys):
         row = xs[::-1] if (snake and i % 2) else xs
         pos.extend((y, x) for x in row)
@@ -588,17 +588,18 @@ def simulate_cxi_series(
     for j, (i, k) in enumerate(jobs):
         control.check()
         energy = float(e[i])
-        if k is None:
+        angle = None if k is None or a is None else float(a[k])
+        if angle is None:
             t = imaging.transmission_2d(sample, energy, pixels[i])
         else:
-            t = imaging.transmission_projection(sample, energy, float(a[k]), pixels[i])
+            t = imaging.transmission_projection(sample, energy, angle, pixels[i])
         positions = scan_for_object(fov, geometry, rng)
         data, rec, probe = simulate_scan(
             t, energy, float(pixels[i]), positions, geometry, rng=rng, mask=mask
         )
         if first_pos is None:
             first_pos, first_probe = rec, probe
-        name = f"scan_{energy:09.3f}eV" + ("" if k is None else f"_{a[k]:07.2f}deg") + ".cxi"
+        name = f"scan_{energy:09.3f}eV" + ("" if angle is None else f"_{angle:07.2f}deg") + ".cxi"
         files.append(
             write_cxi(
                 out / name,
@@ -608,7 +609,7 @@ def simulate_cxi_series(
                 geometry.distance,
                 geometry.detector_pixel,
                 mask=mask,
-                angle=None if k is None else float(a[k]),
+                angle=angle,
                 overwrite=overwrite,
                 provenance=provenance("simulate_ptycho", params),
             )

@@ -131,7 +131,7 @@ class Sample:
     @property
     def shape(self) -> tuple[int, int, int]:
         """(P, M, N) voxels."""
-        return tuple(self.crystal_labels.shape)  # type: ignore[return-value]
+        return tuple(self.crystal_labels.shape)
 
     @property
     def occupancy(self) -> NDArray[np.bool_]:

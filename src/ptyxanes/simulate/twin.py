@@ -271,7 +271,7 @@ def simulate(
     t0 = time.monotonic()
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    photons = spec.photons_per_pixel if photons_per_pixel == "size" else photons_per_pixel
+    photons = spec.photons_per_pixel if isinstance(photons_per_pixel, str) else photons_per_pixel
     energies = spec.energies_2d if dim == "2d" else spec.energies_3d
     window = spec.window_2d if dim == "2d" else spec.window_3d
     angles = np.linspace(0.0, 180.0, spec.n_angles) if dim == "3d" else None

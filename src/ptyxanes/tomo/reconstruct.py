@@ -184,7 +184,7 @@ def sirt(
 
 def _sirt_cuda(
     proj: NDArray[np.float32],
-    angles: NDArray[np.float64],
+    angles: NDArray[np.floating],
     iterations: int,
     nonnegative: bool,
     chunk: int,

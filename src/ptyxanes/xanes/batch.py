@@ -649,7 +649,7 @@ def sample_mask(norm: Any, mask_sigma: float = 5.0) -> NDArray[np.bool_]:
 
 def _shared_outputs(sf: shape_fit.ShapeFit, e_t: float, opts: FitOptions,
                     noise: NDArray[np.float64] | None = None
-                    ) -> dict[str, NDArray[np.float64]]:
+                    ) -> dict[str, NDArray[Any]]:
     """Edge, its sigma, R² and status codes of shared-shape fits."""
     edge = e_t + sf.shift
     st = np.full(sf.shift.shape, Status.OK, np.uint8)
@@ -1499,7 +1499,7 @@ def plan_fit(
             _n_window(e, opts) < mdl.n_params(opts.step) + 3:
         template = template_from_references(calibration, opts)
     need_mean = opts.uses_template and template is None
-    thr = None if threshold in (None, "otsu", "auto") else float(threshold)  # type: ignore[arg-type]
+    thr = None if threshold in (None, "otsu", "auto") else float(threshold)
     shared = np.asarray(template, np.float64) if (opts.uses_template and template is not None) \
         else None
     return FitPlan(e, spatial, blocks, opts, threshold, thr, shared, need_mean,

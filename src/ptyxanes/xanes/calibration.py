@@ -223,7 +223,8 @@ def calibrate(
         listing = ", ".join(f"{r.name} (valence {r.valence:g}) {r.edge_energy:.2f} eV"
                             for r in refs)
         raise ValueError(f"reference edge energies do not increase with valence: {listing}")
-    cal = Calibration(float(coef[0]), float(coef[1]), cov, refs, method, piecewise)
+    cal = Calibration(float(coef[0]), float(coef[1]), np.asarray(cov, np.float64), refs, method,
+                      piecewise)
     if piecewise:
         uv, ue = cal._nodes()
         if np.any(np.diff(ue) <= 0):

@@ -26,6 +26,9 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
+#: float64 array of the compiled kernels
+_A = NDArray[np.float64]
+
 logger = logging.getLogger(__name__)
 
 N_GAUSS = 3
@@ -175,7 +178,7 @@ def default_bounds(
 
 # ----------------------------------------------------------------------------- numba kernels
 @nb.njit(cache=True, nogil=True, fastmath=True)
-def _eval_jac(e, p, step, f, jac):  # pragma: no cover - compiled
+def _eval_jac(e: _A, p: _A, step: bool, f: _A, jac: _A) -> None:  # pragma: no cover - compiled
     """Model values ``f`` (n,) and Jacobian ``jac`` stored transposed, (m, n)."""
     n = e.size
     for i in range(n):
@@ -208,7 +211,7 @@ def _eval_jac(e, p, step, f, jac):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
-def _eval_f(e, p, step, f):  # pragma: no cover - compiled
+def _eval_f(e: _A, p: _A, step: bool, f: _A) -> None:  # pragma: no cover - compiled
     n = e.size
     for i in range(n):
         f[i] = 0.0
@@ -228,7 +231,7 @@ def _eval_f(e, p, step, f):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def _f_d1_d2(x, p, step):  # pragma: no cover - compiled
+def _f_d1_d2(x: float, p: _A, step: bool) -> tuple[float, float, float]:  # pragma: no cover - compiled
     """Value, first and second energy derivatives of the model at one energy."""
     f = 0.0
     d1 = 0.0
@@ -255,7 +258,7 @@ def _f_d1_d2(x, p, step):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def _dfdp(x, p, step, out):  # pragma: no cover - compiled
+def _dfdp(x: float, p: _A, step: bool, out: _A) -> None:  # pragma: no cover - compiled
     for k in range(3):
         a = p[3 * k]
         c = p[3 * k + 1]
@@ -276,7 +279,7 @@ def _dfdp(x, p, step, out):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def _cholesky_solve(a, b, x, lmat, y):  # pragma: no cover - compiled
+def _cholesky_solve(a: _A, b: _A, x: _A, lmat: _A, y: _A) -> bool:  # pragma: no cover - compiled
     """Solve a x = b for symmetric positive definite a; ``lmat`` (m, m) and ``y`` (m,) are
     work space. False if a is not SPD."""
     m = b.size
@@ -309,7 +312,7 @@ def _cholesky_solve(a, b, x, lmat, y):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
-def _normal_eq(jac, f, y, a, g):  # pragma: no cover - compiled
+def _normal_eq(jac: _A, f: _A, y: _A, a: _A, g: _A) -> None:  # pragma: no cover - compiled
     m, n = jac.shape
     for j in range(m):
         v = 0.0
@@ -325,7 +328,8 @@ def _normal_eq(jac, f, y, a, g):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def _lm(e, y, p0, lo, hi, step, max_iter, tol):  # pragma: no cover - compiled
+def _lm(e: _A, y: _A, p0: _A, lo: _A, hi: _A, step: bool, max_iter: int,
+        tol: float) -> tuple[_A, float, int, bool]:  # pragma: no cover - compiled
     """Projected Levenberg–Marquardt for one spectrum. Returns (p, cost, iterations, converged)."""
     n = e.size
     m = p0.size
@@ -392,7 +396,8 @@ def _lm(e, y, p0, lo, hi, step, max_iter, tol):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def _first_peak(p, step, elo, ehi, frac):  # pragma: no cover - compiled
+def _first_peak(p: _A, step: bool, elo: float, ehi: float, frac: float
+                ) -> tuple[float, float]:  # pragma: no cover - compiled
     """Energy and height of the first main peak: the first local maximum above ``frac`` x max."""
     hstep = 0.5
     ng = int((ehi - elo) / hstep) + 1
@@ -425,7 +430,8 @@ def _first_peak(p, step, elo, ehi, frac):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def _rising_crossing(p, step, level, elo, xpk):  # pragma: no cover - compiled
+def _rising_crossing(p: _A, step: bool, level: float, elo: float, xpk: float
+                     ) -> float:  # pragma: no cover - compiled
     """Energy below ``xpk`` where the model rises through ``level`` (last crossing before the peak)."""
     x1 = xpk
     v1, _, _ = _f_d1_d2(x1, p, step)
@@ -467,7 +473,7 @@ def _rising_crossing(p, step, level, elo, xpk):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def _deriv_max(p, step, elo, xpk):  # pragma: no cover - compiled
+def _deriv_max(p: _A, step: bool, elo: float, xpk: float) -> float:  # pragma: no cover - compiled
     """Energy of the largest first derivative between ``elo`` and the first peak."""
     ng = int((xpk - elo) / 0.25) + 1
     if ng < 3:
@@ -495,7 +501,8 @@ def _deriv_max(p, step, elo, xpk):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def _edge(p, step, method, elo, ehi, frac):  # pragma: no cover - compiled
+def _edge(p: _A, step: bool, method: int, elo: float, ehi: float, frac: float
+          ) -> tuple[float, float, float]:  # pragma: no cover - compiled
     """(edge energy, peak energy, peak height) for one parameter vector."""
     xpk, hpk = _first_peak(p, step, elo, ehi, frac)
     if not np.isfinite(xpk):
@@ -510,8 +517,9 @@ def _edge(p, step, method, elo, ehi, frac):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def _fit_one(e, y, p0, lo, hi, step, method, max_iter, tol, frac, pre_map, out_p,
-             out_f):  # pragma: no cover - compiled
+def _fit_one(e: _A, y: _A, p0: _A, lo: _A, hi: _A, step: bool, method: int, max_iter: int,
+             tol: float, frac: float, pre_map: _A, out_p: _A,
+             out_f: _A) -> None:  # pragma: no cover - compiled
     """Fit one spectrum; fill ``out_p`` (params) and ``out_f`` (9 scalars, see _OUT)."""
     n = e.size
     m = p0.size
@@ -588,9 +596,9 @@ def _fit_one(e, y, p0, lo, hi, step, method, max_iter, tol, frac, pre_map, out_p
     for j in range(m):
         if p[j] <= lo[j] or p[j] >= hi[j]:
             grad[j] = 0.0
-            for q in range(m):
-                a[j, q] = 0.0
-                a[q, j] = 0.0
+            for jj in range(m):
+                a[j, jj] = 0.0
+                a[jj, j] = 0.0
             a[j, j] = 1.0
             for i in range(n):
                 jac[j, i] = 0.0
@@ -622,16 +630,18 @@ _OUT = ("edge", "cost", "r2", "s2", "peak_energy", "peak_height", "edge_sigma", 
 
 
 @nb.njit(parallel=True, cache=True)
-def _fit_batch(e, ys, p0s, lo, hi, step, method, max_iter, tol, frac, pre_map,
-               out_p, out_f):  # pragma: no cover - compiled
+def _fit_batch(e: _A, ys: _A, p0s: _A, lo: _A, hi: _A, step: bool, method: int,
+               max_iter: int, tol: float, frac: float, pre_map: _A,
+               out_p: _A, out_f: _A) -> None:  # pragma: no cover - compiled
     for i in nb.prange(ys.shape[0]):
         _fit_one(e, ys[i], p0s[i], lo, hi, step, method, max_iter, tol, frac, pre_map,
                  out_p[i], out_f[i])
 
 
 @nb.njit(cache=True)
-def _fit_batch_serial(e, ys, p0s, lo, hi, step, method, max_iter, tol, frac, pre_map,
-                      out_p, out_f):  # pragma: no cover - compiled
+def _fit_batch_serial(e: _A, ys: _A, p0s: _A, lo: _A, hi: _A, step: bool, method: int,
+                      max_iter: int, tol: float, frac: float, pre_map: _A,
+                      out_p: _A, out_f: _A) -> None:  # pragma: no cover - compiled
     for i in range(ys.shape[0]):
         _fit_one(e, ys[i], p0s[i], lo, hi, step, method, max_iter, tol, frac, pre_map,
                  out_p[i], out_f[i])
@@ -715,7 +725,8 @@ def fit_batch(
 
 
 @nb.njit(cache=True)
-def _edges_of(params, step, method, elo, ehi, frac, out):  # pragma: no cover - compiled
+def _edges_of(params: _A, step: bool, method: int, elo: float, ehi: float, frac: float,
+              out: _A) -> None:  # pragma: no cover - compiled
     for i in range(params.shape[0]):
         xe, xpk, hpk = _edge(params[i], step, method, elo, ehi, frac)
         out[i, 0] = xe
@@ -759,7 +770,7 @@ def edges_from_params(
 
 
 @nb.njit(parallel=True, cache=True)
-def _eval_batch(e, params, step, out):  # pragma: no cover - compiled
+def _eval_batch(e: _A, params: _A, step: bool, out: _A) -> None:  # pragma: no cover - compiled
     for i in nb.prange(params.shape[0]):
         if np.isfinite(params[i, 0]):
             _eval_f(e, params[i], step, out[i])

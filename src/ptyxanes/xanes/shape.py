@@ -39,6 +39,9 @@ from numpy.typing import NDArray
 
 from ptyxanes.xanes import model as mdl
 
+#: float64 array of the compiled kernels
+_A = NDArray[np.float64]
+
 logger = logging.getLogger(__name__)
 
 #: Largest edge shift from the template accepted as a fit (eV).
@@ -132,7 +135,7 @@ def baseline(x: NDArray[np.float64], offset: float, tilt: float) -> NDArray[np.f
 
 
 @nb.njit(cache=True, nogil=True)
-def _eval_shape(x, tp, step, s, f, d):  # pragma: no cover - compiled
+def _eval_shape(x: _A, tp: _A, step: bool, s: float, f: _A, d: _A) -> None:  # pragma: no cover - compiled
     """Template values ``f`` and slopes ``d`` at ``x - s`` (the edge model's own kernel)."""
     for i in range(x.size):
         fv, dv, _ = mdl._f_d1_d2(x[i] - s, tp, step)
@@ -141,7 +144,8 @@ def _eval_shape(x, tp, step, s, f, d):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def _linear_abc(f, xc, y, a3, g3, sol, lw, yw):  # pragma: no cover - compiled
+def _linear_abc(f: _A, xc: _A, y: _A, a3: _A, g3: _A, sol: _A, lw: _A, yw: _A
+                ) -> float:  # pragma: no cover - compiled
     """Least squares of y ~ a f + b + c xc for fixed shape values; returns the cost."""
     n = y.size
     for j in range(3):
@@ -175,7 +179,7 @@ def _linear_abc(f, xc, y, a3, g3, sol, lw, yw):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def _model4(f, xc, p, y, mv):  # pragma: no cover - compiled
+def _model4(f: _A, xc: _A, p: _A, y: _A, mv: _A) -> float:  # pragma: no cover - compiled
     """Model values a f + b + c xc into ``mv``; returns the sum of squared residuals."""
     cost = 0.0
     for i in range(f.size):
@@ -186,7 +190,7 @@ def _model4(f, xc, p, y, mv):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def _jacobian4(f, d, xc, p, jac):  # pragma: no cover - compiled
+def _jacobian4(f: _A, d: _A, xc: _A, p: _A, jac: _A) -> None:  # pragma: no cover - compiled
     """Transposed Jacobian (4, n) of a T(E - s) + b + c xc in (a, b, c, s)."""
     for i in range(f.size):
         jac[0, i] = f[i]
@@ -196,8 +200,9 @@ def _jacobian4(f, d, xc, p, jac):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def _fit_one(x, y, tp, step, xc, grid, tab, t0, th, max_iter, tol, pre_map, out,
-             res):  # pragma: no cover - compiled
+def _fit_one(x: _A, y: _A, tp: _A, step: bool, xc: _A, grid: _A, tab: _A, t0: float,
+             th: float, max_iter: int, tol: float, pre_map: _A, out: _A,
+             res: _A) -> None:  # pragma: no cover - compiled
     """Fit one spectrum: grid search of the shift (linear a, b, c at each), then LM.
 
     ``tab`` holds the template at ``t0 + th * k`` (linear interpolation for the grid)."""
@@ -310,25 +315,27 @@ def _fit_one(x, y, tp, step, xc, grid, tab, t0, th, max_iter, tol, pre_map, out,
         for q in range(pre_map.shape[1]):
             v = 0.0
             for i in range(n):
-                k = 0.0
+                dk = 0.0
                 for j in range(4):
-                    k += jac[j, i] * z[j]
-                v += pre_map[i, q] * k
+                    dk += jac[j, i] * z[j]
+                v += pre_map[i, q] * dk
             var += v * v
         out[4] = math.sqrt(max(var * s2, 0.0))
 
 
 @nb.njit(parallel=True, cache=True)
-def _fit_batch(x, ys, tp, step, xc, grid, tab, t0, th, max_iter, tol, pre_map, out,
-               res):  # pragma: no cover - compiled
+def _fit_batch(x: _A, ys: _A, tp: _A, step: bool, xc: _A, grid: _A, tab: _A, t0: float,
+               th: float, max_iter: int, tol: float, pre_map: _A, out: _A,
+               res: _A) -> None:  # pragma: no cover - compiled
     for i in nb.prange(ys.shape[0]):
         _fit_one(x, ys[i], tp, step, xc, grid, tab, t0, th, max_iter, tol, pre_map, out[i],
                  res[i])
 
 
 @nb.njit(cache=True)
-def _fit_serial(x, ys, tp, step, xc, grid, tab, t0, th, max_iter, tol, pre_map, out,
-                res):  # pragma: no cover - compiled
+def _fit_serial(x: _A, ys: _A, tp: _A, step: bool, xc: _A, grid: _A, tab: _A, t0: float,
+                th: float, max_iter: int, tol: float, pre_map: _A, out: _A,
+                res: _A) -> None:  # pragma: no cover - compiled
     for i in range(ys.shape[0]):
         _fit_one(x, ys[i], tp, step, xc, grid, tab, t0, th, max_iter, tol, pre_map, out[i],
                  res[i])
@@ -400,7 +407,8 @@ def fit_shift(
     kern = _fit_batch if n > 1 else _fit_serial
     th = 0.02  # eV: table of the template for the grid search (interpolation error < 1e-3)
     t0 = float(x[0] - MAX_SHIFT_EV - 1.0)
-    tab = shape_and_slope(t0 + th * np.arange(int((x[-1] - x[0] + 2 * MAX_SHIFT_EV + 2) / th) + 2),
+    tab = shape_and_slope(t0 + th * np.arange(int((x[-1] - x[0] + 2 * MAX_SHIFT_EV + 2) / th) + 2,
+                                                    dtype=np.float64),
                           tp)[0]
     kern(x, ys, tp, tp.size == 12, xc, grid, tab, t0, th, int(max_iter), float(tol), pm, out,
          res)
