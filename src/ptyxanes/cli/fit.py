@@ -66,14 +66,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="absorption edge ELEMENT-EDGE (Ni-K, Co-K, Mn-K, Fe-K, Fe-L3, ...): "
                         "tabulated energy (xraydb), default windows and labels; L2,3 edges are "
                         "normalised by their mean absorption over the L3 + L2 window")
-    p.add_argument("--method", choices=("auto", "halfheight", "halfstep", "deriv", "lcf"),
+    p.add_argument("--method", choices=("auto", "halfheight", "halfstep", "deriv", "lcf",
+                                        "integral"),
                    default=_D.options.method,
                    help="auto: the half-height edge of the map's shared shape while it explains "
                         "the pixels, else a linear combination of the references (or a free "
                         "fit without them); halfheight: half-height of the first main peak of "
                         "the fitted curve (paper); halfstep: half of the edge step; deriv: "
                         "maximum of the first derivative; lcf: linear combination of all "
-                        "references with a baseline line")
+                        "references with a baseline line; integral: mean energy of the rise "
+                        "between normalised absorbance 0.15 and 1.0, no model, not weighted by "
+                        "the white line")
     p.add_argument("--shape", choices=("shared", "free"), default=_D.options.shape,
                    help="shared: one three-Gaussian shape per map (fit of its weighted mean "
                         "spectrum), shifted/scaled per pixel on a fitted baseline line, about "
