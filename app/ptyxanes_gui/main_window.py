@@ -942,6 +942,10 @@ class MainWindow(QMainWindow):
         if not with_maps:
             self.histogram_panel.set_histograms(HIST_BINS, {}, {}, "")
             self.histogram_panel.set_message("No valence map yet: run Process ▸ Fit XANES.")
+            spec = engine.sample_edge(cur)  # the element of the sample's default edge
+            self.histogram_panel.set_valence_axis(spec.valence_label, spec.element)
+            refs = engine.reference_valences(cur)
+            self.histogram_panel.set_reference_lines(refs, [spec.state_label(v) for v in refs])
             return
         chosen = with_maps if self.histogram_panel.overlay_box.isChecked() else [
             s for s in with_maps if s is cur]
@@ -1180,7 +1184,8 @@ class MainWindow(QMainWindow):
         self.docks["volume"].raise_()
         try:
             self._volume_panel.set_volume(sample.volume, sample.voxel_size or sample.pixel_size,
-                                          clim=self.valence_limits)
+                                          clim=self.valence_limits,
+                                          label=self._channel_label(sample, "valence"))
             if self._segmentation_panel is not None:
                 mask = sample.labels.get("mask")
                 if mask is None:
@@ -1562,13 +1567,15 @@ class MainWindow(QMainWindow):
             self.show_error("Export", str(exc))
             return None
         crystal = inp.crystal if inp.crystal_labels is not None else 0
+        vp = self._volume_panel
+        label = vp.valence_label if vp is not None else "valence"
 
         def gen(control):
             return volume_movie(inp.valence, path, voxel_size_m=inp.voxel_size,
                                 n_frames=n_frames, size=size, camera=inp.camera,
                                 labels=inp.segmented, crystal_labels=inp.crystal_labels,
                                 crystal=crystal, clim=inp.clim, title=inp.title,
-                                control=control)
+                                control=control, label=label)
 
         def done(out: Path) -> None:
             self.statusBar().showMessage(f"movie written to {out}", 10000)

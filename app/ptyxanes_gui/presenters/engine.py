@@ -243,9 +243,13 @@ CHANNEL_LABELS = {
 def channel_label(sample: Sample | None, channel: str) -> str:
     """The axis/colour-bar label of a channel for this sample (units included).
 
-    A volume's planes hold the linear attenuation coefficient μ (1/m), not −ln|T|.
+    A volume's planes hold the linear attenuation coefficient μ (1/m), not −ln|T|; a
+    transmission stack read as optical density (STXM: ``attrs["quantity"]``) says so.
     """
     stack = None if sample is None else sample.stack
+    if channel == "absorption" and stack is not None and \
+            "optical density" in str(stack.attrs.get("quantity", "")).lower():
+        return "optical density −ln(I/I₀)"
     if (channel == "absorption" and stack is not None and stack.kind == "absorption"
             and sample.kind == "volume"):
         return "attenuation μ (1/m)"
@@ -359,12 +363,15 @@ class SpectrumFit:
         The engine's fit (None when it failed; ``message`` says why).
     message : str
         R², or why the spectrum is not fitted.
+    raw_label : str
+        What ``raw`` is (:func:`channel_label` of the absorption channel).
     """
 
     energy: NDArray[np.float64]
     raw: NDArray[np.float64]
     fit: Any | None = None
     message: str = ""
+    raw_label: str = "−ln|T|"
 
     def _f(self, name: str) -> float | None:
         v = None if self.fit is None else getattr(self.fit, name, None)
@@ -420,7 +427,8 @@ def fit_spectrum(energy: NDArray[np.float64], raw: NDArray[np.float64],
     from ptyxanes.xanes import fit_spectrum as fn
 
     shift = 0.0 if sample is None else float((sample.fit_model or {}).get("energy_shift_eV", 0.0))
-    out = SpectrumFit(energy=np.asarray(energy, float) + shift, raw=np.asarray(raw, float))
+    out = SpectrumFit(energy=np.asarray(energy, float) + shift, raw=np.asarray(raw, float),
+                      raw_label=channel_label(sample, "absorption"))
     decoded = None if sample is None else sample.fit_model_decoded()
     refs = () if sample is None else sample.references
     try:

@@ -1,0 +1,43 @@
+"""Labels follow the sample: optical density for an STXM stack, its element before a fit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+STXM = Path(__file__).resolve().parents[2].parent / "shared" / "data" / \
+    "stxm_fe_L_edge_als_stack" / "71214078_aligned"
+
+
+@pytest.fixture(scope="module")
+def stxm_path():
+    if not STXM.exists():
+        pytest.skip(f"{STXM} not found")
+    return STXM
+
+
+def test_stxm_optical_density_is_named_so(stxm_path, tiny_stack_file) -> None:
+    from ptyxanes_gui.presenters import engine
+
+    (s,) = engine.load_path(stxm_path)
+    assert engine.channel_label(s, "absorption") == "optical density −ln(I/I₀)"
+    fit = engine.fit_spectrum(s.energy, engine.pixel_spectrum(s, 60, 60), s)
+    assert fit.raw_label == "optical density −ln(I/I₀)"
+    # a ptychographic (complex transmission) stack keeps −ln|T|
+    (t,) = engine.load_path(tiny_stack_file)
+    assert engine.channel_label(t, "absorption") == "−ln|T|"
+
+
+def test_histogram_names_the_element_before_a_fit(window, stxm_path) -> None:
+    """An Fe L-edge sample opened, not fitted: the histogram speaks of Fe, not Ni."""
+    window.open_paths([str(stxm_path)], recent=False)
+    assert window.current_sample() is not None
+    window.update_histogram()
+    hp = window.histogram_panel
+    assert hp.plot.getAxis("bottom").labelText == "Fe valence"
+    assert "Fe-weighted" in hp.plot.getAxis("left").labelText
+    texts = [line.label.textItem.toPlainText() for line in hp.ref_lines]
+    assert texts == ["Fe²⁺", "Fe³⁺"]
+    assert np.all([line.value() in (2.0, 3.0) for line in hp.ref_lines])
