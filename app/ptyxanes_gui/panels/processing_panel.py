@@ -250,6 +250,28 @@ class FitStageBox(StageBox):
         shift.setToolTip("shift added to the stack's energies, eV (a known calibration offset)")
         f.addRow("energy shift of the data", shift)
         self.inputs["energy_shift"] = shift
+        # a metal-foil spectrum measured with the stack: its first inflection goes to the
+        # tabulated edge, and that shift is added to the stack's energies (CLI --foil)
+        foil = QLineEdit()
+        foil.setReadOnly(True)
+        foil.setPlaceholderText("none")
+        foil.setToolTip("metal-foil spectrum measured with the stack, on its energy scale "
+                        "(ASCII or XDI); its first inflection is moved to the tabulated edge. "
+                        "A non-zero energy shift of the data overrides it.")
+        self.inputs["foil"] = foil
+        self.foil_btn = QPushButton("Foil file…")
+        self.foil_btn.clicked.connect(self._on_choose_foil)
+        self.clear_foil_btn = QPushButton("Clear")
+        self.clear_foil_btn.clicked.connect(lambda: self.set_foil_file(None))
+        frow = QHBoxLayout()
+        frow.addWidget(foil, 1)
+        frow.addWidget(self.foil_btn)
+        frow.addWidget(self.clear_foil_btn)
+        f.addRow("foil spectrum of the data", frow)
+        self.foil_shift_label = QLabel("")
+        self.foil_shift_label.setObjectName("fit_foil_shift")
+        self.foil_shift_label.setWordWrap(True)
+        f.addRow("", self.foil_shift_label)
 
         src = QComboBox()
         for k, text in self.REFERENCE_SOURCES:
@@ -302,11 +324,41 @@ class FitStageBox(StageBox):
             self.inputs[f"{name}_lo"].setPlaceholderText(_eV(lo))
             self.inputs[f"{name}_hi"].setPlaceholderText(_eV(hi))
         self.inputs["e0"].setPlaceholderText(_eV(spec.e0))
+        if self.inputs["foil"].text():  # the foil's target is the new edge's energy
+            self.foil_shift_label.setText(self.foil_shift_text())
         self.references_changed.emit()
 
     def _on_threshold_mode(self, mode: str) -> None:
         self.inputs["threshold_value"].setEnabled(mode == "value")
         self.inputs["mask_sigma"].setEnabled(mode == "auto")
+
+    def _on_choose_foil(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Foil spectrum of the data")
+        if path:
+            self.set_foil_file(path)
+
+    def set_foil_file(self, path: str | None) -> None:
+        """Use (or, with None, drop) a foil spectrum for the data's energy scale; the
+        shift it gives is shown under it (or why it gives none)."""
+        self.inputs["foil"].setText(path or "")
+        self.inputs["foil"].setToolTip(path or "")
+        self.foil_shift_label.setText(self.foil_shift_text())
+
+    def foil_shift_text(self) -> str:
+        """The data's energy shift from the chosen foil, as shown (``""`` without a foil)."""
+        path = self.inputs["foil"].text().strip()
+        if not path:
+            return ""
+        from ptyxanes.stages import stack_energy_shift
+
+        try:
+            sh = stack_energy_shift(FitParams.for_edge(self.inputs["edge"].currentText().strip(),
+                                                       foil=path))
+        except Exception as exc:  # shown in the form, not raised
+            return f"no shift from this foil: {exc}"
+        return sh.describe()
 
     def _on_add_reference(self) -> None:
         from qtpy.QtWidgets import QFileDialog, QInputDialog
@@ -366,6 +418,7 @@ class FitStageBox(StageBox):
                           else mode),
             "mask_sigma": float(self.inputs["mask_sigma"].value()),
             "energy_shift": shift if shift != 0.0 else None,
+            "foil": self.inputs["foil"].text().strip() or None,
             "references_from": self.inputs["references_from"].currentData(),
             "reference_files": tuple(self.reference_files),
             "ref_shift": text("ref_shift"),
