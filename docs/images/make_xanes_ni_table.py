@@ -44,6 +44,7 @@ def _norm(s, grid):
 
 
 def spectra() -> dict:
+    """The real Ni spectra, each on the tabulated scale from its foil channel."""
     out = {}
     lisa = DATA / "ni_kedge_lisa_esrf"
     for name, f in (("LISA NiO", "NiO_111.xdi"), ("LISA NiFe2O4", "NiFe2O4_Ni_80K_111.xdi"),
@@ -61,6 +62,7 @@ def spectra() -> dict:
 
 
 def main() -> None:
+    """Fit them as one map against the aligned PyXAS references and print the table."""
     sp = spectra()
     names = list(sp)
     rng = np.random.default_rng(0)
@@ -78,9 +80,9 @@ def main() -> None:
         with np.errstate(invalid="ignore"):
             cols[f"{label} {sh.shift:+.2f} eV"] = [float(np.nanmean(v)) if np.isfinite(v).any()
                                                    else float("nan") for v in r.valence]
-    print(f"{'spectrum':24s}" + "".join(f"{k:>24s}" for k in cols))
+    print(f"{'spectrum':24s}" + "".join(f"{k:>24s}" for k in cols))  # noqa: T201
     for i, n in enumerate(names):
-        print(f"{n:24s}" + "".join(f"{cols[k][i]:24.2f}" for k in cols))
+        print(f"{n:24s}" + "".join(f"{cols[k][i]:24.2f}" for k in cols))  # noqa: T201
 
 
 if __name__ == "__main__":
