@@ -208,7 +208,9 @@ class FitStageBox(StageBox):
         for name, label, items, default, tip in (
                 ("method", "edge method", METHODS, _F.method,
                  "auto: the map's shared shape while it explains the pixels, else a linear "
-                 "combination of the references or a free fit; lcf: linear combination"),
+                 "combination of the references or a free fit; lcf: linear combination; "
+                 "integral: mean energy of the rise between normalised absorbance 0.15 and "
+                 "1.0 (no model, white line not weighted)"),
                 ("shape", "edge shape", SHAPES, _F.shape,
                  "shared: one shape per map shifted per pixel; free: every Gaussian per pixel"),
                 ("threshold_mode", "sample mask", ("auto", "otsu", "value"),
