@@ -133,7 +133,7 @@ def test_lisa_oxides_against_aligned_pyxas_references() -> None:
     assert v0[0] > 2.8  # uncalibrated: NiO reads Ni3+
     assert abs(v1[0] - 2.0) <= 0.15, v1
     # The edge definition decides how LaNiO3 reads against LiNiO2 as the Ni3+ reference
-    # (docs/xanes.md, 0.2): the shared shape, weighted by the white line, reads it below
+    # (docs/xanes.md, 0.2.1): the shared shape, weighted by the white line, reads it below
     # 3; the integral edge of the rise alone (PyXAS aligned by the same edge) above 3.
     opts = FitOptions(method="integral")
     shi = integral_shift(grid, _norm(py[0], grid), grid, _norm(lisa[2.0], grid), (8325.0, 8370.0))
