@@ -7,7 +7,8 @@ tabulated energy scale from its own foil channel, is sampled at the paper's 51
 energies, copied 10 times with 0.002 noise in absorption and fitted as pixels of one map
 against the shipped PyXAS NiO / LiNiO2 references, whose scale is aligned on the LISA
 NiO: by least squares over the window for the shared shape and lcf, by the integral edge
-for the integral method.
+for the integral method, and by least squares with a fitted Gaussian broadening of the
+references (resolution_match) for the last column.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from ptyxanes.xanes import FitOptions, calibrate_references, fit_spectra
 from ptyxanes.xanes.calibration import default_references
 from ptyxanes.xanes.energy import (
     align_shift,
+    broadened,
     calibrate_reference_energy,
     foil_shift,
     integral_shift,
+    resolution_match,
     shifted,
 )
 from ptyxanes.xanes.normalize import normalize
@@ -70,12 +73,19 @@ def main() -> None:
     t = np.repeat(t[:, None], 10, 1) + rng.normal(0, 0.002, (len(names), 10, E51.size))
     py = default_references()
     cols = {}
+    def matched(*args):
+        sig, sh = resolution_match(*args)
+        return dataclasses.replace(sh, details={**sh.details, "sigma": sig})
+
     for label, align, method in (("shared (auto)", align_shift, "auto"),
                                  ("lcf", align_shift, "lcf"),
-                                 ("integral", integral_shift, "integral")):
+                                 ("integral", integral_shift, "integral"),
+                                 ("lcf, resolution", matched, "lcf")):
         sh = align(GRID, _norm(py[0], GRID), GRID, _norm(sp["LISA NiO"], GRID), (8325.0, 8370.0))
         opts = FitOptions(method=method)
-        cal = calibrate_references([shifted(p, sh) for p in py], energy=E51, options=opts)
+        sig = sh.details.get("sigma", 0.0)
+        cal = calibrate_references([shifted(broadened(p, sig), sh) for p in py], energy=E51,
+                                   options=opts)
         r = fit_spectra(E51, t, calibration=cal, options=opts, threshold=None)
         with np.errstate(invalid="ignore"):
             cols[f"{label} {sh.shift:+.2f} eV"] = [float(np.nanmean(v)) if np.isfinite(v).any()
