@@ -106,6 +106,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ref-shift", type=float, default=None, metavar="EV",
                    help="shift added to every reference's energies, eV, instead of the automatic "
                         "calibration from a reference's own foil channel (XDI mu_ref/murefer)")
+    p.add_argument("--ref-match", type=_ref_arg, default=None, metavar="VALENCE:PATH",
+                   help="a spectrum of the compound of the reference with this valence, "
+                        "measured with the data (e.g. 2:NiO.xdi): the references are broadened "
+                        "and shifted to superpose on it, matching the data's energy "
+                        "resolution and scale; then prefer --method lcf")
     p.add_argument("--no-ref-calibration", action="store_true",
                    help="use the references' energies as they are (no foil-channel calibration)")
     p.add_argument("--calibration", choices=("linear", "piecewise"), default=_D.calibration,
@@ -151,7 +156,7 @@ def fit_params_from_args(args: argparse.Namespace) -> FitParams:
         threshold=args.threshold, references=tuple(args.ref or ()),
         energy_shift=args.energy_shift, foil=args.foil, ref_shift=args.ref_shift,
         ref_calibration=not args.no_ref_calibration, calibration=args.calibration,
-        chunk_spectra=args.chunk)
+        chunk_spectra=args.chunk, ref_match=args.ref_match)
 
 
 def _run(args: argparse.Namespace) -> int:
