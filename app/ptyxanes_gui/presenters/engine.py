@@ -437,7 +437,9 @@ def fit_spectrum(energy: NDArray[np.float64], raw: NDArray[np.float64],
             res = fn(out.energy, out.raw, options=opts, template=template,
                      calibration=cal if cal is not None else calibration(out.energy, refs))
         else:
-            res = fn(out.energy, out.raw, calibration=calibration(out.energy, refs))
+            # before a fit: the edge the sample's energies cover (not the Ni-K default)
+            res = fn(out.energy, out.raw, options=_options(sample),
+                     calibration=calibration(out.energy, refs))
     except Exception as exc:  # a bad pixel must not break the inspector
         logger.debug("fit_spectrum failed", exc_info=True)
         out.message = f"fit failed: {exc}"
