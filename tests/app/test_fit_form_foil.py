@@ -35,3 +35,35 @@ def test_foil_file_shifts_the_data_energies(qtbot, presenter, tiny_stack_file, t
     assert box.foil_shift_label.text().startswith("no shift from this foil")
     box.set_foil_file(None)
     assert box.params()["foil"] is None and box.foil_shift_label.text() == ""
+
+
+def test_match_references_on_a_spectrum_of_the_data(presenter, tiny_stack_file):
+    """'Match references on' a LISA NiO: the table shows the shipped references broadened
+    and shifted as ``ptyxanes fit --ref-match`` does (docs/xanes.md, 0.2.1)."""
+    from pathlib import Path
+
+    from ptyxanes_gui.presenters import engine
+
+    from ptyxanes.stages import reference_spectra
+
+    nio = Path(__file__).resolve().parents[2].parent / "shared" / "data" / \
+        "ni_kedge_lisa_esrf" / "NiO_111.xdi"
+    if not nio.exists():
+        pytest.skip(f"{nio} not found")
+    (s,) = engine.load_path(tiny_stack_file)
+    presenter.current["sample"] = s
+    presenter.sample_selected(s)
+    box = presenter._panel.stages["fit"]
+    box.inputs["references_from"].setCurrentIndex(
+        box.inputs["references_from"].findData("shipped"))
+    box.set_ref_match(2.0, str(nio))
+    params = engine.fit_params(s, box.params())
+    assert params.ref_match == (2.0, str(nio))
+    _, shifts = reference_spectra(params)
+    want = [f"{sh.shift:+.2f}" for sh in shifts.values()]
+    rows = box.reference_rows()
+    assert len(rows) == 2 and all("broadened" in r[2] for r in rows), rows
+    assert [r[2][:5] for r in rows] == want
+    box.set_ref_match(None)
+    assert box.params()["ref_match"] is None
+    assert not any("broadened" in r[2] for r in box.reference_rows())

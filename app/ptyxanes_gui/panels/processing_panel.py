@@ -312,6 +312,25 @@ class FitStageBox(StageBox):
                           "channel (XDI mu_ref) when it has one")
         f.addRow("calibrate reference energies", refcal)
         self.inputs["ref_calibration"] = refcal
+        # references from another instrument: resolution and scale from one compound
+        # measured with the data (CLI --ref-match)
+        self.ref_match: tuple[float, str] | None = None
+        match = QLineEdit()
+        match.setReadOnly(True)
+        match.setPlaceholderText("none")
+        match.setToolTip("a spectrum of one reference's compound measured with the data: the "
+                         "references are broadened and shifted to superpose on it (energy "
+                         "resolution and scale); then prefer the lcf method")
+        self.inputs["ref_match"] = match
+        self.match_btn = QPushButton("Match on file…")
+        self.match_btn.clicked.connect(self._on_choose_match)
+        self.clear_match_btn = QPushButton("Clear")
+        self.clear_match_btn.clicked.connect(lambda: self.set_ref_match(None))
+        mrow = QHBoxLayout()
+        mrow.addWidget(match, 1)
+        mrow.addWidget(self.match_btn)
+        mrow.addWidget(self.clear_match_btn)
+        f.addRow("match references on", mrow)
         self._on_edge_changed(_FP.edge)
         self._on_threshold_mode(self.inputs["threshold_mode"].currentText())
 
@@ -361,6 +380,30 @@ class FitStageBox(StageBox):
         except Exception as exc:  # shown in the form, not raised
             return f"no shift from this foil: {exc}"
         return sh.describe()
+
+    def _on_choose_match(self) -> None:
+        from qtpy.QtWidgets import QFileDialog, QInputDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Spectrum of a reference compound, "
+                                                    "measured with the data")
+        if not path:
+            return
+        valence, ok = QInputDialog.getDouble(self, "Reference valence",
+                                             "valence of the reference of this compound:", 2.0,
+                                             0.0, 8.0, 2)
+        if ok:
+            self.set_ref_match(valence, path)
+
+    def set_ref_match(self, valence: float | None, path: str | None = None) -> None:
+        """Match the references on a spectrum of the valence-``valence`` reference's
+        compound measured with the data (None: no matching); the reference table shows
+        the resulting shifts."""
+        self.ref_match = None if valence is None or not path else (float(valence), str(path))
+        text = "" if self.ref_match is None else \
+            f"{self.ref_match[0]:g}: {self.ref_match[1].rsplit('/', 1)[-1]}"
+        self.inputs["ref_match"].setText(text)
+        self.inputs["ref_match"].setToolTip(path or "")
+        self.references_changed.emit()
 
     def _on_add_reference(self) -> None:
         from qtpy.QtWidgets import QFileDialog, QInputDialog
@@ -425,6 +468,7 @@ class FitStageBox(StageBox):
             "reference_files": tuple(self.reference_files),
             "ref_shift": text("ref_shift"),
             "ref_calibration": self.inputs["ref_calibration"].isChecked(),
+            "ref_match": self.ref_match,
             "calibration": self.inputs["calibration"].currentText(),
         })
         return out
