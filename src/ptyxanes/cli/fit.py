@@ -222,7 +222,7 @@ def _run(args: argparse.Namespace) -> int:
             lines.append(f"energy shift of {k}: {sh.describe()}")
     lines.append(f"method: {ro.method}" + (f" ({res.info['method_reason']})"
                                            if res.info.get("method_reason") else ""))
-    resid = ", ".join(f"{r.name} {r.valence:g}{dv:+.2f}" for r, dv in
+    resid = ", ".join(f"{r.name} ({r.valence:g}) {dv:+.2f}" for r, dv in
                       zip(cal.references, cal.valence_residuals, strict=True))
     lines.append(f"calibration E = {cal.intercept:.2f} eV + {cal.slope:.3f} eV x valence"
                  + (" (piecewise through the references)" if cal.piecewise else "")
