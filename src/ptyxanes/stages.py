@@ -440,7 +440,7 @@ DEFAULT_THRESHOLD: float | str = "auto"
 
 #: Names of :class:`FitParams` fields that are not :class:`~ptyxanes.xanes.FitOptions` fields.
 _FIT_OWN = ("threshold", "references", "energy_shift", "foil", "ref_shift", "ref_calibration",
-            "calibration", "chunk_spectra")
+            "calibration", "chunk_spectra", "ref_match")
 
 
 @dataclass(frozen=True)
@@ -479,6 +479,13 @@ class FitParams:
         calibration from a reference's own foil channel (XDI ``mu_ref``).
     ref_calibration : bool
         Calibrate references from their foil channel when they have one.
+    ref_match : (float, str) or None
+        ``(valence, path)``: a spectrum of the compound of the reference with
+        that valence, measured with the data (on the tabulated scale after its
+        own foil channel). The whole reference set is broadened and shifted so
+        that this reference superposes on it
+        (:func:`~ptyxanes.xanes.energy.resolution_match`): references from an
+        instrument of other energy resolution and scale, e.g. the shipped set.
     calibration : {"linear", "piecewise"}
         Edge-energy to valence calibration: one line through the references, or
         straight segments through them.
@@ -495,6 +502,7 @@ class FitParams:
     ref_calibration: bool = True
     calibration: Literal["linear", "piecewise"] = "linear"
     chunk_spectra: int = 131072
+    ref_match: tuple[float, str] | None = None
 
     def __post_init__(self) -> None:
         t = self.threshold
@@ -555,6 +563,8 @@ class FitParams:
                 if k not in _FIT_OWN and k != "edge"}
         if "references" in own:
             own["references"] = tuple((float(v), str(p)) for v, p in own["references"])
+        if "ref_match" in own:
+            own["ref_match"] = (float(own["ref_match"][0]), str(own["ref_match"][1]))
         return cls(options=FitOptions.for_edge(edge, **opts), **own)
 
     @classmethod
@@ -671,7 +681,54 @@ def reference_spectra(params: FitParams) -> tuple[list[Any], dict[str, Any]]:
             r2, sh = calibrate_reference_energy(r, spec.name, shift=params.ref_shift)
         shifts[f"reference {r.name or r.path} (valence {r.valence:g})"] = sh
         out.append(r2)
+    if params.ref_match is not None:
+        out, shifts = _match_references(params, out, shifts)
     return out, shifts
+
+
+def _match_references(params: FitParams, refs: list[Any], shifts: dict[str, Any]
+                      ) -> tuple[list[Any], dict[str, Any]]:
+    """The references broadened and shifted onto ``params.ref_match`` (resolution_match)."""
+    from ptyxanes.io.spectra import read_spectrum
+    from ptyxanes.xanes.energy import (
+        broadened,
+        calibrate_reference_energy,
+        resolution_match,
+        shifted,
+    )
+    from ptyxanes.xanes.normalize import normalize
+
+    assert params.ref_match is not None
+    valence, path = params.ref_match
+    match = [r for r in refs if r.valence is not None and abs(r.valence - valence) < 1e-9]
+    if not match:
+        raise ValueError(f"--ref-match {valence:g}:{path}: no reference of valence {valence:g} "
+                         f"to match (references: "
+                         f"{', '.join(f'{r.valence:g}' for r in refs)})")
+    spec = params.edge_spec
+    meas = read_spectrum(path, valence=valence)
+    if params.ref_calibration:
+        meas = calibrate_reference_energy(meas, spec.name)[0]
+    ref = match[0]
+    lo = max(float(np.min(ref.energy)), float(np.min(meas.energy)))
+    hi = min(float(np.max(ref.energy)), float(np.max(meas.energy)))
+    grid = np.arange(lo, hi, 0.25)
+    kw = params.options.norm_kwargs
+
+    def norm(s: Any) -> NDArray[np.float64]:
+        e, i = np.unique(np.round(np.asarray(s.energy, np.float64), 3), return_index=True)
+        return normalize(grid, np.interp(grid, e, np.asarray(s.mu, np.float64)[i])[None],
+                         **kw).mu[0]
+
+    sigma, sh = resolution_match(grid, norm(ref), grid, norm(meas), params.options.window)
+    out = [shifted(broadened(r, sigma), sh) for r in refs]
+    total = {name: dataclasses.replace(
+        sh, shift=float(sh.shift) + float(before.shift),
+        target=f"{sh.target} (the valence {valence:g} reference on {Path(path).name})")
+        for name, before in shifts.items()}
+    logger.info("references matched on %s: %.2f eV Gaussian broadening, %+.2f eV",
+                Path(path).name, sigma, sh.shift)
+    return out, total
 
 
 def stack_energy_shift(params: FitParams) -> Any:

@@ -46,8 +46,9 @@ class HistogramPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("histogram_panel")
         self.plot = pg.PlotWidget(background="w")
-        self.plot.setLabel("bottom", "Ni valence")
-        self.plot.setLabel("left", "density (Ni-weighted)")
+        # neutral until a sample gives its element (set_valence_axis)
+        self.plot.setLabel("bottom", "valence")
+        self.plot.setLabel("left", "density (edge-jump weighted)")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         # top-left: below Ni2+ there is little density, while >Ni3+ tails run to the right edge
         self.legend = self.plot.addLegend(offset=(10, 10), labelTextSize="8pt",
@@ -104,11 +105,11 @@ class HistogramPanel(QWidget):
 
     def set_reference_lines(self, valences: tuple[float, ...],
                             labels: list[str] | None = None) -> None:
-        """Dashed lines at the references' valences, labelled (``"Fe²⁺"``; default Ni)."""
+        """Dashed lines at the references' valences, labelled (``"Fe²⁺"``; default ``"2+"``)."""
         for line in self.ref_lines:
             self.plot.removeItem(line)
         self.ref_lines = []
-        labels = labels if labels is not None else [f"Ni{v:g}+" for v in valences]
+        labels = labels if labels is not None else [f"{v:g}+" for v in valences]
         for v, text in zip(valences, labels, strict=True):
             line = pg.InfiniteLine(v, angle=90, pen=pg.mkPen("k", width=1, style=Qt.PenStyle.DashLine),
                                    label=text, labelOpts={"position": 0.92, "color": "k"})

@@ -219,7 +219,9 @@ class FitStageBox(StageBox):
         for name, label, items, default, tip in (
                 ("method", "edge method", METHODS, _F.method,
                  "auto: the map's shared shape while it explains the pixels, else a linear "
-                 "combination of the references or a free fit; lcf: linear combination"),
+                 "combination of the references or a free fit; lcf: linear combination; "
+                 "integral: mean energy of the rise between normalised absorbance 0.15 and "
+                 "1.0 (no model, white line not weighted)"),
                 ("shape", "edge shape", SHAPES, _F.shape,
                  "shared: one shape per map shifted per pixel; free: every Gaussian per pixel"),
                 ("threshold_mode", "sample mask", ("auto", "otsu", "value"),
@@ -261,6 +263,28 @@ class FitStageBox(StageBox):
         shift.setToolTip("shift added to the stack's energies, eV (a known calibration offset)")
         f.addRow("energy shift of the data", shift)
         self.inputs["energy_shift"] = shift
+        # a metal-foil spectrum measured with the stack: its first inflection goes to the
+        # tabulated edge, and that shift is added to the stack's energies (CLI --foil)
+        foil = QLineEdit()
+        foil.setReadOnly(True)
+        foil.setPlaceholderText("none")
+        foil.setToolTip("metal-foil spectrum measured with the stack, on its energy scale "
+                        "(ASCII or XDI); its first inflection is moved to the tabulated edge. "
+                        "A non-zero energy shift of the data overrides it.")
+        self.inputs["foil"] = foil
+        self.foil_btn = QPushButton("Foil file…")
+        self.foil_btn.clicked.connect(self._on_choose_foil)
+        self.clear_foil_btn = QPushButton("Clear")
+        self.clear_foil_btn.clicked.connect(lambda: self.set_foil_file(None))
+        frow = QHBoxLayout()
+        frow.addWidget(foil, 1)
+        frow.addWidget(self.foil_btn)
+        frow.addWidget(self.clear_foil_btn)
+        f.addRow("foil spectrum of the data", frow)
+        self.foil_shift_label = QLabel("")
+        self.foil_shift_label.setObjectName("fit_foil_shift")
+        self.foil_shift_label.setWordWrap(True)
+        f.addRow("", self.foil_shift_label)
 
         src = QComboBox()
         for k, text in self.REFERENCE_SOURCES:
@@ -309,6 +333,25 @@ class FitStageBox(StageBox):
                           "channel (XDI mu_ref) when it has one")
         f.addRow("calibrate reference energies", refcal)
         self.inputs["ref_calibration"] = refcal
+        # references from another instrument: resolution and scale from one compound
+        # measured with the data (CLI --ref-match)
+        self.ref_match: tuple[float, str] | None = None
+        match = QLineEdit()
+        match.setReadOnly(True)
+        match.setPlaceholderText("none")
+        match.setToolTip("a spectrum of one reference's compound measured with the data: the "
+                         "references are broadened and shifted to superpose on it (energy "
+                         "resolution and scale); then prefer the lcf method")
+        self.inputs["ref_match"] = match
+        self.match_btn = QPushButton("Match on file…")
+        self.match_btn.clicked.connect(self._on_choose_match)
+        self.clear_match_btn = QPushButton("Clear")
+        self.clear_match_btn.clicked.connect(lambda: self.set_ref_match(None))
+        mrow = QHBoxLayout()
+        mrow.addWidget(match, 1)
+        mrow.addWidget(self.match_btn)
+        mrow.addWidget(self.clear_match_btn)
+        f.addRow("match references on", mrow)
         self._on_edge_changed(_FP.edge)
         self._on_threshold_mode(self.inputs["threshold_mode"].currentText())
 
@@ -323,11 +366,65 @@ class FitStageBox(StageBox):
             self.inputs[f"{name}_lo"].setPlaceholderText(_eV(lo))
             self.inputs[f"{name}_hi"].setPlaceholderText(_eV(hi))
         self.inputs["e0"].setPlaceholderText(_eV(spec.e0))
+        if self.inputs["foil"].text():  # the foil's target is the new edge's energy
+            self.foil_shift_label.setText(self.foil_shift_text())
         self.references_changed.emit()
 
     def _on_threshold_mode(self, mode: str) -> None:
         self.inputs["threshold_value"].setEnabled(mode == "value")
         self.inputs["mask_sigma"].setEnabled(mode == "auto")
+
+    def _on_choose_foil(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Foil spectrum of the data")
+        if path:
+            self.set_foil_file(path)
+
+    def set_foil_file(self, path: str | None) -> None:
+        """Use (or, with None, drop) a foil spectrum for the data's energy scale; the
+        shift it gives is shown under it (or why it gives none)."""
+        self.inputs["foil"].setText(path or "")
+        self.inputs["foil"].setToolTip(path or "")
+        self.foil_shift_label.setText(self.foil_shift_text())
+
+    def foil_shift_text(self) -> str:
+        """The data's energy shift from the chosen foil, as shown (``""`` without a foil)."""
+        path = self.inputs["foil"].text().strip()
+        if not path:
+            return ""
+        from ptyxanes.stages import stack_energy_shift
+
+        try:
+            sh = stack_energy_shift(FitParams.for_edge(self.inputs["edge"].currentText().strip(),
+                                                       foil=path))
+        except Exception as exc:  # shown in the form, not raised
+            return f"no shift from this foil: {exc}"
+        return sh.describe()
+
+    def _on_choose_match(self) -> None:
+        from qtpy.QtWidgets import QFileDialog, QInputDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Spectrum of a reference compound, "
+                                                    "measured with the data")
+        if not path:
+            return
+        valence, ok = QInputDialog.getDouble(self, "Reference valence",
+                                             "valence of the reference of this compound:", 2.0,
+                                             0.0, 8.0, 2)
+        if ok:
+            self.set_ref_match(valence, path)
+
+    def set_ref_match(self, valence: float | None, path: str | None = None) -> None:
+        """Match the references on a spectrum of the valence-``valence`` reference's
+        compound measured with the data (None: no matching); the reference table shows
+        the resulting shifts."""
+        self.ref_match = None if valence is None or not path else (float(valence), str(path))
+        text = "" if self.ref_match is None else \
+            f"{self.ref_match[0]:g}: {self.ref_match[1].rsplit('/', 1)[-1]}"
+        self.inputs["ref_match"].setText(text)
+        self.inputs["ref_match"].setToolTip(path or "")
+        self.references_changed.emit()
 
     def _on_add_reference(self) -> None:
         from qtpy.QtWidgets import QFileDialog, QInputDialog
@@ -421,10 +518,12 @@ class FitStageBox(StageBox):
                           else mode),
             "mask_sigma": float(self.inputs["mask_sigma"].value()),
             "energy_shift": shift if shift != 0.0 else None,
+            "foil": self.inputs["foil"].text().strip() or None,
             "references_from": self.inputs["references_from"].currentData(),
             "reference_files": tuple(self.reference_files),
             "ref_shift": text("ref_shift"),
             "ref_calibration": self.inputs["ref_calibration"].isChecked(),
+            "ref_match": self.ref_match,
             "calibration": self.inputs["calibration"].currentText(),
         })
         return out

@@ -140,6 +140,7 @@ class SpectrumPanel(QWidget):
         self.raw_plot.enableAutoRange(axis="y")
         self.norm_plot.enableAutoRange(axis="y")
         self.raw_curve.setData(e, fit.raw)
+        self.raw_plot.setLabel("left", getattr(fit, "raw_label", "−ln|T|"))
         self.current = {"energy": e, "raw": fit.raw}
         if fit.normalized is not None:
             self.norm_curve.setData(e, fit.normalized)

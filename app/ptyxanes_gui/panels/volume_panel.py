@@ -102,6 +102,7 @@ class VolumePanel(QWidget):
         self.valence: NDArray[np.float32] | None = None
         self.voxel_size_m = 1.0
         self.clim = (2.0, 3.5)
+        self.valence_label = "valence"  # the colour bar of exported figures ("Fe valence")
         self._crystal = 0
         self._closed = False
 
@@ -195,8 +196,11 @@ class VolumePanel(QWidget):
         voxel_size_m: float,
         clim: tuple[float, float] = (2.0, 3.5),
         crystal_labels: NDArray[np.integer] | None = None,
+        label: str | None = None,
     ) -> None:
         """Show a valence volume (P, M, N); NaN outside the sample is transparent.
+
+        ``label`` names the valence in exported figures (``"Fe valence"``; default: kept).
 
         Without ``crystal_labels`` the crystals are labelled from the finite voxels
         by :func:`ptyxanes.segment.label_crystals` (split where they touch, unless
@@ -206,6 +210,8 @@ class VolumePanel(QWidget):
         if v.ndim != 3:
             raise ValueError(f"volume must be 3D (P, M, N); got shape {v.shape}")
         self.valence = v
+        if label:
+            self.valence_label = str(label)
         self.voxel_size_m = float(voxel_size_m or 1.0)
         self.clim = (float(clim[0]), float(clim[1]))
         relabel = False
@@ -493,7 +499,7 @@ class VolumePanel(QWidget):
 
         img = self.screenshot(None, size=size or self.export_size)
         p = export_rendered_figure(path, img, lut=valence_lut(256), levels=self.clim,
-                                   label="Ni valence", title=title, dpi=dpi)
+                                   label=self.valence_label, title=title, dpi=dpi)
         self.label_info.setText(f"figure saved to {Path(p).name}")
         self.view_saved.emit(Path(p))
         return Path(p)

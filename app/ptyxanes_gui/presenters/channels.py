@@ -34,9 +34,13 @@ CHANNEL_LABELS = {
 def channel_label(sample: Sample | None, channel: str) -> str:
     """The axis/colour-bar label of a channel for this sample (units included).
 
-    A volume's planes hold the linear attenuation coefficient μ (1/m), not −ln|T|.
+    A volume's planes hold the linear attenuation coefficient μ (1/m), not −ln|T|; a
+    transmission stack read as optical density (STXM: ``attrs["quantity"]``) says so.
     """
     stack = None if sample is None else sample.stack
+    if channel == "absorption" and stack is not None and \
+            "optical density" in str(stack.attrs.get("quantity", "")).lower():
+        return "optical density −ln(I/I₀)"
     if (channel == "absorption" and stack is not None and stack.kind == "absorption"
             and sample.kind == "volume"):
         return "attenuation μ (1/m)"

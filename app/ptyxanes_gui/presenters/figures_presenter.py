@@ -163,13 +163,15 @@ class FiguresPresenter(QObject):
             self.window.show_error("Export", str(exc))
             return None
         crystal = inp.crystal if inp.crystal_labels is not None else 0
+        vp = self.volume.panel
+        label = vp.valence_label if vp is not None else "valence"
 
         def gen(control):
             return volume_movie(inp.valence, path, voxel_size_m=inp.voxel_size,
                                 n_frames=n_frames, size=size, camera=inp.camera,
                                 labels=inp.segmented, crystal_labels=inp.crystal_labels,
                                 crystal=crystal, clim=inp.clim, title=inp.title,
-                                control=control)
+                                control=control, label=label)
 
         def done(out: Path) -> None:
             self.window.statusBar().showMessage(f"movie written to {out}", 10000)

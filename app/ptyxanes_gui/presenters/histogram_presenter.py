@@ -76,6 +76,10 @@ class HistogramPresenter(QObject):
         if not with_maps:
             self.panel.set_histograms(HIST_BINS, {}, {}, "")
             self.panel.set_message("No valence map yet: run Process ▸ Fit XANES.")
+            spec = spectra.sample_edge(cur)  # the element of the sample's default edge
+            self.panel.set_valence_axis(spec.valence_label, spec.element)
+            refs = spectra.reference_valences(cur)
+            self.panel.set_reference_lines(refs, [spec.state_label(v) for v in refs])
             return
         chosen = with_maps if self.panel.overlay_box.isChecked() else [
             s for s in with_maps if s is cur]

@@ -96,12 +96,16 @@ class SpectrumFit:
         The engine's fit (None when it failed; ``message`` says why).
     message : str
         R², or why the spectrum is not fitted.
+    raw_label : str
+        What ``raw`` is (:func:`~ptyxanes_gui.presenters.channels.channel_label` of the
+        absorption channel).
     """
 
     energy: NDArray[np.float64]
     raw: NDArray[np.float64]
     fit: Any | None = None
     message: str = ""
+    raw_label: str = "−ln|T|"
 
     def _f(self, name: str) -> float | None:
         v = None if self.fit is None else getattr(self.fit, name, None)
@@ -157,7 +161,10 @@ def fit_spectrum(energy: NDArray[np.float64], raw: NDArray[np.float64],
     from ptyxanes.xanes import fit_spectrum as fn
 
     shift = 0.0 if sample is None else float((sample.fit_model or {}).get("energy_shift_eV", 0.0))
-    out = SpectrumFit(energy=np.asarray(energy, float) + shift, raw=np.asarray(raw, float))
+    from ptyxanes_gui.presenters.channels import channel_label
+
+    out = SpectrumFit(energy=np.asarray(energy, float) + shift, raw=np.asarray(raw, float),
+                      raw_label=channel_label(sample, "absorption"))
     decoded = None if sample is None else sample.fit_model_decoded()
     refs = () if sample is None else sample.references
     try:
@@ -166,7 +173,9 @@ def fit_spectrum(energy: NDArray[np.float64], raw: NDArray[np.float64],
             res = fn(out.energy, out.raw, options=opts, template=template,
                      calibration=cal if cal is not None else calibration(out.energy, refs))
         else:
-            res = fn(out.energy, out.raw, calibration=calibration(out.energy, refs))
+            # before a fit: the edge the sample's energies cover (not the Ni-K default)
+            res = fn(out.energy, out.raw, options=fit_options(sample),
+                     calibration=calibration(out.energy, refs))
     except Exception as exc:  # a bad pixel must not break the inspector
         logger.debug("fit_spectrum failed", exc_info=True)
         out.message = f"fit failed: {exc}"

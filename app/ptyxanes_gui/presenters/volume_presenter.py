@@ -11,6 +11,7 @@ import numpy as np
 from qtpy.QtCore import QObject
 
 from ptyxanes_gui.document import Sample
+from ptyxanes_gui.presenters.channels import channel_label
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,8 @@ class VolumePresenter(QObject):
         self.window.show_dock("volume")
         try:
             self.panel.set_volume(sample.volume, sample.voxel_size or sample.pixel_size,
-                                  clim=self.window.image.valence_limits)
+                                  clim=self.window.image.valence_limits,
+                                  label=channel_label(sample, "valence"))
             if self.segmentation_panel is not None:
                 mask = sample.labels.get("mask")
                 if mask is None:

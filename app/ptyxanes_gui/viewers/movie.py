@@ -152,7 +152,7 @@ def _font(size: int):
 
 
 def annotate_frame(frame: NDArray[np.uint8], *, clim: tuple[float, float] = (2.0, 3.5),
-                   label: str = "Ni valence", scalebar_px: float | None = None,
+                   label: str = "valence", scalebar_px: float | None = None,
                    scalebar_text: str = "", title: str = "") -> NDArray[np.uint8]:
     """Add the valence colour bar, a scale bar and a title to a rendered frame.
 
@@ -211,7 +211,8 @@ def volume_movie(valence: NDArray[np.floating], path: str | Path, *, voxel_size_
                  cut_quarter: bool = True, labels: NDArray[np.bool_] | None = None,
                  crystal_labels: NDArray[np.integer] | None = None, crystal: int = 0,
                  clim: tuple[float, float] = (2.0, 3.5), fps: float = 24.0,
-                 title: str = "", overwrite: bool = True, control=None):
+                 title: str = "", overwrite: bool = True, control=None,
+                 label: str = "valence"):
     """Rotating-volume movie rendered without OpenGL (generator for a worker thread).
 
     The iso-surface (and the label overlay) is meshed once, then every frame
@@ -245,6 +246,8 @@ def volume_movie(valence: NDArray[np.floating], path: str | Path, *, voxel_size_
     title : str, optional
     overwrite : bool, optional
     control : Control, optional
+    label : str, optional
+        Colour-bar label (``"Ni valence"``, ``"Fe valence"``).
 
     Yields
     ------
@@ -285,7 +288,8 @@ def volume_movie(valence: NDArray[np.floating], path: str | Path, *, voxel_size_
     px_m = voxel_size_m / ppv
     bar_m = nice_scalebar_length(size * px_m)
     out = [annotate_frame(f, clim=clim, scalebar_px=bar_m / px_m,
-                          scalebar_text=_format_length(bar_m), title=title) for f in frames]
+                          scalebar_text=_format_length(bar_m), title=title, label=label)
+           for f in frames]
     t_frames = time.perf_counter() - t0 - t_mesh
     written = write_movie(out, p, fps=fps, overwrite=overwrite)
     logger.info("movie %s: mesh %.2f s, %d frames at %.0f ms/frame, written in %.2f s", p,

@@ -66,14 +66,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="absorption edge ELEMENT-EDGE (Ni-K, Co-K, Mn-K, Fe-K, Fe-L3, ...): "
                         "tabulated energy (xraydb), default windows and labels; L2,3 edges are "
                         "normalised by their mean absorption over the L3 + L2 window")
-    p.add_argument("--method", choices=("auto", "halfheight", "halfstep", "deriv", "lcf"),
+    p.add_argument("--method", choices=("auto", "halfheight", "halfstep", "deriv", "lcf",
+                                        "integral"),
                    default=_D.options.method,
                    help="auto: the half-height edge of the map's shared shape while it explains "
                         "the pixels, else a linear combination of the references (or a free "
                         "fit without them); halfheight: half-height of the first main peak of "
                         "the fitted curve (paper); halfstep: half of the edge step; deriv: "
                         "maximum of the first derivative; lcf: linear combination of all "
-                        "references with a baseline line")
+                        "references with a baseline line; integral: mean energy of the rise "
+                        "between normalised absorbance 0.15 and 1.0, no model, not weighted by "
+                        "the white line")
     p.add_argument("--shape", choices=("shared", "free"), default=_D.options.shape,
                    help="shared: one three-Gaussian shape per map (fit of its weighted mean "
                         "spectrum), shifted/scaled per pixel on a fitted baseline line, about "
@@ -103,6 +106,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ref-shift", type=float, default=None, metavar="EV",
                    help="shift added to every reference's energies, eV, instead of the automatic "
                         "calibration from a reference's own foil channel (XDI mu_ref/murefer)")
+    p.add_argument("--ref-match", type=_ref_arg, default=None, metavar="VALENCE:PATH",
+                   help="a spectrum of the compound of the reference with this valence, "
+                        "measured with the data (e.g. 2:NiO.xdi): the references are broadened "
+                        "and shifted to superpose on it, matching the data's energy "
+                        "resolution and scale; then prefer --method lcf")
     p.add_argument("--no-ref-calibration", action="store_true",
                    help="use the references' energies as they are (no foil-channel calibration)")
     p.add_argument("--calibration", choices=("linear", "piecewise"), default=_D.calibration,
@@ -148,7 +156,7 @@ def fit_params_from_args(args: argparse.Namespace) -> FitParams:
         threshold=args.threshold, references=tuple(args.ref or ()),
         energy_shift=args.energy_shift, foil=args.foil, ref_shift=args.ref_shift,
         ref_calibration=not args.no_ref_calibration, calibration=args.calibration,
-        chunk_spectra=args.chunk)
+        chunk_spectra=args.chunk, ref_match=args.ref_match)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -214,7 +222,7 @@ def _run(args: argparse.Namespace) -> int:
             lines.append(f"energy shift of {k}: {sh.describe()}")
     lines.append(f"method: {ro.method}" + (f" ({res.info['method_reason']})"
                                            if res.info.get("method_reason") else ""))
-    resid = ", ".join(f"{r.name} {r.valence:g}{dv:+.2f}" for r, dv in
+    resid = ", ".join(f"{r.name} ({r.valence:g}) {dv:+.2f}" for r, dv in
                       zip(cal.references, cal.valence_residuals, strict=True))
     lines.append(f"calibration E = {cal.intercept:.2f} eV + {cal.slope:.3f} eV x valence"
                  + (" (piecewise through the references)" if cal.piecewise else "")

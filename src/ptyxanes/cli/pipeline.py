@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="reference spectrum with its Ni valence (repeat; default: shipped NiO=2, LiNiO2=3)")
     p.add_argument("--config", metavar="TOML",
                    help="stage parameters: tables [reconstruct], [align], [tomo], [fit]")
-    p.add_argument("--method", choices=("halfheight", "halfstep", "deriv", "lcf"),
+    p.add_argument("--method", choices=("halfheight", "halfstep", "deriv", "lcf", "integral"),
                    help="edge definition of the fit (default halfheight)")
     p.add_argument("--pixel-size", type=float, help="common pixel size of the 2D registration, m (default 40e-9)")
     p.add_argument("--iterations", type=int, help="ptychography iterations per energy")

@@ -23,12 +23,13 @@ from ptyxanes.xanes.edge import (
     residual_spikes,
     template_starts,
 )
+from ptyxanes.xanes.integral import integral_edge
 from ptyxanes.xanes.normalize import E0, POST_EDGE, PRE_EDGE, normalize, pre_edge_map
 from ptyxanes.xanes.status import Status
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("auto", "halfheight", "halfstep", "deriv", "lcf")
+METHODS = ("auto", "halfheight", "halfstep", "deriv", "lcf", "integral")
 SHAPES = ("shared", "free")
 
 
@@ -48,8 +49,12 @@ class FitOptions:
         Energies fitted by the edge model.
     step : bool
         Add an edge step (error function) to the three Gaussians.
-    method : {"auto", "halfheight", "halfstep", "deriv", "lcf"}
-        Edge definition (``lcf`` = linear combination of two references).
+    method : {"auto", "halfheight", "halfstep", "deriv", "lcf", "integral"}
+        Edge definition (``lcf`` = linear combination of two references;
+        ``integral`` = the model-free mean energy of the rising edge between
+        normalised absorbance 0.15 and 1.0, :mod:`ptyxanes.xanes.integral`,
+        which does not weigh the white line and so compares compounds of one
+        valence but different white lines).
         ``auto`` (default): the half-height edge of the shared shape while that
         shape explains every pixel; when the shared fit leaves residuals with a
         structure common to many pixels (the edge *shape* changes across the
@@ -174,7 +179,7 @@ class FitOptions:
     @property
     def uses_template(self) -> bool:
         """True when pixels are fitted with the map's shared shape."""
-        return self.shape == "shared" and self.method != "lcf"
+        return self.shape == "shared" and self.method not in ("lcf", "integral")
 
 
 @dataclass(frozen=True)
@@ -288,6 +293,8 @@ class XanesResult:
 #: freedom), the shared shape (shift, scale, baseline offset and tilt, plus one).
 MIN_ENERGIES_LCF: int = 3
 MIN_ENERGIES_SHARED: int = 5
+#: The integral edge needs energies on the rise between its two levels.
+MIN_ENERGIES_INTEGRAL: int = 4
 
 
 def _n_window(energy: NDArray[np.float64], opts: FitOptions) -> int:
@@ -300,6 +307,7 @@ def _window(energy: NDArray[np.float64], opts: FitOptions, model: str = "free"
     w = (energy >= opts.window[0]) & (energy <= opts.window[1])
     need, why = {
         "lcf": (MIN_ENERGIES_LCF, "two reference weights plus one degree of freedom"),
+        "integral": (MIN_ENERGIES_INTEGRAL, "a rise sampled below, on and above the edge"),
         "shared": (MIN_ENERGIES_SHARED, "shift, scale and a baseline line of the shared shape, "
                                         "plus one degree of freedom"),
         "free": (mdl.n_params(opts.step) + 3,
@@ -387,7 +395,8 @@ def fit_spectrum(
     m = np.asarray(mu)
     ab, st = to_absorption(m[None], kind)
     norm = normalize(e, ab, status=st, **opts.norm_kwargs)
-    w = _window(e, opts, "shared" if (opts.uses_template and template is not None) else "free")
+    w = _window(e, opts, "integral" if opts.method == "integral" else
+                "shared" if (opts.uses_template and template is not None) else "free")
     y = norm.mu[0]
     ew = e[w]
     fine = np.arange(ew[0], ew[-1] + 0.5 * fine_step, fine_step)
@@ -398,6 +407,8 @@ def fit_spectrum(
         return SpectrumFit(e, y, float(norm.edge_jump[0]), fine, np.full(fine.size, nan),
                            np.full((3 + opts.step, fine.size), nan), np.full(npar, nan), nan,
                            nan, nan, nan, nan, nan, nan, status, opts.method)
+    if opts.method == "integral":
+        return _fit_spectrum_integral(e, y, norm, fine, opts, calibration)
     if opts.method == "lcf" and _has_lcf_spectra(calibration, e):
         return _fit_spectrum_lcf(e, y, float(norm.edge_jump[0]), fine, opts, calibration,
                                  check_spikes, float(norm.noise()[0] / norm.edge_jump[0])
@@ -442,6 +453,52 @@ def fit_spectrum(
         edge_energy=edge, edge_sigma=sig, peak_energy=float(one["peak_energy"][0]),
         peak_height=hpk, level=level, r2=float(one["r2"][0]), chi2_red=float(one["s2"][0]),
         status=status, method=opts.method, valence=val, valence_sigma=vs)
+
+
+def _integral_noise(norm: Any, y: NDArray[np.float64]) -> NDArray[np.float64]:
+    """1σ per energy of normalised spectra for the integral edge.
+
+    The pre-edge scatter (per spectrum or pooled, :meth:`Normalized.noise`) over
+    the edge jump; without pre-edge degrees of freedom, the scatter of the
+    spectra's second differences in the window (an upper bound: it keeps some
+    of the edge's curvature).
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = norm.noise() / norm.edge_jump
+    if y.shape[-1] >= 4:
+        d2 = np.diff(y, 2, axis=-1)
+        fb = 1.4826 * np.median(np.abs(d2 - np.median(d2, -1, keepdims=True)), -1) / np.sqrt(6)
+        s = np.where(np.isfinite(s), s, fb)
+    return s
+
+
+def _integral_status(edge: NDArray[np.float64], sig: NDArray[np.float64],
+                     inside: NDArray[np.bool_]) -> NDArray[np.uint8]:
+    st = np.full(edge.shape, Status.OK, np.uint8)
+    st[~inside] = Status.OUT_OF_RANGE
+    st[inside & ~(np.isfinite(edge) & np.isfinite(sig))] = Status.FIT_FAILED
+    return st
+
+
+def _fit_spectrum_integral(e: NDArray[np.float64], y: NDArray[np.float64], norm: Any,
+                           fine: NDArray[np.float64], opts: FitOptions,
+                           calibration: Calibration | None) -> SpectrumFit:
+    """One spectrum's integral edge (no model: the curve is the data in the window)."""
+    w = _window(e, opts, "integral")
+    ew = e[w]
+    noise = _integral_noise(norm, y[w][None])
+    ed, sg, inside = integral_edge(ew, y[w][None], noise=noise, norm_factors=(
+        norm.pre_variance_factor, norm.post_variance_factor))
+    status = int(_integral_status(ed, sg, inside)[0])
+    nan = float("nan")
+    edge, sig = (float(ed[0]), float(sg[0])) if status == Status.OK else (nan, nan)
+    val = vs = nan
+    if calibration is not None and status == Status.OK:
+        v, s = calibration.valence(edge, sig)
+        val, vs = float(v), float(s)
+    return SpectrumFit(e, y, float(norm.edge_jump[0]), fine, np.interp(fine, ew, y[w]),
+                       np.zeros((0, fine.size)), np.zeros(0), edge, sig, nan, nan, nan, nan,
+                       nan, status, "integral", val, vs)
 
 
 def _fit_spectrum_lcf(e: NDArray[np.float64], y: NDArray[np.float64], jump: float,
@@ -795,7 +852,7 @@ def reference_edges(
             if grid[0] < e[0] or grid[-1] > e[-1]:
                 raise ValueError(f"reference {ref.name!r} covers {e[0]:.0f}–{e[-1]:.0f} eV, "
                                  f"not the stack's {grid[0]:.0f}–{grid[-1]:.0f} eV")
-            if _n_window(grid, opts) >= mdl.n_params(opts.step) + 3:
+            if _n_window(grid, opts) >= mdl.n_params(opts.step) + 3 or opts.method == "integral":
                 mu = np.interp(grid, e, mu)
                 e = grid
             else:
@@ -971,7 +1028,7 @@ def _fit_chunk(
     elif threshold is not None:
         with np.errstate(invalid="ignore"):
             st[(st == Status.OK) & ~(norm.edge_jump > float(threshold))] = Status.BELOW_THRESHOLD
-    w = _window(energy, opts, "lcf" if opts.method == "lcf" else
+    w = _window(energy, opts, opts.method if opts.method in ("lcf", "integral") else
                 "shared" if shared is not None else "free")
     ew = energy[w]
     edge = np.full(n, np.nan)
@@ -1000,6 +1057,15 @@ def _fit_chunk(
             sub[np.isin(sub, (Status.OK, Status.POOR_FIT)) & residual_spikes(lres.residuals)] = \
                 Status.SPIKE
             st[todo] = sub
+        elif opts.method == "integral":
+            yi = norm.mu[todo][:, w]
+            noise_i = _integral_noise(norm, norm.mu[:, w])[todo]
+            ie, isg, inside = integral_edge(ew, yi, noise=noise_i, norm_factors=(
+                norm.pre_variance_factor, norm.post_variance_factor))
+            st[todo] = _integral_status(ie, isg, inside)
+            edge[todo], sig[todo] = ie, isg
+            if calibration is not None:
+                val[todo], vsig[todo] = calibration.valence(ie, isg)
         elif shared is not None:
             template = shared
             sf = shape_fit.fit_shift(ew, y, shared,

@@ -16,6 +16,8 @@ the tabulated one (xraydb) before edges are compared:
   spectrum on a calibrated spectrum of the same compound (least squares of the
   normalised spectra over the edge window), for a reference set measured
   without a foil.
+* **integral edge** (:func:`integral_shift`): the same, by the mean energy of
+  the rising edge (:mod:`ptyxanes.xanes.integral`) instead of the whole window.
 * **given** shift: a number from the user.
 
 A shift ``s`` is *added* to the energies: ``E_calibrated = E_measured + s``.
@@ -26,6 +28,7 @@ it was found, from what), which callers report and store in provenance.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -46,7 +49,7 @@ class EnergyShift:
     ----------
     shift : float
         Added to the measured energies, eV.
-    method : {"foil", "feature", "align", "given", "none"}
+    method : {"foil", "feature", "align", "integral", "given", "none"}
         How it was found.
     target : str
         What was measured and where it should be, in words with eV.
@@ -263,12 +266,13 @@ def align_shift(energy: ArrayLike, mu_norm: ArrayLike, ref_energy: ArrayLike,
         raise ValueError(f"fewer than 5 reference energies in {window[0]:g}–{window[1]:g} eV")
     target = np.interp(grid, re_, ry)
     shifts = np.arange(-max_shift, max_shift + 1e-9, 0.02)
-    cost = np.empty(shifts.size)
-    for i, s in enumerate(shifts):
-        m = np.interp(grid - s, e, y)
-        x = np.stack([m, np.ones_like(m)], 1)
-        coef, *_ = np.linalg.lstsq(x, target, rcond=None)
-        cost[i] = float(np.sum((x @ coef - target) ** 2))
+    # every shift at once: least squares of target = a m + b in closed form
+    m = np.interp((grid[None, :] - shifts[:, None]).ravel(), e, y).reshape(shifts.size, -1)
+    mc = m - m.mean(1, keepdims=True)
+    tc = target - target.mean()
+    smm = (mc * mc).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cost = np.where(smm > 0, (tc @ tc) - (mc @ tc) ** 2 / smm, tc @ tc)
     i = int(np.argmin(cost))
     s = float(shifts[i])
     if 0 < i < shifts.size - 1:
@@ -279,6 +283,140 @@ def align_shift(energy: ArrayLike, mu_norm: ArrayLike, ref_energy: ArrayLike,
         raise ValueError(f"no alignment within ±{max_shift:g} eV (best at the limit {s:+.2f} eV)")
     return EnergyShift(float(s), "align", f"superposed on a calibrated spectrum over "
                        f"{window[0]:.1f}–{window[1]:.1f} eV", {"cost": float(cost[i])})
+
+
+def integral_shift(energy: ArrayLike, mu_norm: ArrayLike, ref_energy: ArrayLike,
+                   ref_mu_norm: ArrayLike, window: tuple[float, float], *,
+                   levels: tuple[float, float] | None = None) -> EnergyShift:
+    """Shift that puts a spectrum's integral edge on a calibrated spectrum's.
+
+    The integral edge (:func:`~ptyxanes.xanes.integral.integral_edge`, the
+    mean energy of the rise between normalised absorbance 0.15 and 1.0) of
+    each spectrum is measured in ``window`` and the difference is the shift.
+    This aligns two measurements of one compound by the same edge position
+    that the ``integral`` fit method reads valence from, so that white lines
+    broadened differently by two beamlines do not move it.
+
+    Parameters
+    ----------
+    energy, mu_norm : array_like of shape (E,)
+        The spectrum to shift (normalised).
+    ref_energy, ref_mu_norm : array_like of shape (R,)
+        A calibrated spectrum of the same compound (normalised).
+    window : tuple of float
+        Energies in which both rises are measured, eV.
+    levels : (float, float), optional
+        Normalised levels (default :data:`~ptyxanes.xanes.integral.INTEGRAL_LEVELS`).
+
+    Returns
+    -------
+    shift : EnergyShift
+
+    Raises
+    ------
+    ValueError
+        A spectrum does not rise through both levels inside ``window``.
+
+    Examples
+    --------
+    >>> e = np.arange(8300.0, 8400.0, 0.5)
+    >>> f = lambda x: 1 / (1 + np.exp(-(x - 8340) / 2)) + np.exp(-0.5 * ((x - 8348) / 3) ** 2)
+    >>> round(float(integral_shift(e, f(e + 1.7), e, f(e), (8320, 8380)).shift), 2)
+    1.7
+    """
+    from ptyxanes.xanes.integral import INTEGRAL_LEVELS, integral_edge
+
+    lv = INTEGRAL_LEVELS if levels is None else levels
+    found = []
+    for name, (en, mu) in (("spectrum", (energy, mu_norm)), ("reference", (ref_energy,
+                                                                          ref_mu_norm))):
+        e, y = _clean(en, mu)
+        w = (e >= window[0]) & (e <= window[1])
+        edge = float(integral_edge(e[w], y[w], levels=lv)[0])
+        if not np.isfinite(edge):
+            raise ValueError(f"the {name} does not rise from {lv[0]:g} to {lv[1]:g} (normalised) "
+                             f"inside {window[0]:g}–{window[1]:g} eV")
+        found.append(edge)
+    s = found[1] - found[0]
+    return EnergyShift(float(s), "integral", f"integral edge {found[0]:.2f} eV moved onto the "
+                       f"calibrated spectrum's {found[1]:.2f} eV",
+                       {"found_eV": found[0], "target_eV": found[1]})
+
+
+def align_series(energies: Sequence[ArrayLike], foils: Sequence[ArrayLike], edge: str = "Ni-K",
+                 *, window: tuple[float, float] | None = None, reference: int = 0,
+                 max_shift: float = 15.0) -> list[EnergyShift]:
+    """Energy shifts of a series of scans, foil to foil.
+
+    The foil channel of scan ``reference`` is put on the tabulated edge
+    (:func:`foil_shift`, its first inflection); every other scan's foil
+    channel is then superposed on that calibrated foil over the whole
+    ``window`` (:func:`align_shift`, scale and offset free). Aligning whole
+    foil spectra uses every energy of the edge, so it scatters less than
+    locating each foil's inflection on its own, and a series measured while
+    the monochromator drifts comes back onto one scale (Athena's "align"
+    of reference channels).
+
+    Parameters
+    ----------
+    energies : sequence of array_like
+        Measured energies of each scan, eV.
+    foils : sequence of array_like
+        The foil (reference) channel of each scan, any offset or scale.
+    edge : str, optional
+        Edge of the foil's metal (``"Ni-K"``).
+    window : tuple of float, optional
+        Energies compared, eV on the calibrated scale (default: the
+        tabulated edge −20 … +40 eV).
+    reference : int, optional
+        The scan whose foil is calibrated on the tabulated edge.
+    max_shift : float, optional
+        Largest shift of a scan relative to the reference scan, eV.
+
+    Returns
+    -------
+    shifts : list of EnergyShift
+        One per scan, each to be added to that scan's energies.
+
+    Raises
+    ------
+    ValueError
+        Fewer than one scan, ``energies`` and ``foils`` of different lengths,
+        or a foil with no edge near the tabulated energy.
+
+    Examples
+    --------
+    >>> e = np.arange(8300.0, 8380.0, 0.5)
+    >>> foil = lambda x: 1 / (1 + np.exp(-(x - 8333.0) / 1.5)) + 0.01 * (x - 8300)
+    >>> sh = align_series([e, e, e], [foil(e + 0.5), foil(e - 1.0), foil(e - 3.2)])
+    >>> [round(x.shift, 2) for x in sh]
+    [0.5, -1.0, -3.2]
+    """
+    from ptyxanes.xanes.edges import edge_spec
+
+    if len(energies) != len(foils) or not len(energies):
+        raise ValueError(f"{len(energies)} energy axes and {len(foils)} foil channels: one of "
+                         "each per scan is needed")
+    spec = edge_spec(edge)
+    win = window if window is not None else (spec.energy - 20.0, spec.energy + 40.0)
+    first = foil_shift(energies[reference], foils[reference], edge)
+    e_ref = np.asarray(energies[reference], np.float64) + first.shift
+    out = []
+    for i, (e, f) in enumerate(zip(energies, foils, strict=True)):
+        if i == reference:
+            out.append(first)
+            continue
+        # start from the foils' own inflections, then superpose within ±2 eV of that
+        start = foil_shift(e, f, edge, search=max_shift).shift
+        a = align_shift(np.asarray(e, np.float64) + start, f, e_ref, foils[reference], win,
+                        max_shift=2.0)
+        a = replace(a, shift=a.shift + start)
+        out.append(EnergyShift(a.shift, "foil", f"foil superposed on scan {reference}'s foil, "
+                               f"whose inflection is at the tabulated {spec.name} "
+                               f"{spec.energy:.1f} eV", {"reference_scan": float(reference),
+                                                         "target_eV": spec.energy}))
+        logger.info("scan %d: foil-to-foil shift %+.2f eV", i, a.shift)
+    return out
 
 
 def _xdi_columns(path: str) -> list[str]:
@@ -344,6 +482,118 @@ def shifted(spectrum: Any, shift: EnergyShift) -> Any:
     meta["energy_shift"] = shift.as_dict()
     return replace(spectrum, energy=np.asarray(spectrum.energy, np.float64) + shift.shift,
                    meta=meta)
+
+
+def _gauss_broadened(energy: NDArray[np.float64], mu: NDArray[np.float64], sigma: float,
+                     step: float = 0.1) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """A spectrum on a uniform ``step`` grid convolved with a Gaussian of 1σ ``sigma`` eV."""
+    from scipy.ndimage import gaussian_filter1d
+
+    e, y = _clean(energy, mu)
+    grid = np.arange(e[0], e[-1] + 0.5 * step, step)
+    yg = np.interp(grid, e, y)
+    if sigma > 0:
+        yg = gaussian_filter1d(yg, sigma / step, mode="nearest")
+    return grid, yg
+
+
+def resolution_match(energy: ArrayLike, mu_norm: ArrayLike, ref_energy: ArrayLike,
+                     ref_mu_norm: ArrayLike, window: tuple[float, float], *,
+                     max_sigma: float = 4.0, step: float = 0.25,
+                     max_shift: float = 8.0) -> tuple[float, EnergyShift]:
+    """Energy resolution and shift that superpose a spectrum on one of the same compound.
+
+    Two instruments measure one compound with different energy resolution as
+    well as on different energy scales: the sharper spectrum has the higher,
+    narrower white line. The spectrum is convolved with a Gaussian of 1σ
+    ``sigma`` (0 … ``max_sigma`` eV in steps of ``step``, refined by a parabola)
+    and aligned (:func:`align_shift`) on the calibrated one; the ``sigma`` of
+    least misfit is the extra broadening of the calibrated instrument. Applied
+    with :func:`broadened` to every reference of the set, it puts the references
+    on the data's resolution as well as on its scale, which matters to fits that
+    compare shapes (``lcf``). A ``sigma`` of 0 means the calibrated spectrum is
+    the sharper one (references cannot be sharpened).
+
+    Parameters
+    ----------
+    energy, mu_norm : array_like of shape (E,)
+        The spectrum to broaden and shift (normalised).
+    ref_energy, ref_mu_norm : array_like of shape (R,)
+        A calibrated spectrum of the same compound, at the data's resolution
+        (normalised).
+    window : tuple of float
+        Energies compared, eV.
+    max_sigma, step : float, optional
+        Broadenings tried, eV.
+    max_shift : float, optional
+        Largest shift searched, eV.
+
+    Returns
+    -------
+    sigma : float
+        Gaussian 1σ to apply to the spectrum, eV.
+    shift : EnergyShift
+        The shift of the broadened spectrum (``details["broadening_eV"]``).
+
+    Examples
+    --------
+    >>> from scipy.ndimage import gaussian_filter1d
+    >>> e = np.arange(8300.0, 8400.0, 0.1)
+    >>> f = lambda x: 1 / (1 + np.exp(-(x - 8340) / 1.0)) + np.exp(-0.5 * ((x - 8346) / 1.5) ** 2)
+    >>> sig, sh = resolution_match(e, f(e + 1.2), e, gaussian_filter1d(f(e), 15.0), (8320, 8370))
+    >>> round(sig, 1), round(sh.shift, 1)
+    (1.5, 1.2)
+    """
+    e, y = _clean(energy, mu_norm)
+    s0 = align_shift(e, y, ref_energy, ref_mu_norm, window, max_shift=max_shift).shift
+    sigmas = np.arange(0.0, max_sigma + 1e-9, step)
+    costs = np.empty(sigmas.size)
+    shifts = np.empty(sigmas.size)
+    for i, sg in enumerate(sigmas):
+        eb, yb = _gauss_broadened(e, y, float(sg))
+        a = align_shift(eb + s0, yb, ref_energy, ref_mu_norm, window, max_shift=2.0)
+        costs[i], shifts[i] = a.details["cost"], a.shift + s0
+    i = int(np.argmin(costs))
+    sig = float(sigmas[i])
+    if 0 < i < sigmas.size - 1:
+        den = costs[i - 1] - 2 * costs[i] + costs[i + 1]
+        if den > 0:
+            sig += float(step * 0.5 * (costs[i - 1] - costs[i + 1]) / den)
+    if sig >= max_sigma - 0.5 * step:
+        raise ValueError(f"no resolution match up to {max_sigma:g} eV of broadening (best at "
+                         "the limit): are the two spectra of the same compound?")
+    eb, yb = _gauss_broadened(e, y, sig)
+    a = align_shift(eb + s0, yb, ref_energy, ref_mu_norm, window, max_shift=2.0)
+    shift = EnergyShift(a.shift + s0, "align", f"broadened by a {sig:.2f} eV Gaussian and "
+                        f"superposed on a calibrated spectrum over {window[0]:.1f}–"
+                        f"{window[1]:.1f} eV", {"cost": a.details["cost"],
+                                                 "broadening_eV": sig})
+    logger.info("resolution match: %.2f eV Gaussian broadening, shift %+.2f eV (misfit %.4g, "
+                "%.4g without broadening)", sig, shift.shift, a.details["cost"], costs[0])
+    return sig, shift
+
+
+def broadened(spectrum: Any, sigma: float) -> Any:
+    """The spectrum convolved with a Gaussian of 1σ ``sigma`` eV (on a 0.1 eV grid).
+
+    Parameters
+    ----------
+    spectrum : ptyxanes.io.spectra.Spectrum
+    sigma : float
+        eV (:func:`resolution_match`); 0 returns the spectrum unchanged.
+
+    Returns
+    -------
+    spectrum : ptyxanes.io.spectra.Spectrum
+        A copy on a uniform 0.1 eV grid with ``meta["broadening_eV"]``.
+    """
+    if not sigma > 0:
+        return spectrum
+    e, y = _gauss_broadened(np.asarray(spectrum.energy, np.float64),
+                            np.asarray(spectrum.mu, np.float64), float(sigma))
+    meta = dict(getattr(spectrum, "meta", {}) or {})
+    meta["broadening_eV"] = float(sigma)
+    return replace(spectrum, energy=e, mu=y, meta=meta)
 
 
 def calibrate_reference_energy(spectrum: Any, edge: str = "Ni-K", *,

@@ -97,3 +97,43 @@ def test_result_file_keeps_the_shape_and_calibration(stack_file, tmp_path) -> No
                          template=np.asarray(attrs["template_params"]), calibration=cal)
         assert f.status == Status.OK
         assert abs(f.valence - m.data[r, c]) < 1e-4
+
+
+@pytest.mark.slow
+def test_cli_ref_match_puts_the_shipped_references_on_the_data_resolution(tmp_path, capsys):
+    """LISA NiO and LaNiO3 pixels against the shipped PyXAS set matched on LISA NiO.
+
+    ``--ref-match 2:NiO_111.xdi`` broadens and shifts the shipped references onto the
+    LISA NiO (docs/xanes.md, 0.2.1); with ``--method lcf`` NiO and LaNiO3 read 2 and 3
+    within 0.15.
+    """
+    from pathlib import Path
+
+    from ptyxanes.io.project import load_project
+    from ptyxanes.io.spectra import read_spectrum
+    from ptyxanes.xanes.energy import calibrate_reference_energy
+
+    lisa = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "ni_kedge_lisa_esrf"
+    if not lisa.exists():
+        pytest.skip(f"{lisa} not found")
+
+    def on(name):
+        s = calibrate_reference_energy(read_spectrum(lisa / name, column="mutrans"))[0]
+        e, i = np.unique(np.round(s.energy, 2), return_index=True)
+        return np.interp(E51, e, np.asarray(s.mu)[i])
+
+    rng = np.random.default_rng(0)
+    mu = np.stack([np.repeat(on(n)[None], 8, 0) for n in ("NiO_111.xdi",
+                                                          "LaNiO3_Ni_80K_111.xdi")])
+    mu = mu + rng.normal(0, 0.002, mu.shape)  # (2, 8, E): row 0 NiO, row 1 LaNiO3
+    src = tmp_path / "lisa.h5"
+    write_stack(src, ImageStack(np.moveaxis(mu, -1, 0).astype(np.float32), E51,
+                                np.full(E51.size, 1e-6), kind="absorption"))
+    out = tmp_path / "fit.h5"
+    assert main(["fit", str(src), "-o", str(out), "-q", "--method", "lcf", "--threshold", "0",
+                 "--ref-match", f"2:{lisa / 'NiO_111.xdi'}"]) == 0
+    with h5py.File(out, "r") as f:
+        v = f["/entry/oxidation_state/data"][()]
+    assert np.allclose(np.nanmean(v, 1), [2.0, 3.0], atol=0.15), np.nanmean(v, 1)
+    shifts = load_project(out).parameters["fit"]["energy_shifts"]
+    assert any("broadened" in str(x) for x in shifts.values()), shifts
