@@ -36,15 +36,19 @@ TOOTH = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "tomo_t
     ],
 )
 @pytest.mark.parametrize("n", [16, 17])
-def test_matrix_free_projector_is_astras_matrix(angles, n):
-    """The matrix-free projector applies ASTRA's own 'linear' matrix W and its transpose."""
+@pytest.mark.parametrize("m", [1, 2, 5])
+def test_matrix_free_projector_is_astras_matrix(angles, n, m):
+    """The matrix-free projector applies ASTRA's own 'linear' matrix W and its transpose.
+
+    Up to FEW_SLICES slices (1, 2) it traces image lines per slice; with more (5), rays.
+    """
     mat = parallel_projector(angles, n, strategy="matrix")
     free = parallel_projector(angles, n, strategy="joseph")
     assert mat.strategy == "matrix" and free.strategy == "joseph" and free.matrix is None
     w = mat.matrix.toarray()
     rng = np.random.default_rng(n)
-    x = rng.random((n * n, 3)).astype(np.float32)
-    y = rng.random((len(angles) * n, 3)).astype(np.float32)
+    x = rng.random((n * n, m)).astype(np.float32)
+    y = rng.random((len(angles) * n, m)).astype(np.float32)
     np.testing.assert_allclose(free.forward_flat(x), w @ x, atol=1e-5 * np.abs(w @ x).max())
     np.testing.assert_allclose(free.back_flat(y), w.T @ y, atol=1e-5 * np.abs(w.T @ y).max())
     np.testing.assert_allclose(free.row_sums(), w.sum(1), rtol=1e-5, atol=1e-5)
