@@ -207,7 +207,13 @@ def reconstruct_energy(
                 "out of the field; reconstruct without alignment (--no-align) or give --center"
             )
         notes += [f"{where}: {n}" if count > 1 else n for n in al.attrs.get("notes", ())]
-        aligned, c = shift_projections(proj, al.shifts), None
+        # the per-projection corrections move the projections; the common column shift
+        # (the axis) is left to the reconstruction, which pads instead of cutting
+        jitter = np.array(al.shifts, dtype=float)
+        axis_shift = float(jitter[:, 1].mean())
+        jitter[:, 1] -= axis_shift
+        aligned = shift_projections(proj, jitter)
+        c = (proj.shape[2] - 1) / 2 - axis_shift
         found = float(al.center)
     else:
         c = find_rotation_center(proj, angles) if center is None else float(center)
@@ -226,7 +232,7 @@ def reconstruct_energy(
     else:
         vol = fbp(aligned, angles, center=c)
         yield Progress(3, 3, f"FBP energy {index + 1}", "tomo")
-    check_volume(vol, aligned if c is None else proj, where)
+    check_volume(vol, proj, where)
     return EnergyVolume(vol, al, found, tuple(notes))
 
 
