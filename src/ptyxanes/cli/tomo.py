@@ -44,9 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--algorithm", choices=("auto", "sirt", "fbp"), default="auto",
         help="reconstruction: sirt (from zero), fbp, or auto (default): plain SIRT when "
-        "angles x columns^2 x rows x iterations is at most 2e9, otherwise SIRT started from "
+        "angles x columns^2 x rows x iterations is at most 1.5e9, otherwise SIRT started from "
         "the FBP with as many iterations as that allows (at least 10; the 640-column TomoPy "
-        "tooth: 13); the method used is printed",
+        "tooth: 10); the method used is printed",
     )
     p.add_argument(
         "--center",

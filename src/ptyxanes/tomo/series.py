@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 Algorithm = Literal["auto", "sirt", "fbp"]
 
-SIRT_WORK_BUDGET = 2e9
+SIRT_WORK_BUDGET = 1.5e9
 """``algorithm="auto"`` runs plain SIRT (from zero) when angles × columns² ×
 rows × iterations is at most this many voxel-ray updates; larger problems start
 SIRT from the FBP and run only as many iterations as this allows (at least
@@ -66,7 +66,7 @@ def auto_sirt(shape: tuple[int, int, int], iterations: int) -> tuple[bool, int]:
     >>> auto_sirt((60, 24, 48), 200)
     (False, 200)
     >>> auto_sirt((181, 2, 640), 200)
-    (True, 13)
+    (True, 10)
     """
     a, m, n = (int(v) for v in shape)
     work = float(a) * n * n * m
