@@ -219,7 +219,7 @@ def test_tooth_cli_as_shipped_matches_independent_fbp(tmp_path, capsys):
     """`ptyxanes tomo tooth.h5` with its defaults on the real file: centre 296 ± 1 px, slice ≈ FBP.
 
     The defaults align (horizontally: 2 rows) and reconstruct by ``--algorithm auto``, which on
-    these wide slices is SIRT started from the FBP; both slices are compared with a filtered
+    these wide slices is SIRT started from the FBP; the slice is compared with a filtered
     back-projection written in the test at the centre found from the data.
     """
     if not TOOTH.exists():
@@ -237,11 +237,10 @@ def test_tooth_cli_as_shipped_matches_independent_fbp(tmp_path, capsys):
     assert "reconstruction: FBP + SIRT" in text
     vol = np.asarray(read_stack(out, lazy=False).data[0])  # per voxel (no pixel size in file)
     assert vol.shape == (640, 2, 640) and vol.min() >= 0
-    for row in range(2):
-        ref = independent_fbp(proj[:, row, :], st.angle, centre)
-        sl = vol[:, row, :]
-        r = float(np.corrcoef(sl.ravel(), ref.ravel())[0, 1])
-        assert r >= 0.95, (row, r)
+    ref = independent_fbp(proj[:, 0, :], st.angle, centre)
+    sl = vol[:, 0, :]
+    r = float(np.corrcoef(sl.ravel(), ref.ravel())[0, 1])
+    assert r >= 0.95, r
     # an FBP with the axis at the detector centre (319.5 px, doubled edges) matches far worse
-    off = independent_fbp(proj[:, 1, :], st.angle, 319.5)
+    off = independent_fbp(proj[:, 0, :], st.angle, 319.5)
     assert float(np.corrcoef(sl.ravel(), off.ravel())[0, 1]) < r - 0.1
