@@ -57,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-align", action="store_true", help="skip the joint reprojection alignment")
     p.add_argument(
-        "--align-rounds", type=int, default=10, help="most alignment rounds (default 10)"
+        "--align-rounds", type=int, default=10,
+        help="most alignment rounds (default 10; at most 3 for projections of fewer than 8 rows)"
     )
     p.add_argument(
         "--pixel-size",
