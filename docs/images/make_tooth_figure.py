@@ -5,7 +5,8 @@ Run (from the repository root):
     .venv/bin/python docs/images/make_tooth_figure.py [--volume TOOTH_VOL.h5]
 
 ``--volume`` takes the output of ``ptyxanes tomo ../shared/data/tomo_tomopy_tooth/tooth.h5
--o TOOTH_VOL.h5`` (defaults: alignment, SIRT 200); without it the command is run here.
+-o TOOTH_VOL.h5`` (defaults: alignment, then ``--algorithm auto``, which on these
+640-column slices is SIRT 10 started from the FBP); without it the command is run here.
 The slice is compared with an independent filtered back-projection (numpy ramp
 filter + linear-interpolation back-projection: the test's own code,
 ``tests/engine/tomo/independent.py``) at the rotation centre found from the data,
@@ -39,7 +40,7 @@ from independent import independent_fbp  # noqa: E402  (the test's own reference
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--volume", help="output of `ptyxanes tomo tooth.h5` (else run it here)")
-    ap.add_argument("--label", default="ptyxanes tomo (alignment, SIRT 200)")
+    ap.add_argument("--label", default="ptyxanes tomo, defaults (alignment, FBP + SIRT 10)")
     a = ap.parse_args()
     if a.volume is None:
         out = Path(tempfile.mkdtemp()) / "tooth_vol.h5"

@@ -371,7 +371,8 @@ class TomoParams:
     pixel_size : float or None
         Rescale every projection to this pixel size, m; None keeps it (the
         coarsest when energies differ).
-    algorithm : {"sirt", "fbp"}
+    algorithm : {"sirt", "fbp", "auto"}
+        ``"auto"``: SIRT from the FBP on wide slices (:func:`ptyxanes.tomo.auto_sirt`).
     iterations : int
         SIRT iterations per energy.
     align : bool
@@ -383,7 +384,7 @@ class TomoParams:
     """
 
     pixel_size: float | None = None
-    algorithm: Literal["sirt", "fbp"] = "sirt"
+    algorithm: Literal["sirt", "fbp", "auto"] = "sirt"
     iterations: int = 200
     align: bool = True
     center: float | None = None

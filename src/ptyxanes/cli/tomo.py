@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "tomo",
         help="align and reconstruct an (energy, angle, row, col) tilt series into volumes",
-        description="For every energy: joint reprojection alignment, then SIRT (or FBP); the volumes "
+        description="For every energy: joint reprojection alignment, then SIRT (from the FBP on wide slices) or FBP; the volumes "
         "are registered in 3D and written as linear attenuation coefficient (1/m), kind absorption. "
         "The input is a NeXus tilt-series stack, or raw tomography data with flat and dark fields "
         "(APS data exchange /exchange/data, NeXus NXtomo), normalised to -ln(T) on reading. "
@@ -37,9 +37,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "HDF5 or NXtomo file",
     )
     p.add_argument("-o", "--output", required=True, help="output NeXus volume stack")
-    p.add_argument("--iterations", type=int, default=200, help="SIRT iterations (default 200)")
     p.add_argument(
-        "--algorithm", choices=("sirt", "fbp"), default="sirt", help="reconstruction (default sirt)"
+        "--iterations", type=int, default=200,
+        help="SIRT iterations (default 200; with --algorithm auto, fewer on wide slices)",
+    )
+    p.add_argument(
+        "--algorithm", choices=("auto", "sirt", "fbp"), default="auto",
+        help="reconstruction: sirt (from zero), fbp, or auto (default): plain SIRT when "
+        "angles x columns^2 x rows x iterations is at most 1.5e9, otherwise SIRT started from "
+        "the FBP with as many iterations as that allows (at least 10; the 640-column TomoPy "
+        "tooth: 10); the method used is printed",
     )
     p.add_argument(
         "--center",
@@ -50,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-align", action="store_true", help="skip the joint reprojection alignment")
     p.add_argument(
-        "--align-rounds", type=int, default=10, help="most alignment rounds (default 10)"
+        "--align-rounds", type=int, default=10,
+        help="most alignment rounds (default 10; at most 3 for projections of fewer than 8 rows)"
     )
     p.add_argument(
         "--pixel-size",
@@ -116,6 +124,9 @@ def _run(args: argparse.Namespace) -> int:
     mu, pixel = out.data, float(out.pixel_size[0])
     centers = res.attrs.get("centers", ())
     # notes (skipped or discarded alignment) were already logged as warnings
+    methods = res.attrs.get("methods", ())
+    if methods:
+        print("reconstruction: " + ", ".join(dict.fromkeys(methods)))  # noqa: T201
     if centers:
         how = "given" if args.center is not None else "found from the data"
         print(  # noqa: T201
@@ -129,6 +140,7 @@ def _run(args: argparse.Namespace) -> int:
         "centers_px": [float(c) for c in centers],
         "iterations": args.iterations,
         "algorithm": args.algorithm,
+        "methods": list(methods),
         "center": args.center,
         "align": not args.no_align,
         "pixel_size": pixel,

@@ -289,8 +289,9 @@ def _tomo(
     if not stack.is_3d or stack.angle is None:
         raise ValueError(f"the 3D pipeline needs an (energy, angle, row, col) tilt series, got "
                          f"shape {tuple(stack.data.shape)}")
-    if tomo.get("algorithm", "sirt") not in ("sirt", "fbp"):
-        raise ValueError(f"algorithm must be 'sirt' or 'fbp', got {tomo.get('algorithm')!r}")
+    if tomo.get("algorithm", "sirt") not in ("auto", "sirt", "fbp"):
+        raise ValueError(
+            f"algorithm must be 'auto', 'sirt' or 'fbp', got {tomo.get('algorithm')!r}")
     ps = np.asarray(stack.pixel_size, dtype=float)
     pixel_size, pixel = common_pixel(ps, tomo.get("pixel_size"))
     per_energy = {k: tomo[k] for k in ("algorithm", "iterations", "align", "center", "max_outer")

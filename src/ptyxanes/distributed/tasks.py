@@ -339,13 +339,14 @@ def energy_volume_arrays(res: Any) -> dict[str, NDArray[Any]]:
     Returns
     -------
     arrays : dict
-        ``volume``, ``center``, ``notes`` and, when aligned, ``shifts``,
+        ``volume``, ``center``, ``notes``, ``method`` and, when aligned, ``shifts``,
         ``history``, ``converged``, ``align_center`` and the alignment's
         ``mass_kept`` / ``binning`` (its intermediate volume is not kept).
     """
     out: dict[str, NDArray[Any]] = {
         "volume": np.asarray(res.volume), "center": np.asarray(res.center, np.float64),
-        "notes": np.asarray(res.notes, dtype=str)}
+        "notes": np.asarray(res.notes, dtype=str),
+        "method": np.asarray(getattr(res, "method", ""), dtype=str)}
     al = res.alignment
     if al is not None:
         out["shifts"] = np.asarray(al.shifts)
@@ -383,7 +384,8 @@ def energy_volume(arrays: dict[str, NDArray[Any]]) -> Any:
                            np.zeros((0, 0, 0), np.float32), arrays["history"],
                            bool(arrays["converged"]), attrs)
     return EnergyVolume(arrays["volume"], al, float(arrays["center"]),
-                        tuple(str(n) for n in arrays["notes"]))
+                        tuple(str(n) for n in arrays["notes"]),
+                        str(arrays["method"]) if "method" in arrays else "")
 
 
 def _close(stack: Any) -> None:

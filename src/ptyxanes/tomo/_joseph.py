@@ -146,3 +146,162 @@ def back(y, n, cos, sin, out):  # type: ignore[no-untyped-def]  # pragma: no cov
                 continue
             # row of detector 0's ray in column j, moving -1/s per detector
             _scatter(y, out, 1.0 / abs(s), h - (-h - (j - h) * c) / s, -1.0 / s, n, a * n, j, n)
+
+
+# ---------------------------------------------------------------------------
+# Line-driven kernels, slices outermost (few slices, wide detectors)
+#
+# The kernels above trace one ray at a time with all slices in the innermost
+# loop: with one or two slices that loop is too short to pay, and successive
+# steps of a ray are a whole image row apart. The kernels below visit the same
+# (ray, pixel) weights in another order: one image line (a row, or a column
+# for rays closer to horizontal) at a time, every ray of one angle crossing it
+# in turn, so that both the image line and the sinogram row are read and
+# written contiguously. Layouts: image (m, n, n) as (slice, row, col) and its
+# transpose (slice, col, row); sinogram (m, A, n) as (slice, angle, detector).
+# ---------------------------------------------------------------------------
+
+
+@nb.njit(inline="always")
+def _interior(base, step, n, d_lo, d_hi):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """Sub-range [i_lo, i_hi) of [d_lo, d_hi) where base + d·step lies in [0, n − 1) with margin.
+
+    There both interpolation neighbours are inside the line, so the loop needs
+    no bounds checks (one step of margin each side against rounding; |step| ≥ 1).
+    """
+    if step > 0:
+        i_lo = int(np.ceil(-base / step)) + 1
+        i_hi = int(np.floor((n - 1 - base) / step)) - 1
+    else:
+        i_lo = int(np.ceil((n - 1 - base) / step)) + 1
+        i_hi = int(np.floor(-base / step)) - 1
+    i_lo = min(max(i_lo, d_lo), d_hi)
+    i_hi = min(max(i_hi, i_lo), d_hi)
+    return i_lo, i_hi
+
+
+@nb.njit(inline="always")
+def _gather_checked(img, line, acc, a, wf, base, step, n, d0, d1):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    for d in range(d0, d1):
+        pos = base + d * step
+        if not -1.0 < pos < n:
+            continue
+        p0 = int(pos + 1.0) - 1  # floor (truncation of a positive number)
+        f = np.float32(pos - p0)
+        for q in range(img.shape[0]):
+            if 0 <= p0 < n - 1:
+                v = img[q, line, p0] + f * (img[q, line, p0 + 1] - img[q, line, p0])
+            elif p0 == -1:
+                v = f * img[q, line, 0]
+            else:
+                v = (np.float32(1.0) - f) * img[q, line, n - 1]
+            acc[q, a, d] += wf * v
+
+
+@nb.njit(inline="always")
+def _line_gather(img, line, acc, a, w, base, step, n):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """acc[q, a, d] += w·(linear interpolation of img[q, line] at base + d·step) for every d."""
+    d_lo, d_hi = _span(base, step, n, n)
+    i_lo, i_hi = _interior(base, step, n, d_lo, d_hi)
+    wf = np.float32(w)
+    _gather_checked(img, line, acc, a, wf, base, step, n, d_lo, i_lo)
+    for d in range(i_lo, i_hi):
+        pos = base + d * step
+        p0 = int(pos)
+        f = np.float32(pos - p0)
+        for q in range(img.shape[0]):
+            acc[q, a, d] += wf * (img[q, line, p0] + f * (img[q, line, p0 + 1] - img[q, line, p0]))
+    _gather_checked(img, line, acc, a, wf, base, step, n, i_hi, d_hi)
+
+
+@nb.njit(inline="always")
+def _scatter_checked(sino, a, out, line, wf, base, step, n, d0, d1):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    for d in range(d0, d1):
+        pos = base + d * step
+        if not -1.0 < pos < n:
+            continue
+        p0 = int(pos + 1.0) - 1  # floor (truncation of a positive number)
+        f = np.float32(pos - p0)
+        for q in range(sino.shape[0]):
+            v = wf * sino[q, a, d]
+            fv = f * v
+            if 0 <= p0 < n - 1:
+                out[q, line, p0] += v - fv
+                out[q, line, p0 + 1] += fv
+            elif p0 == -1:
+                out[q, line, 0] += fv
+            else:
+                out[q, line, n - 1] += v - fv
+
+
+@nb.njit(inline="always")
+def _line_scatter(sino, a, out, line, w, base, step, n):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """out[q, line, p] += the weights of pixel p of this line times sino[q, a, d], all d."""
+    d_lo, d_hi = _span(base, step, n, n)
+    i_lo, i_hi = _interior(base, step, n, d_lo, d_hi)
+    wf = np.float32(w)
+    _scatter_checked(sino, a, out, line, wf, base, step, n, d_lo, i_lo)
+    for d in range(i_lo, i_hi):
+        pos = base + d * step
+        p0 = int(pos)
+        f = np.float32(pos - p0)
+        for q in range(sino.shape[0]):
+            v = wf * sino[q, a, d]
+            fv = f * v
+            out[q, line, p0] += v - fv
+            out[q, line, p0 + 1] += fv
+    _scatter_checked(sino, a, out, line, wf, base, step, n, i_hi, d_hi)
+
+
+@nb.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def forward_lines(img, img_t, cos, sin, out):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """out[(m, A, n)] = W img for img (m, n, n) and its transpose img_t (out is overwritten).
+
+    In parallel over angles: every thread writes its own sinogram rows.
+    """
+    m, n = img.shape[0], img.shape[1]
+    a_count = cos.shape[0]
+    h = n / 2.0 - 0.5
+    for a in nb.prange(a_count):
+        c = cos[a]
+        s = sin[a]
+        for q in range(m):
+            for d in range(n):
+                out[q, a, d] = 0.0
+        if abs(c) >= abs(s):
+            for i in range(n):
+                _line_gather(img, i, out, a, 1.0 / abs(c), (-h - (h - i) * s) / c + h, 1.0 / c, n)
+        else:
+            for j in range(n):
+                _line_gather(img_t, j, out, a, 1.0 / abs(s), h - (-h - (j - h) * c) / s,
+                             -1.0 / s, n)
+
+
+@nb.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def back_lines(sino, cos, sin, out, out_t):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
+    """out[(m, n, n)] = Wᵀ sino for sino (m, A, n); out_t is a work array of the same shape.
+
+    Rays traced row by row go into ``out`` in parallel over rows; the others
+    into ``out_t`` (transposed) in parallel over columns; then the two are added.
+    """
+    m, n = out.shape[0], out.shape[1]
+    a_count = cos.shape[0]
+    h = n / 2.0 - 0.5
+    for i in nb.prange(n):
+        for q in range(m):
+            for j in range(n):
+                out[q, i, j] = 0.0
+                out_t[q, i, j] = 0.0
+        for a in range(a_count):
+            c = cos[a]
+            s = sin[a]
+            if abs(c) >= abs(s):
+                _line_scatter(sino, a, out, i, 1.0 / abs(c), (-h - (h - i) * s) / c + h, 1.0 / c, n)
+            else:
+                # the same loop index as column j of the transposed image
+                _line_scatter(sino, a, out_t, i, 1.0 / abs(s), h - (-h - (i - h) * c) / s,
+                              -1.0 / s, n)
+    for i in nb.prange(n):
+        for q in range(m):
+            for j in range(n):
+                out[q, i, j] += out_t[q, j, i]

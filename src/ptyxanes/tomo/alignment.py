@@ -32,6 +32,11 @@ ALIGN_MAX_COLUMNS = 256
 """The alignment works on projections binned along the columns to at most this
 width (SIRT cost grows as the square of the width); the shifts are scaled back."""
 
+FEW_ROWS_MAX_ROUNDS = 3
+"""Most alignment rounds for projections of fewer than :data:`MIN_ROWS_VERTICAL`
+rows (horizontal alignment only: a few rows hold little structure to refine
+the registration round after round)."""
+
 MIN_MASS_KEPT = 0.9
 """Alignment shifts that leave less than this fraction of the projected mass
 inside the field are discarded (the projections are then only centred)."""
@@ -245,7 +250,8 @@ def align_tilt_series(
         Sub-pixel precision of the registration.
     vertical : bool, optional
         Also align vertically (rows); skipped, with a note, for projections of
-        fewer than :data:`MIN_ROWS_VERTICAL` rows.
+        fewer than :data:`MIN_ROWS_VERTICAL` rows, which are then aligned in
+        at most :data:`FEW_ROWS_MAX_ROUNDS` rounds.
     max_columns : int, optional
         Bin the columns for the alignment rounds so that at most this many
         remain (the shifts are scaled back to full resolution).
@@ -288,6 +294,10 @@ def align_tilt_series(
         )
         logger.warning(notes[-1])
         vertical = False
+        if max_outer > FEW_ROWS_MAX_ROUNDS:
+            logger.info("horizontal alignment of %d-row projections: at most %d rounds", m,
+                        FEW_ROWS_MAX_ROUNDS)
+            max_outer = FEW_ROWS_MAX_ROUNDS
     b = max(1, int(np.ceil(n / max(int(max_columns), 2))))
     nb = n // b
     work = proj[:, :, : nb * b].reshape(a, m, nb, b).mean(axis=3) if b > 1 else proj

@@ -13,6 +13,8 @@ Two strategies give the same ``W`` (ASTRA's ``'linear'`` CPU projector):
 ``"joseph"``
     Matrix-free ray tracing (:mod:`ptyxanes.tomo._joseph`, numba, all cores):
     the same weights computed on the fly, memory proportional to the data.
+    Up to :data:`FEW_SLICES` slices (wide, few-row detectors) one image line
+    is traced at a time for each slice; with more, all slices share every ray.
 ``"auto"`` (default) takes the matrix when it needs at most
 :data:`MATRIX_BUDGET` bytes, otherwise the matrix-free projector.
 
@@ -42,6 +44,11 @@ Strategy = Literal["auto", "matrix", "joseph"]
 
 MATRIX_BUDGET = 64 * 2**20
 """Largest ASTRA matrix (with its transpose) built by ``strategy="auto"``, bytes."""
+
+FEW_SLICES = 3
+"""Up to this many slices the matrix-free projector traces one image line at a
+time for each slice in turn (:func:`ptyxanes.tomo._joseph.forward_lines`);
+with more, all slices share every ray in the innermost loop."""
 
 
 def matrix_bytes(n_angles: int, n: int) -> int:
@@ -140,9 +147,16 @@ class ParallelProjector:
             return self.matrix @ x
         from ptyxanes.tomo import _joseph
 
+        m, n = x.shape[1], self.n
+        if m <= FEW_SLICES:
+            img = np.ascontiguousarray(np.asarray(x, np.float32).T).reshape(m, n, n)
+            img_t = np.ascontiguousarray(img.transpose(0, 2, 1))
+            sino = np.empty((m, self.n_angles, n), np.float32)
+            _joseph.forward_lines(img, img_t, *self._trig, sino)
+            return np.ascontiguousarray(sino.reshape(m, -1).T)
         x = np.ascontiguousarray(x, dtype=np.float32)
-        out = np.empty((self.n_angles * self.n, x.shape[1]), np.float32)
-        _joseph.forward(x, self.n, *self._trig, out)
+        out = np.empty((self.n_angles * n, m), np.float32)
+        _joseph.forward(x, n, *self._trig, out)
         return out
 
     def back_flat(self, y: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -151,9 +165,15 @@ class ParallelProjector:
             return self.matrix_t @ y
         from ptyxanes.tomo import _joseph
 
+        m, n = y.shape[1], self.n
+        if m <= FEW_SLICES:
+            sino = np.ascontiguousarray(np.asarray(y, np.float32).T).reshape(m, self.n_angles, n)
+            img = np.empty((m, n, n), np.float32)
+            _joseph.back_lines(sino, *self._trig, img, np.empty_like(img))
+            return np.ascontiguousarray(img.reshape(m, -1).T)
         y = np.ascontiguousarray(y, dtype=np.float32)
-        out = np.empty((self.n * self.n, y.shape[1]), np.float32)
-        _joseph.back(y, self.n, *self._trig, out)
+        out = np.empty((n * n, m), np.float32)
+        _joseph.back(y, n, *self._trig, out)
         return out
 
     def to_flat_sino(self, projections: NDArray[np.floating]) -> NDArray[np.float32]:

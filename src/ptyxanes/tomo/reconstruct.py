@@ -29,7 +29,12 @@ Backend = Literal["auto", "cpu", "cuda"]
 def center_projections(
     projections: NDArray[np.floating], center: float | None, order: int = 1
 ) -> NDArray[np.float32]:
-    """Shift projections horizontally so that the rotation axis is at the detector centre.
+    """Pad and shift projections horizontally so that the rotation axis is at the detector centre.
+
+    The detector is widened by ``p = ceil(|d|)`` zero columns on both sides
+    (``d = (N − 1)/2 − center``, the shift), so nothing is shifted out of the
+    field: a sample near the detector edge keeps all its mass (linear
+    interpolation conserves the sum of every row).
 
     Parameters
     ----------
@@ -41,13 +46,16 @@ def center_projections(
 
     Returns
     -------
-    centred : ndarray of shape (A, M, N), float32
+    centred : ndarray of shape (A, M, N + 2p), float32
+        The axis at column ``(N + 2p − 1) / 2``; ``p = (width − N) / 2`` is
+        the padding on each side (0 when the axis is already centred).
 
     Examples
     --------
-    >>> p = np.zeros((1, 1, 9)); p[0, 0, 2] = 1
-    >>> int(np.argmax(center_projections(p, 2.0)[0, 0]))
-    4
+    >>> p = np.zeros((1, 1, 9)); p[0, 0, 8] = 1
+    >>> c = center_projections(p, 2.0)
+    >>> c.shape, int(np.argmax(c[0, 0])), float(c.sum())
+    ((1, 1, 13), 12, 1.0)
     """
     projections = np.asarray(projections, dtype=np.float32)
     if center is None:
@@ -55,7 +63,17 @@ def center_projections(
     d = (projections.shape[2] - 1) / 2 - float(center)
     if abs(d) < 1e-6:
         return projections
-    return ndimage.shift(projections, (0, 0, d), order=order, mode="constant", cval=0.0)
+    pad = int(np.ceil(abs(d) - 1e-6))
+    padded = np.pad(projections, ((0, 0), (0, 0), (pad, pad)))
+    return ndimage.shift(padded, (0, 0, d), order=order, mode="constant", cval=0.0)
+
+
+def _crop(volume: NDArray[np.float32], n: int) -> NDArray[np.float32]:
+    """The central (n, M, n) of a (plane, row, col) volume reconstructed on a padded detector."""
+    pad = (volume.shape[2] - n) // 2
+    if pad == 0:
+        return volume
+    return np.ascontiguousarray(volume[pad : pad + n, :, pad : pad + n])
 
 
 def _check(projections: NDArray[np.floating], angles: NDArray[np.floating]) -> None:
@@ -89,7 +107,10 @@ def sirt(
     iterations : int, optional
         SIRT iterations (200 as in the paper).
     center : float, optional
-        Rotation-axis column, pixels; default the detector centre.
+        Rotation-axis column, pixels; default the detector centre. The
+        projections are padded so that none of their mass leaves the field
+        (:func:`center_projections`); the reconstruction runs on the padded
+        width and the (N, M, N) volume around the axis is returned.
     nonnegative : bool, optional
         Clip the estimate at zero after every iteration.
     chunk : int, optional
@@ -138,6 +159,7 @@ def sirt(
     _check(projections, angles)
     if backend == "cuda" and not astra_has_cuda():
         raise ValueError("backend='cuda' asked for, but ASTRA finds no CUDA GPU")
+    n_in = projections.shape[2]
     proj = center_projections(projections, center)
     if chunk is None:
         # ~4 multiply-adds per pixel, angle and slice and iteration, ~2e8 per second
@@ -146,8 +168,10 @@ def sirt(
     if chunk < 1:
         raise ValueError(f"chunk must be at least 1, got {chunk}")
     if backend == "cuda" or (backend == "auto" and astra_has_cuda()):
-        return (yield from _sirt_cuda(proj, angles, iterations, nonnegative, chunk, control))
+        vol = yield from _sirt_cuda(proj, angles, iterations, nonnegative, chunk, control)
+        return _crop(vol, n_in)
     a, m, n = proj.shape
+    pad = (n - n_in) // 2
     pr = parallel_projector(angles, n, strategy=projector)
     b = pr.to_flat_sino(proj)
     row_sum = pr.row_sums()
@@ -161,9 +185,11 @@ def sirt(
     if initial is None:
         x = np.zeros((n * n, m), np.float32)
     else:
-        x = np.ascontiguousarray(
-            np.transpose(np.asarray(initial, np.float32), (0, 2, 1)).reshape(n * n, m)
-        )
+        init = np.asarray(initial, np.float32)
+        if init.shape != (n_in, m, n_in):
+            raise ValueError(f"initial volume has shape {init.shape}, expected {(n_in, m, n_in)}")
+        init = np.pad(init, ((pad, pad), (0, 0), (pad, pad)))
+        x = np.ascontiguousarray(np.transpose(init, (0, 2, 1)).reshape(n * n, m))
     for start in range(0, iterations, chunk):
         control.check()
         if control.should_finish:
@@ -176,10 +202,10 @@ def sirt(
                 np.maximum(x, 0, out=x)
         done = min(start + chunk, iterations)
         # live preview: the middle plane (row, col) of the current estimate
-        plane = np.ascontiguousarray(x.reshape(n, n, m)[n // 2].T)
+        plane = np.ascontiguousarray(x.reshape(n, n, m)[n // 2, pad : pad + n_in].T)
         yield Progress(done, iterations, f"SIRT (CPU, all slices, {pr.strategy} projector)", "tomo",
                        {"object": plane, "iteration": done, "label": "SIRT middle plane"})
-    return pr.from_flat_volume(x, m)
+    return _crop(pr.from_flat_volume(x, m), n_in)
 
 
 def _sirt_cuda(
@@ -258,7 +284,7 @@ def fbp(
     angles : ndarray of shape (A,)
         Degrees, evenly covering 180°.
     center : float, optional
-        Rotation-axis column, pixels.
+        Rotation-axis column, pixels (the projections are padded, as in :func:`sirt`).
     window : {"hann", "ramp"}, optional
         Apodisation of the ramp filter.
     projector : {"auto", "matrix", "joseph"}, optional
@@ -279,6 +305,7 @@ def fbp(
     projections = np.asarray(projections)
     angles = np.asarray(angles, dtype=float)
     _check(projections, angles)
+    n_in = projections.shape[2]
     proj = center_projections(projections, center)
     a, m, n = proj.shape
     filt = _ramp_filter(n, window)
@@ -286,4 +313,4 @@ def fbp(
     filtered = np.real(np.fft.ifft(spec, axis=2))[:, :, :n].astype(np.float32)
     pr = parallel_projector(angles, n, strategy=projector)
     x = pr.back_flat(pr.to_flat_sino(filtered)) * np.float32(np.pi / a)
-    return pr.from_flat_volume(x, m)
+    return _crop(pr.from_flat_volume(x, m), n_in)
