@@ -189,17 +189,112 @@ def reconstruct_energy(
         an empty, non-finite or massless volume.
     """
     control = control or Control()
+    prep = yield from sub_progress(
+        align_energy(projections, angles, index=index, count=count, align=align, center=center,
+                     max_outer=max_outer, control=control),
+        0, 1, 3, "align")
+    aligned = prep.aligned(projections)
+    if algorithm == "sirt":
+        vol = yield from sub_progress(
+            sirt(aligned, angles, iterations=iterations, center=prep.sirt_center, control=control),
+            1,
+            2,
+            3,
+            "tomo",
+        )
+    else:
+        vol = fbp(aligned, angles, center=prep.sirt_center)
+        yield Progress(3, 3, f"FBP energy {index + 1}", "tomo")
+    check_volume(vol, aligned if prep.sirt_center is None else projections, prep.where)
+    return EnergyVolume(vol, prep.alignment, prep.center, prep.notes)
+
+
+@dataclass(frozen=True)
+class EnergyAlignment:
+    """How the projections of one energy go into its reconstruction (:func:`align_energy`).
+
+    Parameters
+    ----------
+    alignment : TiltAlignment or None
+        The tilt-series alignment (None when not aligned).
+    shifts : ndarray of shape (A, 2) or None
+        The (row, col) shifts applied to the projections before the
+        reconstruction, pixels (None: none).
+    sirt_center : float or None
+        Rotation-axis column given to the reconstruction, pixels (None: the
+        aligned projections are already centred).
+    center : float
+        Rotation-axis column of the input projections, pixels (given or found).
+    notes : tuple of str
+        What the alignment skipped or discarded, prefixed with the energy.
+    where : str
+        The energy as named in messages (``"energy 3 of 11"``).
+    """
+
+    alignment: TiltAlignment | None
+    shifts: NDArray[np.float64] | None
+    sirt_center: float | None
+    center: float
+    notes: tuple[str, ...]
+    where: str
+
+    def aligned(self, projections: NDArray[np.floating]) -> NDArray[np.floating]:
+        """The projections the reconstruction starts from (shifted when aligned).
+
+        Parameters
+        ----------
+        projections : ndarray of shape (A, M, N)
+            The energy's line integrals, as given to :func:`align_energy`.
+
+        Returns
+        -------
+        aligned : ndarray of shape (A, M, N)
+            Every row depends on the rows of ``projections`` (vertical shifts):
+            shift the whole tilt series before taking a slab of rows.
+        """
+        if self.shifts is None:
+            return projections
+        return shift_projections(projections, self.shifts)
+
+
+def align_energy(
+    projections: NDArray[np.floating],
+    angles: NDArray[np.floating],
+    *,
+    index: int = 0,
+    count: int = 1,
+    align: bool = True,
+    center: float | None = None,
+    max_outer: int = 10,
+    control: Control | None = None,
+) -> Generator[Progress, None, EnergyAlignment]:
+    """Align the tilt series of one energy, or find its rotation axis (first step of :func:`reconstruct_energy`).
+
+    Parameters
+    ----------
+    projections : ndarray of shape (A, M, N)
+        Line integrals of this energy.
+    angles : ndarray of shape (A,)
+        Degrees.
+    index, count, align, center, max_outer, control
+        See :func:`reconstruct_energy`.
+
+    Returns
+    -------
+    prep : EnergyAlignment
+
+    Raises
+    ------
+    ValueError
+        An alignment that moves most of the projected mass out of the field.
+    """
+    control = control or Control()
     proj = projections
     where = f"energy {index + 1} of {count}" if count > 1 else "the tilt series"
     notes: list[str] = []
     if align:
-        al = yield from sub_progress(
-            align_tilt_series(proj, angles, center=center, max_outer=max_outer, control=control),
-            0,
-            1,
-            3,
-            "align",
-        )
+        al = yield from align_tilt_series(proj, angles, center=center, max_outer=max_outer,
+                                          control=control)
         kept = mass_kept(proj, al.shifts)
         if kept < 0.5:
             raise ValueError(
@@ -207,27 +302,12 @@ def reconstruct_energy(
                 "out of the field; reconstruct without alignment (--no-align) or give --center"
             )
         notes += [f"{where}: {n}" if count > 1 else n for n in al.attrs.get("notes", ())]
-        aligned, c = shift_projections(proj, al.shifts), None
-        found = float(al.center)
-    else:
-        c = find_rotation_center(proj, angles) if center is None else float(center)
-        if center is None:
-            logger.info("%s: rotation axis found at column %.2f", where, c)
-        al, aligned = None, proj
-        found = float(c)
-    if algorithm == "sirt":
-        vol = yield from sub_progress(
-            sirt(aligned, angles, iterations=iterations, center=c, control=control),
-            1,
-            2,
-            3,
-            "tomo",
-        )
-    else:
-        vol = fbp(aligned, angles, center=c)
-        yield Progress(3, 3, f"FBP energy {index + 1}", "tomo")
-    check_volume(vol, aligned if c is None else proj, where)
-    return EnergyVolume(vol, al, found, tuple(notes))
+        return EnergyAlignment(al, al.shifts, None, float(al.center), tuple(notes), where)
+    c = find_rotation_center(proj, angles) if center is None else float(center)
+    if center is None:
+        logger.info("%s: rotation axis found at column %.2f", where, c)
+    yield Progress(1, 1, "rotation axis", "align")
+    return EnergyAlignment(None, None, float(c), float(c), (), where)
 
 
 def combine_energy_volumes(
