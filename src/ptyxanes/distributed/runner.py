@@ -426,7 +426,7 @@ def _tomo(
         raise ValueError(f"algorithm must be 'sirt' or 'fbp', got {tomo.get('algorithm')!r}")
     ps = np.asarray(stack.pixel_size, dtype=float)
     pixel_size, pixel = common_pixel(ps, tomo.get("pixel_size"))
-    per_energy = {k: tomo[k] for k in ("algorithm", "iterations", "align", "center", "max_outer")
+    per_energy: dict[str, Any] = {k: tomo[k] for k in ("algorithm", "iterations", "align", "center", "max_outer")
                   if k in tomo}
     sig = file_signature(stack_path)
     n_e = stack.n_energies

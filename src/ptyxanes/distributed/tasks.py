@@ -781,4 +781,4 @@ def register_apply(task: str, stack_path: str, energy_index: int, shift: NDArray
 
     image = _registration_input(stack_path, energy_index, target, shape)
     reporter(task)(Progress(1, 1, "shifted"))
-    return {"image": shift_image(image, shift, method)[region]}
+    return {"image": shift_image(image, shift, method)[region]}  # type: ignore[arg-type]
