@@ -150,18 +150,136 @@ def rescale_stack(
     (2, 10, 10)
     """
     ps = np.broadcast_to(np.asarray(pixel_size, dtype=float), (len(stack),))
-    # one common, centre-anchored output grid (cropping by whole pixels would move
-    # the centre by half a pixel whenever the size difference is odd)
-    shapes = np.array(
-        [[round(n * p / target) for n in np.shape(stack[e])] for e, p in enumerate(ps)]
-    )
-    shape = tuple(int(max(1, v)) for v in shapes.min(axis=0))
+    shape = rescaled_shape(np.shape(stack)[1:], ps, target)
     return np.stack(
         [
             rescale_image(np.asarray(stack[e]), float(ps[e]), target, shape=shape)
             for e in range(len(stack))
         ]
     )
+
+
+def rescaled_shape(shape: tuple[int, ...], pixel_size: NDArray[np.float64], target: float
+                   ) -> tuple[int, ...]:
+    """The common image shape of :func:`rescale_stack`: the smallest rescaled shape.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of every energy's image.
+    pixel_size : ndarray of shape (E,)
+        Pixel size of every energy, m.
+    target : float
+        Common pixel size, m.
+
+    Returns
+    -------
+    shape : tuple of int
+
+    Examples
+    --------
+    >>> rescaled_shape((20, 20), np.array([20e-9, 22e-9]), 40e-9)
+    (10, 10)
+    """
+    # one common, centre-anchored output grid (cropping by whole pixels would move
+    # the centre by half a pixel whenever the size difference is odd)
+    shapes = np.array([[round(n * p / target) for n in shape] for p in np.ravel(pixel_size)])
+    return tuple(int(max(1, v)) for v in shapes.min(axis=0))
+
+
+def registration_image(image: NDArray[Any], channel: str = "phase", *,
+                       mask_background: bool = True, taper: float = 0.1) -> NDArray[np.float64]:
+    """The real image an energy is registered by: its channel, background masked, tapered.
+
+    Parameters
+    ----------
+    image : ndarray of shape (M, N) or (P, M, N)
+        Complex or real image on the common pixel size.
+    channel : {"phase", "modulus"}, optional
+        For complex images.
+    mask_background, taper : optional
+        See :func:`prepare_for_registration`.
+
+    Returns
+    -------
+    prepared : ndarray, float64
+    """
+    return prepare_for_registration(_channel_image(image, channel),
+                                    mask_background=mask_background, taper=taper)
+
+
+def registration_shift(reference: NDArray[np.float64], moving: NDArray[np.float64],
+                       upsample_factor: int = 100) -> NDArray[np.float64]:
+    """The shift that registers ``moving`` onto ``reference`` (upsampled phase correlation).
+
+    Parameters
+    ----------
+    reference, moving : ndarray
+        :func:`registration_image` of two energies.
+    upsample_factor : int, optional
+        Sub-pixel precision 1/upsample_factor pixel.
+
+    Returns
+    -------
+    shift : ndarray of shape (D,)
+        Pixels, to apply to ``moving``.
+    """
+    return _pcc(reference, moving, upsample_factor)
+
+
+def registration_residual(moving: NDArray[np.float64], shift: NDArray[np.float64],
+                          target: NDArray[np.float64]) -> float:
+    """One minus the correlation of a shifted registration image with its target.
+
+    Parameters
+    ----------
+    moving : ndarray
+        :func:`registration_image` of the energy.
+    shift : ndarray of shape (D,)
+        Its shift, pixels.
+    target : ndarray
+        What it was registered to, already shifted.
+
+    Returns
+    -------
+    residual : float
+        0 for a perfect match.
+    """
+    moved = shift_image(moving, shift, "fourier")
+    a = moved - moved.mean()
+    b = target - target.mean()
+    corr = np.sum(a * b) / (np.sqrt(np.sum(a**2) * np.sum(b**2)) + 1e-30)
+    return float(1.0 - corr)
+
+
+def finish_registration(shifts: NDArray[np.float64], residual: NDArray[np.float64],
+                        reference: int | None, channel: str, upsample_factor: int,
+                        outlier_threshold: float = 5.0) -> Registration:
+    """The :class:`Registration` of per-energy shifts and residuals, outliers flagged.
+
+    Parameters
+    ----------
+    shifts : ndarray of shape (E, D)
+        Pixels.
+    residual : ndarray of shape (E,)
+        :func:`registration_residual` of every energy.
+    reference : int or None
+    channel : str
+        The channel registered (``"real"`` for real images).
+    upsample_factor : int
+    outlier_threshold : float, optional
+        Robust z-score of the residual above which an energy is flagged.
+
+    Returns
+    -------
+    registration : Registration
+    """
+    outliers = _robust_z(np.asarray(residual, float)) > outlier_threshold
+    if outliers.any():
+        logger.warning("registration outliers at energies %s", np.flatnonzero(outliers).tolist())
+    return Registration(shifts=np.asarray(shifts, float), residual=np.asarray(residual, float),
+                        outliers=outliers, reference=reference, channel=channel,
+                        upsample_factor=upsample_factor)
 
 
 def _channel_image(image: NDArray[Any], channel: str) -> NDArray[np.float64]:
@@ -436,9 +554,7 @@ def register_stack(
         reference %= n
     real_channel = channel if np.iscomplexobj(stack) else "real"
     prep = [
-        prepare_for_registration(
-            _channel_image(stack[e], channel), mask_background=mask_background, taper=taper
-        )
+        registration_image(stack[e], channel, mask_background=mask_background, taper=taper)
         for e in range(n)
     ]
     shifts = np.zeros((n, stack.ndim - 1))
@@ -446,35 +562,21 @@ def register_stack(
         control.check()
         if reference is None:
             if e > 0:
-                step = _pcc(prep[e - 1], prep[e], upsample_factor)
+                step = registration_shift(prep[e - 1], prep[e], upsample_factor)
                 shifts[e] = shifts[e - 1] + step
         elif e != reference:
-            shifts[e] = _pcc(prep[reference], prep[e], upsample_factor)
+            shifts[e] = registration_shift(prep[reference], prep[e], upsample_factor)
         yield Progress(e + 1, n, f"registering energy {e + 1}/{n}", "register")
     ref_img = prep[reference if reference is not None else 0]
     residual = np.zeros(n)
     for e in range(n):
-        moved = shift_image(prep[e], shifts[e], "fourier")
         if reference is None and e > 0:
             target = shift_image(prep[e - 1], shifts[e - 1], "fourier")
         else:
             target = ref_img
-        a = moved - moved.mean()
-        b = target - target.mean()
-        corr = np.sum(a * b) / (np.sqrt(np.sum(a**2) * np.sum(b**2)) + 1e-30)
-        residual[e] = 1.0 - corr
-    z = _robust_z(residual)
-    outliers = z > outlier_threshold
-    if outliers.any():
-        logger.warning("registration outliers at energies %s", np.flatnonzero(outliers).tolist())
-    return Registration(
-        shifts=shifts,
-        residual=residual,
-        outliers=outliers,
-        reference=reference,
-        channel=real_channel,
-        upsample_factor=upsample_factor,
-    )
+        residual[e] = registration_residual(prep[e], shifts[e], target)
+    return finish_registration(shifts, residual, reference, real_channel, upsample_factor,
+                               outlier_threshold)
 
 
 def register_volumes(

@@ -2,8 +2,9 @@
 
 Without ``--scheduler`` or ``--workers`` a command runs in-process, as
 before. With either, :func:`pipeline_runner` hands the command's work to
-:func:`ptyxanes.distributed.run_pipeline_distributed`; :func:`fit_runner` and
-:func:`tomo_runner` do the same for ``fit`` and ``tomo``.
+:func:`ptyxanes.distributed.run_pipeline_distributed`; :func:`fit_runner`,
+:func:`tomo_runner`, :func:`reconstruct_runner` and :func:`align_runner` do the
+same for ``fit``, ``tomo``, ``reconstruct`` and ``align``.
 """
 
 from __future__ import annotations
@@ -135,6 +136,43 @@ def tomo_runner(args: argparse.Namespace, in_process: Callable[..., Any]) -> Cal
         Same call as ``in_process`` (the stack must come from a file).
     """
     return _dask_twin(args, in_process, "reconstruct_tilt_stack_distributed")
+
+
+def reconstruct_runner(args: argparse.Namespace, in_process: Callable[..., Any]
+                       ) -> Callable[..., Any]:
+    """:func:`ptyxanes.ptycho.series.reconstruct_series` or, with a cluster, one task per scan.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options (with :func:`add_compute_options`).
+    in_process : callable
+        :func:`ptyxanes.ptycho.series.reconstruct_series`.
+
+    Returns
+    -------
+    runner : callable
+        ``runner(scans, params=..., series=...)``.
+    """
+    return _dask_twin(args, in_process, "reconstruct_series_distributed")
+
+
+def align_runner(args: argparse.Namespace, in_process: Callable[..., Any]) -> Callable[..., Any]:
+    """:func:`ptyxanes.stages.register_stage` or, with a cluster, one task per energy.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options (with :func:`add_compute_options`).
+    in_process : callable
+        :func:`ptyxanes.stages.register_stage`.
+
+    Returns
+    -------
+    runner : callable
+        ``runner(stack, params)`` (the stack must come from a file).
+    """
+    return _dask_twin(args, in_process, "register_stack_distributed")
 
 
 def pipeline_runner(args: argparse.Namespace, in_process: Callable[..., Any]) -> Callable[..., Any]:

@@ -10,6 +10,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ptyxanes.cli._compute import add_compute_options, align_runner, wants_cluster
 from ptyxanes.stages import RegisterParams
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_compute_options(p)
     p.set_defaults(func=_run)
 
 
@@ -118,7 +120,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(f"--pixel-size must be positive, got {args.pixel_size}")
     if Path(args.output).resolve() == Path(args.stack).resolve():
         raise ValueError("the output would overwrite the input; choose another -o")
-    stack = open_stack(args.stack, lazy=False)
+    stack = open_stack(args.stack, lazy=wants_cluster(args))  # workers read their energies
     if stack.is_3d:
         raise FormatError(
             args.stack,
@@ -142,7 +144,8 @@ def _run(args: argparse.Namespace) -> int:
         upsample_factor=args.upsample,
         shifts=None if given is None else tuple(map(tuple, given.tolist())),
     )
-    out, reg = run_with_bar(register_stage(stack, params), "align", quiet=args.quiet)
+    out, reg = run_with_bar(align_runner(args, register_stage)(stack, params=params), "align",
+                            quiet=args.quiet)
     shifts = reg.shifts
     residual, outliers = (None, None) if given is not None else (reg.residual, reg.outliers)
     if outliers is not None:

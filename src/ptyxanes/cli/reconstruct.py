@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from ptyxanes.cli._compute import add_compute_options, reconstruct_runner
+
 logger = logging.getLogger(__name__)
 
 
@@ -81,6 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--refine-positions", action="store_true", help="refine scan positions")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_compute_options(p)
     p.set_defaults(func=_run)
 
 
@@ -117,7 +120,8 @@ def _run(args: argparse.Namespace) -> int:
         probe_from_data=args.spot is None and args.defocus is None,
     )
     result = run_with_bar(
-        reconstruct_series(scans, params, series), "reconstruct", quiet=args.quiet
+        reconstruct_runner(args, reconstruct_series)(scans, params=params, series=series),
+        "reconstruct", quiet=args.quiet,
     )
     write_series(
         out,

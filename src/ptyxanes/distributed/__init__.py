@@ -22,7 +22,9 @@ from ptyxanes.distributed.runner import (
     RunStats,
     default_checkpoint,
     fit_stack_distributed,
+    reconstruct_series_distributed,
     reconstruct_tilt_stack_distributed,
+    register_stack_distributed,
     run_pipeline_distributed,
 )
 
@@ -37,7 +39,9 @@ __all__ = [
     "default_checkpoint",
     "file_signature",
     "fit_stack_distributed",
+    "reconstruct_series_distributed",
     "reconstruct_tilt_stack_distributed",
+    "register_stack_distributed",
     "run_pipeline_distributed",
     "task_hash",
 ]

@@ -11,10 +11,12 @@ stage          one task per                           combined on the client
 reconstruct    scan (energy[, angle]); the reference  stack assembled, background
                scan first, the others warm-started    normalised, written to the
                from its probe                         checkpoint as a NeXus stack
-align (2D)     --                                     runs on the client (one small
-                                                      (E, M, N) stack)
-tomo (3D)      energy: rescale, align the tilt        volumes registered in 3D,
-               series, SIRT                           written as a NeXus stack
+align (2D)     energy: its shift onto the reference   shifts accumulated (chained),
+               (or neighbour), its residual, its      outliers flagged, images
+               shifted and cropped image              stacked
+tomo (3D)      energy: rescale, align the tilt        slabs joined and checked per
+               series; then slab of detector rows:    energy, volumes registered in
+               SIRT (FBP: one task per energy)        3D, written as a NeXus stack
 fit            block of rows (planes): first pass     the in-process fit's decisions
                (edge jumps, sums), auto-method        (threshold, shape, method,
                sample, then the fit                   calibration); maps assembled
@@ -27,6 +29,7 @@ block), so the file system must be shared between client and workers.
 from __future__ import annotations
 
 import logging
+import pickle
 import queue
 import shutil
 import time
@@ -52,6 +55,13 @@ logger = logging.getLogger(__name__)
 #: Spectra per fit task (the in-process fit's chunk, so that the maps are identical).
 FIT_CHUNK_SPECTRA = 131072
 
+#: Detector rows per SIRT task (CPU): the slices of parallel-beam SIRT are independent.
+TOMO_SLAB_ROWS = 16
+
+#: Fewest rows of a slab (unless the detector has fewer): for very few slices the
+#: matrix-free projector may take another loop order, which would change the last bits.
+MIN_SLAB_ROWS = 4
+
 #: Seconds the client waits for a lost scheduler connection to come back.
 RECONNECT_GRACE_S = 10.0
 
@@ -70,12 +80,16 @@ class RunStats:
         The checkpoint directory used.
     dashboard : str or None
         The Dask dashboard address.
+    largest_arguments : dict of str to int
+        Per stage, the largest pickled arguments of one task, bytes: what
+        travels through the scheduler (the data itself is read by the workers).
     """
 
     computed: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
     checkpoint: str = ""
     dashboard: str | None = None
+    largest_arguments: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -115,14 +129,20 @@ class _Session:
     def lost(self) -> SchedulerLost:
         return SchedulerLost(self.address, str(self.store.directory))
 
-    def run(self, stage: str, todo: Sequence[_Task]
-            ) -> Generator[Progress, None, dict[str, dict[str, NDArray[Any]]]]:
-        """Run tasks (skipping the stored ones); yield progress; return key -> arrays."""
-        results: dict[str, dict[str, NDArray[Any]]] = {}
+    def run(self, stage: str, todo: Sequence[_Task],
+            consume: Callable[[_Task, dict[str, NDArray[Any]]], Any] | None = None
+            ) -> Generator[Progress, None, dict[str, Any]]:
+        """Run tasks (skipping the stored ones); yield progress; return key -> arrays.
+
+        With ``consume``, every result (computed or loaded) is passed to it as
+        it arrives and what it returns is kept instead of the arrays.
+        """
+        keep = consume or (lambda t, arrays: arrays)
+        results: dict[str, Any] = {}
         pending_tasks = []
         for t in todo:
             if self.store.has(t.key):
-                results[t.key] = self.store.load(t.key)
+                results[t.key] = keep(t, self.store.load(t.key))
                 self.stats.skipped[stage] = self.stats.skipped.get(stage, 0) + 1
             else:
                 pending_tasks.append(t)
@@ -132,6 +152,10 @@ class _Session:
             logger.info("%s: %d of %d tasks from the checkpoint", stage, len(results), len(todo))
         total = float(len(todo))
         futures: dict[Any, _Task] = {}
+        for t in pending_tasks:
+            size = len(pickle.dumps((t.func, t.args), protocol=5))
+            self.stats.largest_arguments[stage] = max(
+                self.stats.largest_arguments.get(stage, 0), size)
         try:
             for t in pending_tasks:
                 fut = self.client.submit(t.func, t.key, *t.args, pure=False,
@@ -168,7 +192,7 @@ class _Session:
                         except Exception as exc:  # noqa: BLE001 - connection lost mid-transfer
                             raise self.lost() from exc
                         self.store.save(t.key, arrays)
-                        results[t.key] = arrays
+                        results[t.key] = keep(t, arrays)
                         fraction.pop(t.key, None)
                         self.stats.computed[stage] += 1
                         pending.discard(fut)
@@ -205,24 +229,10 @@ class _Session:
 def _reconstruct(
     s: _Session, scan_dir: Path, reconstruct: dict[str, Any]
 ) -> Generator[Progress, None, ImageStack]:
-    """Reconstruct every scan as its own task, through the public steps of the series.
-
-    :func:`~ptyxanes.ptycho.series.plan_series` on the client, the reference
-    scan (:func:`~ptyxanes.ptycho.series.reconstruct_reference`) as the first
-    task, then one :func:`~ptyxanes.ptycho.series.reconstruct_scan` task per
-    other scan given the reference's state, and
-    :func:`~ptyxanes.ptycho.series.assemble_series` on the client.
-    """
+    """The pipeline's reconstruct stage: :func:`_reconstruct_series` of a folder, as a stack."""
     from ptyxanes.io.cxi import read_scan_series
     from ptyxanes.ptycho import PtychoParams
-    from ptyxanes.ptycho.series import (
-        SeriesParams,
-        apply_convention,
-        assemble_series,
-        check_series,
-        plan_series,
-        validate_scan,
-    )
+    from ptyxanes.ptycho.series import SeriesParams
 
     engine_keys = {f.name for f in fields(PtychoParams)}
     series_keys = {f.name for f in fields(SeriesParams)}
@@ -232,6 +242,34 @@ def _reconstruct(
     params = PtychoParams(**{k: v for k, v in reconstruct.items() if k in engine_keys})
     sp = SeriesParams(**{k: v for k, v in reconstruct.items() if k in series_keys})
     scans = read_scan_series(scan_dir)  # lazy: workers read the frames of their own scan
+    res = yield from _reconstruct_series(s, scans, params, sp)
+    dims = ("energy", "row", "col") if res.angle is None else ("energy", "angle", "row", "col")
+    return ImageStack(res.objects, np.asarray(res.energy, float),
+                      np.asarray(res.pixel_size, float), kind="complex", angle=res.angle,
+                      dims=dims, attrs={"source": str(scan_dir)})
+
+
+def _reconstruct_series(
+    s: _Session, scans: Sequence[Any], params: Any, sp: Any
+) -> Generator[Progress, None, Any]:
+    """Reconstruct every scan as its own task, through the public steps of the series.
+
+    :func:`~ptyxanes.ptycho.series.plan_series` on the client, the reference
+    scan (:func:`~ptyxanes.ptycho.series.reconstruct_reference`) as the first
+    task, then one :func:`~ptyxanes.ptycho.series.reconstruct_scan` task per
+    other scan given the reference's state, and
+    :func:`~ptyxanes.ptycho.series.assemble_series` on the client.
+    """
+    from ptyxanes.ptycho.series import (
+        apply_convention,
+        assemble_scan,
+        assemble_series,
+        check_series,
+        plan_series,
+        validate_scan,
+    )
+
+    scans = list(scans)
     check_series(scans)
     for sc in scans:  # positions and shapes here; the frames are checked by each task
         validate_scan(sc, saturation=sp.saturation, check_frames=False)
@@ -247,8 +285,22 @@ def _reconstruct(
     )
     got = yield from sub_progress(s.run("reconstruct", [ref_task]), 0, 1, n, "reconstruct")
     state = tasks.reference_state(got[ref_task.key])
-    results = [tasks.scan_result(got[ref_task.key])]
     plan = apply_convention(plan, state.convention)
+    # each scan is placed in the stack as it arrives; only its probe, errors and
+    # positions are kept (not its object and illumination)
+    n_a = 1 if plan.angle is None else len(plan.angle)
+    placed = np.ones((len(plan.energy), n_a, *plan.out_shape), np.complex64)
+    job_of = {j.index: j for j in plan.jobs}
+
+    def place(arrays: dict[str, NDArray[Any]]) -> Any:
+        res = tasks.scan_result(arrays)
+        where, image = assemble_scan(plan, job_of[res.index], res)
+        placed[where] = image
+        empty = np.zeros((0, 0), np.complex64)
+        return replace(res, result=replace(res.result, object=empty,
+                                           illumination=np.zeros((0, 0), np.float32)))
+
+    results = [place(got.pop(ref_task.key))]
     others = []
     for j in plan.jobs:
         if j.index == state.index:
@@ -258,29 +310,109 @@ def _reconstruct(
             params, sp, file_signature(path), j.window, j.pixel, j.corners, j.shape, ref_task.key
         )
         others.append(_Task(key, tasks.series_scan, (j, state, params, sp), Path(path).name))
-    rest = yield from sub_progress(s.run("reconstruct", others), 1, n - 1, n, "reconstruct")
-    results += [tasks.scan_result(rest[t.key]) for t in others]
-    res = assemble_series(plan, results)
+    rest = yield from sub_progress(s.run("reconstruct", others, lambda t, a: place(a)),
+                                   1, n - 1, n, "reconstruct")
+    results += [rest[t.key] for t in others]
+    res = assemble_series(plan, results, placed=placed)
     if res.info["flagged"].size:
         logger.warning(
             "unreliable reconstruction (Fourier error above %.2f x the reference's) at %s eV",
             sp.quality_limit,
             ", ".join(f"{e:.2f}" for e in res.info["flagged"]),
         )
-    dims = ("energy", "row", "col") if res.angle is None else ("energy", "angle", "row", "col")
-    return ImageStack(res.objects, np.asarray(res.energy, float),
-                      np.asarray(res.pixel_size, float), kind="complex", angle=res.angle,
-                      dims=dims, attrs={"source": str(scan_dir)})
+    return res
 
 
 # ----------------------------------------------------------------------------- tomo
 _TOMO_KEYS = ("pixel_size", "algorithm", "iterations", "align", "center", "max_outer", "register")
 
 
+def slab_bounds(rows: int, slab_rows: int) -> list[tuple[int, int]]:
+    """Slabs of about ``slab_rows`` detector rows covering ``rows`` rows, as even as possible.
+
+    Parameters
+    ----------
+    rows : int
+    slab_rows : int
+        At least 1; slabs hold at least :data:`MIN_SLAB_ROWS` rows (unless ``rows`` is smaller).
+
+    Returns
+    -------
+    slabs : list of (int, int)
+        First and one-past-last row of every slab.
+
+    Examples
+    --------
+    >>> slab_bounds(40, 16)
+    [(0, 13), (13, 27), (27, 40)]
+    >>> slab_bounds(10, 1)
+    [(0, 5), (5, 10)]
+    >>> slab_bounds(3, 16)
+    [(0, 3)]
+    """
+    if slab_rows < 1:
+        raise ValueError(f"slab_rows must be at least 1, got {slab_rows}")
+    slab_rows = max(slab_rows, MIN_SLAB_ROWS)
+    k = max(1, min(-(-rows // slab_rows), rows // MIN_SLAB_ROWS))
+    edges = [round(i * rows / k) for i in range(k + 1)]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+
+
+def _tomo_slabs(
+    s: _Session, stack_path: Path, stack: ImageStack, sig: Any, ps: NDArray[Any],
+    pixel_size: float | None, per_energy: dict[str, Any], slab_rows: int, rows: int,
+) -> Generator[Progress, None, list[Any]]:
+    """SIRT in two passes of tasks: one alignment per energy, then one SIRT per slab of rows.
+
+    The slabs of an energy are joined along the rows and checked
+    (:func:`~ptyxanes.tomo.check_volume`) on the client, as
+    :func:`~ptyxanes.tomo.reconstruct_energy` does in-process.
+    """
+    from dataclasses import replace as dc_replace
+
+    from ptyxanes.tomo import check_volume
+
+    n_e = stack.n_energies
+    slabs = slab_bounds(rows, slab_rows)  # for the progress only: rescaling may change the rows
+    total = float(n_e + 1)
+    align_kw = {k: per_energy[k] for k in ("align", "center", "max_outer") if k in per_energy}
+    iterations = int(per_energy.get("iterations", 200))
+    first = []
+    for e in range(n_e):
+        key = f"tomoalign-{e:04d}-" + task_hash(sig, e, float(ps[e]), pixel_size, align_kw)
+        first.append(_Task(key, tasks.tomo_align,
+                           (str(stack_path), e, float(ps[e]), pixel_size, align_kw),
+                           f"energy {float(stack.energy[e]):.2f} eV"))
+    share = n_e / (1.0 + len(slabs))  # the alignment's share of the energies' progress
+    got = yield from sub_progress(s.run("tomo-align", first), 0, share, total, "align")
+    preps = [got[t.key] for t in first]
+    second, per_energy_slabs = [], []
+    for e, (t, prep) in enumerate(zip(first, preps, strict=True)):
+        c = float(prep["sirt_center"])
+        shifts = prep.get("applied_shifts")
+        mine = slab_bounds(int(prep["rows"]), slab_rows)  # rows after the rescaling
+        per_energy_slabs.append(len(mine))
+        for r0, r1 in mine:
+            key = f"tomo-{e:04d}-{r0:05d}-" + task_hash(t.key, r0, r1, iterations)
+            second.append(_Task(key, tasks.tomo_slab,
+                                (str(stack_path), e, float(ps[e]), pixel_size, (r0, r1),
+                                 shifts, None if np.isnan(c) else c, iterations),
+                                f"{t.label} rows {r0}-{r1 - 1}"))
+    got = yield from sub_progress(s.run("tomo", second), share, n_e - share, total, "tomo")
+    energies, start = [], 0
+    for prep, count in zip(preps, per_energy_slabs, strict=True):
+        vol = np.concatenate([got[t.key]["volume"] for t in second[start:start + count]], axis=1)
+        start += count
+        check_volume(vol, prep["mass"][:, None, None], str(prep["where"]))
+        energies.append(dc_replace(tasks.energy_volume(prep), volume=vol))
+    return energies
+
+
 def _tomo(
-    s: _Session, stack_path: Path, stack: ImageStack, tomo: dict[str, Any]
+    s: _Session, stack_path: Path, stack: ImageStack, tomo: dict[str, Any],
+    slab_rows: int | None = None,
 ) -> Generator[Progress, None, tuple[ImageStack, dict[str, NDArray[Any]]]]:
-    """Align and reconstruct every energy as its own task, then register on the client."""
+    """Align and reconstruct every energy (SIRT per slab of rows when ``slab_rows``), then register."""
     from ptyxanes.tomo import combine_energy_volumes, common_pixel, volume_stack
 
     unknown = set(tomo) - set(_TOMO_KEYS)
@@ -294,21 +426,27 @@ def _tomo(
             f"algorithm must be 'auto', 'sirt' or 'fbp', got {tomo.get('algorithm')!r}")
     ps = np.asarray(stack.pixel_size, dtype=float)
     pixel_size, pixel = common_pixel(ps, tomo.get("pixel_size"))
-    per_energy = {k: tomo[k] for k in ("algorithm", "iterations", "align", "center", "max_outer")
+    per_energy: dict[str, Any] = {k: tomo[k] for k in ("algorithm", "iterations", "align", "center", "max_outer")
                   if k in tomo}
     sig = file_signature(stack_path)
-    todo = []
-    for e in range(stack.n_energies):
-        key = f"tomo-{e:04d}-" + task_hash(sig, e, float(ps[e]), pixel_size, per_energy)
-        todo.append(_Task(key, tasks.tomo_energy,
-                          (str(stack_path), e, float(ps[e]), pixel_size, per_energy),
-                          f"energy {float(stack.energy[e]):.2f} eV"))
     n_e = stack.n_energies
-    total = float(n_e + 1)
-    got = yield from sub_progress(s.run("tomo", todo), 0, n_e, total, "tomo")
+    rows = int(stack.data.shape[2])
+    if per_energy.get("algorithm", "sirt") == "sirt" and slab_rows is not None:
+        energies = yield from _tomo_slabs(s, stack_path, stack, sig, ps, pixel_size, per_energy,
+                                          slab_rows, rows)
+        total = float(n_e + 1)
+    else:
+        todo = []
+        for e in range(n_e):
+            key = f"tomo-{e:04d}-" + task_hash(sig, e, float(ps[e]), pixel_size, per_energy)
+            todo.append(_Task(key, tasks.tomo_energy,
+                              (str(stack_path), e, float(ps[e]), pixel_size, per_energy),
+                              f"energy {float(stack.energy[e]):.2f} eV"))
+        total = float(n_e + 1)
+        got = yield from sub_progress(s.run("tomo", todo), 0, n_e, total, "tomo")
+        energies = [tasks.energy_volume(got[t.key]) for t in todo]
     series = yield from sub_progress(
-        combine_energy_volumes([tasks.energy_volume(got[t.key]) for t in todo],
-                               register=tomo.get("register", True), control=s.control),
+        combine_energy_volumes(energies, register=tomo.get("register", True), control=s.control),
         n_e, 1, total, "register")
     table: dict[str, NDArray[Any]] = {"energy": np.asarray(stack.energy, dtype=float)}
     if series.registration is not None:
@@ -501,9 +639,14 @@ def reconstruct_tilt_stack_distributed(
     client: Any = None,
     checkpoint: str | Path | None = None,
     stats: RunStats | None = None,
+    slab_rows: int | None = TOMO_SLAB_ROWS,
     **tomo: Any,
 ) -> Generator[Progress, None, tuple[ImageStack, Any]]:
-    """:func:`ptyxanes.tomo.reconstruct_tilt_stack` with one Dask task per energy.
+    """:func:`ptyxanes.tomo.reconstruct_tilt_stack` on Dask: per energy, or per slab of rows.
+
+    SIRT runs in two passes of tasks, one alignment per energy then one SIRT
+    per slab of ``slab_rows`` detector rows (FBP, or ``slab_rows=None``: one
+    task per energy).
 
     Parameters
     ----------
@@ -517,6 +660,8 @@ def reconstruct_tilt_stack_distributed(
     checkpoint : path-like, optional
         Directory of finished energies (default: a temporary one, removed at the end).
     stats : RunStats, optional
+    slab_rows : int or None, optional
+        Detector rows per SIRT task; None: one task per energy.
     **tomo
         ``pixel_size``, ``algorithm``, ``iterations``, ``align``, ``center``,
         ``max_outer``, ``register`` as :func:`~ptyxanes.tomo.reconstruct_tilt_stack`.
@@ -541,7 +686,7 @@ def reconstruct_tilt_stack_distributed(
         s = _Session(c, store, control or Control(), stats)
         stats.dashboard = dashboard_link(c)
         try:
-            out, _ = yield from _tomo(s, Path(source), stack, dict(tomo))
+            out, _ = yield from _tomo(s, Path(source), stack, dict(tomo), slab_rows)
         finally:
             s.close()
         return out, s.last_tomo
@@ -557,6 +702,229 @@ def reconstruct_tilt_stack_distributed(
         if checkpoint is None:
             shutil.rmtree(store.directory, ignore_errors=True)
     return result
+
+
+def _one_stage(client: Any, backend: ComputeBackend | None, checkpoint: str | Path | None,
+               stats: RunStats | None, control: Control | None, name: str, kind: str,
+               body: Callable[[_Session], Generator[Progress, None, Any]]
+               ) -> Generator[Progress, None, Any]:
+    """Run one stage's ``body`` in a session on ``client`` (or the backend's own)."""
+    import tempfile
+
+    if client is None and (backend is None or not backend.distributed):
+        raise ValueError(f"{name} needs a client or a backend with workers or a scheduler")
+    stats = stats if stats is not None else RunStats()
+    ckpt = (Path(checkpoint) if checkpoint is not None
+            else Path(tempfile.mkdtemp(prefix=f"ptyxanes-{kind}-")))
+    stats.checkpoint = str(ckpt)
+    store = CheckpointStore(ckpt)
+
+    def run(c: Any) -> Generator[Progress, None, Any]:
+        s = _Session(c, store, control or Control(), stats)
+        stats.dashboard = dashboard_link(c)
+        try:
+            return (yield from body(s))
+        finally:
+            s.close()
+
+    try:
+        if client is None:
+            assert backend is not None
+            with backend.connect() as own:
+                return (yield from run(own))
+        return (yield from run(client))
+    finally:
+        if checkpoint is None:
+            shutil.rmtree(store.directory, ignore_errors=True)
+
+
+def reconstruct_series_distributed(
+    scans: Sequence[Any],
+    params: Any = None,
+    series: Any = None,
+    *,
+    control: Control | None = None,
+    backend: ComputeBackend | None = None,
+    client: Any = None,
+    checkpoint: str | Path | None = None,
+    stats: RunStats | None = None,
+) -> Generator[Progress, None, Any]:
+    """:func:`ptyxanes.ptycho.series.reconstruct_series` with one Dask task per scan.
+
+    Parameters
+    ----------
+    scans : sequence of ptyxanes.io.cxi.CXIScan
+        Read lazily (:func:`ptyxanes.io.cxi.read_scan_series`): each worker
+        reads the frames of its own scan from its file.
+    params : ptyxanes.ptycho.PtychoParams, optional
+    series : ptyxanes.ptycho.series.SeriesParams, optional
+        ``jobs`` is ignored (the workers run the scans).
+    control : Control, optional
+    backend : ComputeBackend, optional
+        Where to run, unless ``client`` is given.
+    client : distributed.Client, optional
+    checkpoint : path-like, optional
+        Directory of finished scans (default: a temporary one, removed at the end).
+    stats : RunStats, optional
+
+    Returns
+    -------
+    result : ptyxanes.ptycho.series.SeriesResult
+        Equal to the in-process result (the reference scan first, then every
+        other scan warm-started from its state, as in-process), but its
+        per-scan ``results`` keep their probe, errors, positions and info,
+        not their object and illumination (shape (0, 0)): each scan is placed
+        in the stack as it arrives (:func:`~ptyxanes.ptycho.series.assemble_scan`).
+
+    Raises
+    ------
+    FormatError
+        A bad scan, named (raised by the task that read it).
+    SchedulerLost
+    """
+    from ptyxanes.ptycho import PtychoParams
+    from ptyxanes.ptycho.series import SeriesParams
+
+    params = params or PtychoParams()
+    sp = series or SeriesParams()
+    return (yield from _one_stage(
+        client, backend, checkpoint, stats, control, "reconstruct_series_distributed",
+        "reconstruct", lambda s: _reconstruct_series(s, scans, params, sp)))
+
+
+def _register(s: _Session, stack_path: Path, stack: ImageStack, params: Any
+              ) -> Generator[Progress, None, tuple[ImageStack, Any]]:
+    """:func:`ptyxanes.align.align_image_stack` in passes of per-energy tasks.
+
+    Shifts (each energy onto the reference, or onto its neighbour when
+    chained), residuals (with the accumulated shifts) and the shifted, cropped
+    images; the client accumulates the chain, flags outliers
+    (:func:`~ptyxanes.align.registration.finish_registration`) and stacks the images.
+    """
+    from ptyxanes.align.registration import (
+        Registration,
+        finish_registration,
+        rescaled_shape,
+        valid_region,
+    )
+
+    n = stack.n_energies
+    target = float(params.pixel_size)
+    ps = np.asarray(stack.pixel_size, dtype=float)
+    shape = rescaled_shape(tuple(int(x) for x in stack.data.shape[1:]), ps, target)
+    sig = file_signature(stack_path)
+    path = str(stack_path)
+    reference = params.reference
+    if reference is not None:
+        if not -n <= reference < n:
+            raise ValueError(f"reference energy {reference} out of range for {n} energies")
+        reference %= n
+    real_channel = params.channel if np.iscomplexobj(np.asarray(stack.data[:1, :1, :1])) \
+        else "real"
+    label = [f"energy {float(e):.2f} eV" for e in stack.energy]
+    if params.shifts is None:
+        common = (target, shape, params.channel)
+        partner = [(e - 1 if e > 0 else None) if reference is None
+                   else (reference if e != reference else None) for e in range(n)]
+        first = [_Task(f"alignshift-{e:04d}-" + task_hash(sig, e, partner[e], common,
+                                                          params.upsample_factor),
+                       tasks.register_shift,
+                       (path, e, partner[e], *common, params.upsample_factor), label[e])
+                 for e in range(n) if partner[e] is not None]
+        got = yield from sub_progress(s.run("align", first), 0, 1, 3, "register")
+        step = {int(t.args[1]): got[t.key]["shift"] for t in first}
+        shifts = np.zeros((n, len(shape)))
+        for e in range(n):
+            if e in step:
+                shifts[e] = (shifts[e - 1] if reference is None else 0) + step[e]
+        second = []
+        for e in range(n):
+            other = e - 1 if reference is None and e > 0 else \
+                (reference if reference is not None else 0)
+            other_shift = shifts[e - 1] if reference is None and e > 0 else None
+            key = f"alignresidual-{e:04d}-" + task_hash(sig, e, shifts[e], other, other_shift,
+                                                        common)
+            second.append(_Task(key, tasks.register_residual,
+                                (path, e, shifts[e], other, other_shift, *common), label[e]))
+        got = yield from sub_progress(s.run("align", second), 1, 1, 3, "register")
+        residual = np.array([float(got[t.key]["residual"]) for t in second])
+        reg = finish_registration(shifts, residual, reference, real_channel,
+                                  params.upsample_factor)
+    else:
+        given = np.asarray(params.shifts, dtype=float)
+        reg = Registration(given, np.zeros(n), np.zeros(n, bool), reference, params.channel,
+                           params.upsample_factor)
+    region = valid_region(reg.shifts, shape)
+    third = [_Task(f"alignapply-{e:04d}-" + task_hash(sig, e, reg.shifts[e], target, shape,
+                                                      params.method, region),
+                   tasks.register_apply,
+                   (path, e, reg.shifts[e], target, shape, params.method, region), label[e])
+             for e in range(n)]
+    got = yield from sub_progress(s.run("align", third), 2, 1, 3, "register")
+    aligned = np.stack([got[t.key]["image"] for t in third])
+    attrs = {k: v for k, v in stack.attrs.items() if k not in ("extra", "source_file")}
+    out = ImageStack(aligned, np.asarray(stack.energy, dtype=float), np.full(n, target),
+                     kind=stack.kind, dims=("energy", "row", "col"), attrs=attrs)
+    return out, reg
+
+
+def register_stack_distributed(
+    stack: ImageStack,
+    params: Any = None,
+    *,
+    control: Control | None = None,
+    backend: ComputeBackend | None = None,
+    client: Any = None,
+    checkpoint: str | Path | None = None,
+    stats: RunStats | None = None,
+) -> Generator[Progress, None, tuple[ImageStack, Any]]:
+    """:func:`ptyxanes.stages.register_stage` with Dask tasks per energy.
+
+    Parameters
+    ----------
+    stack : ImageStack
+        2D (energy, row, col) stack read from a NeXus file
+        (``attrs["source_file"]``): every task reads its energies from that file.
+    params : ptyxanes.stages.RegisterParams, optional
+    control : Control, optional
+    backend : ComputeBackend, optional
+        Where to run, unless ``client`` is given.
+    client : distributed.Client, optional
+    checkpoint : path-like, optional
+        Directory of finished tasks (default: a temporary one, removed at the end).
+    stats : RunStats, optional
+
+    Returns
+    -------
+    aligned : ImageStack
+        Equal to the in-process result.
+    registration : ptyxanes.align.Registration
+
+    Raises
+    ------
+    ValueError
+        A 4-D stack, a non-positive pixel size, shifts that do not fit, or a
+        stack not read from a file.
+    SchedulerLost
+    """
+    from ptyxanes.stages import RegisterParams
+
+    params = params or RegisterParams()
+    if stack.is_3d:
+        raise ValueError(f"registration needs a 2D (energy, row, col) stack, got shape "
+                         f"{tuple(stack.data.shape)}; tilt series are aligned by tomography")
+    if not params.pixel_size > 0:
+        raise ValueError(f"pixel_size must be positive, got {params.pixel_size} m")
+    if params.shifts is not None and np.shape(params.shifts) != (stack.n_energies, 2):
+        raise ValueError(f"{np.shape(params.shifts)[0]} shifts given for {stack.n_energies} "
+                         "energies")
+    source = stack.attrs.get("source_file")
+    if not source:
+        raise ValueError("register_stack_distributed needs a stack read from a file "
+                         "(workers read it)")
+    return (yield from _one_stage(
+        client, backend, checkpoint, stats, control, "register_stack_distributed", "align",
+        lambda s: _register(s, Path(source), stack, params)))
 
 
 # ----------------------------------------------------------------------------- pipeline
@@ -588,6 +956,7 @@ def run_pipeline_distributed(
     control: Control | None = None,
     stats: RunStats | None = None,
     chunk_spectra: int = FIT_CHUNK_SPECTRA,
+    slab_rows: int | None = TOMO_SLAB_ROWS,
 ) -> Generator[Progress, None, Project]:
     """Run :func:`ptyxanes.pipeline.run_pipeline`'s stages on Dask workers.
 
@@ -616,6 +985,8 @@ def run_pipeline_distributed(
     chunk_spectra : int, optional
         Spectra per fit task (the in-process fit's chunk by default, which
         gives identical maps).
+    slab_rows : int or None, optional
+        Detector rows per SIRT task (None: one task per energy).
 
     Yields
     ------
@@ -659,11 +1030,11 @@ def run_pipeline_distributed(
             with backend.connect() as own:
                 project = yield from _pipeline(own, store, dim, source, output, params,
                                                overwrite, control, stats, chunk_spectra,
-                                               read_stack, write_stack, STAGES)
+                                               read_stack, write_stack, STAGES, slab_rows)
         else:
             project = yield from _pipeline(client, store, dim, source, output, params, overwrite,
                                            control, stats, chunk_spectra, read_stack,
-                                           write_stack, STAGES)
+                                           write_stack, STAGES, slab_rows)
     except BaseException:
         if checkpoint is None and ckpt.is_dir() and not any(ckpt.iterdir()):
             ckpt.rmdir()  # nothing finished: leave no empty folder behind
@@ -685,7 +1056,8 @@ def _keep(store: CheckpointStore, name: str, stack: ImageStack, write_stack: Any
 def _pipeline(client: Any, store: CheckpointStore, dim: str, source: Path, output: Path,
               params: Any, overwrite: bool, control: Control, stats: RunStats,
               chunk_spectra: int, read_stack: Any, write_stack: Any,
-              stages_of: Any) -> Generator[Progress, None, Project]:
+              stages_of: Any, slab_rows: int | None = TOMO_SLAB_ROWS
+              ) -> Generator[Progress, None, Project]:
     from ptyxanes.pipeline import record_fit
 
     s = _Session(client, store, control, stats)
@@ -711,11 +1083,16 @@ def _pipeline(client: Any, store: CheckpointStore, dim: str, source: Path, outpu
                                      params.reconstruct, inputs)
                 stage_params = params.reconstruct
             elif stage == "align":
-                from ptyxanes.pipeline import _stage_align
+                from ptyxanes import stages as st
 
                 assert current is not None and current_path is not None
-                current, table = yield from sub_progress(_stage_align(current, params, control),
-                                                         i, 1, n, stage)
+                if current.is_3d:
+                    raise ValueError("the 2D pipeline got a 4-D stack; use `pipeline 3d`")
+                aparams = st.params_from_dict(st.RegisterParams, params.align, "[align]")
+                before = current
+                current, reg = yield from sub_progress(
+                    _register(s, current_path, current, aparams), i, 1, n, stage)
+                table = st.registration_table(before, reg)
                 project.stacks["aligned"] = current
                 project.tables[stage] = table
                 current_path = _keep(store, "aligned", current, write_stack, params.align,
@@ -724,7 +1101,7 @@ def _pipeline(client: Any, store: CheckpointStore, dim: str, source: Path, outpu
             elif stage == "tomo":
                 assert current is not None and current_path is not None
                 current, table = yield from sub_progress(
-                    _tomo(s, current_path, current, params.tomo), i, 1, n, stage)
+                    _tomo(s, current_path, current, params.tomo, slab_rows), i, 1, n, stage)
                 project.stacks["volumes"] = current
                 project.tables[stage] = table
                 current_path = _keep(store, "volumes", current, write_stack, params.tomo,

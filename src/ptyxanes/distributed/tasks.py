@@ -329,6 +329,132 @@ def tomo_energy(
     return energy_volume_arrays(res)
 
 
+def _energy_projections(stack_path: str, energy_index: int, from_pixel: float,
+                        to_pixel: float | None) -> tuple[NDArray[np.float32], NDArray[Any], int]:
+    """One energy's line integrals (A, M, N), the angles and the number of energies."""
+    from ptyxanes.io.nexus import read_stack
+    from ptyxanes.tomo import energy_line_integrals
+
+    stack = read_stack(stack_path, lazy=True)
+    try:
+        raw = np.asarray(stack.data[energy_index])
+        n_e = int(stack.data.shape[0])
+    finally:
+        _close(stack)
+    proj = energy_line_integrals(raw, stack.kind, from_pixel, to_pixel)
+    return proj, np.asarray(stack.angle, dtype=float), n_e
+
+
+@portable
+def tomo_align(
+    task: str,
+    stack_path: str,
+    energy_index: int,
+    from_pixel: float,
+    to_pixel: float | None,
+    tomo: dict[str, Any],
+) -> dict[str, NDArray[Any]]:
+    """Align the tilt series of one energy (:func:`ptyxanes.tomo.align_energy`), before its SIRT slabs.
+
+    Parameters
+    ----------
+    task : str
+        Key for progress events.
+    stack_path : str
+        NeXus tilt-series stack (energy, angle, row, col); only this energy is read.
+    energy_index : int
+    from_pixel : float
+        Pixel of this energy, m.
+    to_pixel : float or None
+        Common pixel the projections are rescaled to, m (None: kept).
+    tomo : dict
+        ``align``, ``center``, ``max_outer`` (others are ignored).
+
+    Returns
+    -------
+    arrays : dict
+        :func:`energy_volume_arrays` of the alignment (an empty ``volume``),
+        ``sirt_center`` (NaN: the aligned projections are centred),
+        ``applied_shifts`` (when the projections are shifted), ``where``,
+        ``rows`` and ``mass``: the total of every projection the volume check
+        compares with (float64, shape (A,)).
+
+    Raises
+    ------
+    ValueError
+        An alignment that moves most of the projected mass out of the field.
+    """
+    from ptyxanes.tomo import EnergyVolume, align_energy
+
+    proj, angles, n_e = _energy_projections(stack_path, energy_index, from_pixel, to_pixel)
+    kw = {k: tomo[k] for k in ("align", "center", "max_outer") if k in tomo}
+    prep = run_sync(align_energy(proj, angles, index=energy_index, count=n_e, **kw),
+                    reporter(task))
+    checked = prep.aligned(proj) if prep.sirt_center is None else proj
+    out = energy_volume_arrays(EnergyVolume(np.zeros((0, 0, 0), np.float32), prep.alignment,
+                                            prep.center, prep.notes))
+    out["sirt_center"] = np.asarray(np.nan if prep.sirt_center is None else prep.sirt_center)
+    if prep.shifts is not None:
+        out["applied_shifts"] = np.asarray(prep.shifts, np.float64)
+    out["where"] = np.asarray(prep.where)
+    out["rows"] = np.asarray(proj.shape[1])
+    out["mass"] = np.asarray(checked, dtype=np.float64).sum(axis=(1, 2))
+    return out
+
+
+@portable
+def tomo_slab(
+    task: str,
+    stack_path: str,
+    energy_index: int,
+    from_pixel: float,
+    to_pixel: float | None,
+    rows: tuple[int, int],
+    shifts: NDArray[np.float64] | None,
+    sirt_center: float | None,
+    iterations: int,
+) -> dict[str, NDArray[Any]]:
+    """SIRT of one slab of detector rows of one energy (:func:`ptyxanes.tomo.sirt`).
+
+    Parallel-beam slices are independent: the slab's volume equals the same
+    rows of the whole energy's SIRT.
+
+    Parameters
+    ----------
+    task : str
+        Key for progress events.
+    stack_path : str
+        NeXus tilt-series stack; this energy is read whole (the alignment's
+        vertical shifts move rows across slab borders), then cut to the slab.
+    energy_index : int
+    from_pixel, to_pixel : float
+        As :func:`tomo_align`, m.
+    rows : (int, int)
+        First and one-past-last detector row of the slab.
+    shifts : ndarray of shape (A, 2) or None
+        The (row, col) shifts applied to the projections, pixels
+        (:attr:`ptyxanes.tomo.EnergyAlignment.shifts`; None: none).
+    sirt_center : float or None
+        Rotation-axis column given to SIRT, pixels.
+    iterations : int
+
+    Returns
+    -------
+    arrays : dict
+        ``volume`` (P, rows[1] - rows[0], N), float32.
+    """
+    from ptyxanes.tomo import shift_projections, sirt
+
+    proj, angles, _ = _energy_projections(stack_path, energy_index, from_pixel, to_pixel)
+    if shifts is not None:
+        proj = shift_projections(proj, shifts)
+    slab = np.ascontiguousarray(proj[:, rows[0]:rows[1]])
+    del proj
+    vol = run_sync(sirt(slab, angles, iterations=iterations, center=sirt_center),
+                   reporter(task))
+    return {"volume": vol}
+
+
 def energy_volume_arrays(res: Any) -> dict[str, NDArray[Any]]:
     """A :class:`ptyxanes.tomo.EnergyVolume` as plain arrays (for the checkpoint and transfer).
 
@@ -534,3 +660,128 @@ def chunk_fit(arrays: dict[str, NDArray[Any]]) -> Any:
 #: The per-pixel maps of :class:`ptyxanes.xanes.XanesResult`.
 FIT_MAPS = ("valence", "valence_sigma", "edge_energy", "edge_jump", "edge_sigma", "fit_quality",
             "status", "mask")
+
+
+# ----------------------------------------------------------------------------- 2D registration
+def _registration_input(stack_path: str, energy_index: int, target: float,
+                        shape: tuple[int, ...]) -> NDArray[Any]:
+    """One energy of a stack on the common pixel size and shape (as :func:`rescale_stack`)."""
+    from ptyxanes.align.registration import rescale_image
+    from ptyxanes.io.nexus import read_stack
+
+    stack = read_stack(stack_path, lazy=True)
+    try:
+        image = np.asarray(stack.data[energy_index])
+    finally:
+        _close(stack)
+    ps = float(np.asarray(stack.pixel_size, dtype=float)[energy_index])
+    return rescale_image(image, ps, target, shape=shape)
+
+
+@portable
+def register_shift(task: str, stack_path: str, energy_index: int, partner: int, target: float,
+                   shape: tuple[int, ...], channel: str, upsample_factor: int
+                   ) -> dict[str, NDArray[Any]]:
+    """The shift of one energy onto its partner (:func:`ptyxanes.align.registration.registration_shift`).
+
+    Parameters
+    ----------
+    task : str
+    stack_path : str
+        NeXus stack (energy, row, col); only the two energies are read.
+    energy_index, partner : int
+        The energy and the one it is registered to (the reference, or the
+        previous energy when chained).
+    target : float
+        Common pixel size, m.
+    shape : tuple of int
+        Common image shape (:func:`ptyxanes.align.registration.rescaled_shape`).
+    channel : str
+    upsample_factor : int
+
+    Returns
+    -------
+    arrays : dict
+        ``shift`` (D,), pixels.
+    """
+    from ptyxanes.align.registration import registration_image, registration_shift
+
+    ref = registration_image(_registration_input(stack_path, partner, target, shape), channel)
+    mov = registration_image(_registration_input(stack_path, energy_index, target, shape),
+                             channel)
+    reporter(task)(Progress(1, 1, "registered"))
+    return {"shift": registration_shift(ref, mov, upsample_factor)}
+
+
+@portable
+def register_residual(task: str, stack_path: str, energy_index: int, shift: NDArray[Any],
+                      partner: int, partner_shift: NDArray[Any] | None, target: float,
+                      shape: tuple[int, ...], channel: str) -> dict[str, NDArray[Any]]:
+    """The residual of one registered energy (:func:`ptyxanes.align.registration.registration_residual`).
+
+    Parameters
+    ----------
+    task : str
+    stack_path : str
+    energy_index : int
+    shift : ndarray of shape (D,)
+        Its final shift, pixels.
+    partner : int
+        The energy it is compared with.
+    partner_shift : ndarray of shape (D,) or None
+        The partner's shift when chained (None: the partner is not shifted).
+    target : float
+        Common pixel size, m.
+    shape : tuple of int
+    channel : str
+
+    Returns
+    -------
+    arrays : dict
+        ``residual`` (scalar).
+    """
+    from ptyxanes.align.registration import (
+        registration_image,
+        registration_residual,
+        shift_image,
+    )
+
+    other = registration_image(_registration_input(stack_path, partner, target, shape), channel)
+    if partner_shift is not None:
+        other = shift_image(other, partner_shift, "fourier")
+    mov = registration_image(_registration_input(stack_path, energy_index, target, shape),
+                             channel)
+    reporter(task)(Progress(1, 1, "residual"))
+    return {"residual": np.asarray(registration_residual(mov, shift, other))}
+
+
+@portable
+def register_apply(task: str, stack_path: str, energy_index: int, shift: NDArray[Any],
+                   target: float, shape: tuple[int, ...], method: str,
+                   region: tuple[slice, ...]) -> dict[str, NDArray[Any]]:
+    """One energy shifted and cropped to the common valid region (as :func:`apply_shifts`).
+
+    Parameters
+    ----------
+    task : str
+    stack_path : str
+    energy_index : int
+    shift : ndarray of shape (D,)
+        Pixels.
+    target : float
+        Common pixel size, m.
+    shape : tuple of int
+    method : {"fourier", "spline"}
+    region : tuple of slice
+        :func:`ptyxanes.align.registration.valid_region` of all the shifts.
+
+    Returns
+    -------
+    arrays : dict
+        ``image``: the aligned image.
+    """
+    from ptyxanes.align.registration import shift_image
+
+    image = _registration_input(stack_path, energy_index, target, shape)
+    reporter(task)(Progress(1, 1, "shifted"))
+    return {"image": shift_image(image, shift, method)[region]}  # type: ignore[arg-type]

@@ -987,8 +987,57 @@ def reconstruct_scan(
     return ScanResult(job.index, res, quality, flagged)
 
 
+def assemble_scan(
+    plan: SeriesPlan, job: ScanJob, result: ScanResult
+) -> tuple[tuple[int, int], NDArray[np.complex64]]:
+    """One scan's image on the output grid (background normalised, resampled) and its place.
+
+    Parameters
+    ----------
+    plan : SeriesPlan
+        With the reference's convention (:func:`apply_convention`).
+    job : ScanJob
+        The scan's job in ``plan``.
+    result : ScanResult
+        Its reconstruction.
+
+    Returns
+    -------
+    place : (int, int)
+        Energy and angle index in the stack (angle 0 for an energy series).
+    image : ndarray of shape ``plan.out_shape``, complex64
+
+    Raises
+    ------
+    FormatError
+        A result with non-finite values.
+    """
+    sp = plan.series
+    r = result.result
+    if not (np.all(np.isfinite(r.object)) and np.all(np.isfinite(r.probe))):
+        raise FormatError(job.scan.path or "<scan>", "reconstruction diverged (non-finite values)")
+    energies, angles = plan.energy, plan.angle
+    e_i = int(np.argmin(np.abs(energies - job.scan.energy)))
+    a_i = 0 if angles is None else int(np.argmin(np.abs(angles - float(job.scan.angle or 0.0))))
+    o = r.object
+    if sp.normalize:
+        o = normalize_background(o, r.illumination)
+    if sp.pixel_mode == "native" and sp.pixel_size:
+        o = _resample(
+            o,
+            job.pixel,
+            plan.out_pixel,
+            (
+                int(round(o.shape[0] * job.pixel / plan.out_pixel)),
+                int(round(o.shape[1] * job.pixel / plan.out_pixel)),
+            ),
+        )
+    return (e_i, a_i), np.asarray(_fit(o, plan.out_shape), np.complex64)
+
+
 def assemble_series(
-    plan: SeriesPlan, results: Sequence[ScanResult], *, seconds: float = 0.0
+    plan: SeriesPlan, results: Sequence[ScanResult], *, seconds: float = 0.0,
+    placed: NDArray[np.complex64] | None = None,
 ) -> SeriesResult:
     """Stack the reconstructed scans: background normalised, resampled, fitted to the output grid.
 
@@ -1000,6 +1049,10 @@ def assemble_series(
         One per job, any order.
     seconds : float, optional
         Wall time of the reconstruction, s (``info["seconds"]``).
+    placed : ndarray of shape (E, A, M, N), complex64, optional
+        Every scan's :func:`assemble_scan` image already in its place (a
+        runner that assembles each scan as it arrives and keeps only its
+        probe, errors and positions); the results' objects are then not used.
 
     Returns
     -------
@@ -1022,30 +1075,18 @@ def assemble_series(
     energies, angles = plan.energy, plan.angle
     n_e = len(energies)
     n_a = 1 if angles is None else len(angles)
-    out = np.ones((n_e, n_a, *plan.out_shape), np.complex64)
+    if placed is None:
+        out = np.ones((n_e, n_a, *plan.out_shape), np.complex64)
+    else:
+        out = placed
     native = np.zeros((n_e, n_a))
     for j in plan.jobs:
-        r = by_index[j.index].result
-        if not (np.all(np.isfinite(r.object)) and np.all(np.isfinite(r.probe))):
-            raise FormatError(
-                j.scan.path or "<scan>", "reconstruction diverged (non-finite values)"
-            )
-        e_i = int(np.argmin(np.abs(energies - j.scan.energy)))
-        a_i = 0 if angles is None else int(np.argmin(np.abs(angles - float(j.scan.angle or 0.0))))
-        o = r.object
-        if sp.normalize:
-            o = normalize_background(o, r.illumination)
-        if sp.pixel_mode == "native" and sp.pixel_size:
-            o = _resample(
-                o,
-                j.pixel,
-                plan.out_pixel,
-                (
-                    int(round(o.shape[0] * j.pixel / plan.out_pixel)),
-                    int(round(o.shape[1] * j.pixel / plan.out_pixel)),
-                ),
-            )
-        out[e_i, a_i] = _fit(o, plan.out_shape)
+        if placed is None:
+            (e_i, a_i), image = assemble_scan(plan, j, by_index[j.index])
+            out[e_i, a_i] = image
+        else:
+            e_i = int(np.argmin(np.abs(energies - j.scan.energy)))
+            a_i = 0 if angles is None else int(np.argmin(np.abs(angles - float(j.scan.angle or 0.0))))
         native[e_i, a_i] = j.pixel
     if sp.pixel_mode == "native" and sp.pixel_size:
         pix = np.full(n_e, plan.out_pixel)
@@ -1253,6 +1294,7 @@ __all__ = [
     "SeriesPlan",
     "SeriesResult",
     "apply_convention",
+    "assemble_scan",
     "assemble_series",
     "plan_series",
     "reconstruct_reference",

@@ -12,8 +12,10 @@ from ptyxanes.tomo.alignment import (
 from ptyxanes.tomo.projector import ParallelProjector, parallel_projector
 from ptyxanes.tomo.reconstruct import center_projections, fbp, sirt
 from ptyxanes.tomo.series import (
+    EnergyAlignment,
     EnergySeriesVolumes,
     EnergyVolume,
+    align_energy,
     attenuation_line_integrals,
     auto_sirt,
     check_volume,
@@ -27,10 +29,12 @@ from ptyxanes.tomo.series import (
 )
 
 __all__ = [
+    "EnergyAlignment",
     "EnergySeriesVolumes",
     "EnergyVolume",
     "ParallelProjector",
     "TiltAlignment",
+    "align_energy",
     "align_tilt_series",
     "attenuation_line_integrals",
     "check_volume",

@@ -247,17 +247,118 @@ def reconstruct_energy(
     control = control or Control()
     if algorithm not in ("auto", "sirt", "fbp"):
         raise ValueError(f"algorithm must be 'auto', 'sirt' or 'fbp', got {algorithm!r}")
+    prep = yield from sub_progress(
+        align_energy(projections, angles, index=index, count=count, align=align, center=center,
+                     max_outer=max_outer, control=control),
+        0, 1, 3, "align")
+    aligned = prep.aligned(projections)
+    c = prep.sirt_center
+    if algorithm == "fbp":
+        vol = fbp(aligned, angles, center=c)
+        method = "FBP"
+        yield Progress(3, 3, f"FBP energy {index + 1}", "tomo")
+    else:
+        from_fbp, its = (False, iterations) if algorithm == "sirt" else auto_sirt(
+            aligned.shape, iterations)
+        initial = np.clip(fbp(aligned, angles, center=c), 0, None) if from_fbp else None
+        method = f"FBP + SIRT {its}" if from_fbp else f"SIRT {its}"
+        if from_fbp:
+            logger.info("%s: SIRT started from the FBP, %d iterations (%d angles x %d rows x "
+                        "%d columns; algorithm 'sirt' for plain SIRT)", prep.where, its,
+                        *aligned.shape)
+        vol = yield from sub_progress(
+            sirt(aligned, angles, iterations=its, center=c, initial=initial, control=control),
+            1, 2, 3, "tomo")
+    check_volume(vol, projections, prep.where)
+    return EnergyVolume(vol, prep.alignment, prep.center, prep.notes, method)
+
+@dataclass(frozen=True)
+class EnergyAlignment:
+    """How the projections of one energy go into its reconstruction (:func:`align_energy`).
+
+    Parameters
+    ----------
+    alignment : TiltAlignment or None
+        The tilt-series alignment (None when not aligned).
+    shifts : ndarray of shape (A, 2) or None
+        The (row, col) shifts applied to the projections before the
+        reconstruction, pixels (None: none).
+    sirt_center : float
+        Rotation-axis column given to the reconstruction, pixels (the found or
+        given axis; after an alignment, the detector centre moved by the mean
+        column shift, which the reconstruction pads for instead of cutting).
+    center : float
+        Rotation-axis column of the input projections, pixels (given or found).
+    notes : tuple of str
+        What the alignment skipped or discarded, prefixed with the energy.
+    where : str
+        The energy as named in messages (``"energy 3 of 11"``).
+    """
+
+    alignment: TiltAlignment | None
+    shifts: NDArray[np.float64] | None
+    sirt_center: float
+    center: float
+    notes: tuple[str, ...]
+    where: str
+
+    def aligned(self, projections: NDArray[np.floating]) -> NDArray[np.floating]:
+        """The projections the reconstruction starts from (shifted when aligned).
+
+        Parameters
+        ----------
+        projections : ndarray of shape (A, M, N)
+            The energy's line integrals, as given to :func:`align_energy`.
+
+        Returns
+        -------
+        aligned : ndarray of shape (A, M, N)
+            Every row depends on the rows of ``projections`` (vertical shifts):
+            shift the whole tilt series before taking a slab of rows.
+        """
+        if self.shifts is None:
+            return projections
+        return shift_projections(projections, self.shifts)
+
+
+def align_energy(
+    projections: NDArray[np.floating],
+    angles: NDArray[np.floating],
+    *,
+    index: int = 0,
+    count: int = 1,
+    align: bool = True,
+    center: float | None = None,
+    max_outer: int = 10,
+    control: Control | None = None,
+) -> Generator[Progress, None, EnergyAlignment]:
+    """Align the tilt series of one energy, or find its rotation axis (first step of :func:`reconstruct_energy`).
+
+    Parameters
+    ----------
+    projections : ndarray of shape (A, M, N)
+        Line integrals of this energy.
+    angles : ndarray of shape (A,)
+        Degrees.
+    index, count, align, center, max_outer, control
+        See :func:`reconstruct_energy`.
+
+    Returns
+    -------
+    prep : EnergyAlignment
+
+    Raises
+    ------
+    ValueError
+        An alignment that moves most of the projected mass out of the field.
+    """
+    control = control or Control()
     proj = projections
     where = f"energy {index + 1} of {count}" if count > 1 else "the tilt series"
     notes: list[str] = []
     if align:
-        al = yield from sub_progress(
-            align_tilt_series(proj, angles, center=center, max_outer=max_outer, control=control),
-            0,
-            1,
-            3,
-            "align",
-        )
+        al = yield from align_tilt_series(proj, angles, center=center, max_outer=max_outer,
+                                          control=control)
         kept = mass_kept(proj, al.shifts)
         if kept < 0.5:
             raise ValueError(
@@ -270,36 +371,13 @@ def reconstruct_energy(
         jitter = np.array(al.shifts, dtype=float)
         axis_shift = float(jitter[:, 1].mean())
         jitter[:, 1] -= axis_shift
-        aligned = shift_projections(proj, jitter)
         c = (proj.shape[2] - 1) / 2 - axis_shift
-        found = float(al.center)
-    else:
-        c = find_rotation_center(proj, angles) if center is None else float(center)
-        if center is None:
-            logger.info("%s: rotation axis found at column %.2f", where, c)
-        al, aligned = None, proj
-        found = float(c)
-    if algorithm == "fbp":
-        vol = fbp(aligned, angles, center=c)
-        method = "FBP"
-        yield Progress(3, 3, f"FBP energy {index + 1}", "tomo")
-    else:
-        from_fbp, its = (False, iterations) if algorithm == "sirt" else auto_sirt(
-            aligned.shape, iterations)
-        initial = np.clip(fbp(aligned, angles, center=c), 0, None) if from_fbp else None
-        method = f"FBP + SIRT {its}" if from_fbp else f"SIRT {its}"
-        if from_fbp:
-            logger.info("%s: SIRT started from the FBP, %d iterations (%d angles x %d rows x "
-                        "%d columns; algorithm 'sirt' for plain SIRT)", where, its, *aligned.shape)
-        vol = yield from sub_progress(
-            sirt(aligned, angles, iterations=its, center=c, initial=initial, control=control),
-            1,
-            2,
-            3,
-            "tomo",
-        )
-    check_volume(vol, proj, where)
-    return EnergyVolume(vol, al, found, tuple(notes), method)
+        return EnergyAlignment(al, jitter, c, float(al.center), tuple(notes), where)
+    c = find_rotation_center(proj, angles) if center is None else float(center)
+    if center is None:
+        logger.info("%s: rotation axis found at column %.2f", where, c)
+    yield Progress(1, 1, "rotation axis", "align")
+    return EnergyAlignment(None, None, float(c), float(c), (), where)
 
 
 def combine_energy_volumes(

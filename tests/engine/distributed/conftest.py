@@ -25,6 +25,12 @@ def twin3d(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def twin2d(tmp_path_factory):
+    """The tiny 2D twin as CXI scans (18 energies)."""
+    return simulate("2d", "tiny", 200, "cxi", tmp_path_factory.mktemp("d2") / "twin", seed=3)
+
+
+@pytest.fixture(scope="session")
 def inproc3d(twin3d, tmp_path_factory):
     """The in-process 3D pipeline's project (the reference every distributed run must equal)."""
     out = tmp_path_factory.mktemp("ref3") / "ref.h5"

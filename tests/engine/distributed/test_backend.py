@@ -107,3 +107,20 @@ def test_lost_scheduler_names_the_checkpoint(twin3d, tmp_path):
         client.close()
         with contextlib.suppress(Exception):  # its worker thread may still be in a SIRT
             cluster.close(timeout=2)
+
+
+def test_slab_bounds_cover_every_row_once_in_slabs_of_at_least_four():
+    """SIRT slabs: contiguous, disjoint, all rows; >= MIN_SLAB_ROWS rows (one slab if fewer)."""
+    from ptyxanes.distributed.runner import MIN_SLAB_ROWS, slab_bounds
+
+    for rows in (1, 3, 4, 7, 8, 26, 100, 375):
+        for want in (1, 4, 5, 16, 1000):
+            slabs = slab_bounds(rows, want)
+            assert slabs[0][0] == 0 and slabs[-1][1] == rows
+            assert all(a[1] == b[0] for a, b in zip(slabs[:-1], slabs[1:], strict=True))
+            sizes = [b - a for a, b in slabs]
+            assert min(sizes) >= min(rows, MIN_SLAB_ROWS)
+            assert max(sizes) <= max(want, MIN_SLAB_ROWS) + 1 or len(slabs) == 1
+    assert len(slab_bounds(375, 16)) == 24
+    with pytest.raises(ValueError, match="slab_rows"):
+        slab_bounds(10, 0)

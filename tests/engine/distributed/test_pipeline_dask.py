@@ -11,17 +11,17 @@ from _compare import PARAMS_2D, PARAMS_3D, assert_same_project
 
 from ptyxanes.cli import main
 from ptyxanes.distributed import CheckpointStore, RunStats, run_pipeline_distributed
+from ptyxanes.distributed.runner import TOMO_SLAB_ROWS, slab_bounds
 from ptyxanes.io.project import load_project
 from ptyxanes.pipeline import run_pipeline
 from ptyxanes.progress import Cancelled, Control, run_sync
-from ptyxanes.simulate.twin import run as simulate
 from ptyxanes.xanes import fit_stack
 from ptyxanes.xanes.results import result_maps
 
 
 @pytest.mark.slow
 def test_3d_via_cli_on_existing_scheduler_equals_in_process(client, twin3d, inproc3d, tmp_path):
-    """`ptyxanes pipeline 3d --scheduler ADDRESS`: one task per energy, same volumes and maps."""
+    """`ptyxanes pipeline 3d --scheduler ADDRESS`: SIRT per slab of rows, same volumes and maps."""
     out, ckpt = tmp_path / "dask.h5", tmp_path / "ckpt"
     code = main(["pipeline", "3d", str(twin3d.outdir / "stack.nxs"), "-o", str(out), "-q",
                  "--sirt-iterations", "10", "--config", str(_toml(tmp_path, "tomo",
@@ -31,9 +31,13 @@ def test_3d_via_cli_on_existing_scheduler_equals_in_process(client, twin3d, inpr
     got = load_project(out, lazy=False)
     assert_same_project(inproc3d, got)
     assert np.isfinite(got.maps["oxidation_state"].data).sum() > 100
-    # one checkpoint per energy (tomo) and per fit block (2 passes), kept as asked
+    # one checkpoint per energy's alignment, per slab of rows (SIRT) and per fit block
     keys = CheckpointStore(ckpt).keys()
-    assert sum(k.startswith("tomo-") for k in keys) == len(inproc3d.stacks["volumes"].energy)
+    n_e, rows = inproc3d.stacks["volumes"].data.shape[:3:2]
+    slabs = len(slab_bounds(rows, TOMO_SLAB_ROWS))
+    assert slabs >= 2
+    assert sum(k.startswith("tomoalign-") for k in keys) == n_e
+    assert sum(k.startswith("tomo-") for k in keys) == n_e * slabs
     assert any(k.startswith("fit-") for k in keys)
 
 
@@ -44,22 +48,29 @@ def _toml(folder, table, **values):
 
 
 @pytest.mark.slow
-def test_2d_from_cxi_scans_equals_in_process(client, tmp_path):
-    """One task per scan (reference scan first, the others warm-started), then the fit."""
-    twin = simulate("2d", "tiny", 200, "cxi", tmp_path / "twin", seed=3)
+def test_2d_from_cxi_scans_equals_in_process(client, twin2d, tmp_path):
+    """One task per scan (reference scan first, the others warm-started), per energy
+    (registration), per block (fit)."""
+    twin = twin2d
     ref = run_sync(run_pipeline("2d", twin.outdir, tmp_path / "ref.h5", PARAMS_2D))
     stats = RunStats()
     got = run_sync(run_pipeline_distributed("2d", twin.outdir, tmp_path / "dask.h5", PARAMS_2D,
                                             client=client, stats=stats))
     assert_same_project(ref, got)
     assert stats.computed["reconstruct"] == len(twin.data) == 18
+    # shift and residual per energy but the reference's shift, shifted image per energy
+    assert stats.computed["align"] == 3 * 18 - 1
+    _only_small_arguments(stats, ("reconstruct", "align", "fit"))
     assert not (tmp_path / "dask.h5.checkpoint").exists()  # default checkpoint removed
     assert_same_project(ref, load_project(tmp_path / "dask.h5", lazy=False))
 
 
 @pytest.mark.slow
 def test_killed_worker_gives_complete_equal_result(client, twin3d, inproc3d, tmp_path):
-    """SIGKILL one worker process while it runs a task: its tasks run again elsewhere."""
+    """SIGKILL one worker process while it runs a task: its tasks run again elsewhere.
+
+    With ``slab_rows=None``: one tomography task per energy (SIRT and alignment together).
+    """
     pids_before = set(client.run(os.getpid).values())
     killed: list[int] = []
 
@@ -75,17 +86,31 @@ def test_killed_worker_gives_complete_equal_result(client, twin3d, inproc3d, tmp
     stats = RunStats()
     got = run_sync(run_pipeline_distributed("3d", twin3d.outdir / "stack.nxs",
                                             tmp_path / "dask.h5", PARAMS_3D, client=client,
-                                            stats=stats), kill_busy_worker)
+                                            stats=stats, slab_rows=None), kill_busy_worker)
     assert killed and killed[0] in pids_before
     assert_same_project(inproc3d, got)
     n_e = len(inproc3d.stacks["volumes"].energy)
     assert stats.computed["tomo"] == n_e and stats.skipped["tomo"] == 0
     assert killed[0] not in set(client.run(os.getpid).values())  # (its nanny restarts it)
+    _only_small_arguments(stats, ("tomo", "fit"))
+
+
+def _only_small_arguments(stats, stages):
+    """Tasks get paths and parameters: the workers read the data from the files themselves.
+
+    A scan task carries the reference state (its probe and object, ~0.2 MB
+    here), less than the scan's own frames (100 × 64² float32 = 1.6 MB); a fit
+    task its plan (energies, calibration); the others a few hundred bytes.
+    """
+    limits = {"reconstruct": 1_000_000, "fit": 100_000}
+    for stage in stages:
+        assert 0 < stats.largest_arguments[stage] < limits.get(stage, 5_000), \
+            (stage, stats.largest_arguments)
 
 
 @pytest.mark.slow
 def test_interrupted_run_resumes_and_skips_finished_tasks(client, twin3d, inproc3d, tmp_path):
-    """Cancel after a few energies; the second run loads them and computes only the rest.
+    """Cancel after a few SIRT slabs; the second run loads them and computes only the rest.
 
     The fit runs in blocks of 2 000 spectra; the maps equal the in-process
     fit of the same volumes with the same chunks and the pipeline's mask.
@@ -107,9 +132,13 @@ def test_interrupted_run_resumes_and_skips_finished_tasks(client, twin3d, inproc
     second = RunStats()
     got = run_sync(run_pipeline_distributed("3d", src, out, PARAMS_3D, client=client,
                                             checkpoint=ckpt, stats=second, chunk_spectra=2000))
-    n_e = len(inproc3d.stacks["volumes"].energy)
+    n_e, rows = inproc3d.stacks["volumes"].data.shape[:3:2]
+    n_slabs = n_e * len(slab_bounds(rows, TOMO_SLAB_ROWS))
+    assert second.skipped["tomo-align"] == n_e  # every alignment finished before any slab
+    assert second.computed["tomo-align"] == 0
     assert second.skipped["tomo"] == len(stored)
-    assert second.computed["tomo"] == n_e - len(stored)
+    assert second.computed["tomo"] == n_slabs - len(stored)
+    _only_small_arguments(first, ("tomo-align", "tomo"))
     assert second.computed["fit"] >= 4  # two passes over >= 2 blocks
     np.testing.assert_array_equal(got.stacks["volumes"].data, inproc3d.stacks["volumes"].data)
     # in-process fit of the same volumes in the same 2 000-spectrum chunks
@@ -148,7 +177,7 @@ def test_fit_cli_on_workers_equals_in_process(client, inproc3d, tmp_path):
 
 @pytest.mark.slow
 def test_tomo_cli_on_workers_equals_in_process(client, twin3d, tmp_path, capsys):
-    """`ptyxanes tomo --scheduler`: one task per energy; volumes, alignment and centres identical."""
+    """`ptyxanes tomo --scheduler`: alignment per energy, SIRT per slab; all outputs identical."""
     import h5py
 
     common = ["tomo", str(twin3d.outdir / "stack.nxs"), "-q", "--iterations", "10",
