@@ -372,7 +372,8 @@ class TomoParams:
         Rescale every projection to this pixel size, m; None keeps it (the
         coarsest when energies differ).
     algorithm : {"sirt", "fbp", "auto"}
-        ``"auto"``: SIRT from the FBP on wide slices (:func:`ptyxanes.tomo.auto_sirt`).
+        ``"auto"`` (default): plain SIRT, or SIRT from the FBP on wide slices
+        (:func:`ptyxanes.tomo.auto_sirt`).
     iterations : int
         SIRT iterations per energy.
     align : bool
@@ -384,7 +385,7 @@ class TomoParams:
     """
 
     pixel_size: float | None = None
-    algorithm: Literal["sirt", "fbp", "auto"] = "sirt"
+    algorithm: Literal["sirt", "fbp", "auto"] = "auto"
     iterations: int = 200
     align: bool = True
     center: float | None = None

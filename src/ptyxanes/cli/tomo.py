@@ -12,6 +12,7 @@ import numpy as np
 
 from ptyxanes.cli._compute import add_compute_options, tomo_runner
 from ptyxanes.io.stack import ImageStack
+from ptyxanes.stages import TomoParams
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="SIRT iterations (default 200; with --algorithm auto, fewer on wide slices)",
     )
     p.add_argument(
-        "--algorithm", choices=("auto", "sirt", "fbp"), default="auto",
+        "--algorithm", choices=("auto", "sirt", "fbp"), default=TomoParams().algorithm,
         help="reconstruction: sirt (from zero), fbp, or auto (default): plain SIRT when "
         "angles x columns^2 x rows x iterations is at most 1.5e9, otherwise SIRT started from "
         "the FBP with as many iterations as that allows (at least 10; the 640-column TomoPy "

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ptyxanes import stages
 from ptyxanes.distributed import tasks
 from ptyxanes.distributed.backend import ComputeBackend, SchedulerLost, dashboard_link
 from ptyxanes.distributed.checkpoint import CheckpointStore, file_signature, task_hash
@@ -370,13 +371,15 @@ def _tomo_slabs(
     """
     from dataclasses import replace as dc_replace
 
-    from ptyxanes.tomo import check_volume
+    from ptyxanes.tomo import auto_sirt, check_volume
 
     n_e = stack.n_energies
     slabs = slab_bounds(rows, slab_rows)  # for the progress only: rescaling may change the rows
     total = float(n_e + 1)
     align_kw = {k: per_energy[k] for k in ("align", "center", "max_outer") if k in per_energy}
-    iterations = int(per_energy.get("iterations", 200))
+    defaults = stages.TomoParams()
+    iterations = int(per_energy.get("iterations", defaults.iterations))
+    algorithm = per_energy.get("algorithm", defaults.algorithm)
     first = []
     for e in range(n_e):
         key = f"tomoalign-{e:04d}-" + task_hash(sig, e, float(ps[e]), pixel_size, align_kw)
@@ -386,25 +389,29 @@ def _tomo_slabs(
     share = n_e / (1.0 + len(slabs))  # the alignment's share of the energies' progress
     got = yield from sub_progress(s.run("tomo-align", first), 0, share, total, "align")
     preps = [got[t.key] for t in first]
-    second, per_energy_slabs = [], []
+    second, per_energy_slabs, methods = [], [], []
     for e, (t, prep) in enumerate(zip(first, preps, strict=True)):
         c = float(prep["sirt_center"])
+        # as reconstruct_energy decides it, from this energy's (rescaled) projections
+        from_fbp, its = (False, iterations) if algorithm == "sirt" else auto_sirt(
+            (int(prep["shape"][0]), int(prep["shape"][1]), int(prep["shape"][2])), iterations)
+        methods.append(f"FBP + SIRT {its}" if from_fbp else f"SIRT {its}")
         shifts = prep.get("applied_shifts")
         mine = slab_bounds(int(prep["rows"]), slab_rows)  # rows after the rescaling
         per_energy_slabs.append(len(mine))
         for r0, r1 in mine:
-            key = f"tomo-{e:04d}-{r0:05d}-" + task_hash(t.key, r0, r1, iterations)
+            key = f"tomo-{e:04d}-{r0:05d}-" + task_hash(t.key, r0, r1, its, from_fbp)
             second.append(_Task(key, tasks.tomo_slab,
                                 (str(stack_path), e, float(ps[e]), pixel_size, (r0, r1),
-                                 shifts, None if np.isnan(c) else c, iterations),
+                                 shifts, None if np.isnan(c) else c, its, from_fbp),
                                 f"{t.label} rows {r0}-{r1 - 1}"))
     got = yield from sub_progress(s.run("tomo", second), share, n_e - share, total, "tomo")
     energies, start = [], 0
-    for prep, count in zip(preps, per_energy_slabs, strict=True):
+    for prep, count, method in zip(preps, per_energy_slabs, methods, strict=True):
         vol = np.concatenate([got[t.key]["volume"] for t in second[start:start + count]], axis=1)
         start += count
         check_volume(vol, prep["mass"][:, None, None], str(prep["where"]))
-        energies.append(dc_replace(tasks.energy_volume(prep), volume=vol))
+        energies.append(dc_replace(tasks.energy_volume(prep), volume=vol, method=method))
     return energies
 
 
@@ -421,7 +428,7 @@ def _tomo(
     if not stack.is_3d or stack.angle is None:
         raise ValueError(f"the 3D pipeline needs an (energy, angle, row, col) tilt series, got "
                          f"shape {tuple(stack.data.shape)}")
-    if tomo.get("algorithm", "sirt") not in ("auto", "sirt", "fbp"):
+    if tomo.get("algorithm", stages.TomoParams().algorithm) not in ("auto", "sirt", "fbp"):
         raise ValueError(
             f"algorithm must be 'auto', 'sirt' or 'fbp', got {tomo.get('algorithm')!r}")
     ps = np.asarray(stack.pixel_size, dtype=float)
@@ -431,7 +438,8 @@ def _tomo(
     sig = file_signature(stack_path)
     n_e = stack.n_energies
     rows = int(stack.data.shape[2])
-    if per_energy.get("algorithm", "sirt") == "sirt" and slab_rows is not None:
+    if per_energy.get("algorithm", stages.TomoParams().algorithm) in ("sirt", "auto") \
+            and slab_rows is not None:
         energies = yield from _tomo_slabs(s, stack_path, stack, sig, ps, pixel_size, per_energy,
                                           slab_rows, rows)
         total = float(n_e + 1)

@@ -376,7 +376,7 @@ def tomo_align(
         :func:`energy_volume_arrays` of the alignment (an empty ``volume``),
         ``sirt_center`` (NaN: the aligned projections are centred),
         ``applied_shifts`` (when the projections are shifted), ``where``,
-        ``rows`` and ``mass``: the total of every projection the volume check
+        ``rows``, ``shape`` (A, M, N) and ``mass``: the total of every projection the volume check
         compares with (float64, shape (A,)).
 
     Raises
@@ -398,6 +398,7 @@ def tomo_align(
         out["applied_shifts"] = np.asarray(prep.shifts, np.float64)
     out["where"] = np.asarray(prep.where)
     out["rows"] = np.asarray(proj.shape[1])
+    out["shape"] = np.asarray(proj.shape)
     out["mass"] = np.asarray(checked, dtype=np.float64).sum(axis=(1, 2))
     return out
 
@@ -413,6 +414,7 @@ def tomo_slab(
     shifts: NDArray[np.float64] | None,
     sirt_center: float | None,
     iterations: int,
+    from_fbp: bool = False,
 ) -> dict[str, NDArray[Any]]:
     """SIRT of one slab of detector rows of one energy (:func:`ptyxanes.tomo.sirt`).
 
@@ -438,19 +440,25 @@ def tomo_slab(
         Rotation-axis column given to SIRT, pixels.
     iterations : int
 
+    from_fbp : bool, optional
+        Start SIRT from the non-negative part of the slab's FBP (``algorithm
+        "auto"`` on wide slices, :func:`ptyxanes.tomo.auto_sirt`); the FBP is
+        per slice too, so the slab still equals the same rows of the whole.
+
     Returns
     -------
     arrays : dict
         ``volume`` (P, rows[1] - rows[0], N), float32.
     """
-    from ptyxanes.tomo import shift_projections, sirt
+    from ptyxanes.tomo import fbp, shift_projections, sirt
 
     proj, angles, _ = _energy_projections(stack_path, energy_index, from_pixel, to_pixel)
     if shifts is not None:
         proj = shift_projections(proj, shifts)
     slab = np.ascontiguousarray(proj[:, rows[0]:rows[1]])
     del proj
-    vol = run_sync(sirt(slab, angles, iterations=iterations, center=sirt_center),
+    initial = np.clip(fbp(slab, angles, center=sirt_center), 0, None) if from_fbp else None
+    vol = run_sync(sirt(slab, angles, iterations=iterations, center=sirt_center, initial=initial),
                    reporter(task))
     return {"volume": vol}
 

@@ -124,3 +124,34 @@ def test_slab_bounds_cover_every_row_once_in_slabs_of_at_least_four():
     assert len(slab_bounds(375, 16)) == 24
     with pytest.raises(ValueError, match="slab_rows"):
         slab_bounds(10, 0)
+
+
+def test_fbp_started_slabs_equal_the_rows_of_the_whole_energy(twin3d, monkeypatch):
+    """``algorithm="auto"`` on wide slices (SIRT from the FBP): the alignment task and the
+    slab tasks, joined, equal the in-process reconstruction of the energy bit for bit."""
+    from ptyxanes.distributed import tasks
+    from ptyxanes.distributed.runner import slab_bounds
+    from ptyxanes.io.nexus import read_stack
+    from ptyxanes.progress import run_sync
+    from ptyxanes.tomo import auto_sirt, energy_line_integrals, reconstruct_energy
+    from ptyxanes.tomo import series as tomo_series
+
+    path = twin3d.outdir / "stack.nxs"
+    stack = read_stack(path)
+    pixel = float(np.asarray(stack.pixel_size).ravel()[0])
+    proj = energy_line_integrals(np.asarray(stack.data[0]), stack.kind, pixel, None)
+    angles = np.asarray(stack.angle, dtype=float)
+    # a small work budget makes this tiny series "wide": FBP, then a few SIRT iterations
+    monkeypatch.setattr(tomo_series, "SIRT_WORK_BUDGET", 20 * float(np.prod(proj.shape)) * proj.shape[2])
+    from_fbp, its = auto_sirt(proj.shape, 40)
+    assert from_fbp and its < 40
+    whole = run_sync(reconstruct_energy(proj, angles, algorithm="auto", iterations=40,
+                                        align=False))
+    assert whole.method == f"FBP + SIRT {its}"
+    prep = tasks.tomo_align("t", str(path), 0, pixel, None, {"align": False})
+    assert tuple(prep["shape"]) == proj.shape
+    slabs = [tasks.tomo_slab("t", str(path), 0, pixel, None, rows, None,
+                             float(prep["sirt_center"]), its, True)["volume"]
+             for rows in slab_bounds(proj.shape[1], 4)]
+    assert len(slabs) >= 2
+    np.testing.assert_array_equal(np.concatenate(slabs, axis=1), whole.volume)
