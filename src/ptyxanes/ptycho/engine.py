@@ -10,7 +10,10 @@ holds the probe power) of a group do not overlap; the exit waves of a group go
 through the FFTs together and their object updates touch disjoint pixels, so a
 group update equals the sequential ePIE updates of its members (apart from the
 negligible probe power outside the support box). The probe update of a group
-is the mean of its members' ePIE probe updates.
+is the mean of its members' ePIE probe updates. Groups are formed first-fit in
+scan order, which packs the positions on near-regular lattices (on a dense
+raster about 1.5x larger groups than a random visiting order, hence fewer,
+larger FFT batches); the group order is random in every iteration.
 
 On the CPU a group is cut into one chunk per worker thread; each thread runs
 exit waves, FFT, modulus constraint, inverse FFT and the update kernel on its
@@ -451,7 +454,7 @@ def reconstruct(
     sup = min(sup, h, w)
     r0, c0 = (h - sup) // 2, (w - sup) // 2
     rng = np.random.default_rng(params.seed)
-    groups = group_positions(corners + [r0, c0], sup, rng)
+    groups = group_positions(corners + [r0, c0], sup)
     logger.debug("%s%d positions in %d groups (support %d px)", label, n_pos, len(groups), sup)
     fwd, inv = _fft_pair(xp, params.workers)
     Ob = xp.asarray(o)
@@ -555,7 +558,7 @@ def reconstruct(
                 )
                 corners[ok] = newc[ok]
                 shifts[ok] -= step[ok]
-                groups = group_positions(corners + [r0, c0], sup, rng)
+                groups = group_positions(corners + [r0, c0], sup)
         errors.append(err / max(denom_meas, 1e-30))
         it_seconds.append(time.monotonic() - t_it)
         it_cpu.append(time.process_time() - c_it)
