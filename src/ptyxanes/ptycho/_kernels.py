@@ -26,13 +26,11 @@ def exit_waves(
     rows: np.ndarray,
     cols: np.ndarray,
     psi: np.ndarray,
-    patches: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    """Object patches and exit waves ``psi[b, k] = P_k O_b`` of a batch.
+    """Exit waves ``psi[b, k] = P_k O_b`` of a batch.
 
     ``ob`` (M, N) complex64 object; ``probe`` (Bp, K, H, W), Bp = 1 or B;
-    ``rows``, ``cols`` (B,) window corners; ``psi`` (B, K, H, W) and ``patches``
-    (B, H, W) are written.
+    ``rows``, ``cols`` (B,) window corners; ``psi`` (B, K, H, W) is written.
     """
     nb_, nk, h, w = psi.shape
     for b in range(nb_):
@@ -41,14 +39,11 @@ def exit_waves(
         c = cols[b]
         for i in range(h):
             orow = ob[r + i, c : c + w]
-            prow = patches[b, i]
-            for j in range(w):
-                prow[j] = orow[j]
             for k in range(nk):
                 src = probe[pb, k, i]
                 dst = psi[b, k, i]
                 for j in range(w):
-                    dst[j] = src[j] * prow[j]
+                    dst[j] = src[j] * orow[j]
 
 
 @nb.njit(**_JIT)
@@ -95,7 +90,10 @@ def modulus_constraint(
 @nb.njit(**_JIT)
 def object_probe_update(
     new: np.ndarray,
-    patches: np.ndarray,
+    ob: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    inc: np.ndarray,
     probe: np.ndarray,
     obj_coef: np.ndarray,
     num_p: np.ndarray,
@@ -103,16 +101,18 @@ def object_probe_update(
     o2sum: np.ndarray,
     omax: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    """Object increment in place of ``patches``; accumulate the probe numerator.
+    """Object increments into ``inc``; accumulate the probe numerator.
 
-    ``new`` (B, K, H, W): the corrected exit waves; ``patches`` (B, H, W) object
-    patches (replaced by the object increment); ``probe`` (Bp, K, H, W) with
+    ``new`` (B, K, H, W): the corrected exit waves; ``ob`` (M, N) the object
+    (read only: the windows at ``rows``, ``cols``, as the exit waves saw them);
+    ``inc`` (B, H, W) receives the object increments; ``probe`` (Bp, K, H, W) with
     Bp = 1 (one probe) or B (a sub-pixel shifted probe per position);
     ``obj_coef`` (Bc, H, W), Bc = 1 or B: the per-pixel object step (ePIE
     ``alpha / max|P|^2``, rPIE ``1 / ((1 - alpha)|P|^2 + alpha max|P|^2)``);
     ``num_p`` (Bn, K, H, W), Bn = 1 or B, += ``conj(O_b) dpsi_b`` (summed over b
-    when Bn = 1); ``o2sum`` (H, W) += ``sum_b |O_b|^2`` and ``omax`` (B,) =
-    ``max |O_b|^2`` of the patches before the update (for the probe step).
+    when Bn = 1); ``o2sum`` (H, W) += ``sum_b |O_b|^2`` (skipped when it has no
+    rows: ePIE does not use it) and ``omax`` (B,) = ``max |O_b|^2`` of the windows
+    (for the probe step).
     """
     nb_, nk, h, w = new.shape
     acc = np.empty(w, np.complex64)
@@ -121,8 +121,10 @@ def object_probe_update(
         nbi = b if num_p.shape[0] > 1 else 0
         cb = b if obj_coef.shape[0] > 1 else 0
         mx = np.float32(0.0)
+        r = rows[b]
+        c = cols[b]
         for i in range(h):
-            orow = patches[b, i]
+            orow = ob[r + i, c : c + w]
             for j in range(w):
                 acc[j] = 0.0
             for k in range(nk):
@@ -141,15 +143,21 @@ def object_probe_update(
                         p = prow[j]
                         acc[j] += p.conjugate() * (nrow[j] - p * orow[j])
             if do_probe:
-                srow = o2sum[i]
-                for j in range(w):
-                    o = orow[j]
-                    o2 = o.real * o.real + o.imag * o.imag
-                    srow[j] += o2
-                    mx = max(mx, o2)
+                if o2sum.shape[0] > 0:
+                    srow = o2sum[i]
+                    for j in range(w):
+                        o = orow[j]
+                        o2 = o.real * o.real + o.imag * o.imag
+                        srow[j] += o2
+                        mx = max(mx, o2)
+                else:
+                    for j in range(w):
+                        o = orow[j]
+                        mx = max(mx, o.real * o.real + o.imag * o.imag)
             crow = obj_coef[cb, i]
+            irow = inc[b, i]
             for j in range(w):
-                orow[j] = crow[j] * acc[j]
+                irow[j] = crow[j] * acc[j]
         omax[b] = mx
 
 

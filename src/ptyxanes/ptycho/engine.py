@@ -721,7 +721,8 @@ def _group_cpu(
     patches = _buffer(work, "patches", (b, h, w), np.complex64)
     omax = np.zeros(b, np.float32)
     num_p = _buffer(work, "num_p", (b if per_pos else n_chunks, nk, h, w), np.complex64)
-    o2sum = _buffer(work, "o2sum", (n_chunks, h, w), np.float32)
+    # ePIE needs only max|O|^2 (omax); rPIE's probe step uses sum |O|^2
+    o2sum = _buffer(work, "o2sum", (n_chunks, h if algorithm == "rpie" else 0, w), np.float32)
     if update_probe:
         num_p[...] = 0
         o2sum[...] = 0
@@ -731,12 +732,15 @@ def _group_cpu(
         sel = slice(lo, hi)
         pb = pj[sel] if per_pos else pj
         psi = _buffer(work, ("psi", t), (hi - lo, nk, h, w), np.complex64)
-        _kernels.exit_waves(ob, pb, rows[sel], cols[sel], psi, patches[sel])
+        _kernels.exit_waves(ob, pb, rows[sel], cols[sel], psi)
         far = sfft.fft2(psi, norm="ortho", workers=1, overwrite_x=True)
         e = _kernels.modulus_constraint(far, meas, good, midx[sel])
         new = sfft.ifft2(far, norm="ortho", workers=1, overwrite_x=True)
         _kernels.object_probe_update(
             new,
+            ob,
+            rows[sel],
+            cols[sel],
             patches[sel],
             pb,
             cf[sel] if cf.shape[0] > 1 else cf,
