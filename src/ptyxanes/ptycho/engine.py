@@ -103,7 +103,8 @@ class PtychoParams:
     preview_every : int
         Iterations between previews (object, probe) in ``Progress.preview``; 0 = never.
     workers : int
-        ``scipy.fft`` workers.
+        Threads of the CPU path (each group is cut into one chunk per thread,
+        with single-threaded FFTs) and ``scipy.fft`` workers of the other FFTs.
     seed : int
         Random order of the groups.
     gpu : bool
