@@ -10,7 +10,16 @@ holds the probe power) of a group do not overlap; the exit waves of a group go
 through the FFTs together and their object updates touch disjoint pixels, so a
 group update equals the sequential ePIE updates of its members (apart from the
 negligible probe power outside the support box). The probe update of a group
-is the mean of its members' ePIE probe updates.
+is the mean of its members' ePIE probe updates. Groups are formed first-fit in
+scan order, which packs the positions on near-regular lattices (on a dense
+raster about 1.5x larger groups than a random visiting order, hence fewer,
+larger FFT batches); the group order is random in every iteration.
+
+On the CPU a group is cut into one chunk per worker thread; each thread runs
+exit waves, FFT, modulus constraint, inverse FFT and the update kernel on its
+chunk (:mod:`ptyxanes.ptycho._kernels`), so a group costs a single hand-over.
+In the final ``anneal`` fraction of the iterations the object and probe steps
+fall as ``1 / (1 + t)``, which averages out the photon noise of the last updates.
 
 Updates (``dpsi = F^-1[ sqrt(I) Psi / |Psi| ] - psi``, masked detector pixels
 keep the estimated amplitude):
@@ -84,10 +93,18 @@ class PtychoParams:
         each position (Fourier shift; about twice the FFTs per iteration). Off
         (or all positions within 0.02 px of whole pixels): positions are
         rounded to whole pixels.
+    anneal : float
+        Fraction of the iterations, at the end, in which the object and probe
+        steps fall as ``1 / (1 + t)`` (t = 1, 2, ... counts those iterations):
+        the final object is then close to the mean of the last updates, which
+        averages out the photon noise that a constant step keeps stirring up
+        (stochastic-approximation step schedule). 0 keeps the steps constant;
+        not applied to runs under 8 iterations.
     preview_every : int
         Iterations between previews (object, probe) in ``Progress.preview``; 0 = never.
     workers : int
-        ``scipy.fft`` workers.
+        Threads of the CPU path (each group is cut into one chunk per thread,
+        with single-threaded FFTs) and ``scipy.fft`` workers of the other FFTs.
     seed : int
         Random order of the groups.
     gpu : bool
@@ -106,10 +123,23 @@ class PtychoParams:
     refine_positions: bool = False
     refine_start: int = 20
     subpixel: bool = True
+    anneal: float = 0.25
     preview_every: int = 10
     workers: int = 1
     seed: int = 0
     gpu: bool = False
+
+    def step_scale(self, iteration: int) -> float:
+        """Factor of the object and probe steps in 0-based ``iteration`` (see ``anneal``).
+
+        Examples
+        --------
+        >>> [round(PtychoParams(iterations=8, anneal=0.25).step_scale(i), 3) for i in range(5, 8)]
+        [1.0, 0.5, 0.333]
+        """
+        n = int(round(self.anneal * self.iterations)) if self.iterations >= 8 else 0
+        t = iteration - (self.iterations - n) + 1
+        return 1.0 if n <= 0 or t <= 0 else 1.0 / (1.0 + t)
 
     def steps(self) -> tuple[float, float]:
         """(alpha, beta) with the algorithm defaults filled in."""
@@ -425,7 +455,7 @@ def reconstruct(
     sup = min(sup, h, w)
     r0, c0 = (h - sup) // 2, (w - sup) // 2
     rng = np.random.default_rng(params.seed)
-    groups = group_positions(corners + [r0, c0], sup, rng)
+    groups = group_positions(corners + [r0, c0], sup)
     logger.debug("%s%d positions in %d groups (support %d px)", label, n_pos, len(groups), sup)
     fwd, inv = _fft_pair(xp, params.workers)
     Ob = xp.asarray(o)
@@ -437,25 +467,29 @@ def reconstruct(
     refine = params.refine_positions
     shifts = np.zeros((n_pos, 2))
     it_seconds: list[float] = []
+    it_cpu: list[float] = []
+    work: dict[Any, Any] = {}
     for it in range(params.iterations):
         t_it = time.monotonic()
+        c_it = time.process_time()
         control.check()
         if control.should_finish and errors:
             break
         err = 0.0
         update_probe = it >= params.probe_start
+        gamma = params.step_scale(it)
         do_refine = refine and it >= params.refine_start
         fast = xp is np and not do_refine
         if fast:
             # the object step (max|P|^2, rPIE's |P|^2) is refreshed once per iteration
             p2 = (P.real**2 + P.imag**2).sum(axis=0)
-            coef = _obj_coef(params.algorithm, alpha, p2)[None]
+            coef = _obj_coef(params.algorithm, alpha, p2)[None] * np.float32(gamma)
         for gi in rng.permutation(len(groups)):
             idx = groups[gi]
             b = len(idx)
             rc = corners[idx]
             if fast:
-                e, P, coef = _group_cpu(
+                e, P = _group_cpu(
                     Ob,
                     P,
                     meas,
@@ -463,7 +497,6 @@ def reconstruct(
                     idx,
                     rc,
                     (h, w),
-                    (r0, c0, sup),
                     fwd,
                     inv,
                     params.algorithm,
@@ -472,7 +505,9 @@ def reconstruct(
                     update_probe,
                     coef,
                     _ramps(frac[idx], (h, w)) if subpixel else None,
-                    params.workers > 1,
+                    max(1, params.workers),
+                    work,
+                    gamma,
                 )
                 err += e
                 continue
@@ -489,9 +524,9 @@ def reconstruct(
             p2 = (Pj.real**2 + Pj.imag**2).sum(axis=1)  # (1 or B, H, W)
             num_o = (xp.conj(Pj) * dpsi).sum(axis=1)  # (B, H, W)
             if params.algorithm == "epie":
-                new = patches + (alpha / float(p2.max())) * num_o
+                new = patches + (gamma * alpha / float(p2.max())) * num_o
             else:
-                new = patches + num_o / ((1 - alpha) * p2 + alpha * p2.max())
+                new = patches + gamma * num_o / ((1 - alpha) * p2 + alpha * p2.max())
             if do_refine:
                 _refine_step(patches, Pj, dpsi, idx, shifts, xp)
             if update_probe:
@@ -503,10 +538,10 @@ def reconstruct(
                     num_p = inv((fwd(nump_b) * xp.conj(ramp)[:, None]).sum(axis=0))
                 if params.algorithm == "epie":
                     omax = o2.reshape(b, -1).max(axis=1)
-                    P = P + (beta / b) * (num_p / float(omax.mean()))
+                    P = P + (gamma * beta / b) * (num_p / float(omax.mean()))
                 else:
                     den = (1 - beta) * o2.sum(axis=0) + beta * float(o2.max()) * b
-                    P = P + num_p / den
+                    P = P + gamma * num_p / den
             for j, (r, c) in enumerate(rc):
                 Ob[r : r + h, c : c + w] += new[j] - patches[j]
         if params.modes > 1:
@@ -524,9 +559,10 @@ def reconstruct(
                 )
                 corners[ok] = newc[ok]
                 shifts[ok] -= step[ok]
-                groups = group_positions(corners + [r0, c0], sup, rng)
+                groups = group_positions(corners + [r0, c0], sup)
         errors.append(err / max(denom_meas, 1e-30))
         it_seconds.append(time.monotonic() - t_it)
+        it_cpu.append(time.process_time() - c_it)
         preview = None
         if params.preview_every and ((it + 1) % params.preview_every == 0):
             preview = {
@@ -563,6 +599,7 @@ def reconstruct(
             "support": sup,
             "groups": len(groups),
             "iteration_seconds": np.asarray(it_seconds),
+            "iteration_cpu_seconds": np.asarray(it_cpu),
             **info_extra,
         },
     )
@@ -637,7 +674,6 @@ def _group_cpu(
     idx: NDArray[np.intp],
     rc: NDArray[np.int64],
     hw: tuple[int, int],
-    box: tuple[int, int, int],
     fwd: Any,
     inv: Any,
     algorithm: str,
@@ -646,126 +682,119 @@ def _group_cpu(
     update_probe: bool,
     coef: NDArray[np.float32],
     ramp: NDArray[np.complex64] | None = None,
-    split: bool = False,
-) -> tuple[float, NDArray[np.complex64], NDArray[np.float32]]:
-    """One group on the CPU with the fused numba kernels; returns (error, probe, object step).
+    threads: int = 1,
+    work: dict[Any, Any] | None = None,
+    gamma: float = 1.0,
+) -> tuple[float, NDArray[np.complex64]]:
+    """One group on the CPU with the fused numba kernels; returns (error, probe).
 
-    ``split``: run each kernel on the two halves of the group in two threads.
+    The group is cut into ``threads`` chunks of consecutive members; each chunk
+    goes through exit waves, FFT, modulus constraint, inverse FFT and the update
+    kernel in a thread of its own (single-threaded FFTs), so a group costs one
+    hand-over between threads. The object increments are then added in order.
+    ``work`` keeps the buffers between groups (the FFTs run in place);
+    ``gamma`` scales the probe step (and the object step of shifted probes;
+    ``coef`` already holds it).
     """
+    from ptyxanes.ptycho import _kernels
+
     h, w = hw
-    r0, c0, sup = box
     b = len(idx)
-    patches = np.empty((b, h, w), np.complex64)
-    for j, (r, c) in enumerate(rc):
-        patches[j] = ob[r : r + h, c : c + w]
+    nk = P.shape[0]
+    rows = np.ascontiguousarray(rc[:, 0], dtype=np.int64)
+    cols = np.ascontiguousarray(rc[:, 1], dtype=np.int64)
+    midx = np.ascontiguousarray(idx, dtype=np.int64)
     if ramp is None:
         pj = P[None]
         cf = coef
-        num_p = np.zeros((1, *P.shape), np.complex64)
     else:  # the probe shifted by each position's sub-pixel part
         pj = inv(fwd(P.copy())[None] * ramp[:, None])
         p2 = (pj.real**2 + pj.imag**2).sum(axis=1)
         cf = (
-            np.broadcast_to(coef, p2.shape).copy()
+            np.broadcast_to(coef, p2.shape).copy()  # already scaled by gamma
             if algorithm == "epie"
-            else (1.0 / ((1 - alpha) * p2 + alpha * float(p2.max()))).astype(np.float32)
+            else (gamma / ((1 - alpha) * p2 + alpha * float(p2.max()))).astype(np.float32)
         )
-        num_p = np.zeros((b, *P.shape), np.complex64)
-    far = fwd(pj * patches[:, None])
-    err = _modulus(far, meas, good, np.ascontiguousarray(idx, dtype=np.int64), split)
-    new = inv(far)
-    o2sum = np.zeros((h, w), np.float32)
+    per_pos = ramp is not None
+    n_chunks = max(1, min(threads, b))
+    bounds = np.linspace(0, b, n_chunks + 1).round().astype(int)
+    work = {} if work is None else work
+    patches = _buffer(work, "patches", (b, h, w), np.complex64)
     omax = np.zeros(b, np.float32)
-    _update(new, patches, pj, cf, num_p, update_probe, o2sum, omax, split)
+    num_p = _buffer(work, "num_p", (b if per_pos else n_chunks, nk, h, w), np.complex64)
+    # ePIE needs only max|O|^2 (omax); rPIE's probe step uses sum |O|^2
+    o2sum = _buffer(work, "o2sum", (n_chunks, h if algorithm == "rpie" else 0, w), np.float32)
     if update_probe:
-        num_p = num_p[0] if ramp is None else inv((fwd(num_p) * np.conj(ramp)[:, None]).sum(axis=0))
+        num_p[...] = 0
+        o2sum[...] = 0
+
+    def chunk(t: int) -> float:
+        lo, hi = int(bounds[t]), int(bounds[t + 1])
+        sel = slice(lo, hi)
+        pb = pj[sel] if per_pos else pj
+        psi = _buffer(work, ("psi", t), (hi - lo, nk, h, w), np.complex64)
+        _kernels.exit_waves(ob, pb, rows[sel], cols[sel], psi)
+        far = sfft.fft2(psi, norm="ortho", workers=1, overwrite_x=True)
+        e = _kernels.modulus_constraint(far, meas, good, midx[sel])
+        new = sfft.ifft2(far, norm="ortho", workers=1, overwrite_x=True)
+        _kernels.object_probe_update(
+            new,
+            ob,
+            rows[sel],
+            cols[sel],
+            patches[sel],
+            pb,
+            cf[sel] if cf.shape[0] > 1 else cf,
+            num_p[sel] if per_pos else num_p[t : t + 1],
+            update_probe,
+            o2sum[t],
+            omax[sel],
+        )
+        return float(e)
+
+    if n_chunks == 1:
+        err = chunk(0)
+    else:
+        futures = [_pool(n_chunks - 1).submit(chunk, t) for t in range(1, n_chunks)]
+        err = chunk(0)
+        err += sum(f.result() for f in futures)
     # the increments are added over the whole window: members' support boxes are
     # disjoint, so only weak probe tails overlap (no truncation edges in the object)
-    for j, (r, c) in enumerate(rc):
-        ob[r : r + h, c : c + w] += patches[j]
+    _kernels.add_patches(ob, patches, rows, cols)
     if update_probe:
-        if algorithm == "epie":
-            P += np.complex64(beta / (b * float(omax.mean()))) * num_p
+        if per_pos:  # back to the unshifted probe frame
+            nump = inv((fwd(num_p) * np.conj(ramp)[:, None]).sum(axis=0))
         else:
-            den = (1 - beta) * o2sum + beta * float(omax.max()) * b
-            P += num_p / den
-    return float(err), P, coef
+            nump = num_p.sum(axis=0)
+        if algorithm == "epie":
+            P += np.complex64(gamma * beta / (b * float(omax.mean()))) * nump
+        else:
+            den = (1 - beta) * o2sum.sum(axis=0) + beta * float(omax.max()) * b
+            P += np.complex64(gamma) * nump / den
+    return err, P
 
 
-_POOL: cf.ThreadPoolExecutor | None = None
+def _buffer(work: dict[Any, Any], key: Any, shape: tuple[int, ...], dtype: Any) -> Any:
+    """A C-contiguous array of ``shape`` from ``work`` (grown when too small; contents undefined)."""
+    n = int(np.prod(shape))
+    buf = work.get(key)
+    if buf is None or buf.size < n or buf.dtype != dtype:
+        buf = np.empty(max(n, 1), dtype)
+        work[key] = buf
+    return buf[:n].reshape(shape)
 
 
-def _pool() -> cf.ThreadPoolExecutor:
+_POOL: tuple[int, cf.ThreadPoolExecutor] | None = None
+
+
+def _pool(n: int) -> cf.ThreadPoolExecutor:
+    """A thread pool with at least ``n`` workers (kept between calls)."""
     global _POOL
-    if _POOL is None:
-        _POOL = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="ptycho-kernel")
-    return _POOL
-
-
-def _modulus(far: Any, meas: Any, good: Any, idx: Any, split: bool) -> float:
-    """:func:`_kernels.modulus_constraint`, on two threads (halves of the batch) if ``split``."""
-    from ptyxanes.ptycho import _kernels
-
-    b = far.shape[0]
-    if not split or b < 2:
-        return float(_kernels.modulus_constraint(far, meas, good, idx))
-    m = b // 2
-    first = _pool().submit(_kernels.modulus_constraint, far[:m], meas, good, idx[:m])
-    e2 = _kernels.modulus_constraint(far[m:], meas, good, idx[m:])
-    return float(first.result()) + float(e2)
-
-
-def _update(
-    new: Any,
-    patches: Any,
-    pj: Any,
-    coef: Any,
-    num_p: Any,
-    do_probe: bool,
-    o2sum: Any,
-    omax: Any,
-    split: bool,
-) -> None:
-    """:func:`_kernels.object_probe_update`, on two threads (halves of the batch) if ``split``.
-
-    Shared accumulators (one probe numerator, ``o2sum``) get a second copy for the
-    second half, added afterwards.
-    """
-    from ptyxanes.ptycho import _kernels
-
-    b = new.shape[0]
-    if not split or b < 2:
-        _kernels.object_probe_update(new, patches, pj, coef, num_p, do_probe, o2sum, omax)
-        return
-    m = b // 2
-
-    def lo(a: Any) -> Any:
-        return a[:m] if a.shape[0] > 1 else a
-
-    def hi(a: Any) -> Any:
-        return a[m:] if a.shape[0] > 1 else a
-
-    shared = num_p.shape[0] == 1
-    num2 = np.zeros_like(num_p) if shared else num_p[m:]
-    o2 = np.zeros_like(o2sum)
-    first = _pool().submit(
-        _kernels.object_probe_update,
-        new[:m],
-        patches[:m],
-        lo(pj),
-        lo(coef),
-        num_p if shared else num_p[:m],
-        do_probe,
-        o2sum,
-        omax[:m],
-    )
-    _kernels.object_probe_update(
-        new[m:], patches[m:], hi(pj), hi(coef), num2, do_probe, o2, omax[m:]
-    )
-    first.result()
-    if shared:
-        num_p += num2
-    o2sum += o2
+    if _POOL is None or _POOL[0] < n:
+        if _POOL is not None:
+            _POOL[1].shutdown(wait=True)
+        _POOL = (n, cf.ThreadPoolExecutor(max_workers=n, thread_name_prefix="ptycho-kernel"))
+    return _POOL[1]
 
 
 def _ramps(frac: NDArray[np.float64], hw: tuple[int, int]) -> NDArray[np.complex64]:

@@ -303,7 +303,12 @@ def estimate_probe(
     sub = _central_subset(np.asarray(corners, dtype=np.float64), subset)
     ds = d[sub]
     params = PtychoParams(
-        algorithm="epie", iterations=iterations, probe_start=2, preview_every=0, workers=workers
+        algorithm="epie",
+        iterations=iterations,
+        probe_start=2,
+        anneal=0.0,
+        preview_every=0,
+        workers=workers,
     )
     n = float(min(h, w))
 
