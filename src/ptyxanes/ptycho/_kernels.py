@@ -16,7 +16,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-_JIT = {"cache": True, "nogil": True, "fastmath": True, "error_model": "numpy"}
+_JIT: dict = {"cache": True, "nogil": True, "fastmath": True, "error_model": "numpy"}
 
 
 @nb.njit(**_JIT)
@@ -79,7 +79,7 @@ def modulus_constraint(
                 d = a - mi[j]
                 e += g * d * d
                 f[j] = g * mi[j] / (a + np.float32(1e-6)) + (np.float32(1.0) - g)
-            err += e
+            err += float(e)
             for k in range(nk):
                 row = far[b, k, i]
                 for j in range(w):

@@ -763,6 +763,7 @@ def _group_cpu(
     _kernels.add_patches(ob, patches, rows, cols)
     if update_probe:
         if per_pos:  # back to the unshifted probe frame
+            assert ramp is not None  # per-position probes come from the sub-pixel ramps
             nump = inv((fwd(num_p) * np.conj(ramp)[:, None]).sum(axis=0))
         else:
             nump = num_p.sum(axis=0)
