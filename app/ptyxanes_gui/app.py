@@ -168,6 +168,7 @@ def prepare_showcase(window) -> None:
         if len(finite):
             row, col = (int(x) for x in finite[len(finite) // 2])
     window.show_pixel_spectrum(row, col)
+    window.processing_panel.show_stage("fit")  # the form a user of the demo meets first
 
 
 def dispose_window(window) -> None:

@@ -268,7 +268,7 @@ class MainWindow(QMainWindow):
                          [max(260, w // 5), max(420, int(w * 0.36))], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["data"], self.docks["processing"]], [h // 4, h // 2],
                          Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["spectrum"], self.docks["histogram"]], [h // 2, h // 3],
+        self.resizeDocks([self.docks["spectrum"], self.docks["histogram"]], [h // 2, int(h * 0.42)],
                          Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["log"]], [80], Qt.Orientation.Vertical)
 

@@ -162,6 +162,11 @@ def test_every_dock_fits_a_laptop_screen(qtbot, window, size, tmp_path):
     assert window.open_paths([str(make_stack_file(tmp_path / "s.h5", "a sample"))])
     window.show_pixel_spectrum(12, 16)
     window.resize(*size)
+    qtbot.waitUntil(lambda: window.width() <= size[0], timeout=5000)
+    # before the 3D dock opens: the histogram's plot, message and table are all shown
+    hist = window.docks["histogram"].findChild(QScrollArea)
+    qtbot.waitUntil(lambda: hist.viewport().height() < 0.4 * size[1], timeout=5000)
+    assert hist.verticalScrollBar().maximum() == 0, hist.viewport().height()
     window.show_volume_dock()  # the 3D dock too
     qtbot.waitUntil(lambda: window.width() <= size[0], timeout=5000)
     # the 3D dock takes about half the right column, the spectrum keeps the rest

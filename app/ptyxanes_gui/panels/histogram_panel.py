@@ -12,6 +12,7 @@ from qtpy.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QToolButton,
@@ -74,7 +75,11 @@ class HistogramPanel(QWidget):
         self.table.setHorizontalHeaderLabels(["sample", "mean", "median", "σ", "pixels"])
         self.table.verticalHeader().setVisible(False)
         self.table.setMaximumHeight(110)
-        self.plot.setMinimumHeight(160)
+        # small minimum heights: the dock fits its share of a 1366 x 768 screen (the plot
+        # takes what the window gives, the table scrolls from its header and one row on)
+        self.table.setMinimumHeight(46)
+        self.table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
+        self.plot.setMinimumHeight(100)
         self.info = QLabel("")
         self.info.setMinimumWidth(40)  # a long message is cut (whole in its tool tip), never
         # widens the dock
@@ -86,10 +91,11 @@ class HistogramPanel(QWidget):
         row.addWidget(self.export_btn)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
+        lay.setSpacing(2)
         lay.addLayout(row)
-        lay.addWidget(self.plot, 1)
+        lay.addWidget(self.plot, 3)
         lay.addWidget(self.info)
-        lay.addWidget(self.table)
+        lay.addWidget(self.table, 1)  # a quarter of what is left over, up to its maximum
         self.region.sigRegionChanged.connect(self._on_region_changed)
         self.highlight_box.toggled.connect(self._on_highlight_toggled)
         self.scope.currentIndexChanged.connect(

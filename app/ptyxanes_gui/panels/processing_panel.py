@@ -13,6 +13,7 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QProgressBar,
@@ -24,6 +25,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt import QFlowLayout
 
 from ptyxanes.stages import FitParams, ReconstructParams, RegisterParams, SegmentParams, TomoParams
 from ptyxanes.xanes.batch import METHODS, SHAPES
@@ -39,6 +41,27 @@ def _narrow_form() -> QFormLayout:
     form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
     form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
     return form
+
+
+def _button_flow(*buttons: QPushButton) -> QFlowLayout:
+    """Buttons side by side while they fit the dock's width, else wrapped onto the
+    next line: a row of buttons never needs a horizontal scroll bar."""
+    flow = QFlowLayout()
+    flow.setContentsMargins(0, 0, 0, 0)
+    for b in buttons:
+        flow.addWidget(b)
+    return flow
+
+
+def _file_field(shown: QLineEdit, *buttons: QPushButton) -> QVBoxLayout:
+    """A chosen file's field: the read-only text (the end of a long path stays
+    visible, the whole path is its tooltip) over its buttons."""
+    shown.setMinimumWidth(60)
+    lay = QVBoxLayout()
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.addWidget(shown)
+    lay.addLayout(_button_flow(*buttons))
+    return lay
 
 # every default comes from the stage's parameter dataclass (ptyxanes.stages)
 _R, _G, _T, _FP, _S = (ReconstructParams(), RegisterParams(), TomoParams(), FitParams(),
@@ -189,6 +212,8 @@ class FitStageBox(StageBox):
     def __init__(self, key: str = "fit", title: str = "XANES fit → valence", parent=None) -> None:
         super().__init__(key, title, [], parent)
         f = self.form
+        # every field under its label: beside the longest label a short field is squeezed
+        f.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
         self.reference_files: list[tuple[float, str]] = []
 
         edge = QComboBox()
@@ -276,11 +301,8 @@ class FitStageBox(StageBox):
         self.foil_btn.clicked.connect(self._on_choose_foil)
         self.clear_foil_btn = QPushButton("Clear")
         self.clear_foil_btn.clicked.connect(lambda: self.set_foil_file(None))
-        frow = QHBoxLayout()
-        frow.addWidget(foil, 1)
-        frow.addWidget(self.foil_btn)
-        frow.addWidget(self.clear_foil_btn)
-        f.addRow("foil spectrum of the data", frow)
+        f.addRow("foil spectrum of the data",
+                 _file_field(foil, self.foil_btn, self.clear_foil_btn))
         self.foil_shift_label = QLabel("")
         self.foil_shift_label.setObjectName("fit_foil_shift")
         self.foil_shift_label.setWordWrap(True)
@@ -306,16 +328,18 @@ class FitStageBox(StageBox):
         src.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         src.setMinimumContentsLength(12)  # long source names are elided, never widen the dock
         f.addRow("references", src)
-        row = QHBoxLayout()
-        row.addWidget(self.add_ref_btn)
-        row.addWidget(self.remove_ref_btn)
-        row.addWidget(self.clear_ref_btn)
-        row.addStretch(1)
-        f.addRow("", row)
+        f.addRow("", _button_flow(self.add_ref_btn, self.remove_ref_btn, self.clear_ref_btn))
         self.ref_table = QTableWidget(0, 3)
         self.ref_table.setObjectName("fit_reference_table")
-        self.ref_table.setHorizontalHeaderLabels(["reference", "valence", "energy shift (eV)"])
-        self.ref_table.horizontalHeader().setStretchLastSection(True)
+        self.ref_table.setHorizontalHeaderLabels(["reference", "valence", "shift (eV)"])
+        # the columns share the dock's width and long texts are elided (each cell's
+        # tooltip holds its whole text): the table never scrolls sideways
+        header = self.ref_table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.ref_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.ref_table.setWordWrap(False)
+        self.ref_table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.ref_table.verticalHeader().setVisible(False)
         self.ref_table.setMaximumHeight(110)
         self.ref_table.setToolTip("a loaded reference's valence can be edited here")
@@ -347,11 +371,7 @@ class FitStageBox(StageBox):
         self.match_btn.clicked.connect(self._on_choose_match)
         self.clear_match_btn = QPushButton("Clear")
         self.clear_match_btn.clicked.connect(lambda: self.set_ref_match(None))
-        mrow = QHBoxLayout()
-        mrow.addWidget(match, 1)
-        mrow.addWidget(self.match_btn)
-        mrow.addWidget(self.clear_match_btn)
-        f.addRow("match references on", mrow)
+        f.addRow("match references on", _file_field(match, self.match_btn, self.clear_match_btn))
         self._on_edge_changed(_FP.edge)
         self._on_threshold_mode(self.inputs["threshold_mode"].currentText())
 
@@ -557,9 +577,16 @@ class ProcessingPanel(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(inner)
+        self.scroll = scroll
         outer = QVBoxLayout(self)
         outer.setContentsMargins(2, 2, 2, 2)
         outer.addWidget(scroll)
+
+    def show_stage(self, key: str) -> None:
+        """Scroll the panel so that stage ``key``'s form starts at the top."""
+        box = self.stages[key]
+        bar = self.scroll.verticalScrollBar()
+        bar.setValue(min(bar.maximum(), box.y()))
 
     def _on_run_clicked(self, key: str) -> None:
         self.run_requested.emit(key, self.stages[key].params())
