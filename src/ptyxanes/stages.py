@@ -488,6 +488,8 @@ class FitParams:
         that this reference superposes on it
         (:func:`~ptyxanes.xanes.energy.resolution_match`): references from an
         instrument of other energy resolution and scale, e.g. the shipped set.
+        With matched references, ``method="auto"`` fits their linear
+        combination (``"lcf"``).
     calibration : {"linear", "piecewise"}
         Edge-energy to valence calibration: one line through the references, or
         straight segments through them.
@@ -824,11 +826,19 @@ def fit_stage(
     if stack_shift.shift != 0.0:
         stack = dataclasses.replace(
             stack, energy=np.asarray(stack.energy, np.float64) + stack_shift.shift)
+    options = params.options
+    if params.ref_match is not None and options.method == "auto":
+        # references put on the data's resolution and scale: their shapes are the data's
+        # end-members, so the linear combination is the model that follows the spectra
+        # (a shared shape reads compounds of one valence with other white lines apart)
+        logger.info("fit: references matched to %s: method auto fits their linear "
+                    "combination (lcf)", params.ref_match[1])
+        options = dataclasses.replace(options, method="lcf")
     cal = calibrate_references(refs, energy=np.asarray(stack.energy, float),
-                               options=params.options,
+                               options=options,
                                piecewise=params.calibration == "piecewise")
     run = fit if fit is not None else fit_stack
-    res = yield from run(stack, options=params.options, calibration=cal,
+    res = yield from run(stack, options=options, calibration=cal,
                          threshold=params.threshold, chunk_spectra=params.chunk_spectra,
                          control=control)
     if res.calibration is None:

@@ -110,7 +110,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a spectrum of the compound of the reference with this valence, "
                         "measured with the data (e.g. 2:NiO.xdi): the references are broadened "
                         "and shifted to superpose on it, matching the data's energy "
-                        "resolution and scale; then prefer --method lcf")
+                        "resolution and scale; the default method then fits their linear "
+                        "combination (lcf)")
     p.add_argument("--no-ref-calibration", action="store_true",
                    help="use the references' energies as they are (no foil-channel calibration)")
     p.add_argument("--calibration", choices=("linear", "piecewise"), default=_D.calibration,

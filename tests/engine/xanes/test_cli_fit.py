@@ -104,8 +104,8 @@ def test_cli_ref_match_puts_the_shipped_references_on_the_data_resolution(tmp_pa
     """LISA NiO and LaNiO3 pixels against the shipped PyXAS set matched on LISA NiO.
 
     ``--ref-match 2:NiO_111.xdi`` broadens and shifts the shipped references onto the
-    LISA NiO (docs/xanes.md, 0.2.1); with ``--method lcf`` NiO and LaNiO3 read 2 and 3
-    within 0.15.
+    LISA NiO (docs/xanes.md, 0.2.1); the default method then fits the matched
+    references' linear combination, and NiO and LaNiO3 read 2 and 3 within 0.15.
     """
     from pathlib import Path
 
@@ -130,7 +130,7 @@ def test_cli_ref_match_puts_the_shipped_references_on_the_data_resolution(tmp_pa
     write_stack(src, ImageStack(np.moveaxis(mu, -1, 0).astype(np.float32), E51,
                                 np.full(E51.size, 1e-6), kind="absorption"))
     out = tmp_path / "fit.h5"
-    assert main(["fit", str(src), "-o", str(out), "-q", "--method", "lcf", "--threshold", "0",
+    assert main(["fit", str(src), "-o", str(out), "-q", "--threshold", "0",
                  "--ref-match", f"2:{lisa / 'NiO_111.xdi'}"]) == 0
     with h5py.File(out, "r") as f:
         v = f["/entry/oxidation_state/data"][()]
