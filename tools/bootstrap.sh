@@ -59,9 +59,9 @@ case "$mode" in
     .venv-headless/bin/ptyxanes --version
     make_venv .venv gui,test
     status=0
-    .venv-headless/bin/python -m pytest tests/engine -q -p no:cacheprovider "$@" || status=$?
+    .venv-headless/bin/python -m pytest tests/engine -q -p no:cacheprovider --durations=15 "$@" || status=$?
     # GUI tests under Xvfb (pytest-xvfb starts it): napari needs OpenGL.
-    .venv/bin/python -m pytest tests/app -q -p no:cacheprovider "$@" || status=$?
+    .venv/bin/python -m pytest tests/app -q -p no:cacheprovider --durations=10 "$@" || status=$?
     # lint (numpydoc docstring rules on the engine) and types of the checked engine modules
     .venv/bin/ruff check src app tests || status=$?
     .venv/bin/mypy || status=$?
