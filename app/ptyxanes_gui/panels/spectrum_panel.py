@@ -130,7 +130,7 @@ class SpectrumPanel(QWidget):
             self.ref_curves.append(c)
 
     def show_fit(self, label: str, fit, spread: np.ndarray | None = None) -> None:
-        """Draw a :class:`ptyxanes_gui.presenters.spectra.SpectrumFit`."""
+        """Draw a :class:`ptyxanes_gui.presenters.spectra.InspectedSpectrum`."""
         self.current_label = label
         self.title.setText(label)
         e = fit.energy

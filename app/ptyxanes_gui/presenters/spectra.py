@@ -85,13 +85,13 @@ def normalize(energy: NDArray[Any], mu: NDArray[Any], options: Any) -> NDArray[n
 
 # ----------------------------------------------------------------------------- spectra
 @dataclass
-class SpectrumFit:
+class InspectedSpectrum:
     """What the click inspector draws: the raw spectrum and the engine's fit of it.
 
     Parameters
     ----------
     energy, raw : ndarray of shape (E,)
-        eV and −ln|T|.
+        eV and the absorbance (``raw_label`` says which).
     fit : ptyxanes.xanes.SpectrumFit or None
         The engine's fit (None when it failed; ``message`` says why).
     message : str
@@ -140,7 +140,7 @@ class SpectrumFit:
 
 
 def fit_spectrum(energy: NDArray[np.float64], raw: NDArray[np.float64],
-                 sample: Sample | None = None) -> SpectrumFit:
+                 sample: Sample | None = None) -> InspectedSpectrum:
     """Fit one spectrum exactly as the sample's map was fitted.
 
     Parameters
@@ -156,14 +156,14 @@ def fit_spectrum(energy: NDArray[np.float64], raw: NDArray[np.float64],
 
     Returns
     -------
-    fit : SpectrumFit
+    fit : InspectedSpectrum
     """
     from ptyxanes.xanes import fit_spectrum as fn
 
     shift = 0.0 if sample is None else float((sample.fit_model or {}).get("energy_shift_eV", 0.0))
     from ptyxanes_gui.presenters.channels import channel_label
 
-    out = SpectrumFit(energy=np.asarray(energy, float) + shift, raw=np.asarray(raw, float),
+    out = InspectedSpectrum(energy=np.asarray(energy, float) + shift, raw=np.asarray(raw, float),
                       raw_label=channel_label(sample, "absorption"))
     decoded = None if sample is None else sample.fit_model_decoded()
     refs = () if sample is None else sample.references
@@ -271,7 +271,7 @@ def reference_valences(sample: Sample | None = None) -> tuple[float, ...]:
 
 
 def region_fit(sample: Sample, region: NDArray[np.bool_]
-               ) -> tuple[SpectrumFit, NDArray[np.float64] | None, int]:
+               ) -> tuple[InspectedSpectrum, NDArray[np.float64] | None, int]:
     """Fit of a region's mean spectrum, the spread of its normalised spectra, and its size.
 
     The mean absorption is fitted like a pixel (:func:`fit_spectrum`, as
@@ -281,7 +281,7 @@ def region_fit(sample: Sample, region: NDArray[np.bool_]
 
     Returns
     -------
-    fit : SpectrumFit
+    fit : InspectedSpectrum
     band : ndarray of shape (E,) or None
         ±1σ of the normalised spectra.
     n : int
@@ -291,7 +291,7 @@ def region_fit(sample: Sample, region: NDArray[np.bool_]
     spectra = absorption(np.asarray(sample.stack.data)[:, rows, cols], sample.stack.kind)
     good = np.all(np.isfinite(spectra), axis=0)
     if not good.any():
-        return SpectrumFit(sample.energy, np.full(len(sample.energy), np.nan),
+        return InspectedSpectrum(sample.energy, np.full(len(sample.energy), np.nan),
                            message="no finite spectra in the region"), None, 0
     spectra = spectra[:, good]
     fit = fit_spectrum(sample.energy, spectra.mean(axis=1), sample)

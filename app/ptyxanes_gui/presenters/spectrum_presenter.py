@@ -40,7 +40,7 @@ class SpectrumPresenter(QObject):
         self.panel = panel
         self.image = image
         self.current_sample = current_sample
-        self.last_fit: spectra.SpectrumFit | None = None
+        self.last_fit: spectra.InspectedSpectrum | None = None
         self.last_click_ms = 0.0
         image.viewer.roi_changed.connect(self._on_roi_changed)
         panel.set_references(spectra.reference_spectra())
