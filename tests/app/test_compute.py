@@ -117,20 +117,23 @@ def test_local_workers_fit_all_samples_and_tomo_equal_in_process_then_cancel(
     np.testing.assert_array_equal(tilt.volume_stack.energy, ref.energy)
     qtbot.waitUntil(lambda: not window.processing.workers, timeout=10000)
 
-    # Process ▸ Register both 2D samples on the worker (tasks per energy): the in-process
-    # registered stacks, shifts and tables
+    # Process ▸ Register on the worker: the first sample found (a shift per energy but the
+    # first, then a residual and an image per energy), the second with hand-edited shifts
+    # re-applied (an image per energy): the in-process stacks, shifts and tables
     reg_form = dict(window.processing_panel.stages["register"].params())
-    for s, path in zip(window.samples[:2], paths, strict=True):
+    n_e2 = window.samples[0].stack.n_energies
+    given = np.round(np.random.default_rng(5).uniform(-1.5, 1.5, (n_e2, 2)), 2)
+    for s, path, shifts in zip(window.samples[:2], paths, (None, given), strict=True):
         original = s.stack
+        rform = reg_form if shifts is None else {**reg_form, "shifts": shifts}
         counts.clear()
         with qtbot.waitSignal(window.processing.stage_finished, timeout=60000):
-            window.processing.run_on("register", s, reg_form)
+            window.processing.run_on("register", s, rform)
         last = counts[-1]
         assert last.stage == "register" and last.state == "done" and last.failed == 0
-        # a shift per energy but the first, a residual and an image per energy
-        assert last.done == last.submitted == 3 * original.n_energies - 1
+        assert last.done == last.submitted == (3 * n_e2 - 1 if shifts is None else n_e2)
         (fresh,) = opening.load_path(path)
-        aligned, table, _params = run_sync(engine.register_job(fresh, **reg_form))
+        aligned, table, _params = run_sync(engine.register_job(fresh, **rform))
         assert s.unregistered is original and s.stack.data.shape == aligned.data.shape
         np.testing.assert_array_equal(s.stack.data, aligned.data)
         np.testing.assert_array_equal(s.stack.energy, aligned.energy)
@@ -139,6 +142,8 @@ def test_local_workers_fit_all_samples_and_tomo_equal_in_process_then_cancel(
         for col in table:
             np.testing.assert_array_equal(np.asarray(s.registration[col]),
                                           np.asarray(table[col]), err_msg=col)
+        if shifts is not None:
+            np.testing.assert_array_equal(s.registration["shifts_row"], given[:, 0])
     qtbot.waitUntil(lambda: not window.processing.workers, timeout=10000)
 
     # Process ▸ Reconstruct 3 demo scans on the worker (one task per scan): the in-process
@@ -147,7 +152,7 @@ def test_local_workers_fit_all_samples_and_tomo_equal_in_process_then_cancel(
     scans_sample = window.samples[-1]
     assert scans_sample.kind == "scans"
     scans_sample.scans = scans_sample.scans[6:9]
-    rec_form = {"iterations": 6, "warm_iterations": 3, "spot_um": 0.0}
+    rec_form = {"iterations": 4, "warm_iterations": 2, "spot_um": 2.0}  # a given probe: fast
     counts.clear()
     with qtbot.waitSignal(window.processing.stage_finished, timeout=60000):
         window.processing.run_on("reconstruct", scans_sample, rec_form)
