@@ -461,6 +461,8 @@ class ComputePresenter(QObject):
         params = engine.reconstruct_params(sample, form)
         if not sample.scans:
             raise ValueError(f"{sample.name} has no scans to reconstruct")
+        logger.info("reconstruct on Dask: %d scans, one task each, %d iterations",
+                    len(sample.scans), params.ptycho.iterations)
         with self._run(choice, control, "reconstruct") as run:
             tracker = yield from run.connect()
             res = yield from run.watch(reconstruct_series_distributed(
