@@ -1,5 +1,5 @@
-"""Settings ▸ Compute…: the fit and the tomography on local Dask workers equal the in-process
-stages; a bad scheduler address is a one-line message while the GUI keeps running; cancel
+"""Settings ▸ Compute…: the reconstruction, registration, fit and tomography on local Dask
+workers equal the in-process stages; a bad scheduler address is a one-line message while the GUI keeps running; cancel
 keeps the data.
 
 One LocalCluster of one worker process (127.0.0.1 only) serves the whole first test.
@@ -41,7 +41,7 @@ def _in_process_maps(path, form):
 
 @pytest.mark.slow
 def test_local_workers_fit_all_samples_and_tomo_equal_in_process_then_cancel(
-        qtbot, window, tmp_path, settings_path, demo3d_result):
+        qtbot, window, tmp_path, settings_path, demo3d_result, demo_scans):
     from distributed import Event
     from ptyxanes_gui.presenters.compute_presenter import ComputeChoice
 
@@ -91,7 +91,7 @@ def test_local_workers_fit_all_samples_and_tomo_equal_in_process_then_cancel(
             np.testing.assert_array_equal(s.maps[key], ref[key], err_msg=key)
         assert np.isfinite(s.maps["valence"]).sum() > 100
 
-    # Process ▸ Tomography on the worker (one task per energy): the in-process volumes
+    # Process ▸ Tomography on the workers (tasks per energy and per slab): the in-process volumes
     from ptyxanes_gui.presenters import opening
     from ptyxanes_gui.presenters import stage_jobs as engine
 
@@ -106,12 +106,66 @@ def test_local_workers_fit_all_samples_and_tomo_equal_in_process_then_cancel(
     form3d = {"iterations": 4, "align_rounds": 0}
     with qtbot.waitSignal(window.processing.stage_finished, timeout=120000):
         window.processing.run_on("tomo", tilt, form3d)
-    assert counts[-1].state == "done" and counts[-1].done == counts[-1].submitted == n_e
+    # one alignment task per energy, then the same number of SIRT slabs of rows per energy
+    last = counts[-1]
+    assert last.state == "done" and last.done == last.submitted and last.failed == 0
+    assert last.submitted > n_e and last.submitted % n_e == 0
     (fresh,) = opening.load_path(tilt_path)
     ref = run_sync(engine.tomo_job(fresh, **form3d))
     assert tilt.kind == "volume" and tilt.volume_stack.data.shape == ref.data.shape
     np.testing.assert_array_equal(tilt.volume_stack.data, ref.data)
     np.testing.assert_array_equal(tilt.volume_stack.energy, ref.energy)
+    qtbot.waitUntil(lambda: not window.processing.workers, timeout=10000)
+
+    # Process ▸ Register on the worker: the first sample found (a shift per energy but the
+    # first, then a residual and an image per energy), the second with hand-edited shifts
+    # re-applied (an image per energy): the in-process stacks, shifts and tables
+    reg_form = dict(window.processing_panel.stages["register"].params())
+    n_e2 = window.samples[0].stack.n_energies
+    given = np.round(np.random.default_rng(5).uniform(-1.5, 1.5, (n_e2, 2)), 2)
+    for s, path, shifts in zip(window.samples[:2], paths, (None, given), strict=True):
+        original = s.stack
+        rform = reg_form if shifts is None else {**reg_form, "shifts": shifts}
+        counts.clear()
+        with qtbot.waitSignal(window.processing.stage_finished, timeout=60000):
+            window.processing.run_on("register", s, rform)
+        last = counts[-1]
+        assert last.stage == "register" and last.state == "done" and last.failed == 0
+        assert last.done == last.submitted == (3 * n_e2 - 1 if shifts is None else n_e2)
+        (fresh,) = opening.load_path(path)
+        aligned, table, _params = run_sync(engine.register_job(fresh, **rform))
+        assert s.unregistered is original and s.stack.data.shape == aligned.data.shape
+        np.testing.assert_array_equal(s.stack.data, aligned.data)
+        np.testing.assert_array_equal(s.stack.energy, aligned.energy)
+        np.testing.assert_array_equal(s.stack.pixel_size, aligned.pixel_size)
+        assert list(s.registration) == list(table)
+        for col in table:
+            np.testing.assert_array_equal(np.asarray(s.registration[col]),
+                                          np.asarray(table[col]), err_msg=col)
+        if shifts is not None:
+            np.testing.assert_array_equal(s.registration["shifts_row"], given[:, 0])
+    qtbot.waitUntil(lambda: not window.processing.workers, timeout=10000)
+
+    # Process ▸ Reconstruct 3 demo scans on the worker (one task per scan): the in-process
+    # stack
+    assert window.open_paths([str(demo_scans)])
+    scans_sample = window.samples[-1]
+    assert scans_sample.kind == "scans"
+    scans_sample.scans = scans_sample.scans[6:9]
+    rec_form = {"iterations": 4, "warm_iterations": 2, "spot_um": 2.0}  # a given probe: fast
+    counts.clear()
+    with qtbot.waitSignal(window.processing.stage_finished, timeout=60000):
+        window.processing.run_on("reconstruct", scans_sample, rec_form)
+    last = counts[-1]
+    assert last.stage == "reconstruct" and last.state == "done"
+    assert last.done == last.submitted == 3 and last.failed == 0
+    (fresh,) = opening.load_path(demo_scans)
+    fresh.scans = fresh.scans[6:9]
+    ref = run_sync(engine.reconstruct_job(fresh, **rec_form))
+    assert scans_sample.kind == "2d" and scans_sample.stack.data.shape == ref.data.shape
+    np.testing.assert_array_equal(scans_sample.stack.data, ref.data)
+    np.testing.assert_array_equal(scans_sample.stack.energy, ref.energy)
+    np.testing.assert_array_equal(scans_sample.stack.pixel_size, ref.pixel_size)
     qtbot.waitUntil(lambda: not window.processing.workers, timeout=10000)
 
     # cancel: the fit's task waits behind a busy worker; Cancel stops it, the maps stay

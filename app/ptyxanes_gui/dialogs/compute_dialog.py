@@ -64,9 +64,9 @@ class ComputeDialog(QDialog):
         self.testing = False
         self.setMinimumWidth(480)
         lay = QVBoxLayout(self)
-        intro = QLabel("Where the fit and the tomography run. Results are the same "
-                       "everywhere; Dask splits a stage into tasks (one per energy, or per "
-                       "block of rows) that run in parallel.")
+        intro = QLabel("Where the reconstruction, registration, fit and tomography run. "
+                       "Results are the same everywhere; Dask splits a stage into tasks (one "
+                       "per scan, per energy, or per block of rows) that run in parallel.")
         intro.setWordWrap(True)
         lay.addWidget(intro)
 

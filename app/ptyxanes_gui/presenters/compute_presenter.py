@@ -3,12 +3,15 @@
 The :class:`ComputePresenter` holds the session's :class:`ComputeChoice` (kept
 in the QSettings and on the document), owns the Dask client (connected on
 first use, in a worker thread; closed when the choice changes or the window
-closes) and gives the Processing presenter its fit and tomography jobs: with
-a cluster chosen they run through :func:`ptyxanes.distributed.fit_stack_distributed`
-and :func:`ptyxanes.distributed.reconstruct_tilt_stack_distributed`, whose
-results equal the in-process stages. The workers read the stack from a
-NeXus file written for them (``ComputeChoice.shared_dir``, which the workers
-must see), removed after the run.
+closes) and gives the Processing presenter its reconstruct, register, fit and
+tomography jobs: with a cluster chosen they run through
+:func:`ptyxanes.distributed.reconstruct_series_distributed` (one task per scan),
+:func:`ptyxanes.distributed.register_stack_distributed` (tasks per energy),
+:func:`ptyxanes.distributed.fit_stack_distributed` and
+:func:`ptyxanes.distributed.reconstruct_tilt_stack_distributed`, whose
+results equal the in-process stages. The workers read the scans from their
+CXI files, and the stacks from a NeXus file written for them
+(``ComputeChoice.shared_dir``, which the workers must see), removed after the run.
 
 :class:`ComputeStatus` is the status-bar widget of a run on Dask: tasks done /
 submitted, running and failed, the dashboard link and a Cancel button.
@@ -141,7 +144,7 @@ class TaskCounts:
     done, submitted, running, failed : int
         Finished, submitted to the scheduler, running on a worker now, failed.
     stage : str
-        The stage running (``"fit"``, ``"tomo"``).
+        The stage running (``"reconstruct"``, ``"register"``, ``"fit"``, ``"tomo"``).
     dashboard : str
         The Dask dashboard's address ("" when it has none).
     state : str
@@ -232,7 +235,7 @@ class TaskTracker:
 
 
 class ComputePresenter(QObject):
-    """The session's compute choice and Dask client; the fit and tomography jobs on Dask.
+    """The session's compute choice and Dask client; the stages' jobs on Dask.
 
     Parameters
     ----------
@@ -400,8 +403,8 @@ class ComputePresenter(QObject):
         self.status_widget = ComputeStatus(self, window)
         window.statusBar().addPermanentWidget(self.status_widget)
         act = QAction("&Compute…", window)
-        act.setStatusTip("Run the fit and the tomography in this process, on local Dask "
-                         "workers or on a Dask scheduler")
+        act.setStatusTip("Run the reconstruction, registration, fit and tomography in this "
+                         "process, on local Dask workers or on a Dask scheduler")
         act.setToolTip(act.statusTip())
         act.triggered.connect(lambda _checked=False: self.open_dialog(window))
         window.act_compute = act
@@ -419,7 +422,10 @@ class ComputePresenter(QObject):
 
     # ---------------------------------------------------------------- runs
     def attach(self, processing: Any) -> None:
-        """Give a :class:`ProcessingPresenter` the fit and tomography jobs of this presenter."""
+        """Give a :class:`ProcessingPresenter` the reconstruct, register, fit and tomography
+        jobs of this presenter."""
+        processing.jobs["reconstruct"] = self.reconstruct_job
+        processing.jobs["register"] = self.register_job
         processing.jobs["fit"] = self.fit_job
         processing.jobs["tomo"] = self.tomo_job
 
@@ -432,6 +438,75 @@ class ComputePresenter(QObject):
     def running(self) -> bool:
         """True while a run on Dask is in progress."""
         return bool(self._controls)
+
+    def reconstruct_job(self, sample: Any, *, control: Control | None = None, **form: Any
+                        ) -> Generator[Progress, None, Any]:
+        """The reconstruct stage (:func:`ptyxanes_gui.presenters.stage_jobs.reconstruct_job`),
+        one Dask task per scan when chosen.
+
+        The workers read each scan from its CXI file (the scans' folder must be on
+        a file system they see) and run the steps of the in-process series
+        (:func:`ptyxanes.distributed.reconstruct_series_distributed`), so the stack
+        equals the in-process one; no live previews come back from the workers.
+        """
+        choice = self.choice
+        if choice.mode == "inprocess":
+            return (yield from engine.reconstruct_job(sample, control=control, **form))
+        import numpy as np
+
+        from ptyxanes.distributed import reconstruct_series_distributed
+        from ptyxanes.io.stack import ImageStack
+
+        control = control or Control()
+        params = engine.reconstruct_params(sample, form)
+        if not sample.scans:
+            raise ValueError(f"{sample.name} has no scans to reconstruct")
+        logger.info("reconstruct on Dask: %d scans, one task each, %d iterations",
+                    len(sample.scans), params.ptycho.iterations)
+        with self._run(choice, control, "reconstruct") as run:
+            tracker = yield from run.connect()
+            res = yield from run.watch(reconstruct_series_distributed(
+                list(sample.scans), params.ptycho, params.series, control=control,
+                client=tracker))
+        # the stack exactly as :func:`ptyxanes.stages.reconstruct_stage` returns it
+        dims = ("energy", "row", "col") if res.angle is None else ("energy", "angle", "row", "col")
+        return ImageStack(res.objects, np.asarray(res.energy, float),
+                          np.asarray(res.pixel_size, float), kind="complex", angle=res.angle,
+                          dims=dims, attrs={"title": "ptychography"})
+
+    def register_job(self, sample: Any, *, control: Control | None = None,
+                     shifts: Any = None, **form: Any) -> Generator[Progress, None, Any]:
+        """The register stage (:func:`ptyxanes_gui.presenters.stage_jobs.register_job`), in
+        passes of one Dask task per energy when chosen
+        (:func:`ptyxanes.distributed.register_stack_distributed`).
+
+        Returns ``(aligned stack, registration table, params)`` equal to the in-process
+        stage's; the workers read the stack from a NeXus file in the shared folder.
+        """
+        choice = self.choice
+        if choice.mode == "inprocess":
+            return (yield from engine.register_job(sample, control=control, shifts=shifts,
+                                                   **form))
+        import numpy as np
+
+        from ptyxanes import stages
+        from ptyxanes.distributed import register_stack_distributed
+
+        control = control or Control()
+        params = engine.register_params(form)
+        if shifts is not None:
+            params = dataclasses.replace(params, shifts=tuple(map(tuple, np.asarray(
+                shifts, float).tolist())))
+        source = sample.unregistered if sample.unregistered is not None else sample.stack
+        if source is None:
+            raise ValueError(f"{sample.name} has no energy stack to register")
+        with self._run(choice, control, "register") as run:
+            tracker = yield from run.connect()
+            path = yield from run.write(source, "register")
+            stk = dataclasses.replace(source, attrs={**source.attrs, "source_file": str(path)})
+            aligned, reg = yield from run.watch(register_stack_distributed(
+                stk, params, control=control, client=tracker))
+        return aligned, stages.registration_table(source, reg), params
 
     def fit_job(self, sample: Any, *, control: Control | None = None, **form: Any
                 ) -> Generator[Progress, None, Any]:
