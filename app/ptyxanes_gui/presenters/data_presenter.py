@@ -16,7 +16,7 @@ import numpy as np
 from qtpy.QtCore import QObject, QSettings, Signal
 from qtpy.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from ptyxanes_gui.document import Document, Sample
+from ptyxanes_gui.document import Document, Sample, saved_parameters
 from ptyxanes_gui.panels.data_panel import DataPanel
 from ptyxanes_gui.presenters import opening
 
@@ -160,6 +160,8 @@ class DataPresenter(QObject):
                 self.window.show_error("Could not open", f"Could not open {path}:\n\n{exc}")
                 continue
             first = len(self.samples)
+            if first == 0:  # the forms show the choices saved with the dataset
+                self._restore_forms(Path(path))
             self.document.add_samples(new)
             rows = []
             for i, s in enumerate(new):
@@ -182,6 +184,18 @@ class DataPresenter(QObject):
             self.window._update_enabled()
             self.data_loaded.emit()
         return ok
+
+    def _restore_forms(self, path: Path) -> None:
+        """Put the stage forms' choices saved in a dataset file back in the document
+        (not an edit: no undo step, no unsaved work); a file without them changes nothing."""
+        if not (path.is_file() and opening.is_dataset_file(path)):
+            return
+        try:
+            forms = saved_parameters(path)
+        except Exception as exc:  # the samples opened; the forms keep their choices
+            logger.warning("%s: the saved form choices could not be read (%s)", path.name, exc)
+            return
+        self.document.restore_parameters(forms)
 
     def open_dropped(self, paths: list[Path]) -> None:
         """Dropped files and folders: projects and CXI scan folders open at once, anything
