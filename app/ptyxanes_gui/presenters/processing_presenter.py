@@ -189,6 +189,7 @@ class ProcessingPresenter(QObject):
         fit_box = panel.stages.get("fit")
         if fit_box is not None and hasattr(fit_box, "references_changed"):
             fit_box.references_changed.connect(self.refresh_fit_references)
+            fit_box.foil_shift_requested.connect(self._on_foil_shift_requested)
             self.refresh_fit_references()
         self._applying = False  # the presenter itself is changing a form
         self._labels: dict[str, dict[str, str]] = {}
@@ -255,6 +256,16 @@ class ProcessingPresenter(QObject):
             self._applying = False
         if stage == "fit":
             self.refresh_fit_references()
+
+    def _on_foil_shift_requested(self, edge: str, path: str) -> None:
+        """The Fit form's foil: the data's energy shift it gives, shown in the form."""
+        from ptyxanes.stages import FitParams, stack_energy_shift
+
+        try:
+            text = stack_energy_shift(FitParams.for_edge(edge, foil=path)).describe()
+        except Exception as exc:  # shown in the form, not raised
+            text = f"no shift from this foil: {exc}"
+        self._panel.stages["fit"].show_foil_shift(text)
 
     def refresh_fit_references(self) -> None:
         """Show in the Fit form the references a fit would use, with valences and shifts."""
