@@ -223,9 +223,11 @@ class DataPresenter(QObject):
         """
         from ptyxanes_gui.dialogs.import_dialog import ImportDialog
 
-        dlg = ImportDialog(self.window, start_dir=self.last_dir(),
-                           source=[Path(p) for p in paths] if paths else None)
+        dlg = ImportDialog(self.window, start_dir=self.last_dir())
         dlg.setObjectName("import_dialog")
+        dlg.reader = ImportReader(dlg)  # its previews and loads run in a worker
+        if paths:
+            dlg.set_sources([Path(p) for p in paths])
         dlg.stack_loaded.connect(lambda stack, d=dlg: self.add_imported_stack(
             stack, d.preview().sources if d.preview() is not None else ()))
         dlg.finished.connect(lambda _r, d=dlg: self.window.forget_dialog(d))
@@ -314,6 +316,36 @@ class DataPresenter(QObject):
         self.window.statusBar().showMessage(f"saved {len(self.samples)} sample(s) to {out}",
                                             5000)
         return True
+
+
+class ImportReader(QObject):
+    """Run an Import dialog's reads in a worker when it asks (``read_requested``) and
+    hand the progress, the preview or stack, or the failure back to it.
+
+    Parameters
+    ----------
+    dialog : ImportDialog
+    """
+
+    def __init__(self, dialog: Any) -> None:
+        super().__init__(dialog)
+        self.dialog = dialog
+        self.worker: Any = None
+        dialog.read_requested.connect(self._on_read_requested)
+
+    def _on_read_requested(self, job: int, kind: str, request: Any, energies: Any,
+                           control: Any) -> None:
+        from superqt.utils import create_worker
+
+        from ptyxanes_gui.dialogs.import_dialog import load_job, preview_job
+
+        d = self.dialog
+        args = (request, control) if kind == "preview" else (request, energies, control)
+        self.worker = create_worker(
+            preview_job if kind == "preview" else load_job, *args,
+            _connect={"yielded": lambda p, j=job: d.job_progress(j, p),
+                      "returned": lambda r, j=job: d.job_returned(j, r),
+                      "errored": lambda e, j=job: d.job_failed(j, e)})
 
 
 def opens_directly(path: Path) -> bool:
