@@ -222,6 +222,12 @@ def test_form_choices_are_saved_with_the_project_and_shown_again(qtbot, window, 
     fit.inputs["mask_sigma"].setValue(fit.inputs["mask_sigma"].value() + 2.0)
     ref = next((float(r.valence), str(r.path)) for r in default_references())
     fit.add_reference_file(*ref)
+    fit.set_ref_match(2.0, ref[1])  # a spectrum of the valence-2 compound, measured with the data
+    e = np.arange(8280.0, 8400.0, 0.25)
+    foil = tmp_path / "foil.txt"  # an edge-like foil spectrum: the form shows its shift
+    np.savetxt(foil, np.c_[e, 1 / (1 + np.exp(-(e - 8356.0) / 1.2))])
+    fit.set_foil_file(str(foil))
+    assert fit.foil_shift_label.text().startswith("+2.00 eV (foil")  # 8358 - 8356 eV
     stages["register"].inputs["upsample_factor"].setValue(37)
     with qtbot.waitSignal(doc.parameters_changed):
         stages["tomo"].inputs["iterations"].setValue(77)
@@ -247,6 +253,9 @@ def test_form_choices_are_saved_with_the_project_and_shown_again(qtbot, window, 
         assert fs["fit"].inputs["mask_sigma"].value() == chosen["fit"]["mask_sigma"]
         assert fs["fit"].reference_files == [ref]
         assert fs["fit"].inputs["references_from"].currentData() == "files"
+        assert fs["fit"].params()["ref_match"] == (2.0, ref[1])
+        assert fs["fit"].params()["foil"] == str(foil)
+        assert fs["fit"].foil_shift_label.text() == fit.foil_shift_label.text()
         assert fs["register"].inputs["upsample_factor"].value() == 37
         assert fs["tomo"].inputs["iterations"].value() == 77
         # reopening is neither unsaved work nor an undo step

@@ -75,6 +75,8 @@ def form_values(box: Any) -> dict[str, Any]:
     out = {name: input_value(w) for name, w in box.inputs.items()}
     if hasattr(box, "reference_files"):
         out["reference_files"] = tuple(tuple(r) for r in box.reference_files)
+    if hasattr(box, "ref_match"):  # (valence, spectrum file); the field shows only its name
+        out["ref_match_spectrum"] = tuple(box.ref_match) if box.ref_match else ()
     return out
 
 
@@ -252,6 +254,11 @@ class ProcessingPresenter(QObject):
             for name, w in box.inputs.items():
                 if name in values and input_value(w) != values[name]:
                     set_input_value(w, values[name])
+            match = values.get("ref_match_spectrum")
+            if match is not None and tuple(box.ref_match or ()) != tuple(match):
+                box.set_ref_match(*(match if match else (None, None)))
+            if "foil" in values and hasattr(box, "set_foil_file"):
+                box.set_foil_file(str(values["foil"] or "") or None)  # its shift shown again
         finally:
             self._applying = False
         if stage == "fit":
