@@ -6,7 +6,8 @@ spectra and stage parameters each result was made with), a dirty flag and an
 undo stack for the user's edits. Every change is a psygnal event, so panels
 and presenters follow it without knowing each other. :meth:`Document.save`
 writes every sample into one dataset file (:func:`ptyxanes.io.project.save_dataset`)
-and :func:`load_samples` reads it back; :meth:`Document.autosave` writes the
+(with the stage forms' choices, :attr:`Document.parameters`) and :func:`load_samples`
+and :func:`saved_parameters` read it back; :meth:`Document.autosave` writes the
 same to a recovery file without touching the dirty flag.
 """
 
@@ -36,6 +37,10 @@ MAP_NAMES: dict[str, str] = {
     "mask": "mask",
     "status": "status",
 }
+
+#: Parameter group of a dataset file's first entry holding :attr:`Document.parameters`
+#: (the stage forms' choices); never a stage's own parameters.
+FORMS_KEY = "gui_forms"
 
 
 @dataclass(eq=False)
@@ -198,7 +203,7 @@ def sample_to_project(sample: Sample) -> Any:
                    "references": [list(r) for r in sample.references],
                    "stack": next((k for k in stacks if k != "unregistered"), "")},
     }
-    params.update({k: v for k, v in sample.parameters.items() if k != "sample"})
+    params.update({k: v for k, v in sample.parameters.items() if k not in ("sample", FORMS_KEY)})
     return Project(maps=maps, stacks=stacks, labels=dict(sample.labels), tables=tables,
                    parameters=params, inputs={"source": sample.source} if sample.source else {})
 
@@ -278,7 +283,8 @@ def sample_from_project(project: Any, path: str | Path) -> Sample:
         crystal_table=None if table is None else crystal_table_from_columns(table),
         references=refs, registration=project.tables.get("align"),
         unregistered=unregistered,
-        parameters={k: v for k, v in project.parameters.items() if k != "sample"})
+        parameters={k: v for k, v in project.parameters.items()
+                    if k not in ("sample", FORMS_KEY)})
     if stack is not None and np.ndim(stack.data) == 4:
         if int(np.prod(stack.data.shape)) * 8 < 1_500_000_000:
             stack = dataclasses.replace(stack, data=np.asarray(stack.data))
@@ -330,6 +336,40 @@ def set_4d_stack(sample: Sample, stack: Any) -> None:
         sample.stack = dataclasses.replace(stack, data=data, angle=None,
                                            dims=("energy", "row", "col"))
     sample.pixel_size = float(np.asarray(stack.pixel_size)[0])
+
+
+def saved_parameters(path: str | Path) -> dict[str, dict[str, Any]]:
+    """The stage forms' choices saved with a dataset file (:attr:`Document.parameters`).
+
+    Parameters
+    ----------
+    path : path-like
+        A dataset or project file.
+
+    Returns
+    -------
+    parameters : dict of str to dict
+        Stage to its form's values; empty for a file saved without them (a CLI or
+        pipeline project, an older dataset file).
+
+    Raises
+    ------
+    ptyxanes.io.FormatError
+        Not a ptyxanes project or dataset file.
+    """
+    from ptyxanes.io.project import load_parameters
+
+    forms = load_parameters(path).get(FORMS_KEY)
+    if not isinstance(forms, dict):
+        return {}
+    return {str(k): dict(v) for k, v in forms.items() if isinstance(v, dict)}
+
+
+def _plain(value: Any) -> Any:
+    """JSON's lists back as the tuples the forms hold (reference files)."""
+    if isinstance(value, list):
+        return tuple(_plain(v) for v in value)
+    return value
 
 
 def load_samples(path: str | Path) -> list[Sample]:
@@ -523,6 +563,20 @@ class Document:
                            merge_key=merge_key))
         return True
 
+    def restore_parameters(self, parameters: dict[str, dict[str, Any]]) -> None:
+        """Show the forms' choices read back from a file (:func:`saved_parameters`).
+
+        Not an edit: neither undoable nor unsaved work. Emits ``parameters_changed``
+        for every stage that changed.
+
+        Parameters
+        ----------
+        parameters : dict of str to dict
+            Stage to its form's values (JSON's lists are taken as tuples).
+        """
+        for stage, values in parameters.items():
+            self.set_parameters(stage, {k: _plain(v) for k, v in values.items()})
+
     # ---------------------------------------------------------------- undo
     def push(self, edit: Edit) -> None:
         """Record an edit that was just applied (clears the redo stack); marks dirty.
@@ -656,6 +710,9 @@ class Document:
         if skipped:
             logger.warning("%d sample(s) with only raw scans are not saved (reconstruct them "
                            "first); their scan folders stay where they are", skipped)
-        out = Path(save_dataset(path, [sample_to_project(s) for s in savable], overwrite=True))
+        projects = [sample_to_project(s) for s in savable]
+        if self.parameters:  # the forms' choices, read back by saved_parameters
+            projects[0].parameters[FORMS_KEY] = {k: dict(v) for k, v in self.parameters.items()}
+        out = Path(save_dataset(path, projects, overwrite=True))
         logger.info("saved %d sample(s) to %s", len(savable), out)
         return out

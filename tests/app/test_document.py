@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_stack_file
+from conftest import dispose, make_stack_file
 from ptyxanes_gui.document import Document, Sample
 from ptyxanes_gui.presenters import opening, stage_jobs
 from qtpy.QtCore import QTimer
@@ -193,3 +193,74 @@ def test_every_dock_fits_a_laptop_screen(qtbot, window, size, tmp_path):
     scroll = spectrum.findChild(QScrollArea)
     assert scroll.verticalScrollBar().maximum() == 0
     assert window.spectrum_panel.plots.height() >= 150
+
+
+def test_form_choices_are_saved_with_the_project_and_shown_again(qtbot, window, tmp_path):
+    from ptyxanes_gui.app import create_window
+    from ptyxanes_gui.document import sample_to_project, saved_parameters
+    from ptyxanes_gui.presenters.processing_presenter import form_values
+
+    from ptyxanes.io.project import save_dataset
+    from ptyxanes.xanes.calibration import default_references
+
+    # a dataset file saved before the forms were kept: opens, the forms keep their choices
+    (s,) = opening.load_path(make_stack_file(tmp_path / "a.h5", "a"))
+    old = save_dataset(tmp_path / "old.ptyx.h5", [sample_to_project(s)])
+    assert saved_parameters(old) == {}
+    doc = window.document
+    defaults = {k: dict(v) for k, v in doc.parameters.items()}
+    assert window.data.open_paths([str(old)])
+    assert len(doc.samples) == 1 and doc.parameters == defaults and not doc.dirty
+
+    # the user's choices: edge, method, mask significance, references, registration, tomo
+    stages = window.processing_panel.stages
+    fit = stages["fit"]
+    assert fit.inputs["edge"].currentText() != "Er-L3"  # Er L3 (8358 eV) is in the data
+    with qtbot.waitSignal(doc.parameters_changed):
+        fit.inputs["edge"].setCurrentText("Er-L3")
+    fit.inputs["method"].setCurrentText("halfstep")
+    fit.inputs["mask_sigma"].setValue(fit.inputs["mask_sigma"].value() + 2.0)
+    ref = next((float(r.valence), str(r.path)) for r in default_references())
+    fit.add_reference_file(*ref)
+    fit.set_ref_match(2.0, ref[1])  # a spectrum of the valence-2 compound, measured with the data
+    e = np.arange(8280.0, 8400.0, 0.25)
+    foil = tmp_path / "foil.txt"  # an edge-like foil spectrum: the form shows its shift
+    np.savetxt(foil, np.c_[e, 1 / (1 + np.exp(-(e - 8356.0) / 1.2))])
+    fit.set_foil_file(str(foil))
+    assert fit.foil_shift_label.text().startswith("+2.00 eV (foil")  # 8358 - 8356 eV
+    stages["register"].inputs["upsample_factor"].setValue(37)
+    with qtbot.waitSignal(doc.parameters_changed):
+        stages["tomo"].inputs["iterations"].setValue(77)
+    assert doc.dirty
+    chosen = {k: dict(v) for k, v in doc.parameters.items()}
+    shown = {k: form_values(b) for k, b in stages.items()}
+    assert chosen["fit"]["method"] == "halfstep" and chosen["tomo"]["iterations"] == 77
+    out = tmp_path / "forms.ptyx.h5"
+    assert window.save_project_to(out), window.last_error
+    assert not doc.dirty
+
+    fresh = create_window()
+    fresh.ask_before_close = False
+    try:
+        assert fresh.document.parameters != chosen
+        with qtbot.waitSignal(fresh.document.parameters_changed):
+            assert fresh.data.open_paths([str(out)])
+        fs = fresh.processing_panel.stages
+        assert fresh.document.parameters == chosen
+        assert {k: form_values(b) for k, b in fs.items()} == shown
+        assert fs["fit"].inputs["edge"].currentText() == "Er-L3"
+        assert fs["fit"].inputs["method"].currentText() == "halfstep"
+        assert fs["fit"].inputs["mask_sigma"].value() == chosen["fit"]["mask_sigma"]
+        assert fs["fit"].reference_files == [ref]
+        assert fs["fit"].inputs["references_from"].currentData() == "files"
+        assert fs["fit"].params()["ref_match"] == (2.0, ref[1])
+        assert fs["fit"].params()["foil"] == str(foil)
+        assert fs["fit"].foil_shift_label.text() == fit.foil_shift_label.text()
+        assert fs["register"].inputs["upsample_factor"].value() == 37
+        assert fs["tomo"].inputs["iterations"].value() == 77
+        # reopening is neither unsaved work nor an undo step
+        assert not fresh.document.dirty and fresh.document.undo_text is None
+        # the saved choices are the document's, not a sample's stage parameters
+        assert "gui_forms" not in fresh.document.samples[0].parameters
+    finally:
+        dispose(fresh)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 from ptyxanes_gui.dialogs import ImportDialog, accept_drop_paths
+from ptyxanes_gui.presenters.data_presenter import ImportReader
 from qtpy.QtCore import QMimeData, QPointF, Qt, QUrl
 from qtpy.QtGui import QDropEvent
 
@@ -26,6 +27,7 @@ def _sha(path: Path) -> str:
 @pytest.fixture
 def dialog(qtbot, tmp_path):
     dlg = ImportDialog(start_dir=tmp_path)
+    dlg.reader = ImportReader(dlg)  # runs the dialog's reads in a worker
     qtbot.addWidget(dlg)
     dlg.show()
     yield dlg

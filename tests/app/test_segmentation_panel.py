@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -21,10 +23,12 @@ def panels(qtbot):
     from ptyxanes_gui.panels.segmentation_panel import SegmentationPanel
     from ptyxanes_gui.panels.volume_panel import VolumePanel
     from ptyxanes_gui.presenters.segmentation_presenter import SegmentationPresenter
+    from ptyxanes_gui.presenters.volume_presenter import CrystalLabeller
 
     vp = VolumePanel()
+    vp.labeller = CrystalLabeller(vp)  # labels the crystals of a new volume
     sp = SegmentationPanel(vp)
-    sp.presenter = SegmentationPresenter(sp)  # its workers (tables, islands)
+    sp.presenter = SegmentationPresenter(sp)  # seeds, tables, islands, export
     qtbot.addWidget(vp)
     qtbot.addWidget(sp)
     vp.show()
@@ -110,7 +114,10 @@ def test_seed_paint_undo_islands_table(panels, sample, qtbot, tmp_path):
     # TIFF export and project storage
     import tifffile
 
-    path = sp.export_tiff(tmp_path / "labels.tif")
+    path = tmp_path / "labels.tif"
+    with qtbot.waitSignal(sp.labels_exported, timeout=10_000) as blocker:
+        sp.export_requested.emit(str(path))  # as "Export TIFF…" does with the chosen path
+    assert blocker.args == [path] and path.name in sp.label_status.text()
     assert np.array_equal(tifffile.imread(path), expected)
     from ptyxanes.io.project import Project
 
@@ -227,3 +234,29 @@ def test_slab_normal_arrow_matches_engine_on_analytic_slabs(panels, qtbot):
         assert axis_angle_deg(direction, engine_normal) < 3.0
     np.testing.assert_allclose(arrows[0, 1], -arrows[1, 1])  # a double-headed axis marker
     assert np.allclose(sp.vectors_layer.scale, 0.05)  # µm, like the volume
+
+
+def test_panels_are_widgets_only():
+    """No panel imports an engine function that computes or writes (the presenters do);
+    constants, labels and parameter defaults are allowed."""
+    import ast
+
+    allowed = {
+        "ptyxanes.stages": {"FitParams", "ReconstructParams", "RegisterParams",
+                            "SegmentParams", "TomoParams"},  # the forms' defaults
+        "ptyxanes.xanes.batch": {"METHODS", "SHAPES"},
+        "ptyxanes.xanes.edges": {"COMMON_EDGES", "edge_spec"},  # the edge table
+        "ptyxanes.figures.colormaps": {"valence_lut"},
+    }
+    panels = Path(__file__).resolve().parents[2] / "app" / "ptyxanes_gui" / "panels"
+    found = []
+    for path in sorted(panels.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found += [f"{path.name}: import {a.name}" for a in node.names
+                          if a.name == "ptyxanes" or a.name.startswith("ptyxanes.")]
+            elif isinstance(node, ast.ImportFrom) and node.module and (
+                    node.module == "ptyxanes" or node.module.startswith("ptyxanes.")):
+                found += [f"{path.name}: from {node.module} import {a.name}"
+                          for a in node.names if a.name not in allowed.get(node.module, ())]
+    assert found == []

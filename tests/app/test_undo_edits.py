@@ -138,6 +138,7 @@ def test_label_stroke_is_one_undo_step_and_saved_labels_reopen(qtbot, tmp_path):
     from ptyxanes_gui.panels.segmentation_panel import SegmentationPanel
     from ptyxanes_gui.panels.volume_panel import VolumePanel
     from ptyxanes_gui.presenters.segmentation_presenter import SegmentationPresenter
+    from ptyxanes_gui.presenters.volume_presenter import CrystalLabeller
 
     # a ball whose valence rises from 2.0 to 3.4 along the columns (NaN outside)
     n, voxel = 24, 50e-9
@@ -149,6 +150,7 @@ def test_label_stroke_is_one_undo_step_and_saved_labels_reopen(qtbot, tmp_path):
     doc = Document()
     doc.add_samples([sample])
     vp = VolumePanel()
+    vp.labeller = CrystalLabeller(vp)  # labels the crystals of a new volume
     sp = SegmentationPanel(vp)
     SegmentationPresenter(sp)  # the panel's presenter (its edits, undo and workers)
     qtbot.addWidget(vp)

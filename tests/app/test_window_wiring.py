@@ -210,12 +210,14 @@ def test_label_overlay_translucent_outline_and_isolated_crystal(qtbot):
     from ptyxanes_gui.panels.segmentation_panel import SegmentationPanel
     from ptyxanes_gui.panels.volume_panel import VolumePanel
     from ptyxanes_gui.presenters.segmentation_presenter import SegmentationPresenter
+    from ptyxanes_gui.presenters.volume_presenter import CrystalLabeller
     from scipy import ndimage
 
     from ptyxanes.simulate.sample import make_sample
 
     sample = make_sample("tiny", 350, seed=0, dim="3d")
     vp = VolumePanel()
+    vp.labeller = CrystalLabeller(vp)  # labels the crystals of a new volume
     sp = SegmentationPanel(vp)
     sp.presenter = SegmentationPresenter(sp)  # its workers (tables, islands)
     qtbot.addWidget(vp)

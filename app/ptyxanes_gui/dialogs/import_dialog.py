@@ -1,8 +1,10 @@
 """File ▸ Import…: preview any readable input, then load it as one ImageStack.
 
 The dialog takes a file or folder (picked, typed, or dropped on it), reads it
-off the GUI thread with :func:`ptyxanes.io.formats.iter_open_stack` and shows
-what would be loaded — format, shape, values, pixel size (nm), angles, and an
+off the GUI thread with :func:`ptyxanes.io.formats.iter_open_stack` (the dialog
+asks by ``read_requested``; :class:`ptyxanes_gui.presenters.data_presenter.ImportReader`
+runs :func:`preview_job` or :func:`load_job` in a worker and hands the progress and
+the result back) and shows what would be loaded — format, shape, values, pixel size (nm), angles, and an
 editable table of the energies (eV). *Load* reads it again in a worker with a
 progress bar, time left and a working *Cancel*; the result is emitted as
 :attr:`ImportDialog.stack_loaded` and kept as :meth:`ImportDialog.result`.
@@ -40,7 +42,6 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import create_worker
 
 from ptyxanes.io.errors import FormatError
 from ptyxanes.io.stack import ImageStack
@@ -413,7 +414,8 @@ class ImportDialog(QDialog):
     start_dir : path-like, optional
         Folder the file pickers open in (default: the current folder).
     source : path-like or sequence of path-like, optional
-        Preview this at once.
+        Preview this at once (only when something answers ``read_requested``, which
+        can connect only later: better :meth:`set_sources` once a reader is attached).
     lazy : bool, optional
         Keep NeXus stacks on disk (h5py) instead of reading them into memory.
 
@@ -429,6 +431,11 @@ class ImportDialog(QDialog):
         *Cancel* stopped a load; no stack.
     progress_changed(float)
         Fraction done of the running read, in [0, 1].
+    read_requested(int, str, ImportRequest, ndarray or None, Control)
+        A read to run in a worker: job number, ``"preview"`` (:func:`preview_job`) or
+        ``"load"`` (:func:`load_job`, with the edited energies), the request and its
+        control; the reader answers with :meth:`job_progress`, :meth:`job_returned`
+        and :meth:`job_failed`.
     """
 
     preview_ready = Signal(object)
@@ -436,6 +443,7 @@ class ImportDialog(QDialog):
     failed = Signal(str)
     load_cancelled = Signal()
     progress_changed = Signal(float)
+    read_requested = Signal(int, str, object, object, object)
 
     def __init__(self, parent: QWidget | None = None, *, start_dir: str | Path | None = None,
                  source: str | Path | Sequence[str | Path] | None = None,
@@ -453,7 +461,6 @@ class ImportDialog(QDialog):
         self._job = 0  # generation of the running job; results of older jobs are dropped
         self._job_kind = ""  # "preview" | "load" | ""
         self._t0 = 0.0
-        self._worker: Any = None
         self._filling = False
         self._build()
         self._update_enabled()
@@ -676,7 +683,7 @@ class ImportDialog(QDialog):
         if table is not None and not np.array_equal(table, self._preview.energy):
             energies = table
         self._stack = None
-        self._start(load_job, self._request(), energies, kind="load")
+        self._start("load", energies)
 
     def cancel(self) -> None:
         """Stop the running preview or load (the worker stops at its next step)."""
@@ -771,9 +778,9 @@ class ImportDialog(QDialog):
         if not self._sources:
             return
         self._show_message("Reading the preview…")
-        self._start(preview_job, self._request(), kind="preview")
+        self._start("preview")
 
-    def _start(self, func: Any, *args: Any, kind: str) -> None:
+    def _start(self, kind: str, energies: NDArray[np.float64] | None = None) -> None:
         if self._control is not None:
             self._control.cancel()  # a stale preview stops at its next step
         self._job += 1
@@ -784,16 +791,10 @@ class ImportDialog(QDialog):
         self.progress_bar.setValue(0)
         self.time_label.setText("")
         self._update_enabled()
-        self._worker = create_worker(
-            func, *args, control,
-            _connect={
-                "yielded": lambda p, j=job: self._on_worker_yielded(j, p),
-                "returned": lambda r, j=job: self._on_worker_returned(j, r),
-                "errored": lambda e, j=job: self._on_worker_errored(j, e),
-            },
-        )
+        self.read_requested.emit(job, kind, self._request(), energies, control)
 
-    def _on_worker_yielded(self, job: int, p: Progress) -> None:
+    def job_progress(self, job: int, p: Progress) -> None:
+        """Progress of read ``job`` (an older job's is ignored)."""
         if job != self._job:
             return
         f = p.fraction
@@ -803,7 +804,9 @@ class ImportDialog(QDialog):
         self.time_label.setText(_time_text(left) if elapsed > 0.5 and f < 1 else "")
         self.progress_changed.emit(f)
 
-    def _on_worker_returned(self, job: int, result: Any) -> None:
+    def job_returned(self, job: int, result: Any) -> None:
+        """Read ``job`` finished: its :class:`ImportPreview` or stack (an older job's is
+        closed and dropped)."""
         if job != self._job:
             if isinstance(result, ImageStack):
                 _close(result)
@@ -811,7 +814,7 @@ class ImportDialog(QDialog):
         kind = self._job_kind
         self._idle()
         if isinstance(result, BaseException):  # superqt returns RuntimeErrors
-            self._on_worker_errored(job, result, idle=True)
+            self.job_failed(job, result, idle=True)
             return
         if kind == "preview":
             self._show_preview(result)
@@ -822,7 +825,8 @@ class ImportDialog(QDialog):
             self.stack_loaded.emit(result)
             self.accept()
 
-    def _on_worker_errored(self, job: int, exc: BaseException, idle: bool = False) -> None:
+    def job_failed(self, job: int, exc: BaseException, idle: bool = False) -> None:
+        """Read ``job`` failed or was cancelled: the message area says so."""
         if job != self._job:
             return
         kind = self._job_kind
@@ -847,7 +851,6 @@ class ImportDialog(QDialog):
     def _idle(self) -> None:
         self._job_kind = ""
         self._control = None
-        self._worker = None
         self.time_label.setText("")
         self._update_enabled()
 

@@ -200,9 +200,12 @@ class FitStageBox(StageBox):
     Signals
     -------
     references_changed() : the reference source, the files or the edge changed
+    foil_shift_requested(str, str) : edge and foil file whose energy shift the form
+        shows; the presenter answers at once with :meth:`show_foil_shift`
     """
 
     references_changed = Signal()
+    foil_shift_requested = Signal(str, str)
 
     #: (key, text) of the reference sources
     REFERENCE_SOURCES = (("sample", "the dataset's own (else shipped)"),
@@ -387,7 +390,7 @@ class FitStageBox(StageBox):
             self.inputs[f"{name}_hi"].setPlaceholderText(_eV(hi))
         self.inputs["e0"].setPlaceholderText(_eV(spec.e0))
         if self.inputs["foil"].text():  # the foil's target is the new edge's energy
-            self.foil_shift_label.setText(self.foil_shift_text())
+            self._request_foil_shift()
         self.references_changed.emit()
 
     def _on_threshold_mode(self, mode: str) -> None:
@@ -406,21 +409,17 @@ class FitStageBox(StageBox):
         shift it gives is shown under it (or why it gives none)."""
         self.inputs["foil"].setText(path or "")
         self.inputs["foil"].setToolTip(path or "")
-        self.foil_shift_label.setText(self.foil_shift_text())
+        self._request_foil_shift()
 
-    def foil_shift_text(self) -> str:
-        """The data's energy shift from the chosen foil, as shown (``""`` without a foil)."""
+    def _request_foil_shift(self) -> None:
+        self.foil_shift_label.setText("")
         path = self.inputs["foil"].text().strip()
-        if not path:
-            return ""
-        from ptyxanes.stages import stack_energy_shift
+        if path:
+            self.foil_shift_requested.emit(self.inputs["edge"].currentText().strip(), path)
 
-        try:
-            sh = stack_energy_shift(FitParams.for_edge(self.inputs["edge"].currentText().strip(),
-                                                       foil=path))
-        except Exception as exc:  # shown in the form, not raised
-            return f"no shift from this foil: {exc}"
-        return sh.describe()
+    def show_foil_shift(self, text: str) -> None:
+        """Show the data's energy shift from the chosen foil (or why it gives none)."""
+        self.foil_shift_label.setText(text)
 
     def _on_choose_match(self) -> None:
         from qtpy.QtWidgets import QFileDialog, QInputDialog

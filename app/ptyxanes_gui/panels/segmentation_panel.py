@@ -8,8 +8,10 @@ stroke, a fill, island removal, "Discard hand edits") is one undoable step of th
 window's document (Edit ▸ Undo, the panel's Undo button, Ctrl+Z in the canvas;
 not the threshold); small islands are removed by connected
 components; a per-crystal table gives the >Ni³⁺ fraction, mean valence and the
-slab normal, drawn as arrows (Vectors layer). The engine work runs in the
-:class:`~ptyxanes_gui.presenters.segmentation_presenter.SegmentationPresenter`.
+slab normal, drawn as arrows (Vectors layer). The panel is widgets only: the
+seeding, the tables, island removal and the TIFF export run in the
+:class:`~ptyxanes_gui.presenters.segmentation_presenter.SegmentationPresenter`,
+which the panel asks through its signals and which hands the results back.
 """
 
 from __future__ import annotations
@@ -54,7 +56,10 @@ class SegmentationPanel(QWidget):
     table_requested : emitted by the "Crystal table" button.
     islands_requested(int) : min size, voxels.
     export_requested(str) : TIFF path chosen by the user.
+    seed_requested(float) : the seed of this threshold is needed now; the presenter
+        answers at once with :meth:`set_seed`.
     labels_changed : after seeding or editing.
+    labels_exported(object) : the labels were written to this TIFF (Path).
 
     Attributes
     ----------
@@ -65,7 +70,9 @@ class SegmentationPanel(QWidget):
     table_requested = Signal()
     islands_requested = Signal(int)
     export_requested = Signal(str)
+    seed_requested = Signal(float)
     labels_changed = Signal()
+    labels_exported = Signal(object)
     table_shown = Signal()
     islands_removed = Signal(int)  # voxels removed
 
@@ -286,16 +293,21 @@ class SegmentationPanel(QWidget):
         """Re-seed: ``valence > threshold`` inside the mask, with the hand edits kept."""
         if self.valence is None or self.labels_layer is None:
             return
-        from ptyxanes.segment import threshold_labels
-
         self._record_edit()  # a pending hand edit, relative to the old seed
-        self.seed_mask = threshold_labels(self.valence, self.threshold, mask=self.mask,
-                                          label=HIGH_OX_LABEL) != 0
-        self._seeded_threshold = self.threshold
+        self.seed_requested.emit(self.threshold)  # the presenter answers with set_seed
+
+    def set_seed(self, seed: NDArray[np.bool_], threshold: float) -> None:
+        """Show the seed of ``threshold`` (voxels above it inside the mask) under the
+        hand edits; the presenter's answer to ``seed_requested``."""
+        seed = np.asarray(seed, bool)
+        if self.valence is None or self.labels_layer is None or seed.shape != self.valence.shape:
+            return  # another volume arrived meanwhile
+        self.seed_mask = seed
+        self._seeded_threshold = float(threshold)
         lab = self._compose()
         self._write_layer(lab)
         self.label_status.setText(
-            f"seeded {int(self.seed_mask.sum())} voxels > {self.threshold:.3f}"
+            f"seeded {int(self.seed_mask.sum())} voxels > {float(threshold):.3f}"
             + self._edits_text())
         self.labels_changed.emit()
 
@@ -624,22 +636,10 @@ class SegmentationPanel(QWidget):
             project.tables["crystals"] = self.table.columns()
         project.parameters.setdefault("segment", {})["threshold"] = self.threshold
 
-    def export_tiff(self, path: str | Path, *, overwrite: bool = True) -> Path:
-        """Write the labels as a multi-page uint8 TIFF (one page per plane), atomically."""
-        import tifffile
-
-        from ptyxanes.io._atomic import atomic_path
-
-        lab = self.labels()
-        if lab is None:
-            raise ValueError("no labels to export")
-        um = self.voxel_size_m * 1e6
-        p = Path(path)
-        with atomic_path(p, overwrite=overwrite) as tmp:
-            tifffile.imwrite(tmp, lab, imagej=True, resolution=(1 / um, 1 / um),
-                             metadata={"spacing": um, "unit": "um", "axes": "ZYX"})
-        self.label_status.setText(f"labels exported to {p.name}")
-        return p
+    def export_done(self, path: Path) -> None:
+        """The presenter wrote the labels to ``path``."""
+        self.label_status.setText(f"labels exported to {Path(path).name}")
+        self.labels_exported.emit(Path(path))
 
     def _on_export_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export labels", "labels.tif",

@@ -86,6 +86,9 @@ class VolumePanel(QWidget):
     view_saved = Signal(object)  # Path
     movie_saved = Signal(object)  # Path
     relabel_requested = Signal(str)  # label method: crystals to label in a worker
+    #: label method: the crystals of a new volume are needed now; the presenter answers
+    #: at once with :meth:`take_crystal_labels`
+    crystals_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -105,6 +108,7 @@ class VolumePanel(QWidget):
         self.valence_label = "valence"  # the colour bar of exported figures ("Fe valence")
         self._crystal = 0
         self._closed = False
+        self._handed_labels: NDArray[np.int32] | None = None
 
         self.check_3d = QCheckBox("3D")
         self.check_3d.setChecked(True)
@@ -202,9 +206,10 @@ class VolumePanel(QWidget):
 
         ``label`` names the valence in exported figures (``"Fe valence"``; default: kept).
 
-        Without ``crystal_labels`` the crystals are labelled from the finite voxels
-        by :func:`ptyxanes.segment.label_crystals` (split where they touch, unless
-        "Split touching" is off).
+        Without ``crystal_labels`` the presenter labels the crystals from the finite
+        voxels (``crystals_requested``; split where they touch, unless "Split
+        touching" is off; a volume over :attr:`sync_label_limit` voxels shows its
+        connected components first and is split in a worker).
         """
         v = np.asarray(valence, np.float32)
         if v.ndim != 3:
@@ -216,12 +221,15 @@ class VolumePanel(QWidget):
         self.clim = (float(clim[0]), float(clim[1]))
         relabel = False
         if crystal_labels is None:
-            from ptyxanes.segment import label_crystals
-
             method = self.label_method
             if method == "watershed" and v.size > self.sync_label_limit:
                 method, relabel = "components", True
-            crystal_labels = label_crystals(np.isfinite(v), method=method)
+            self._handed_labels = None
+            self.crystals_requested.emit(method)  # answered by take_crystal_labels
+            crystal_labels, self._handed_labels = self._handed_labels, None
+            if crystal_labels is None:  # no presenter: no crystals known
+                logger.debug("no crystal labels for the volume %s", v.shape)
+                crystal_labels = np.zeros(v.shape, np.int32)
         self.crystal_labels = np.asarray(crystal_labels, np.int32)
         self._crystal = 0
         scale = (self.voxel_size_m * 1e6,) * 3
@@ -248,6 +256,12 @@ class VolumePanel(QWidget):
             self._on_split_toggled()
         else:
             self.crystals_labelled.emit(int(self.crystal_labels.max()))
+
+    def take_crystal_labels(self, labels: NDArray[np.integer]) -> None:
+        """The presenter's answer to ``crystals_requested``: the crystals of the volume
+        being shown."""
+        if self.valence is not None and np.shape(labels) == self.valence.shape:
+            self._handed_labels = np.asarray(labels, np.int32)
 
     def set_crystal_labels(self, labels: NDArray[np.integer]) -> None:
         """Replace the crystal labels (e.g. after a watershed split)."""

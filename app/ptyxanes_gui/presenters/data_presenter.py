@@ -16,7 +16,7 @@ import numpy as np
 from qtpy.QtCore import QObject, QSettings, Signal
 from qtpy.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from ptyxanes_gui.document import Document, Sample
+from ptyxanes_gui.document import Document, Sample, saved_parameters
 from ptyxanes_gui.panels.data_panel import DataPanel
 from ptyxanes_gui.presenters import opening
 
@@ -160,6 +160,8 @@ class DataPresenter(QObject):
                 self.window.show_error("Could not open", f"Could not open {path}:\n\n{exc}")
                 continue
             first = len(self.samples)
+            if first == 0:  # the forms show the choices saved with the dataset
+                self._restore_forms(Path(path))
             self.document.add_samples(new)
             rows = []
             for i, s in enumerate(new):
@@ -182,6 +184,18 @@ class DataPresenter(QObject):
             self.window._update_enabled()
             self.data_loaded.emit()
         return ok
+
+    def _restore_forms(self, path: Path) -> None:
+        """Put the stage forms' choices saved in a dataset file back in the document
+        (not an edit: no undo step, no unsaved work); a file without them changes nothing."""
+        if not (path.is_file() and opening.is_dataset_file(path)):
+            return
+        try:
+            forms = saved_parameters(path)
+        except Exception as exc:  # the samples opened; the forms keep their choices
+            logger.warning("%s: the saved form choices could not be read (%s)", path.name, exc)
+            return
+        self.document.restore_parameters(forms)
 
     def open_dropped(self, paths: list[Path]) -> None:
         """Dropped files and folders: projects and CXI scan folders open at once, anything
@@ -209,9 +223,11 @@ class DataPresenter(QObject):
         """
         from ptyxanes_gui.dialogs.import_dialog import ImportDialog
 
-        dlg = ImportDialog(self.window, start_dir=self.last_dir(),
-                           source=[Path(p) for p in paths] if paths else None)
+        dlg = ImportDialog(self.window, start_dir=self.last_dir())
         dlg.setObjectName("import_dialog")
+        dlg.reader = ImportReader(dlg)  # its previews and loads run in a worker
+        if paths:
+            dlg.set_sources([Path(p) for p in paths])
         dlg.stack_loaded.connect(lambda stack, d=dlg: self.add_imported_stack(
             stack, d.preview().sources if d.preview() is not None else ()))
         dlg.finished.connect(lambda _r, d=dlg: self.window.forget_dialog(d))
@@ -300,6 +316,36 @@ class DataPresenter(QObject):
         self.window.statusBar().showMessage(f"saved {len(self.samples)} sample(s) to {out}",
                                             5000)
         return True
+
+
+class ImportReader(QObject):
+    """Run an Import dialog's reads in a worker when it asks (``read_requested``) and
+    hand the progress, the preview or stack, or the failure back to it.
+
+    Parameters
+    ----------
+    dialog : ImportDialog
+    """
+
+    def __init__(self, dialog: Any) -> None:
+        super().__init__(dialog)
+        self.dialog = dialog
+        self.worker: Any = None
+        dialog.read_requested.connect(self._on_read_requested)
+
+    def _on_read_requested(self, job: int, kind: str, request: Any, energies: Any,
+                           control: Any) -> None:
+        from superqt.utils import create_worker
+
+        from ptyxanes_gui.dialogs.import_dialog import load_job, preview_job
+
+        d = self.dialog
+        args = (request, control) if kind == "preview" else (request, energies, control)
+        self.worker = create_worker(
+            preview_job if kind == "preview" else load_job, *args,
+            _connect={"yielded": lambda p, j=job: d.job_progress(j, p),
+                      "returned": lambda r, j=job: d.job_returned(j, r),
+                      "errored": lambda e, j=job: d.job_failed(j, e)})
 
 
 def opens_directly(path: Path) -> bool:

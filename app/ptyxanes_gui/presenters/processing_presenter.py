@@ -75,6 +75,8 @@ def form_values(box: Any) -> dict[str, Any]:
     out = {name: input_value(w) for name, w in box.inputs.items()}
     if hasattr(box, "reference_files"):
         out["reference_files"] = tuple(tuple(r) for r in box.reference_files)
+    if hasattr(box, "ref_match"):  # (valence, spectrum file); the field shows only its name
+        out["ref_match_spectrum"] = tuple(box.ref_match) if box.ref_match else ()
     return out
 
 
@@ -189,6 +191,7 @@ class ProcessingPresenter(QObject):
         fit_box = panel.stages.get("fit")
         if fit_box is not None and hasattr(fit_box, "references_changed"):
             fit_box.references_changed.connect(self.refresh_fit_references)
+            fit_box.foil_shift_requested.connect(self._on_foil_shift_requested)
             self.refresh_fit_references()
         self._applying = False  # the presenter itself is changing a form
         self._labels: dict[str, dict[str, str]] = {}
@@ -251,10 +254,25 @@ class ProcessingPresenter(QObject):
             for name, w in box.inputs.items():
                 if name in values and input_value(w) != values[name]:
                     set_input_value(w, values[name])
+            match = values.get("ref_match_spectrum")
+            if match is not None and tuple(box.ref_match or ()) != tuple(match):
+                box.set_ref_match(*(match if match else (None, None)))
+            if "foil" in values and hasattr(box, "set_foil_file"):
+                box.set_foil_file(str(values["foil"] or "") or None)  # its shift shown again
         finally:
             self._applying = False
         if stage == "fit":
             self.refresh_fit_references()
+
+    def _on_foil_shift_requested(self, edge: str, path: str) -> None:
+        """The Fit form's foil: the data's energy shift it gives, shown in the form."""
+        from ptyxanes.stages import FitParams, stack_energy_shift
+
+        try:
+            text = stack_energy_shift(FitParams.for_edge(edge, foil=path)).describe()
+        except Exception as exc:  # shown in the form, not raised
+            text = f"no shift from this foil: {exc}"
+        self._panel.stages["fit"].show_foil_shift(text)
 
     def refresh_fit_references(self) -> None:
         """Show in the Fit form the references a fit would use, with valences and shifts."""

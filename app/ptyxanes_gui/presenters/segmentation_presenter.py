@@ -1,9 +1,11 @@
-"""Runs the segmentation engine for the SegmentationPanel in superqt workers, and
-records the panel's hand edits as undoable edits of the document."""
+"""Runs the segmentation engine for the SegmentationPanel (the threshold seed at once;
+tables, island removal and the TIFF export in superqt workers), and records the
+panel's hand edits as undoable edits of the document."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,6 +14,38 @@ from ptyxanes.progress import Cancelled, Control
 from ptyxanes_gui.document import Document, Edit, Sample
 
 logger = logging.getLogger(__name__)
+
+
+def write_labels_tiff(path: str | Path, labels: np.ndarray, voxel_size_m: float, *,
+                      overwrite: bool = True) -> Path:
+    """Write labels (P, M, N) as a multi-page uint8 ImageJ TIFF, one page per plane, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination ``.tif``.
+    labels : ndarray of shape (P, M, N)
+        Label volume (0 = background).
+    voxel_size_m : float
+        Voxel size, m (written as µm spacing and resolution).
+    overwrite : bool, optional
+        Replace an existing file.
+
+    Returns
+    -------
+    path : pathlib.Path
+    """
+    import tifffile
+
+    from ptyxanes.io._atomic import atomic_path
+
+    um = float(voxel_size_m) * 1e6
+    p = Path(path)
+    with atomic_path(p, overwrite=overwrite) as tmp:
+        tifffile.imwrite(tmp, np.asarray(labels, np.uint8), imagej=True,
+                         resolution=(1 / um, 1 / um),
+                         metadata={"spacing": um, "unit": "um", "axes": "ZYX"})
+    return p
 
 #: ``Sample.parameters`` key of the panel's seeding threshold (saved with the labels)
 PANEL_PARAMETERS = "segmentation_panel"
@@ -40,12 +74,14 @@ class SegmentationPresenter:
         panel.presenter = self  # the panel hands its edits, undo and redo to this presenter
         self._control = Control()
         self.worker = None
+        self.export_worker: Any = None
         self.document = Document()
         self.sample: Sample | None = None
         self.document.undo_changed.connect(self._on_undo_changed)
         panel.table_requested.connect(self._on_table_requested)
         panel.islands_requested.connect(self._on_islands_requested)
         panel.export_requested.connect(self._on_export_requested)
+        panel.seed_requested.connect(self._on_seed_requested)
         panel.labels_changed.connect(self._store_on_sample)
 
     # ------------------------------------------------------------------ document
@@ -182,12 +218,36 @@ class SegmentationPresenter:
         self._panel.label_status.setText(f"removed {n} voxels in small islands")
         self._panel.islands_removed.emit(n)
 
+    def _on_seed_requested(self, threshold: float) -> None:
+        """The panel's seed: ``valence > threshold`` inside its mask (a comparison: at once)."""
+        from ptyxanes.segment import threshold_labels
+
+        p = self._panel
+        if p.valence is None:
+            return
+        seed = threshold_labels(p.valence, threshold, mask=p.mask) != 0
+        p.set_seed(seed, threshold)
+
     def _on_export_requested(self, path: str) -> None:
-        try:
-            self._panel.export_tiff(path)
-        except Exception as exc:
-            logger.exception("label export failed")
-            self._panel.show_error(f"export failed: {exc}")
+        """Write the panel's labels to a TIFF in a worker (the panel hears ``export_done``)."""
+        from superqt.utils import create_worker
+
+        p = self._panel
+        labels = p.labels()  # a copy: later edits do not reach the file being written
+        if labels is None:
+            p.show_error("export failed: no labels to export")
+            return
+
+        def failed(exc: Exception) -> None:
+            logger.error("label export to %s failed: %s", path, exc)
+            p.show_error(f"export failed: {exc}")
+
+        p.button_export.setEnabled(False)
+        self.export_worker = create_worker(
+            write_labels_tiff, path, labels, p.voxel_size_m,
+            _connect={"returned": p.export_done, "errored": failed,
+                      "finished": lambda: p.button_export.setEnabled(p.labels_layer is not None)},
+        )
 
     def _on_progress(self, p) -> None:
         self._panel.label_status.setText(f"{p.message}: {p.done:.0f}/{p.total:.0f}")

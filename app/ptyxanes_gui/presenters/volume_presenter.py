@@ -17,8 +17,9 @@ logger = logging.getLogger(__name__)
 
 
 class CrystalLabeller(QObject):
-    """Label a Volume panel's crystals in a worker when it asks (split toggled, or a
-    volume too large to split at once).
+    """Label a Volume panel's crystals when it asks: a new volume's at once
+    (``crystals_requested``), and in a worker when "Split touching" is toggled or a
+    volume is too large to split at once (``relabel_requested``).
 
     Parameters
     ----------
@@ -30,6 +31,14 @@ class CrystalLabeller(QObject):
         self.panel = panel
         self.worker: Any = None
         panel.relabel_requested.connect(self._on_relabel_requested)
+        panel.crystals_requested.connect(self._on_crystals_requested)
+
+    def _on_crystals_requested(self, method: str) -> None:
+        from ptyxanes.segment import label_crystals
+
+        p = self.panel
+        if p.valence is not None:
+            p.take_crystal_labels(label_crystals(np.isfinite(p.valence), method=method))
 
     def _on_relabel_requested(self, method: str) -> None:
         from superqt.utils import create_worker

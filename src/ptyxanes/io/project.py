@@ -323,6 +323,37 @@ def load_project(path: str | os.PathLike[str], *, lazy: bool = True) -> Project:
     return proj
 
 
+def load_parameters(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The stage parameters of a project (of a dataset: its first sample), nothing else.
+
+    Reads only ``/entry/parameters``: cheap for a project of any size.
+
+    Parameters
+    ----------
+    path : path-like
+        A project or dataset file.
+
+    Returns
+    -------
+    parameters : dict of str to Any
+        Stage name to its decoded JSON (empty when the file has none).
+
+    Raises
+    ------
+    FormatError
+        Not HDF5, not a ptyxanes project, or a parameter that is not valid JSON.
+    """
+    p = Path(path)
+    with open_hdf5(p) as f:
+        entry = f.get("entry")
+        if not isinstance(entry, h5py.Group) or "ptyxanes_project" not in entry.attrs:
+            raise FormatError(p, "not a ptyxanes project file (no /entry with ptyxanes_project)")
+        par = entry.get("parameters")
+        if not isinstance(par, h5py.Group):
+            return {}
+        return {stage: _load_json(d, p) for stage, d in par.items()}
+
+
 def _read_entry(entry: h5py.Group, p: Path, lazy: bool) -> tuple[Project, bool]:
     keep_open = False
     proj = Project()
