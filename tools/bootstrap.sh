@@ -59,10 +59,13 @@ case "$mode" in
     .venv-headless/bin/ptyxanes --version
     make_venv .venv gui,test
     status=0
-    .venv-headless/bin/python -m pytest tests/engine -q -p no:cacheprovider --durations=15 "$@" || status=$?
+    # two processes (the CI machine's two cores), whole files per process so that a
+    # module's fixtures are built once
+    .venv-headless/bin/python -m pytest tests/engine -q -p no:cacheprovider -n 2 --dist loadfile \
+        --durations=15 "$@" || status=$?
     # GUI tests under Xvfb (pytest-xvfb starts it): napari needs OpenGL.
     .venv/bin/python -m pytest tests/app -q -p no:cacheprovider --durations=10 "$@" || status=$?
-    # lint (numpydoc docstring rules on the engine) and types of the checked engine modules
+    # lint (numpydoc docstring rules on the engine) and types of the whole engine
     .venv/bin/ruff check src app tests || status=$?
     .venv/bin/mypy || status=$?
     exit $status
