@@ -554,22 +554,12 @@ def _fit_blocks(
 
 
 
-def _start(stack: ImageStack, client: Any, backend: Any, stats: RunStats | None,
-           checkpoint: str | Path | None, name: str,
-           kind: str) -> tuple[str, RunStats, CheckpointStore]:
-    """Check a single-stage run's inputs; its source file, run statistics and checkpoint."""
-    import tempfile
-
+def _source_file(stack: ImageStack, name: str) -> Path:
+    """The file a stack was read from (its workers read their part of it)."""
     source = stack.attrs.get("source_file")
     if not source:
         raise ValueError(f"{name} needs a stack read from a file (workers read it)")
-    if client is None and (backend is None or not backend.distributed):
-        raise ValueError(f"{name} needs a client or a backend with workers or a scheduler")
-    stats = stats if stats is not None else RunStats()
-    ckpt = (Path(checkpoint) if checkpoint is not None
-            else Path(tempfile.mkdtemp(prefix=f"ptyxanes-{kind}-")))
-    stats.checkpoint = str(ckpt)
-    return str(source), stats, CheckpointStore(ckpt)
+    return Path(source)
 
 
 def fit_stack_distributed(
@@ -614,29 +604,11 @@ def fit_stack_distributed(
     """
     from ptyxanes.xanes import FitOptions
 
-    source, stats, store = _start(stack, client, backend, stats, checkpoint,
-                                  "fit_stack_distributed", "fit")
-
-    def run(c: Any) -> Generator[Progress, None, Any]:
-        s = _Session(c, store, control or Control(), stats)
-        stats.dashboard = dashboard_link(c)
-        try:
-            return (yield from _fit_blocks(s, Path(source), stack, options or FitOptions(),
-                                           calibration, threshold, chunk_spectra, template))
-        finally:
-            s.close()
-
-    try:
-        if client is None:
-            assert backend is not None
-            with backend.connect() as own:
-                result = yield from run(own)
-        else:
-            result = yield from run(client)
-    finally:
-        if checkpoint is None:
-            shutil.rmtree(store.directory, ignore_errors=True)
-    return result
+    source = _source_file(stack, "fit_stack_distributed")
+    return (yield from _one_stage(
+        client, backend, checkpoint, stats, control, "fit_stack_distributed", "fit",
+        lambda s: _fit_blocks(s, source, stack, options or FitOptions(), calibration,
+                              threshold, chunk_spectra, template)))
 
 
 def reconstruct_tilt_stack_distributed(
@@ -687,29 +659,14 @@ def reconstruct_tilt_stack_distributed(
         Not a tilt series, or a stack not read from a file.
     SchedulerLost
     """
-    source, stats, store = _start(stack, client, backend, stats, checkpoint,
-                                  "reconstruct_tilt_stack_distributed", "tomo")
+    source = _source_file(stack, "reconstruct_tilt_stack_distributed")
 
-    def run(c: Any) -> Generator[Progress, None, tuple[ImageStack, Any]]:
-        s = _Session(c, store, control or Control(), stats)
-        stats.dashboard = dashboard_link(c)
-        try:
-            out, _ = yield from _tomo(s, Path(source), stack, dict(tomo), slab_rows)
-        finally:
-            s.close()
+    def body(s: _Session) -> Generator[Progress, None, tuple[ImageStack, Any]]:
+        out, _ = yield from _tomo(s, source, stack, dict(tomo), slab_rows)
         return out, s.last_tomo
 
-    try:
-        if client is None:
-            assert backend is not None
-            with backend.connect() as own:
-                result = yield from run(own)
-        else:
-            result = yield from run(client)
-    finally:
-        if checkpoint is None:
-            shutil.rmtree(store.directory, ignore_errors=True)
-    return result
+    return (yield from _one_stage(client, backend, checkpoint, stats, control,
+                                  "reconstruct_tilt_stack_distributed", "tomo", body))
 
 
 def _one_stage(client: Any, backend: ComputeBackend | None, checkpoint: str | Path | None,

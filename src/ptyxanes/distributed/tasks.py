@@ -313,17 +313,9 @@ def tomo_energy(
     ValueError
         As :func:`ptyxanes.tomo.reconstruct_energy` (failed alignment, empty volume).
     """
-    from ptyxanes.io.nexus import read_stack
-    from ptyxanes.tomo import energy_line_integrals, reconstruct_energy
+    from ptyxanes.tomo import reconstruct_energy
 
-    stack = read_stack(stack_path, lazy=True)
-    try:
-        raw = np.asarray(stack.data[energy_index])
-        n_e = int(stack.data.shape[0])
-    finally:
-        _close(stack)
-    angles = np.asarray(stack.angle, dtype=float)
-    proj = energy_line_integrals(raw, stack.kind, from_pixel, to_pixel)
+    proj, angles, n_e = _energy_projections(stack_path, energy_index, from_pixel, to_pixel)
     res = run_sync(reconstruct_energy(proj, angles, index=energy_index, count=n_e, **tomo),
                    reporter(task))
     return energy_volume_arrays(res)
