@@ -397,13 +397,13 @@ def _tomo_slabs(
             (int(prep["shape"][0]), int(prep["shape"][1]), int(prep["shape"][2])), iterations)
         methods.append(f"FBP + SIRT {its}" if from_fbp else f"SIRT {its}")
         shifts = prep.get("applied_shifts")
-        mine = slab_bounds(int(prep["rows"]), slab_rows)  # rows after the rescaling
+        mine = slab_bounds(int(prep["shape"][1]), slab_rows)  # rows after the rescaling
         per_energy_slabs.append(len(mine))
         for r0, r1 in mine:
             key = f"tomo-{e:04d}-{r0:05d}-" + task_hash(t.key, r0, r1, its, from_fbp)
             second.append(_Task(key, tasks.tomo_slab,
                                 (str(stack_path), e, float(ps[e]), pixel_size, (r0, r1),
-                                 shifts, None if np.isnan(c) else c, its, from_fbp),
+                                 shifts, c, its, from_fbp),
                                 f"{t.label} rows {r0}-{r1 - 1}"))
     got = yield from sub_progress(s.run("tomo", second), share, n_e - share, total, "tomo")
     energies, start = [], 0

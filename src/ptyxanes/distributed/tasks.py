@@ -366,9 +366,9 @@ def tomo_align(
     -------
     arrays : dict
         :func:`energy_volume_arrays` of the alignment (an empty ``volume``),
-        ``sirt_center`` (NaN: the aligned projections are centred),
+        ``sirt_center`` (the rotation axis given to SIRT, pixels),
         ``applied_shifts`` (when the projections are shifted), ``where``,
-        ``rows``, ``shape`` (A, M, N) and ``mass``: the total of every projection the volume check
+        ``shape`` (A, M, N) and ``mass``: the total of every projection the volume check
         compares with (float64, shape (A,)).
 
     Raises
@@ -382,16 +382,14 @@ def tomo_align(
     kw = {k: tomo[k] for k in ("align", "center", "max_outer") if k in tomo}
     prep = run_sync(align_energy(proj, angles, index=energy_index, count=n_e, **kw),
                     reporter(task))
-    checked = prep.aligned(proj) if prep.sirt_center is None else proj
     out = energy_volume_arrays(EnergyVolume(np.zeros((0, 0, 0), np.float32), prep.alignment,
                                             prep.center, prep.notes))
-    out["sirt_center"] = np.asarray(np.nan if prep.sirt_center is None else prep.sirt_center)
+    out["sirt_center"] = np.asarray(prep.sirt_center)
     if prep.shifts is not None:
         out["applied_shifts"] = np.asarray(prep.shifts, np.float64)
     out["where"] = np.asarray(prep.where)
-    out["rows"] = np.asarray(proj.shape[1])
     out["shape"] = np.asarray(proj.shape)
-    out["mass"] = np.asarray(checked, dtype=np.float64).sum(axis=(1, 2))
+    out["mass"] = np.asarray(proj, dtype=np.float64).sum(axis=(1, 2))
     return out
 
 
@@ -404,7 +402,7 @@ def tomo_slab(
     to_pixel: float | None,
     rows: tuple[int, int],
     shifts: NDArray[np.float64] | None,
-    sirt_center: float | None,
+    sirt_center: float,
     iterations: int,
     from_fbp: bool = False,
 ) -> dict[str, NDArray[Any]]:
@@ -428,7 +426,7 @@ def tomo_slab(
     shifts : ndarray of shape (A, 2) or None
         The (row, col) shifts applied to the projections, pixels
         (:attr:`ptyxanes.tomo.EnergyAlignment.shifts`; None: none).
-    sirt_center : float or None
+    sirt_center : float
         Rotation-axis column given to SIRT, pixels.
     iterations : int
 
