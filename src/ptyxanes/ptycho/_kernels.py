@@ -1,8 +1,11 @@
 """Fused numba kernels of the CPU ePIE/rPIE path (no temporaries between the FFTs).
 
 Each kernel is single-threaded and releases the GIL; the engine runs them on
-chunks of a group in its own threads (one chunk per FFT worker), which costs one
-hand-over per group instead of one per kernel. The loops run along image rows
+chunks of a group in its own threads (one chunk per worker), which costs one
+hand-over per group instead of one per kernel. :func:`chunk_step` runs a
+chunk's whole chain (exit waves, FFT, modulus constraint, inverse FFT, update)
+in one call: the FFTs are pocketfft's, called from numba through rocket-fft
+(in place, single-threaded, its AVX2 build where the processor has it). The loops run along image rows
 (contiguous, mode loop outside) and use numpy's error model (no division-by-zero
 checks), so that LLVM vectorises them.
 """
@@ -13,6 +16,7 @@ import logging
 
 import numba as nb
 import numpy as np
+from rocket_fft import c2c
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +97,6 @@ def object_probe_update(
     ob: np.ndarray,
     rows: np.ndarray,
     cols: np.ndarray,
-    inc: np.ndarray,
     probe: np.ndarray,
     obj_coef: np.ndarray,
     num_p: np.ndarray,
@@ -101,11 +104,12 @@ def object_probe_update(
     o2sum: np.ndarray,
     omax: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    """Object increments into ``inc``; accumulate the probe numerator.
+    """Object increments into ``new[:, 0]``; accumulate the probe numerator.
 
-    ``new`` (B, K, H, W): the corrected exit waves; ``ob`` (M, N) the object
-    (read only: the windows at ``rows``, ``cols``, as the exit waves saw them);
-    ``inc`` (B, H, W) receives the object increments; ``probe`` (Bp, K, H, W) with
+    ``new`` (B, K, H, W): the corrected exit waves, whose mode 0 receives the
+    object increments row by row once the row is used (no separate buffer: less
+    cache traffic); ``ob`` (M, N) the object (read only: the windows at
+    ``rows``, ``cols``, as the exit waves saw them); ``probe`` (Bp, K, H, W) with
     Bp = 1 (one probe) or B (a sub-pixel shifted probe per position);
     ``obj_coef`` (Bc, H, W), Bc = 1 or B: the per-pixel object step (ePIE
     ``alpha / max|P|^2``, rPIE ``1 / ((1 - alpha)|P|^2 + alpha max|P|^2)``);
@@ -116,15 +120,42 @@ def object_probe_update(
     """
     nb_, nk, h, w = new.shape
     acc = np.empty(w, np.complex64)
+    # max |O|^2 per column, reduced once per window: a running scalar max is a
+    # serial dependency chain (about 1.6 ns per pixel, more than the update itself)
+    mrow = np.empty(w, np.float32)
     for b in range(nb_):
         pb = b if probe.shape[0] > 1 else 0
         nbi = b if num_p.shape[0] > 1 else 0
         cb = b if obj_coef.shape[0] > 1 else 0
-        mx = np.float32(0.0)
+        for j in range(w):
+            mrow[j] = 0.0
         r = rows[b]
         c = cols[b]
         for i in range(h):
             orow = ob[r + i, c : c + w]
+            crow = obj_coef[cb, i]
+            if nk == 1:  # one pass over the row, no accumulator
+                prow = probe[pb, 0, i]
+                nrow = new[b, 0, i]
+                if not do_probe:
+                    for j in range(w):
+                        p = prow[j]
+                        nrow[j] = crow[j] * (p.conjugate() * (nrow[j] - p * orow[j]))
+                    continue
+                qrow = num_p[nbi, 0, i]
+                for j in range(w):
+                    o = orow[j]
+                    p = prow[j]
+                    d = nrow[j] - p * o
+                    nrow[j] = crow[j] * (p.conjugate() * d)
+                    qrow[j] += o.conjugate() * d
+                    mrow[j] = max(mrow[j], o.real * o.real + o.imag * o.imag)
+                if o2sum.shape[0] > 0:
+                    srow = o2sum[i]
+                    for j in range(w):
+                        o = orow[j]
+                        srow[j] += o.real * o.real + o.imag * o.imag
+                continue
             for j in range(w):
                 acc[j] = 0.0
             for k in range(nk):
@@ -149,29 +180,165 @@ def object_probe_update(
                         o = orow[j]
                         o2 = o.real * o.real + o.imag * o.imag
                         srow[j] += o2
-                        mx = max(mx, o2)
+                        mrow[j] = max(mrow[j], o2)
                 else:
                     for j in range(w):
                         o = orow[j]
-                        mx = max(mx, o.real * o.real + o.imag * o.imag)
-            crow = obj_coef[cb, i]
-            irow = inc[b, i]
+                        mrow[j] = max(mrow[j], o.real * o.real + o.imag * o.imag)
+            irow = new[b, 0, i]  # every mode of this row is used: it takes the increment
             for j in range(w):
                 irow[j] = crow[j] * acc[j]
+        mx = np.float32(0.0)
+        for j in range(w):
+            mx = max(mx, mrow[j])
         omax[b] = mx
 
 
 @nb.njit(**_JIT)
+def chunk_step(
+    ob: np.ndarray,
+    probe: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    psi: np.ndarray,
+    meas: np.ndarray,
+    good: np.ndarray,
+    idx: np.ndarray,
+    obj_coef: np.ndarray,
+    num_p: np.ndarray,
+    do_probe: bool,
+    o2sum: np.ndarray,
+    omax: np.ndarray,
+) -> float:  # pragma: no cover - compiled
+    """A chunk's whole ePIE/rPIE chain; returns its Fourier error.
+
+    :func:`exit_waves` into the work buffer ``psi`` (B, K, H, W), unitary FFT
+    in place, :func:`modulus_constraint`, inverse FFT, :func:`object_probe_update`
+    (see those for the arguments); ``psi[:, 0]`` then holds the object increments.
+    """
+    exit_waves(ob, probe, rows, cols, psi)
+    axes = np.array([2, 3], dtype=np.int64)
+    fct = 1.0 / np.sqrt(psi.shape[2] * psi.shape[3])
+    c2c(psi, psi, axes, True, fct, 1)
+    err = modulus_constraint(psi, meas, good, idx)
+    c2c(psi, psi, axes, False, fct, 1)
+    object_probe_update(psi, ob, rows, cols, probe, obj_coef, num_p, do_probe, o2sum, omax)
+    return err
+
+
+@nb.njit(**_JIT)
 def add_patches(
-    ob: np.ndarray, inc: np.ndarray, rows: np.ndarray, cols: np.ndarray
+    ob: np.ndarray, inc: np.ndarray, rows: np.ndarray, cols: np.ndarray, lo: int, hi: int
 ) -> None:  # pragma: no cover - compiled
-    """``ob[r_b : r_b + H, c_b : c_b + W] += inc[b]`` for every b, in order."""
-    nb_, h, w = inc.shape
+    """``ob[r_b : r_b + H, c_b : c_b + W] += inc[b, 0]`` for every b, in order, on object rows ``lo:hi``.
+
+    ``inc`` (B, K, H, W): the increments in mode 0 (see :func:`object_probe_update`).
+    Threads that own disjoint row bands add a group's increments together, and
+    every pixel still receives them in the same order (a deterministic result).
+    """
+    nb_, _, h, w = inc.shape
     for b in range(nb_):
         r = rows[b]
         c = cols[b]
-        for i in range(h):
+        for i in range(max(0, lo - r), min(h, hi - r)):
             orow = ob[r + i, c : c + w]
-            irow = inc[b, i]
+            irow = inc[b, 0, i]
             for j in range(w):
                 orow[j] += irow[j]
+
+
+@nb.njit(**_JIT)
+def probe_step(
+    probe: np.ndarray,
+    num_p: np.ndarray,
+    o2sum: np.ndarray,
+    scale: float,
+    o2_weight: float,
+    offset: float,
+    lo: int,
+    hi: int,
+) -> None:  # pragma: no cover - compiled
+    """``P += scale * sum_t num_p[t] / (o2_weight * sum_t o2sum[t] + offset)`` on probe rows ``lo:hi``.
+
+    ``probe`` (K, H, W); ``num_p`` (T, K, H, W) the chunks' numerators;
+    ``o2sum`` (T, H, W) their ``sum |O|^2`` (not read when ``o2_weight`` is 0:
+    ePIE, ``offset`` 1).
+    """
+    nt, nk, h, w = num_p.shape
+    sc = np.float32(scale)
+    den = np.empty(w, np.float32)
+    for i in range(lo, hi):
+        for j in range(w):
+            den[j] = np.float32(offset)
+        if o2_weight != 0.0:
+            for t in range(nt):
+                srow = o2sum[t, i]
+                for j in range(w):
+                    den[j] += np.float32(o2_weight) * srow[j]
+        for j in range(w):
+            den[j] = sc / den[j]
+        for k in range(nk):
+            prow = probe[k, i]
+            for t in range(nt):
+                qrow = num_p[t, k, i]
+                for j in range(w):
+                    prow[j] += den[j] * qrow[j]
+
+
+@nb.njit(cache=True)
+def first_fit_groups(
+    rows: np.ndarray, cols: np.ndarray, order: np.ndarray, sep: int
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Group of every position, first fit in ``order``: boxes of side ``sep`` must not overlap.
+
+    Returns ``group`` (P,) int64: position ``order[i]`` joins the first group
+    (in creation order) none of whose members lies within ``sep`` in both
+    row and column, else starts a new group.
+    """
+    n = rows.shape[0]
+    group = np.full(n, -1, np.int64)
+    head = np.empty(n, np.int64)  # first member of each group
+    nxt = np.full(n, -1, np.int64)  # next member in the same group
+    tail = np.empty(n, np.int64)
+    ng = 0
+    for ii in range(n):
+        j = order[ii]
+        r = rows[j]
+        c = cols[j]
+        placed = False
+        for g in range(ng):
+            m = head[g]
+            clash = False
+            while m >= 0:
+                if abs(rows[m] - r) < sep and abs(cols[m] - c) < sep:
+                    clash = True
+                    break
+                m = nxt[m]
+            if not clash:
+                group[j] = g
+                nxt[tail[g]] = j
+                tail[g] = j
+                placed = True
+                break
+        if not placed:
+            group[j] = ng
+            head[ng] = j
+            tail[ng] = j
+            ng += 1
+    return group
+
+
+@nb.njit(**_JIT)
+def fft_pairs(a: np.ndarray, n_pairs: int, workers: int) -> None:  # pragma: no cover - compiled
+    """``n_pairs`` unitary forward + inverse 2D FFTs in place, in batches of ``len(a)``.
+
+    The FFT floor of an ePIE iteration with the engine's FFT (``benchmarks/ptycho.py``).
+    """
+    axes = np.array([1, 2], dtype=np.int64)
+    fct = 1.0 / np.sqrt(a.shape[1] * a.shape[2])
+    done = 0
+    while done < n_pairs:
+        b = min(a.shape[0], n_pairs - done)
+        c2c(a[:b], a[:b], axes, True, fct, workers)
+        c2c(a[:b], a[:b], axes, False, fct, workers)
+        done += b

@@ -17,7 +17,9 @@ larger FFT batches); the group order is random in every iteration.
 
 On the CPU a group is cut into one chunk per worker thread; each thread runs
 exit waves, FFT, modulus constraint, inverse FFT and the update kernel on its
-chunk (:mod:`ptyxanes.ptycho._kernels`), so a group costs a single hand-over.
+chunk in one GIL-free call (:mod:`ptyxanes.ptycho._kernels`), then, after a
+barrier, adds the group's object increments on its own band of object rows and
+applies the probe step on its own band of probe rows (see :class:`_CpuGroups`).
 In the final ``anneal`` fraction of the iterations the object and probe steps
 fall as ``1 / (1 + t)``, which averages out the photon noise of the last updates.
 
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+import threading
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -223,36 +226,17 @@ def group_positions(
     >>> sorted(len(x) for x in g)
     [2, 2]
     """
-    c = np.asarray(corners, dtype=np.int64)
+    from ptyxanes.ptycho import _kernels
+
+    c = np.asarray(corners, dtype=np.int64).reshape(-1, 2)
     order = rng.permutation(len(c)) if rng is not None else np.arange(len(c))
     sep = max(int(separation), 1)
-    cells = c // sep
-    # per group: cell -> corners in it; a box can only overlap members of the 3x3 neighbouring cells
-    groups: list[list[int]] = []
-    grids: list[dict[tuple[int, int], list[tuple[int, int]]]] = []
-    for j in order:
-        r, q = int(c[j, 0]), int(c[j, 1])
-        cr, cq = int(cells[j, 0]), int(cells[j, 1])
-        for g, grid in zip(groups, grids, strict=True):
-            clash = False
-            for dr in (-1, 0, 1):
-                for dq in (-1, 0, 1):
-                    for rr, qq in grid.get((cr + dr, cq + dq), ()):
-                        if abs(rr - r) < sep and abs(qq - q) < sep:
-                            clash = True
-                            break
-                    if clash:
-                        break
-                if clash:
-                    break
-            if not clash:
-                g.append(int(j))
-                grid.setdefault((cr, cq), []).append((r, q))
-                break
-        else:
-            groups.append([int(j)])
-            grids.append({(cr, cq): [(r, q)]})
-    return [np.asarray(g, dtype=np.intp) for g in groups]
+    group = _kernels.first_fit_groups(
+        np.ascontiguousarray(c[:, 0]), np.ascontiguousarray(c[:, 1]), order.astype(np.int64), sep
+    )
+    ordered = order[np.argsort(group[order], kind="stable")]  # members in visiting order
+    bounds = np.cumsum(np.bincount(group, minlength=int(group.max(initial=-1)) + 1))
+    return [g.astype(np.intp) for g in np.split(ordered, bounds[:-1])] if len(c) else []
 
 
 def orthogonalize_modes(probe: Any, xp: Any = np) -> Any:
@@ -468,7 +452,10 @@ def reconstruct(
     shifts = np.zeros((n_pos, 2))
     it_seconds: list[float] = []
     it_cpu: list[float] = []
-    work: dict[Any, Any] = {}
+    cpu = _CpuGroups(
+        meas, good, (h, w), params.modes, params.algorithm, alpha, beta, params.workers, fwd, inv
+    )
+    plans = [cpu.plan(g, corners) for g in groups] if xp is np else []
     for it in range(params.iterations):
         t_it = time.monotonic()
         c_it = time.process_time()
@@ -489,27 +476,15 @@ def reconstruct(
             b = len(idx)
             rc = corners[idx]
             if fast:
-                e, P = _group_cpu(
+                err += cpu.group(
                     Ob,
                     P,
-                    meas,
-                    good,
-                    idx,
-                    rc,
-                    (h, w),
-                    fwd,
-                    inv,
-                    params.algorithm,
-                    alpha,
-                    beta,
+                    plans[gi],
                     update_probe,
                     coef,
                     _ramps(frac[idx], (h, w)) if subpixel else None,
-                    max(1, params.workers),
-                    work,
                     gamma,
                 )
-                err += e
                 continue
             patches = xp.stack([Ob[r : r + h, c : c + w] for r, c in rc])  # (B, H, W)
             ramp = xp.asarray(_ramps(frac[idx], (h, w))) if subpixel else None
@@ -560,6 +535,7 @@ def reconstruct(
                 corners[ok] = newc[ok]
                 shifts[ok] -= step[ok]
                 groups = group_positions(corners + [r0, c0], sup)
+                plans = [cpu.plan(g, corners) for g in groups] if xp is np else []
         errors.append(err / max(denom_meas, 1e-30))
         it_seconds.append(time.monotonic() - t_it)
         it_cpu.append(time.process_time() - c_it)
@@ -666,113 +642,195 @@ def _obj_coef(algorithm: str, alpha: float, p2: NDArray[np.float32]) -> NDArray[
     return (1.0 / ((1 - alpha) * p2 + alpha * float(p2.max()))).astype(np.float32)
 
 
-def _group_cpu(
-    ob: NDArray[np.complex64],
-    P: NDArray[np.complex64],
-    meas: NDArray[np.float32],
-    good: NDArray[np.float32],
-    idx: NDArray[np.intp],
-    rc: NDArray[np.int64],
-    hw: tuple[int, int],
-    fwd: Any,
-    inv: Any,
-    algorithm: str,
-    alpha: float,
-    beta: float,
-    update_probe: bool,
-    coef: NDArray[np.float32],
-    ramp: NDArray[np.complex64] | None = None,
-    threads: int = 1,
-    work: dict[Any, Any] | None = None,
-    gamma: float = 1.0,
-) -> tuple[float, NDArray[np.complex64]]:
-    """One group on the CPU with the fused numba kernels; returns (error, probe).
+@dataclass(frozen=True)
+class _GroupPlan:
+    """A group's members and their split over threads (fixed while the positions are)."""
 
-    The group is cut into ``threads`` chunks of consecutive members; each chunk
-    goes through exit waves, FFT, modulus constraint, inverse FFT and the update
-    kernel in a thread of its own (single-threaded FFTs), so a group costs one
-    hand-over between threads. The object increments are then added in order.
-    ``work`` keeps the buffers between groups (the FFTs run in place);
-    ``gamma`` scales the probe step (and the object step of shifted probes;
-    ``coef`` already holds it).
+    idx: NDArray[np.int64]
+    rows: NDArray[np.int64]
+    cols: NDArray[np.int64]
+    chunks: tuple[int, ...]  # member bounds of the threads' chunks
+    bands: tuple[int, ...]  # object-row bounds of the threads' shares of the addition
+
+
+class _CpuGroups:
+    """The CPU path: one group at a time, split over ``threads`` threads, with fused kernels.
+
+    A group is cut into one chunk of consecutive members per thread; each thread
+    runs, on its chunk, the exit waves, a single-threaded in-place FFT, the
+    modulus constraint, the inverse FFT and the update kernel
+    (:mod:`ptyxanes.ptycho._kernels`). After a barrier the threads add the
+    group's object increments, each on its own band of object rows (every pixel
+    receives them in member order, so the result does not depend on timing),
+    and apply the probe step, each on its own band of probe rows. A group thus
+    costs one hand-over and one barrier, with no serial part in between. The
+    buffers are kept between groups.
     """
-    from ptyxanes.ptycho import _kernels
 
-    h, w = hw
-    b = len(idx)
-    nk = P.shape[0]
-    rows = np.ascontiguousarray(rc[:, 0], dtype=np.int64)
-    cols = np.ascontiguousarray(rc[:, 1], dtype=np.int64)
-    midx = np.ascontiguousarray(idx, dtype=np.int64)
-    if ramp is None:
-        pj = P[None]
-        cf = coef
-    else:  # the probe shifted by each position's sub-pixel part
-        pj = inv(fwd(P.copy())[None] * ramp[:, None])
-        p2 = (pj.real**2 + pj.imag**2).sum(axis=1)
-        cf = (
-            np.broadcast_to(coef, p2.shape).copy()  # already scaled by gamma
-            if algorithm == "epie"
-            else (gamma / ((1 - alpha) * p2 + alpha * float(p2.max()))).astype(np.float32)
+    def __init__(
+        self,
+        meas: NDArray[np.float32],
+        good: NDArray[np.float32],
+        hw: tuple[int, int],
+        modes: int,
+        algorithm: str,
+        alpha: float,
+        beta: float,
+        threads: int,
+        fwd: Any,
+        inv: Any,
+    ) -> None:
+        self.meas, self.good, self.hw = meas, good, hw
+        self.modes, self.algorithm, self.alpha, self.beta = modes, algorithm, alpha, beta
+        self.threads = max(1, int(threads))
+        self.fwd, self.inv = fwd, inv
+        self.work: dict[Any, Any] = {}
+
+    def plan(self, idx: NDArray[np.intp], corners: NDArray[np.int64]) -> _GroupPlan:
+        """Rows, columns and thread shares of the group ``idx``."""
+        h = self.hw[0]
+        rc = corners[idx]
+        rows = np.ascontiguousarray(rc[:, 0], dtype=np.int64)
+        cols = np.ascontiguousarray(rc[:, 1], dtype=np.int64)
+        n = max(1, min(self.threads, len(idx)))
+        chunks = tuple(int(x) for x in np.linspace(0, len(idx), n + 1).round())
+        # object-row bands holding equal numbers of window rows
+        lo, hi = int(rows.min()), int(rows.max()) + h
+        cover = np.zeros(hi - lo + 1, np.int64)
+        np.add.at(cover, rows - lo, 1)
+        np.add.at(cover, rows - lo + h, -1)
+        cum = np.cumsum(np.cumsum(cover)[:-1])
+        cuts = [lo + int(np.searchsorted(cum, cum[-1] * t / n)) for t in range(1, n)]
+        return _GroupPlan(
+            np.ascontiguousarray(idx, dtype=np.int64), rows, cols, chunks, (lo, *cuts, hi)
         )
-    per_pos = ramp is not None
-    n_chunks = max(1, min(threads, b))
-    bounds = np.linspace(0, b, n_chunks + 1).round().astype(int)
-    work = {} if work is None else work
-    patches = _buffer(work, "patches", (b, h, w), np.complex64)
-    omax = np.zeros(b, np.float32)
-    num_p = _buffer(work, "num_p", (b if per_pos else n_chunks, nk, h, w), np.complex64)
-    # ePIE needs only max|O|^2 (omax); rPIE's probe step uses sum |O|^2
-    o2sum = _buffer(work, "o2sum", (n_chunks, h if algorithm == "rpie" else 0, w), np.float32)
-    if update_probe:
-        num_p[...] = 0
-        o2sum[...] = 0
 
-    def chunk(t: int) -> float:
-        lo, hi = int(bounds[t]), int(bounds[t + 1])
-        sel = slice(lo, hi)
-        pb = pj[sel] if per_pos else pj
-        psi = _buffer(work, ("psi", t), (hi - lo, nk, h, w), np.complex64)
-        _kernels.exit_waves(ob, pb, rows[sel], cols[sel], psi)
-        far = sfft.fft2(psi, norm="ortho", workers=1, overwrite_x=True)
-        e = _kernels.modulus_constraint(far, meas, good, midx[sel])
-        new = sfft.ifft2(far, norm="ortho", workers=1, overwrite_x=True)
-        _kernels.object_probe_update(
-            new,
-            ob,
-            rows[sel],
-            cols[sel],
-            patches[sel],
-            pb,
-            cf[sel] if cf.shape[0] > 1 else cf,
-            num_p[sel] if per_pos else num_p[t : t + 1],
-            update_probe,
-            o2sum[t],
-            omax[sel],
-        )
-        return float(e)
+    def group(
+        self,
+        ob: NDArray[np.complex64],
+        P: NDArray[np.complex64],
+        g: _GroupPlan,
+        update_probe: bool,
+        coef: NDArray[np.float32],
+        ramp: NDArray[np.complex64] | None = None,
+        gamma: float = 1.0,
+    ) -> float:
+        """Update ``ob`` and ``P`` (in place) from the group ``g``; return its Fourier error.
 
-    if n_chunks == 1:
-        err = chunk(0)
-    else:
-        futures = [_pool(n_chunks - 1).submit(chunk, t) for t in range(1, n_chunks)]
-        err = chunk(0)
-        err += sum(f.result() for f in futures)
-    # the increments are added over the whole window: members' support boxes are
-    # disjoint, so only weak probe tails overlap (no truncation edges in the object)
-    _kernels.add_patches(ob, patches, rows, cols)
-    if update_probe:
-        if per_pos:  # back to the unshifted probe frame
-            assert ramp is not None  # per-position probes come from the sub-pixel ramps
-            nump = inv((fwd(num_p) * np.conj(ramp)[:, None]).sum(axis=0))
+        ``coef`` is the object step (already scaled by ``gamma``); ``ramp``
+        the sub-pixel shifts of the members' probes (FFT order) or None;
+        ``gamma`` scales the probe step (and the object step of shifted probes).
+        """
+        from ptyxanes.ptycho import _kernels
+
+        h, w = self.hw
+        b = len(g.idx)
+        nk = P.shape[0]
+        n = len(g.chunks) - 1
+        algorithm, alpha = self.algorithm, self.alpha
+        if ramp is None:
+            pj = P[None]
+            cf = coef
+        else:  # the probe shifted by each position's sub-pixel part
+            pj = self.inv(self.fwd(P.copy())[None] * ramp[:, None])
+            p2 = (pj.real**2 + pj.imag**2).sum(axis=1)
+            cf = (
+                np.broadcast_to(coef, p2.shape).copy()  # already scaled by gamma
+                if algorithm == "epie"
+                else (gamma / ((1 - alpha) * p2 + alpha * float(p2.max()))).astype(np.float32)
+            )
+        per_pos = ramp is not None
+        work = self.work
+        # exit waves of the whole group; after the update, mode 0 holds the object increments
+        psi = _buffer(work, "psi", (b, nk, h, w), np.complex64)
+        omax = _buffer(work, "omax", (b,), np.float32)
+        num_p = _buffer(work, "num_p", (b if per_pos else n, nk, h, w), np.complex64)
+        # ePIE needs only max|O|^2 (omax); rPIE's probe step uses sum |O|^2
+        o2sum = _buffer(work, "o2sum", (n, h if algorithm == "rpie" else 0, w), np.float32)
+        barrier: threading.Barrier = work.get(("barrier", n)) or threading.Barrier(n)
+        if barrier.broken:  # an earlier group failed in a thread
+            barrier = threading.Barrier(n)
+        work[("barrier", n)] = barrier
+        p_cuts = [round(h * t / n) for t in range(n + 1)]
+
+        def task(t: int) -> float:
+            try:
+                sel = slice(g.chunks[t], g.chunks[t + 1])
+                pb = pj[sel] if per_pos else pj
+                if update_probe:
+                    num_p[sel if per_pos else slice(t, t + 1)] = 0
+                    o2sum[t] = 0
+                e = _kernels.chunk_step(
+                    ob,
+                    pb,
+                    g.rows[sel],
+                    g.cols[sel],
+                    psi[sel],
+                    self.meas,
+                    self.good,
+                    g.idx[sel],
+                    cf[sel] if cf.shape[0] > 1 else cf,
+                    num_p[sel] if per_pos else num_p[t : t + 1],
+                    update_probe,
+                    o2sum[t],
+                    omax[sel],
+                )
+                if n > 1:
+                    barrier.wait()
+                # the increments are added over the whole window: members' support boxes
+                # are disjoint, so only weak probe tails overlap (no truncation edges)
+                _kernels.add_patches(ob, psi, g.rows, g.cols, g.bands[t], g.bands[t + 1])
+                if update_probe and not per_pos:
+                    _kernels.probe_step(
+                        P,
+                        num_p,
+                        o2sum,
+                        *self._probe_scale(omax, b, gamma),
+                        p_cuts[t],
+                        p_cuts[t + 1],
+                    )
+                return e
+            except BaseException:
+                if n > 1:
+                    barrier.abort()  # the other threads leave the barrier instead of waiting
+                raise
+
+        if n == 1:
+            err = task(0)
         else:
-            nump = num_p.sum(axis=0)
-        if algorithm == "epie":
-            P += np.complex64(gamma * beta / (b * float(omax.mean()))) * nump
-        else:
-            den = (1 - beta) * o2sum.sum(axis=0) + beta * float(omax.max()) * b
-            P += np.complex64(gamma) * nump / den
-    return err, P
+            futures = [_pool(n - 1).submit(task, t) for t in range(1, n)]
+            errs: list[float] = []
+            failure: BaseException | None = None
+            try:
+                errs.append(task(0))
+            except BaseException as exc:  # noqa: BLE001 - re-raised after the threads end
+                failure = exc
+            for f in futures:
+                try:
+                    errs.append(f.result())
+                except BaseException as exc:  # noqa: BLE001
+                    if failure is None or isinstance(failure, threading.BrokenBarrierError):
+                        failure = exc
+            if failure is not None:
+                raise failure
+            err = sum(errs)
+        if update_probe and per_pos:  # back to the unshifted probe frame
+            assert ramp is not None
+            nump = self.inv((self.fwd(num_p) * np.conj(ramp)[:, None]).sum(axis=0))
+            _kernels.probe_step(P, nump[None], o2sum, *self._probe_scale(omax, b, gamma), 0, h)
+        return err
+
+    def _probe_scale(
+        self, omax: NDArray[np.float32], b: int, gamma: float
+    ) -> tuple[float, float, float]:
+        """(scale, o2_weight, offset) of :func:`ptyxanes.ptycho._kernels.probe_step`.
+
+        ePIE: ``gamma beta / (B mean max|O|^2)``; rPIE:
+        ``gamma / ((1 - beta) sum |O|^2 + beta B max|O|^2)``.
+        """
+        if self.algorithm == "epie":
+            return self.beta * gamma / (b * float(omax.mean())), 0.0, 1.0
+        return gamma, 1.0 - self.beta, self.beta * float(omax.max()) * b
 
 
 def _buffer(work: dict[Any, Any], key: Any, shape: tuple[int, ...], dtype: Any) -> Any:

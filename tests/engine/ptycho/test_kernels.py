@@ -1,0 +1,142 @@
+"""The fused CPU kernels and the threaded group update against plain numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from ptyxanes.progress import run_sync
+from ptyxanes.ptycho import PtychoParams, _kernels, group_positions, reconstruct
+from ptyxanes.simulate import ptycho as sp
+
+from .test_engine import _scan
+
+
+def _cplx(rng, *shape):
+    return (rng.normal(size=shape) + 1j * rng.normal(size=shape)).astype(np.complex64)
+
+
+@pytest.mark.parametrize(
+    ("modes", "per_position", "rpie"), [(1, False, False), (2, False, True), (1, True, True)]
+)
+def test_chunk_step_matches_numpy(modes, per_position, rpie):
+    """Exit waves, FFT, modulus constraint, inverse FFT and update equal the numpy formulas."""
+    rng = np.random.default_rng(3)
+    b, h, w = 3, 16, 12
+    ob = _cplx(rng, 40, 40)
+    probe = _cplx(rng, b if per_position else 1, modes, h, w)
+    rows = np.array([0, 5, 20], np.int64)
+    cols = np.array([3, 17, 9], np.int64)
+    meas = (rng.random((6, h, w)) * 5).astype(np.float32)
+    good = np.ones((h, w), np.float32)
+    good[2, 3] = good[7, 1] = 0.0  # masked pixels keep the estimated amplitude
+    idx = np.array([4, 0, 2], np.int64)
+    coef = rng.random((b if per_position else 1, h, w)).astype(np.float32)
+    num_p = np.zeros((b if per_position else 1, modes, h, w), np.complex64)
+    o2sum = np.zeros((h if rpie else 0, w), np.float32)
+    omax = np.zeros(b, np.float32)
+    psi = np.empty((b, modes, h, w), np.complex64)
+    err = _kernels.chunk_step(
+        ob, probe, rows, cols, psi, meas, good, idx, coef, num_p, True, o2sum, omax
+    )
+    inc = psi[:, 0]  # the increments replace mode 0 of the exit waves
+
+    patches = np.stack([ob[r : r + h, c : c + w] for r, c in zip(rows, cols, strict=True)])
+    ex = probe * patches[:, None]  # (B, K, H, W)
+    far = np.fft.fft2(ex.astype(np.complex128), norm="ortho")
+    amp = np.sqrt((np.abs(far) ** 2).sum(axis=1))
+    m = meas[idx]
+    want_err = float((good * (amp - m) ** 2).sum())
+    factor = good * m / (amp + 1e-6) + (1 - good)
+    dpsi = np.fft.ifft2(far * factor[:, None], norm="ortho") - ex
+    want_inc = coef * (np.conj(probe) * dpsi).sum(axis=1)
+    want_nump = np.conj(patches)[:, None] * dpsi
+    if not per_position:
+        want_nump = want_nump.sum(axis=0, keepdims=True)
+    o2 = np.abs(patches) ** 2
+    assert err == pytest.approx(want_err, rel=1e-4)
+    scale = np.abs(want_inc).max()
+    assert_allclose(inc, want_inc, atol=2e-5 * scale)
+    assert_allclose(num_p, want_nump, atol=2e-5 * np.abs(want_nump).max())
+    assert_allclose(omax, o2.reshape(b, -1).max(axis=1), rtol=1e-6)
+    if rpie:
+        assert_allclose(o2sum, o2.sum(axis=0), rtol=1e-5)
+    # ob is only read
+    assert np.array_equal(patches[0], ob[0:h, 3 : 3 + w])
+
+
+def test_add_patches_in_bands_equals_whole():
+    """Row bands added separately give bit for bit the result of one addition."""
+    rng = np.random.default_rng(0)
+    ob = _cplx(rng, 50, 50)
+    inc = _cplx(rng, 4, 16, 16)
+    rows = np.array([0, 8, 30, 12], np.int64)
+    cols = np.array([0, 4, 20, 30], np.int64)
+    whole = ob.copy()
+    _kernels.add_patches(whole, inc[:, None], rows, cols, 0, 50)
+    banded = ob.copy()
+    for lo, hi in ((0, 13), (13, 29), (29, 50)):
+        _kernels.add_patches(banded, inc[:, None], rows, cols, lo, hi)
+    assert np.array_equal(whole, banded)
+    want = ob.astype(np.complex128)
+    for k in range(4):
+        want[rows[k] : rows[k] + 16, cols[k] : cols[k] + 16] += inc[k]
+    assert_allclose(whole, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("rpie", [False, True])
+def test_probe_step_matches_formula(rpie):
+    rng = np.random.default_rng(1)
+    p = _cplx(rng, 2, 8, 8)
+    num_p = _cplx(rng, 3, 2, 8, 8)
+    o2sum = rng.random((3, 8, 8)).astype(np.float32) if rpie else np.zeros((3, 0, 8), np.float32)
+    scale, weight, offset = (0.7, 0.4, 2.5) if rpie else (0.3, 0.0, 1.0)
+    want = p + scale * num_p.sum(axis=0) / (weight * o2sum.sum(axis=0) + offset if rpie else 1)
+    got = p.copy()
+    _kernels.probe_step(got, num_p, o2sum, scale, weight, offset, 0, 5)
+    _kernels.probe_step(got, num_p, o2sum, scale, weight, offset, 5, 8)
+    assert_allclose(got, want, atol=1e-5)
+
+
+def _first_fit(corners, sep, order):
+    groups: list[list[int]] = []
+    for j in order:
+        for g in groups:
+            if all(
+                abs(corners[m, 0] - corners[j, 0]) >= sep
+                or abs(corners[m, 1] - corners[j, 1]) >= sep
+                for m in g
+            ):
+                g.append(int(j))
+                break
+        else:
+            groups.append([int(j)])
+    return groups
+
+
+@pytest.mark.parametrize("random_order", [False, True])
+def test_group_positions_is_first_fit(random_order):
+    c = np.random.default_rng(2).integers(0, 120, (300, 2))
+    order = np.random.default_rng(9).permutation(300) if random_order else np.arange(300)
+    got = group_positions(c, 17, np.random.default_rng(9) if random_order else None)
+    assert [g.tolist() for g in got] == _first_fit(c, 17, order)
+    assert group_positions(np.zeros((0, 2), int), 5) == []
+
+
+def test_two_threads_deterministic_and_equal_to_one():
+    """Groups split over two threads: the same result every run, and the one-thread result."""
+    g = sp.with_geometry("tiny", fly=False, step=(0.4e-6, 0.4e-6))
+    data, corners, probe, truth, mask = _scan(g)
+
+    def run(workers):
+        p = PtychoParams(algorithm="epie", iterations=4, workers=workers, preview_every=0)
+        return run_sync(reconstruct(data, corners, probe, obj_shape=truth.shape, params=p))
+
+    one, two, again = run(1), run(2), run(2)
+    assert max(len(x) for x in group_positions(corners, one.info["support"])) >= 2
+    assert np.array_equal(two.object, again.object) and np.array_equal(two.probe, again.probe)
+    lit = one.illumination > 0.1 * one.illumination.max()
+    scale = np.abs(one.object[lit]).max()
+    assert np.abs(two.object - one.object)[lit].max() < 1e-3 * scale
+    assert_allclose(two.errors, one.errors, rtol=1e-3)
