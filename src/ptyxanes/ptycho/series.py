@@ -941,7 +941,9 @@ def reconstruct_scan(
     report = on_progress or (lambda p: None)
     sp = series
     if sp.warm_start:
-        probe: NDArray[np.complex64] | None = rescale_probe(reference.probe, reference.pixel, job.pixel, (job.window, job.window))
+        probe: NDArray[np.complex64] | None = rescale_probe(
+            reference.probe, reference.pixel, job.pixel, (job.window, job.window)
+        )
     else:
         probe = _initial_probe(job, sp)
     obj = None
@@ -1036,7 +1038,10 @@ def assemble_scan(
 
 
 def assemble_series(
-    plan: SeriesPlan, results: Sequence[ScanResult], *, seconds: float = 0.0,
+    plan: SeriesPlan,
+    results: Sequence[ScanResult],
+    *,
+    seconds: float = 0.0,
     placed: NDArray[np.complex64] | None = None,
 ) -> SeriesResult:
     """Stack the reconstructed scans: background normalised, resampled, fitted to the output grid.
@@ -1086,7 +1091,9 @@ def assemble_series(
             out[e_i, a_i] = image
         else:
             e_i = int(np.argmin(np.abs(energies - j.scan.energy)))
-            a_i = 0 if angles is None else int(np.argmin(np.abs(angles - float(j.scan.angle or 0.0))))
+            a_i = (
+                0 if angles is None else int(np.argmin(np.abs(angles - float(j.scan.angle or 0.0))))
+            )
         native[e_i, a_i] = j.pixel
     if sp.pixel_mode == "native" and sp.pixel_size:
         pix = np.full(n_e, plan.out_pixel)
