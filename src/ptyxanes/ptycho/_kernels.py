@@ -227,6 +227,63 @@ def chunk_step(
 
 
 @nb.njit(**_JIT)
+def serial_groups(
+    ob: np.ndarray,
+    probe: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    members: np.ndarray,
+    starts: np.ndarray,
+    order: np.ndarray,
+    meas: np.ndarray,
+    good: np.ndarray,
+    obj_coef: np.ndarray,
+    psi: np.ndarray,
+    num_p: np.ndarray,
+    o2sum: np.ndarray,
+    omax: np.ndarray,
+    do_probe: bool,
+    epie: bool,
+    beta: float,
+    gamma: float,
+) -> float:  # pragma: no cover - compiled
+    """Groups ``order`` one after the other on one thread; returns their Fourier error.
+
+    Group ``g`` has the positions ``members[starts[g]:starts[g + 1]]`` with
+    window corners ``rows``, ``cols`` at the same places. Each group:
+    :func:`chunk_step` on all its members, :func:`add_patches` and, with
+    ``do_probe``, :func:`probe_step` with the ePIE or rPIE step. ``probe`` (K, H, W)
+    is updated in place; ``psi`` (>= B, K, H, W), ``num_p`` (1, K, H, W),
+    ``o2sum`` (1, H or 0, W) and ``omax`` (>= B,) are work buffers. One call for
+    many groups: no interpreter (and no GIL) between them.
+    """
+    nk, h, w = probe.shape
+    pj = probe.reshape((1, nk, h, w))
+    err = 0.0
+    for gi in order:
+        lo = starts[gi]
+        hi = starts[gi + 1]
+        b = hi - lo
+        r = rows[lo:hi]
+        c = cols[lo:hi]
+        ps = psi[:b]
+        om = omax[:b]
+        if do_probe:
+            num_p[:] = 0
+            o2sum[:] = 0
+        err += chunk_step(
+            ob, pj, r, c, ps, meas, good, members[lo:hi], obj_coef, num_p, do_probe, o2sum[0], om
+        )
+        add_patches(ob, ps, r, c, 0, ob.shape[0])
+        if do_probe:
+            if epie:
+                probe_step(probe, num_p, o2sum, gamma * beta / (b * om.mean()), 0.0, 1.0, 0, h)
+            else:
+                probe_step(probe, num_p, o2sum, gamma, 1.0 - beta, beta * om.max() * b, 0, h)
+    return err
+
+
+@nb.njit(**_JIT)
 def add_patches(
     ob: np.ndarray, inc: np.ndarray, rows: np.ndarray, cols: np.ndarray, lo: int, hi: int
 ) -> None:  # pragma: no cover - compiled

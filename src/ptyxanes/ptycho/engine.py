@@ -456,6 +456,7 @@ def reconstruct(
         meas, good, (h, w), params.modes, params.algorithm, alpha, beta, params.workers, fwd, inv
     )
     plans = [cpu.plan(g, corners) for g in groups] if xp is np else []
+    cpu.flatten(groups, corners)
     for it in range(params.iterations):
         t_it = time.monotonic()
         c_it = time.process_time()
@@ -471,7 +472,13 @@ def reconstruct(
             # the object step (max|P|^2, rPIE's |P|^2) is refreshed once per iteration
             p2 = (P.real**2 + P.imag**2).sum(axis=0)
             coef = _obj_coef(params.algorithm, alpha, p2)[None] * np.float32(gamma)
-        for gi in rng.permutation(len(groups)):
+        order = rng.permutation(len(groups))
+        if fast and not subpixel and cpu.threads == 1:  # whole runs of groups in numba
+            for k in range(0, len(order), 64):
+                control.check()
+                err += cpu.serial(Ob, P, order[k : k + 64], update_probe, coef, gamma)
+            order = order[:0]
+        for gi in order:
             idx = groups[gi]
             b = len(idx)
             rc = corners[idx]
@@ -536,6 +543,7 @@ def reconstruct(
                 shifts[ok] -= step[ok]
                 groups = group_positions(corners + [r0, c0], sup)
                 plans = [cpu.plan(g, corners) for g in groups] if xp is np else []
+                cpu.flatten(groups, corners)
         errors.append(err / max(denom_meas, 1e-30))
         it_seconds.append(time.monotonic() - t_it)
         it_cpu.append(time.process_time() - c_it)
@@ -685,6 +693,53 @@ class _CpuGroups:
         self.threads = max(1, int(threads))
         self.fwd, self.inv = fwd, inv
         self.work: dict[Any, Any] = {}
+
+    def flatten(self, groups: list[NDArray[np.intp]], corners: NDArray[np.int64]) -> None:
+        """The groups as flat arrays for :meth:`serial` (members, offsets, corners)."""
+        members = np.concatenate(groups).astype(np.int64) if groups else np.zeros(0, np.int64)
+        self.members = members
+        self.starts = np.concatenate([[0], np.cumsum([len(g) for g in groups])]).astype(np.int64)
+        self.rows = np.ascontiguousarray(corners[members, 0], dtype=np.int64)
+        self.cols = np.ascontiguousarray(corners[members, 1], dtype=np.int64)
+        self.largest = max((len(g) for g in groups), default=1)
+
+    def serial(
+        self,
+        ob: NDArray[np.complex64],
+        P: NDArray[np.complex64],
+        order: NDArray[np.intp],
+        update_probe: bool,
+        coef: NDArray[np.float32],
+        gamma: float,
+    ) -> float:
+        """The groups ``order`` on this thread in one numba call (whole-pixel positions only)."""
+        from ptyxanes.ptycho import _kernels
+
+        h, w = self.hw
+        nk = P.shape[0]
+        work = self.work
+        return float(
+            _kernels.serial_groups(
+                ob,
+                P,
+                self.rows,
+                self.cols,
+                self.members,
+                self.starts,
+                np.ascontiguousarray(order, dtype=np.int64),
+                self.meas,
+                self.good,
+                coef,
+                _buffer(work, "psi", (self.largest, nk, h, w), np.complex64),
+                _buffer(work, "num_p", (1, nk, h, w), np.complex64),
+                _buffer(work, "o2sum", (1, h if self.algorithm == "rpie" else 0, w), np.float32),
+                _buffer(work, "omax", (self.largest,), np.float32),
+                update_probe,
+                self.algorithm == "epie",
+                self.beta,
+                gamma,
+            )
+        )
 
     def plan(self, idx: NDArray[np.intp], corners: NDArray[np.int64]) -> _GroupPlan:
         """Rows, columns and thread shares of the group ``idx``."""
