@@ -284,6 +284,169 @@ def serial_groups(
 
 
 @nb.njit(**_JIT)
+def _ramp(n: int, shift: float, sign: float, out: np.ndarray) -> None:  # pragma: no cover
+    """``out[k] = exp(sign 2 pi i f_k shift)`` with the FFT frequencies ``f_k`` of ``n`` points."""
+    for k in range(n):
+        f = (k if k < (n + 1) // 2 else k - n) / n
+        out[k] = np.exp(sign * 2j * np.pi * f * shift)
+
+
+@nb.njit(**_JIT)
+def shift_probes(
+    probe: np.ndarray, frac: np.ndarray, spectrum: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """The probe (K, H, W) shifted by each row of ``frac`` (B, 2) px into ``out`` (B, K, H, W).
+
+    Fourier shift: ``ifft2(fft2(P) exp(-2 pi i (k_y f_r + k_x f_c)))`` (unitary
+    FFTs); ``spectrum`` (K, H, W) is a work buffer.
+    """
+    nk, h, w = probe.shape
+    fct = 1.0 / np.sqrt(h * w)
+    ry = np.empty(h, np.complex64)
+    rx = np.empty(w, np.complex64)
+    spectrum[:] = probe
+    c2c(spectrum, spectrum, np.array([1, 2], dtype=np.int64), True, fct, 1)
+    for b in range(frac.shape[0]):
+        _ramp(h, frac[b, 0], -1.0, ry)
+        _ramp(w, frac[b, 1], -1.0, rx)
+        for k in range(nk):
+            for i in range(h):
+                src = spectrum[k, i]
+                dst = out[b, k, i]
+                for j in range(w):
+                    dst[j] = src[j] * (ry[i] * rx[j])
+    c2c(out, out, np.array([2, 3], dtype=np.int64), False, fct, 1)
+
+
+@nb.njit(**_JIT)
+def unshift_sum(
+    num_p: np.ndarray, frac: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """``out`` (K, H, W) = sum over b of ``num_p[b]`` (B, K, H, W) shifted back by ``-frac[b]``.
+
+    The inverse of :func:`shift_probes` for the probe numerators, summed in
+    Fourier space (``num_p`` is overwritten by its spectrum).
+    """
+    nb_, nk, h, w = num_p.shape
+    fct = 1.0 / np.sqrt(h * w)
+    ry = np.empty(h, np.complex64)
+    rx = np.empty(w, np.complex64)
+    c2c(num_p, num_p, np.array([2, 3], dtype=np.int64), True, fct, 1)
+    out[:] = 0
+    for b in range(nb_):
+        _ramp(h, frac[b, 0], 1.0, ry)
+        _ramp(w, frac[b, 1], 1.0, rx)
+        for k in range(nk):
+            for i in range(h):
+                src = num_p[b, k, i]
+                dst = out[k, i]
+                for j in range(w):
+                    dst[j] += src[j] * (ry[i] * rx[j])
+    c2c(out, out, np.array([1, 2], dtype=np.int64), False, fct, 1)
+
+
+@nb.njit(**_JIT)
+def rpie_coefs(
+    shifted: np.ndarray, alpha: float, gamma: float, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """The rPIE object step of each shifted probe, ``gamma / ((1 - alpha)|P_b|^2 + alpha max|P|^2)``.
+
+    ``shifted`` (B, K, H, W); ``out`` (B, H, W); the max is over the whole batch.
+    """
+    nb_, nk, h, w = shifted.shape
+    mrow = np.zeros(w, np.float32)  # max per column (see object_probe_update)
+    for b in range(nb_):
+        for i in range(h):
+            crow = out[b, i]
+            for j in range(w):
+                crow[j] = 0.0
+            for k in range(nk):
+                prow = shifted[b, k, i]
+                for j in range(w):
+                    v = prow[j]
+                    crow[j] += v.real * v.real + v.imag * v.imag
+            for j in range(w):
+                mrow[j] = max(mrow[j], crow[j])
+    a0 = np.float32(alpha * mrow.max())
+    for b in range(nb_):
+        for i in range(h):
+            crow = out[b, i]
+            for j in range(w):
+                crow[j] = np.float32(gamma) / (np.float32(1.0 - alpha) * crow[j] + a0)
+
+
+@nb.njit(**_JIT)
+def serial_groups_shifted(
+    ob: np.ndarray,
+    probe: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    frac: np.ndarray,
+    members: np.ndarray,
+    starts: np.ndarray,
+    order: np.ndarray,
+    meas: np.ndarray,
+    good: np.ndarray,
+    obj_coef: np.ndarray,
+    psi: np.ndarray,
+    shifted: np.ndarray,
+    num_p: np.ndarray,
+    coefs: np.ndarray,
+    spectrum: np.ndarray,
+    o2sum: np.ndarray,
+    omax: np.ndarray,
+    do_probe: bool,
+    epie: bool,
+    alpha: float,
+    beta: float,
+    gamma: float,
+) -> float:  # pragma: no cover - compiled
+    """:func:`serial_groups` with the probe of every position shifted by its sub-pixel part.
+
+    ``frac`` (P, 2): the sub-pixel parts (row, col) of the positions, in member
+    order like ``rows`` and ``cols``. Per group: :func:`shift_probes` into
+    ``shifted`` (>= B, K, H, W); rPIE's object step of each shifted probe
+    (:func:`rpie_coefs` into ``coefs`` (>= B, H, W); ePIE's ``obj_coef`` is the
+    same for all); the probe numerators per member (``num_p`` (>= B, K, H, W))
+    shifted back and summed (:func:`unshift_sum` into ``spectrum`` (K, H, W))
+    before the probe step.
+    """
+    nk, h, w = probe.shape
+    err = 0.0
+    for gi in order:
+        lo = starts[gi]
+        hi = starts[gi + 1]
+        b = hi - lo
+        r = rows[lo:hi]
+        c = cols[lo:hi]
+        ps = psi[:b]
+        om = omax[:b]
+        pjb = shifted[:b]
+        nump = num_p[:b]
+        shift_probes(probe, frac[lo:hi], spectrum, pjb)
+        if epie:
+            cf = obj_coef
+        else:
+            cf = coefs[:b]
+            rpie_coefs(pjb, alpha, gamma, cf)
+        if do_probe:
+            nump[:] = 0
+            o2sum[:] = 0
+        err += chunk_step(
+            ob, pjb, r, c, ps, meas, good, members[lo:hi], cf, nump, do_probe, o2sum[0], om
+        )
+        add_patches(ob, ps, r, c, 0, ob.shape[0])
+        if do_probe:
+            unshift_sum(nump, frac[lo:hi], spectrum)
+            total = spectrum.reshape((1, nk, h, w))
+            if epie:
+                probe_step(probe, total, o2sum, gamma * beta / (b * om.mean()), 0.0, 1.0, 0, h)
+            else:
+                probe_step(probe, total, o2sum, gamma, 1.0 - beta, beta * om.max() * b, 0, h)
+    return err
+
+
+@nb.njit(**_JIT)
 def add_patches(
     ob: np.ndarray, inc: np.ndarray, rows: np.ndarray, cols: np.ndarray, lo: int, hi: int
 ) -> None:  # pragma: no cover - compiled
@@ -318,7 +481,8 @@ def probe_step(
     """``P += scale * sum_t num_p[t] / (o2_weight * sum_t o2sum[t] + offset)`` on probe rows ``lo:hi``.
 
     ``probe`` (K, H, W); ``num_p`` (T, K, H, W) the chunks' numerators;
-    ``o2sum`` (T, H, W) their ``sum |O|^2`` (not read when ``o2_weight`` is 0:
+    ``o2sum`` (T', H, W) the chunks' ``sum |O|^2`` (T' may differ from T: the
+    numerators of shifted probes come summed; not read when ``o2_weight`` is 0:
     ePIE, ``offset`` 1).
     """
     nt, nk, h, w = num_p.shape
@@ -328,7 +492,7 @@ def probe_step(
         for j in range(w):
             den[j] = np.float32(offset)
         if o2_weight != 0.0:
-            for t in range(nt):
+            for t in range(o2sum.shape[0]):
                 srow = o2sum[t, i]
                 for j in range(w):
                     den[j] += np.float32(o2_weight) * srow[j]

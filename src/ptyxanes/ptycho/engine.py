@@ -453,7 +453,7 @@ def reconstruct(
     it_seconds: list[float] = []
     it_cpu: list[float] = []
     cpu = _CpuGroups(
-        meas, good, (h, w), params.modes, params.algorithm, alpha, beta, params.workers, fwd, inv
+        meas, good, (h, w), params.modes, params.algorithm, alpha, beta, params.workers
     )
     plans = [cpu.plan(g, corners) for g in groups] if xp is np else []
     cpu.flatten(groups, corners)
@@ -473,10 +473,12 @@ def reconstruct(
             p2 = (P.real**2 + P.imag**2).sum(axis=0)
             coef = _obj_coef(params.algorithm, alpha, p2)[None] * np.float32(gamma)
         order = rng.permutation(len(groups))
-        if fast and not subpixel and cpu.threads == 1:  # whole runs of groups in numba
+        if fast and cpu.threads == 1:  # whole runs of groups in numba
             for k in range(0, len(order), 64):
                 control.check()
-                err += cpu.serial(Ob, P, order[k : k + 64], update_probe, coef, gamma)
+                err += cpu.serial(
+                    Ob, P, order[k : k + 64], update_probe, coef, gamma, frac if subpixel else None
+                )
             order = order[:0]
         for gi in order:
             idx = groups[gi]
@@ -489,7 +491,7 @@ def reconstruct(
                     plans[gi],
                     update_probe,
                     coef,
-                    _ramps(frac[idx], (h, w)) if subpixel else None,
+                    np.ascontiguousarray(frac[idx]) if subpixel else None,
                     gamma,
                 )
                 continue
@@ -685,13 +687,10 @@ class _CpuGroups:
         alpha: float,
         beta: float,
         threads: int,
-        fwd: Any,
-        inv: Any,
     ) -> None:
         self.meas, self.good, self.hw = meas, good, hw
         self.modes, self.algorithm, self.alpha, self.beta = modes, algorithm, alpha, beta
         self.threads = max(1, int(threads))
-        self.fwd, self.inv = fwd, inv
         self.work: dict[Any, Any] = {}
 
     def flatten(self, groups: list[NDArray[np.intp]], corners: NDArray[np.int64]) -> None:
@@ -711,35 +710,72 @@ class _CpuGroups:
         update_probe: bool,
         coef: NDArray[np.float32],
         gamma: float,
+        frac: NDArray[np.float64] | None = None,
     ) -> float:
-        """The groups ``order`` on this thread in one numba call (whole-pixel positions only)."""
+        """The groups ``order`` on this thread in one numba call.
+
+        ``frac`` (P, 2): the sub-pixel parts of the positions, by which each
+        position's probe is shifted (None: whole pixels).
+        """
         from ptyxanes.ptycho import _kernels
 
         h, w = self.hw
         nk = P.shape[0]
         work = self.work
-        return float(
-            _kernels.serial_groups(
+        big = self.largest
+        psi = _buffer(work, "psi", (big, nk, h, w), np.complex64)
+        o2sum = _buffer(work, "o2sum", (1, h if self.algorithm == "rpie" else 0, w), np.float32)
+        omax = _buffer(work, "omax", (big,), np.float32)
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        epie = self.algorithm == "epie"
+        if frac is None:
+            err = _kernels.serial_groups(
                 ob,
                 P,
                 self.rows,
                 self.cols,
                 self.members,
                 self.starts,
-                np.ascontiguousarray(order, dtype=np.int64),
+                order,
                 self.meas,
                 self.good,
                 coef,
-                _buffer(work, "psi", (self.largest, nk, h, w), np.complex64),
+                psi,
                 _buffer(work, "num_p", (1, nk, h, w), np.complex64),
-                _buffer(work, "o2sum", (1, h if self.algorithm == "rpie" else 0, w), np.float32),
-                _buffer(work, "omax", (self.largest,), np.float32),
+                o2sum,
+                omax,
                 update_probe,
-                self.algorithm == "epie",
+                epie,
                 self.beta,
                 gamma,
             )
-        )
+        else:
+            err = _kernels.serial_groups_shifted(
+                ob,
+                P,
+                self.rows,
+                self.cols,
+                np.ascontiguousarray(frac[self.members], dtype=np.float64),
+                self.members,
+                self.starts,
+                order,
+                self.meas,
+                self.good,
+                coef,
+                psi,
+                _buffer(work, "shifted", (big, nk, h, w), np.complex64),
+                _buffer(work, "num_p", (big, nk, h, w), np.complex64),
+                _buffer(work, "coefs", (0 if epie else big, h, w), np.float32),
+                _buffer(work, "spectrum", (nk, h, w), np.complex64),
+                o2sum,
+                omax,
+                update_probe,
+                epie,
+                self.alpha,
+                self.beta,
+                gamma,
+            )
+        return float(err)
 
     def plan(self, idx: NDArray[np.intp], corners: NDArray[np.int64]) -> _GroupPlan:
         """Rows, columns and thread shares of the group ``idx``."""
@@ -767,14 +803,15 @@ class _CpuGroups:
         g: _GroupPlan,
         update_probe: bool,
         coef: NDArray[np.float32],
-        ramp: NDArray[np.complex64] | None = None,
+        frac: NDArray[np.float64] | None = None,
         gamma: float = 1.0,
     ) -> float:
         """Update ``ob`` and ``P`` (in place) from the group ``g``; return its Fourier error.
 
-        ``coef`` is the object step (already scaled by ``gamma``); ``ramp``
-        the sub-pixel shifts of the members' probes (FFT order) or None;
-        ``gamma`` scales the probe step (and the object step of shifted probes).
+        ``coef`` is the object step (already scaled by ``gamma``); ``frac``
+        (B, 2) the sub-pixel parts of the members' positions, by which their
+        probes are shifted (None: whole pixels); ``gamma`` scales the probe step
+        (and rPIE's object step of shifted probes).
         """
         from ptyxanes.ptycho import _kernels
 
@@ -783,19 +820,19 @@ class _CpuGroups:
         nk = P.shape[0]
         n = len(g.chunks) - 1
         algorithm, alpha = self.algorithm, self.alpha
-        if ramp is None:
+        work = self.work
+        if frac is None:
             pj = P[None]
             cf = coef
         else:  # the probe shifted by each position's sub-pixel part
-            pj = self.inv(self.fwd(P.copy())[None] * ramp[:, None])
-            p2 = (pj.real**2 + pj.imag**2).sum(axis=1)
-            cf = (
-                np.broadcast_to(coef, p2.shape).copy()  # already scaled by gamma
-                if algorithm == "epie"
-                else (gamma / ((1 - alpha) * p2 + alpha * float(p2.max()))).astype(np.float32)
-            )
-        per_pos = ramp is not None
-        work = self.work
+            pj = _buffer(work, "shifted", (b, nk, h, w), np.complex64)
+            spectrum = _buffer(work, "spectrum", (nk, h, w), np.complex64)
+            _kernels.shift_probes(P, frac, spectrum, pj)
+            cf = coef  # ePIE: the same for all (already scaled by gamma)
+            if algorithm == "rpie":
+                cf = _buffer(work, "coefs", (b, h, w), np.float32)
+                _kernels.rpie_coefs(pj, alpha, gamma, cf)
+        per_pos = frac is not None
         # exit waves of the whole group; after the update, mode 0 holds the object increments
         psi = _buffer(work, "psi", (b, nk, h, w), np.complex64)
         omax = _buffer(work, "omax", (b,), np.float32)
@@ -869,10 +906,9 @@ class _CpuGroups:
             if failure is not None:
                 raise failure
             err = sum(errs)
-        if update_probe and per_pos:  # back to the unshifted probe frame
-            assert ramp is not None
-            nump = self.inv((self.fwd(num_p) * np.conj(ramp)[:, None]).sum(axis=0))
-            _kernels.probe_step(P, nump[None], o2sum, *self._probe_scale(omax, b, gamma), 0, h)
+        if update_probe and frac is not None:  # back to the unshifted probe frame
+            _kernels.unshift_sum(num_p, frac, spectrum)
+            _kernels.probe_step(P, spectrum[None], o2sum, *self._probe_scale(omax, b, gamma), 0, h)
         return err
 
     def _probe_scale(
