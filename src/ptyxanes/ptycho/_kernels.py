@@ -20,7 +20,12 @@ from rocket_fft import c2c
 
 logger = logging.getLogger(__name__)
 
-_JIT: dict = {"cache": True, "nogil": True, "fastmath": True, "error_model": "numpy"}
+# fastmath without "reassoc": reassociated sums compile differently when a kernel is
+# inlined into another (serial_groups) or loaded from numba's cache, so a process that
+# compiled the kernels and one that loaded them would not give the same bits. Sums are
+# kept per column instead (elementwise, vectorised without reassociation).
+_FASTMATH = {"nnan", "ninf", "nsz", "arcp", "afn", "contract"}
+_JIT: dict = {"cache": True, "nogil": True, "fastmath": _FASTMATH, "error_model": "numpy"}
 
 
 @nb.njit(**_JIT)
@@ -63,7 +68,7 @@ def modulus_constraint(
     nb_, nk, h, w = far.shape
     s = np.empty(w, np.float32)
     f = np.empty(w, np.float32)
-    err = 0.0
+    ev = np.zeros(w, np.float64)  # the error per column
     for b in range(nb_):
         m = meas[idx[b]]
         for i in range(h):
@@ -76,18 +81,19 @@ def modulus_constraint(
                     s[j] += v.real * v.real + v.imag * v.imag
             mi = m[i]
             gi = good[i]
-            e = np.float32(0.0)
             for j in range(w):
                 a = np.sqrt(s[j])
                 g = gi[j]
                 d = a - mi[j]
-                e += g * d * d
+                ev[j] += g * d * d
                 f[j] = g * mi[j] / (a + np.float32(1e-6)) + (np.float32(1.0) - g)
-            err += float(e)
             for k in range(nk):
                 row = far[b, k, i]
                 for j in range(w):
                     row[j] = row[j] * f[j]
+    err = 0.0
+    for j in range(w):
+        err += ev[j]
     return err
 
 
