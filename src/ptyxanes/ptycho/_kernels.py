@@ -233,63 +233,6 @@ def chunk_step(
 
 
 @nb.njit(**_JIT)
-def serial_groups(
-    ob: np.ndarray,
-    probe: np.ndarray,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    members: np.ndarray,
-    starts: np.ndarray,
-    order: np.ndarray,
-    meas: np.ndarray,
-    good: np.ndarray,
-    obj_coef: np.ndarray,
-    psi: np.ndarray,
-    num_p: np.ndarray,
-    o2sum: np.ndarray,
-    omax: np.ndarray,
-    do_probe: bool,
-    epie: bool,
-    beta: float,
-    gamma: float,
-) -> float:  # pragma: no cover - compiled
-    """Groups ``order`` one after the other on one thread; returns their Fourier error.
-
-    Group ``g`` has the positions ``members[starts[g]:starts[g + 1]]`` with
-    window corners ``rows``, ``cols`` at the same places. Each group:
-    :func:`chunk_step` on all its members, :func:`add_patches` and, with
-    ``do_probe``, :func:`probe_step` with the ePIE or rPIE step. ``probe`` (K, H, W)
-    is updated in place; ``psi`` (>= B, K, H, W), ``num_p`` (1, K, H, W),
-    ``o2sum`` (1, H or 0, W) and ``omax`` (>= B,) are work buffers. One call for
-    many groups: no interpreter (and no GIL) between them.
-    """
-    nk, h, w = probe.shape
-    pj = probe.reshape((1, nk, h, w))
-    err = 0.0
-    for gi in order:
-        lo = starts[gi]
-        hi = starts[gi + 1]
-        b = hi - lo
-        r = rows[lo:hi]
-        c = cols[lo:hi]
-        ps = psi[:b]
-        om = omax[:b]
-        if do_probe:
-            num_p[:] = 0
-            o2sum[:] = 0
-        err += chunk_step(
-            ob, pj, r, c, ps, meas, good, members[lo:hi], obj_coef, num_p, do_probe, o2sum[0], om
-        )
-        add_patches(ob, ps, r, c, 0, ob.shape[0])
-        if do_probe:
-            if epie:
-                probe_step(probe, num_p, o2sum, gamma * beta / (b * om.mean()), 0.0, 1.0, 0, h)
-            else:
-                probe_step(probe, num_p, o2sum, gamma, 1.0 - beta, beta * om.max() * b, 0, h)
-    return err
-
-
-@nb.njit(**_JIT)
 def _ramp(n: int, shift: float, sign: float, out: np.ndarray) -> None:  # pragma: no cover
     """``out[k] = exp(sign 2 pi i f_k shift)`` with the FFT frequencies ``f_k`` of ``n`` points."""
     for k in range(n):
@@ -382,7 +325,7 @@ def rpie_coefs(
 
 
 @nb.njit(**_JIT)
-def serial_groups_shifted(
+def serial_groups(
     ob: np.ndarray,
     probe: np.ndarray,
     rows: np.ndarray,
@@ -407,17 +350,27 @@ def serial_groups_shifted(
     beta: float,
     gamma: float,
 ) -> float:  # pragma: no cover - compiled
-    """:func:`serial_groups` with the probe of every position shifted by its sub-pixel part.
+    """Groups ``order`` one after the other on one thread; returns their Fourier error.
 
-    ``frac`` (P, 2): the sub-pixel parts (row, col) of the positions, in member
-    order like ``rows`` and ``cols``. Per group: :func:`shift_probes` into
-    ``shifted`` (>= B, K, H, W); rPIE's object step of each shifted probe
-    (:func:`rpie_coefs` into ``coefs`` (>= B, H, W); ePIE's ``obj_coef`` is the
-    same for all); the probe numerators per member (``num_p`` (>= B, K, H, W))
-    shifted back and summed (:func:`unshift_sum` into ``spectrum`` (K, H, W))
-    before the probe step.
+    Group ``g`` has the positions ``members[starts[g]:starts[g + 1]]``, with
+    window corners ``rows``, ``cols`` and sub-pixel parts ``frac`` (P, 2) at the
+    same places (``frac`` with no rows: whole pixels). Each group:
+
+    * with sub-pixel parts, :func:`shift_probes` into ``shifted`` (>= B, K, H, W)
+      and, for rPIE, each shifted probe's object step (:func:`rpie_coefs` into
+      ``coefs`` (>= B, H, W)); ePIE's ``obj_coef`` is the same for all;
+    * :func:`chunk_step` on all its members and :func:`add_patches`;
+    * with ``do_probe``, the probe numerators (shifted back and summed by
+      :func:`unshift_sum` into ``spectrum`` (K, H, W)) and :func:`probe_step` with
+      the ePIE or rPIE step.
+
+    ``probe`` (K, H, W) is updated in place; ``psi`` (>= B, K, H, W), ``num_p``
+    (>= B, K, H, W; one row for whole pixels), ``o2sum`` (1, H or 0, W) and
+    ``omax`` (>= B,) are work buffers. One call for many groups: no interpreter
+    (and no GIL) between them.
     """
     nk, h, w = probe.shape
+    shift = frac.shape[0] > 0
     err = 0.0
     for gi in order:
         lo = starts[gi]
@@ -427,14 +380,17 @@ def serial_groups_shifted(
         c = cols[lo:hi]
         ps = psi[:b]
         om = omax[:b]
-        pjb = shifted[:b]
-        nump = num_p[:b]
-        shift_probes(probe, frac[lo:hi], spectrum, pjb)
-        if epie:
-            cf = obj_coef
+        cf = obj_coef
+        if shift:
+            pjb = shifted[:b]
+            nump = num_p[:b]
+            shift_probes(probe, frac[lo:hi], spectrum, pjb)
+            if not epie:
+                cf = coefs[:b]
+                rpie_coefs(pjb, alpha, gamma, cf)
         else:
-            cf = coefs[:b]
-            rpie_coefs(pjb, alpha, gamma, cf)
+            pjb = probe.reshape((1, nk, h, w))
+            nump = num_p[:1]
         if do_probe:
             nump[:] = 0
             o2sum[:] = 0
@@ -443,8 +399,10 @@ def serial_groups_shifted(
         )
         add_patches(ob, ps, r, c, 0, ob.shape[0])
         if do_probe:
-            unshift_sum(nump, frac[lo:hi], spectrum)
-            total = spectrum.reshape((1, nk, h, w))
+            total = nump
+            if shift:
+                unshift_sum(nump, frac[lo:hi], spectrum)
+                total = spectrum.reshape((1, nk, h, w))
             if epie:
                 probe_step(probe, total, o2sum, gamma * beta / (b * om.mean()), 0.0, 1.0, 0, h)
             else:

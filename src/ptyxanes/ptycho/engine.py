@@ -734,55 +734,33 @@ class _CpuGroups:
         psi = _buffer(work, "psi", (big, nk, h, w), np.complex64)
         o2sum = _buffer(work, "o2sum", (1, h if self.algorithm == "rpie" else 0, w), np.float32)
         omax = _buffer(work, "omax", (big,), np.float32)
-        order = np.ascontiguousarray(order, dtype=np.int64)
         epie = self.algorithm == "epie"
-        if frac is None:
-            err = _kernels.serial_groups(
-                ob,
-                P,
-                self.rows,
-                self.cols,
-                self.members,
-                self.starts,
-                order,
-                self.meas,
-                self.good,
-                coef,
-                psi,
-                _buffer(work, "num_p", (1, nk, h, w), np.complex64),
-                o2sum,
-                omax,
-                update_probe,
-                epie,
-                self.beta,
-                gamma,
-            )
-        else:
-            err = _kernels.serial_groups_shifted(
-                ob,
-                P,
-                self.rows,
-                self.cols,
-                np.ascontiguousarray(frac[self.members], dtype=np.float64),
-                self.members,
-                self.starts,
-                order,
-                self.meas,
-                self.good,
-                coef,
-                psi,
-                _buffer(work, "shifted", (big, nk, h, w), np.complex64),
-                _buffer(work, "num_p", (big, nk, h, w), np.complex64),
-                _buffer(work, "coefs", (0 if epie else big, h, w), np.float32),
-                _buffer(work, "spectrum", (nk, h, w), np.complex64),
-                o2sum,
-                omax,
-                update_probe,
-                epie,
-                self.alpha,
-                self.beta,
-                gamma,
-            )
+        shift = frac is not None
+        err = _kernels.serial_groups(
+            ob,
+            P,
+            self.rows,
+            self.cols,
+            np.zeros((0, 2)) if frac is None else np.ascontiguousarray(frac[self.members]),
+            self.members,
+            self.starts,
+            np.ascontiguousarray(order, dtype=np.int64),
+            self.meas,
+            self.good,
+            coef,
+            psi,
+            _buffer(work, "shifted", (big if shift else 0, nk, h, w), np.complex64),
+            _buffer(work, "num_p", (big if shift else 1, nk, h, w), np.complex64),
+            _buffer(work, "coefs", (big if shift and not epie else 0, h, w), np.float32),
+            _buffer(work, "spectrum", (nk, h, w), np.complex64),
+            o2sum,
+            omax,
+            update_probe,
+            epie,
+            self.alpha,
+            self.beta,
+            gamma,
+        )
         return float(err)
 
     def plan(self, idx: NDArray[np.intp], corners: NDArray[np.int64]) -> _GroupPlan:

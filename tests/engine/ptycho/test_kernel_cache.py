@@ -30,14 +30,13 @@ out = []
 for epie in (True, False):
     o, p = ob.copy(), probe.copy()
     buf = lambda: np.zeros((3, 1, h, w), np.complex64)
-    e1 = K.serial_groups(o, p, rows, cols, members, starts, order, meas, good, coef, buf(),
-                         np.zeros((1, 1, h, w), np.complex64), np.zeros((1, h, w), np.float32),
-                         np.zeros(3, np.float32), True, epie, 0.9, 1.0)
-    e2 = K.serial_groups_shifted(o, p, rows, cols, frac, members, starts, order, meas, good,
-                                 coef, buf(), buf(), buf(), np.zeros((3, h, w), np.float32),
-                                 np.zeros((1, h, w), np.complex64),
-                                 np.zeros((1, h, w), np.float32), np.zeros(3, np.float32),
-                                 True, epie, 0.25, 0.9, 1.0)
+    e1, e2 = (
+        K.serial_groups(o, p, rows, cols, fr, members, starts, order, meas, good, coef, buf(),
+                        buf(), buf(), np.zeros((3, h, w), np.float32),
+                        np.zeros((1, h, w), np.complex64), np.zeros((1, h, w), np.float32),
+                        np.zeros(3, np.float32), True, epie, 0.25, 0.9, 1.0)
+        for fr in (np.zeros((0, 2)), frac)  # whole pixels, then shifted probes
+    )
     out.append(f"{e1!r} {e2!r} " + hashlib.md5(o.tobytes() + p.tobytes()).hexdigest())
 print(" | ".join(out))
 """
