@@ -455,7 +455,7 @@ def reconstruct(
     cpu = _CpuGroups(
         meas, good, (h, w), params.modes, params.algorithm, alpha, beta, params.workers
     )
-    plans = [cpu.plan(g, corners) for g in groups] if xp is np else []
+    plans = [cpu.plan(g, corners) for g in groups] if xp is np and cpu.threads > 1 else []
     cpu.flatten(groups, corners)
     for it in range(params.iterations):
         t_it = time.monotonic()
@@ -552,7 +552,9 @@ def reconstruct(
                 corners[ok] = newc[ok]
                 shifts[ok] -= step[ok]
                 groups = group_positions(corners + [r0, c0], sup)
-                plans = [cpu.plan(g, corners) for g in groups] if xp is np else []
+                plans = (
+                    [cpu.plan(g, corners) for g in groups] if xp is np and cpu.threads > 1 else []
+                )
                 cpu.flatten(groups, corners)
         errors.append(err / max(denom_meas, 1e-30))
         it_seconds.append(time.monotonic() - t_it)
