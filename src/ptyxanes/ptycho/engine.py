@@ -452,11 +452,10 @@ def reconstruct(
     shifts = np.zeros((n_pos, 2))
     it_seconds: list[float] = []
     it_cpu: list[float] = []
-    cpu = _CpuGroups(
-        meas, good, (h, w), params.modes, params.algorithm, alpha, beta, params.workers
-    )
+    cpu = _CpuGroups(meas, good, (h, w), params.algorithm, alpha, beta, params.workers)
     plans = [cpu.plan(g, corners) for g in groups] if xp is np and cpu.threads > 1 else []
-    cpu.flatten(groups, corners)
+    if cpu.threads == 1:
+        cpu.flatten(groups, corners)
     for it in range(params.iterations):
         t_it = time.monotonic()
         c_it = time.process_time()
@@ -555,7 +554,8 @@ def reconstruct(
                 plans = (
                     [cpu.plan(g, corners) for g in groups] if xp is np and cpu.threads > 1 else []
                 )
-                cpu.flatten(groups, corners)
+                if cpu.threads == 1:
+                    cpu.flatten(groups, corners)
         errors.append(err / max(denom_meas, 1e-30))
         it_seconds.append(time.monotonic() - t_it)
         it_cpu.append(time.process_time() - c_it)
@@ -692,14 +692,13 @@ class _CpuGroups:
         meas: NDArray[np.float32],
         good: NDArray[np.float32],
         hw: tuple[int, int],
-        modes: int,
         algorithm: str,
         alpha: float,
         beta: float,
         threads: int,
     ) -> None:
         self.meas, self.good, self.hw = meas, good, hw
-        self.modes, self.algorithm, self.alpha, self.beta = modes, algorithm, alpha, beta
+        self.algorithm, self.alpha, self.beta = algorithm, alpha, beta
         self.threads = max(1, int(threads))
         self.work: dict[Any, Any] = {}
 
