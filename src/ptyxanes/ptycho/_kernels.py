@@ -69,9 +69,24 @@ def modulus_constraint(
     s = np.empty(w, np.float32)
     f = np.empty(w, np.float32)
     ev = np.zeros(w, np.float64)  # the error per column
+    e32 = np.empty(w, np.float32)  # ... of one pattern (float32 keeps the loop vectorised)
     for b in range(nb_):
         m = meas[idx[b]]
+        for j in range(w):
+            e32[j] = 0.0
         for i in range(h):
+            mi = m[i]
+            gi = good[i]
+            if nk == 1:  # one pass over the row
+                row = far[b, 0, i]
+                for j in range(w):
+                    v = row[j]
+                    a = np.sqrt(v.real * v.real + v.imag * v.imag)
+                    g = gi[j]
+                    d = a - mi[j]
+                    e32[j] += g * d * d
+                    row[j] = v * (g * mi[j] / (a + np.float32(1e-6)) + (np.float32(1.0) - g))
+                continue
             for j in range(w):
                 s[j] = 0.0
             for k in range(nk):
@@ -79,18 +94,18 @@ def modulus_constraint(
                 for j in range(w):
                     v = row[j]
                     s[j] += v.real * v.real + v.imag * v.imag
-            mi = m[i]
-            gi = good[i]
             for j in range(w):
                 a = np.sqrt(s[j])
                 g = gi[j]
                 d = a - mi[j]
-                ev[j] += g * d * d
+                e32[j] += g * d * d
                 f[j] = g * mi[j] / (a + np.float32(1e-6)) + (np.float32(1.0) - g)
             for k in range(nk):
                 row = far[b, k, i]
                 for j in range(w):
                     row[j] = row[j] * f[j]
+        for j in range(w):
+            ev[j] += e32[j]
     err = 0.0
     for j in range(w):
         err += ev[j]
@@ -295,13 +310,8 @@ def unshift_sum(
 
 
 @nb.njit(**_JIT)
-def rpie_coefs(
-    shifted: np.ndarray, alpha: float, gamma: float, out: np.ndarray
-) -> None:  # pragma: no cover - compiled
-    """The rPIE object step of each shifted probe, ``gamma / ((1 - alpha)|P_b|^2 + alpha max|P|^2)``.
-
-    ``shifted`` (B, K, H, W); ``out`` (B, H, W); the max is over the whole batch.
-    """
+def _probe_power(shifted: np.ndarray, out: np.ndarray) -> float:  # pragma: no cover - compiled
+    """``out[b] = sum_k |shifted[b, k]|^2`` (B, H, W); returns its maximum over the batch."""
     nb_, nk, h, w = shifted.shape
     mrow = np.zeros(w, np.float32)  # max per column (see object_probe_update)
     for b in range(nb_):
@@ -316,12 +326,138 @@ def rpie_coefs(
                     crow[j] += v.real * v.real + v.imag * v.imag
             for j in range(w):
                 mrow[j] = max(mrow[j], crow[j])
-    a0 = np.float32(alpha * mrow.max())
+    mx = np.float32(0.0)
+    for j in range(w):
+        mx = max(mx, mrow[j])
+    return float(mx)
+
+
+@nb.njit(**_JIT)
+def _rpie_fill(out: np.ndarray, alpha: float, gamma: float, a0: float) -> None:  # pragma: no cover
+    """``out = gamma / ((1 - alpha) out + a0)`` in place (``out`` holds ``|P_b|^2``)."""
+    nb_, h, w = out.shape
     for b in range(nb_):
         for i in range(h):
             crow = out[b, i]
             for j in range(w):
-                crow[j] = np.float32(gamma) / (np.float32(1.0 - alpha) * crow[j] + a0)
+                crow[j] = np.float32(gamma) / (np.float32(1.0 - alpha) * crow[j] + np.float32(a0))
+
+
+@nb.njit(**_JIT)
+def rpie_coefs(
+    shifted: np.ndarray, alpha: float, gamma: float, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """The rPIE object step of each shifted probe, ``gamma / ((1 - alpha)|P_b|^2 + alpha max|P|^2)``.
+
+    ``shifted`` (B, K, H, W); ``out`` (B, H, W); the max is over the whole batch.
+    """
+    _rpie_fill(out, alpha, gamma, alpha * _probe_power(shifted, out))
+
+
+@nb.njit(**_JIT)
+def _prepare_chunk(
+    probe: np.ndarray,
+    frac: np.ndarray,
+    spectrum: np.ndarray,
+    shifted: np.ndarray,
+    coefs: np.ndarray,
+    epie: bool,
+) -> float:  # pragma: no cover - compiled
+    """A chunk's shifted probes (:func:`shift_probes`); rPIE: their power into ``coefs``.
+
+    Returns the largest power (rPIE; 0 for ePIE), of which the group's maximum
+    sets the object step (:func:`_rpie_fill` in :func:`_step_chunk`).
+    """
+    shift_probes(probe, frac, spectrum, shifted)
+    return 0.0 if epie else _probe_power(shifted, coefs)
+
+
+@nb.njit(**_JIT)
+def _step_chunk(
+    ob: np.ndarray,
+    probe: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    frac: np.ndarray,
+    idx: np.ndarray,
+    meas: np.ndarray,
+    good: np.ndarray,
+    obj_coef: np.ndarray,
+    psi: np.ndarray,
+    shifted: np.ndarray,
+    num_p: np.ndarray,
+    coefs: np.ndarray,
+    spectrum: np.ndarray,
+    o2sum: np.ndarray,
+    omax: np.ndarray,
+    do_probe: bool,
+    epie: bool,
+    alpha: float,
+    gamma: float,
+    a0: float,
+) -> float:  # pragma: no cover - compiled
+    """:func:`chunk_step` on a chunk of a group; returns its Fourier error.
+
+    With sub-pixel parts (``frac`` has rows) the chunk's probes are ``shifted``
+    (:func:`_prepare_chunk`), rPIE's object step is filled in from their power
+    with ``a0 = alpha max|P|^2`` of the whole group, and the chunk's probe
+    numerators ``num_p`` (B, K, H, W) are shifted back and summed into
+    ``spectrum`` (K, H, W). Whole pixels: one probe, numerators summed into
+    ``num_p`` (1, K, H, W). ``o2sum`` (H or 0, W) receives the chunk's
+    ``sum |O|^2``.
+    """
+    nk, h, w = spectrum.shape
+    if frac.shape[0] > 0:
+        pjb = shifted
+        cf = obj_coef
+        if not epie:
+            _rpie_fill(coefs, alpha, gamma, a0)
+            cf = coefs
+    else:
+        pjb = probe.reshape((1, nk, h, w))
+        cf = obj_coef
+    if do_probe:
+        num_p[:] = 0
+        o2sum[:] = 0
+    err = chunk_step(ob, pjb, rows, cols, psi, meas, good, idx, cf, num_p, do_probe, o2sum, omax)
+    if do_probe and frac.shape[0] > 0:
+        unshift_sum(num_p, frac, spectrum)
+    return err
+
+
+@nb.njit(**_JIT)
+def _finish_band(
+    ob: np.ndarray,
+    probe: np.ndarray,
+    inc: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    lo: int,
+    hi: int,
+    numer: np.ndarray,
+    o2sum: np.ndarray,
+    omax: np.ndarray,
+    do_probe: bool,
+    epie: bool,
+    beta: float,
+    gamma: float,
+    plo: int,
+    phi: int,
+) -> None:  # pragma: no cover - compiled
+    """A group's object increments on object rows ``lo:hi`` and its probe step on probe rows ``plo:phi``.
+
+    :func:`add_patches` of ``inc`` (B, K, H, W) and, with ``do_probe``,
+    :func:`probe_step` with the chunks' numerators ``numer`` (T, K, H, W) and
+    ``o2sum`` (T, H or 0, W): ePIE ``gamma beta / (B mean max|O|^2)``, rPIE
+    ``gamma / ((1 - beta) sum |O|^2 + beta B max|O|^2)``; ``omax`` (B,).
+    """
+    add_patches(ob, inc, rows, cols, lo, hi)
+    if do_probe:
+        b = omax.shape[0]
+        if epie:
+            probe_step(probe, numer, o2sum, gamma * beta / (b * omax.mean()), 0.0, 1.0, plo, phi)
+        else:
+            probe_step(probe, numer, o2sum, gamma, 1.0 - beta, beta * omax.max() * b, plo, phi)
 
 
 @nb.njit(**_JIT)
@@ -341,7 +477,7 @@ def serial_groups(
     shifted: np.ndarray,
     num_p: np.ndarray,
     coefs: np.ndarray,
-    spectrum: np.ndarray,
+    spectra: np.ndarray,
     o2sum: np.ndarray,
     omax: np.ndarray,
     do_probe: bool,
@@ -354,22 +490,17 @@ def serial_groups(
 
     Group ``g`` has the positions ``members[starts[g]:starts[g + 1]]``, with
     window corners ``rows``, ``cols`` and sub-pixel parts ``frac`` (P, 2) at the
-    same places (``frac`` with no rows: whole pixels). Each group:
+    same places (``frac`` with no rows: whole pixels). Each group is one chunk:
+    :func:`_prepare_chunk` (sub-pixel parts only), :func:`_step_chunk` and
+    :func:`_finish_band` over all rows.
 
-    * with sub-pixel parts, :func:`shift_probes` into ``shifted`` (>= B, K, H, W)
-      and, for rPIE, each shifted probe's object step (:func:`rpie_coefs` into
-      ``coefs`` (>= B, H, W)); ePIE's ``obj_coef`` is the same for all;
-    * :func:`chunk_step` on all its members and :func:`add_patches`;
-    * with ``do_probe``, the probe numerators (shifted back and summed by
-      :func:`unshift_sum` into ``spectrum`` (K, H, W)) and :func:`probe_step` with
-      the ePIE or rPIE step.
-
-    ``probe`` (K, H, W) is updated in place; ``psi`` (>= B, K, H, W), ``num_p``
-    (>= B, K, H, W; one row for whole pixels), ``o2sum`` (1, H or 0, W) and
-    ``omax`` (>= B,) are work buffers. One call for many groups: no interpreter
-    (and no GIL) between them.
+    ``probe`` (K, H, W) is updated in place. Work buffers: ``psi`` (>= B, K, H,
+    W); ``shifted`` (>= B, K, H, W; no rows for whole pixels); ``num_p`` (>= B,
+    K, H, W; one row for whole pixels); ``coefs`` (>= B, H, W; rPIE with
+    sub-pixel parts); ``spectra`` (1, K, H, W); ``o2sum`` (1, H or 0, W);
+    ``omax`` (>= B,). One call for many groups: no interpreter (and no GIL)
+    between them.
     """
-    nk, h, w = probe.shape
     shift = frac.shape[0] > 0
     err = 0.0
     for gi in order:
@@ -378,35 +509,109 @@ def serial_groups(
         b = hi - lo
         r = rows[lo:hi]
         c = cols[lo:hi]
-        ps = psi[:b]
-        om = omax[:b]
-        cf = obj_coef
+        fr = frac[lo:hi]
+        a0 = 0.0
         if shift:
-            pjb = shifted[:b]
-            nump = num_p[:b]
-            shift_probes(probe, frac[lo:hi], spectrum, pjb)
-            if not epie:
-                cf = coefs[:b]
-                rpie_coefs(pjb, alpha, gamma, cf)
-        else:
-            pjb = probe.reshape((1, nk, h, w))
-            nump = num_p[:1]
-        if do_probe:
-            nump[:] = 0
-            o2sum[:] = 0
-        err += chunk_step(
-            ob, pjb, r, c, ps, meas, good, members[lo:hi], cf, nump, do_probe, o2sum[0], om
+            a0 = alpha * _prepare_chunk(probe, fr, spectra[0], shifted[:b], coefs[:b], epie)
+        nump = num_p[:b] if shift else num_p[:1]
+        err += _step_chunk(
+            ob, probe, r, c, fr, members[lo:hi], meas, good, obj_coef, psi[:b], shifted[:b],
+            nump, coefs[:b], spectra[0], o2sum[0], omax[:b], do_probe, epie, alpha, gamma, a0,
         )
-        add_patches(ob, ps, r, c, 0, ob.shape[0])
-        if do_probe:
-            total = nump
-            if shift:
-                unshift_sum(nump, frac[lo:hi], spectrum)
-                total = spectrum.reshape((1, nk, h, w))
-            if epie:
-                probe_step(probe, total, o2sum, gamma * beta / (b * om.mean()), 0.0, 1.0, 0, h)
-            else:
-                probe_step(probe, total, o2sum, gamma, 1.0 - beta, beta * om.max() * b, 0, h)
+        numer = spectra[:1] if shift else num_p[:1]
+        _finish_band(
+            ob, probe, psi[:b], r, c, 0, ob.shape[0], numer, o2sum[:1], omax[:b],
+            do_probe, epie, beta, gamma, 0, probe.shape[1],
+        )
+    return err
+
+
+@nb.njit(parallel=True, **_JIT)
+def parallel_groups(
+    ob: np.ndarray,
+    probe: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    frac: np.ndarray,
+    members: np.ndarray,
+    starts: np.ndarray,
+    cuts: np.ndarray,
+    bands: np.ndarray,
+    order: np.ndarray,
+    meas: np.ndarray,
+    good: np.ndarray,
+    obj_coef: np.ndarray,
+    psi: np.ndarray,
+    shifted: np.ndarray,
+    num_p: np.ndarray,
+    coefs: np.ndarray,
+    spectra: np.ndarray,
+    o2sum: np.ndarray,
+    omax: np.ndarray,
+    do_probe: bool,
+    epie: bool,
+    alpha: float,
+    beta: float,
+    gamma: float,
+) -> float:  # pragma: no cover - compiled
+    """:func:`serial_groups` with each group split over ``T`` threads (numba ``prange``).
+
+    ``cuts`` (G, T + 1): the member bounds of group g's chunks (relative to
+    ``starts[g]``; a chunk may be empty); ``bands`` (G, T + 1): the object-row
+    bounds of the threads' shares of the group's increments (every pixel
+    receives them in member order: the result does not depend on timing).
+    Per group: the chunks' :func:`_prepare_chunk` (sub-pixel parts), their
+    :func:`_step_chunk`, then :func:`_finish_band` on the threads' object and
+    probe rows. ``num_p`` has one row per thread for whole pixels;
+    ``spectra`` (T, K, H, W) and ``o2sum`` (T, H or 0, W) one per thread.
+    """
+    nt = spectra.shape[0]
+    nph = probe.shape[1]
+    shift = frac.shape[0] > 0
+    errs = np.zeros(nt)
+    pmax = np.zeros(nt)
+    err = 0.0
+    for gi in order:
+        lo = starts[gi]
+        b = starts[gi + 1] - lo
+        if shift:
+            for t in nb.prange(nt):
+                c0 = cuts[gi, t]
+                c1 = cuts[gi, t + 1]
+                pmax[t] = 0.0
+                if c1 > c0:
+                    pmax[t] = _prepare_chunk(
+                        probe, frac[lo + c0 : lo + c1], spectra[t], shifted[c0:c1],
+                        coefs[c0:c1], epie,
+                    )
+        a0 = alpha * pmax.max()
+        for t in nb.prange(nt):
+            c0 = cuts[gi, t]
+            c1 = cuts[gi, t + 1]
+            errs[t] = 0.0
+            if c1 > c0:
+                nump = num_p[c0:c1] if shift else num_p[t : t + 1]
+                errs[t] = _step_chunk(
+                    ob, probe, rows[lo + c0 : lo + c1], cols[lo + c0 : lo + c1],
+                    frac[lo + c0 : lo + c1], members[lo + c0 : lo + c1], meas, good,
+                    obj_coef, psi[c0:c1], shifted[c0:c1], nump, coefs[c0:c1], spectra[t],
+                    o2sum[t], omax[c0:c1], do_probe, epie, alpha, gamma, a0,
+                )
+            else:  # no members: nothing to add to the probe step
+                if shift:
+                    spectra[t] = 0
+                else:
+                    num_p[t] = 0
+                o2sum[t] = 0
+        numer = spectra if shift else num_p[:nt]
+        for t in nb.prange(nt):
+            _finish_band(
+                ob, probe, psi[:b], rows[lo : lo + b], cols[lo : lo + b], bands[gi, t],
+                bands[gi, t + 1], numer, o2sum, omax[:b], do_probe, epie, beta, gamma,
+                (nph * t) // nt, (nph * (t + 1)) // nt,
+            )
+        for t in range(nt):
+            err += errs[t]
     return err
 
 

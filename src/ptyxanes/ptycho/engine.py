@@ -15,11 +15,12 @@ scan order, which packs the positions on near-regular lattices (on a dense
 raster about 1.5x larger groups than a random visiting order, hence fewer,
 larger FFT batches); the group order is random in every iteration.
 
-On the CPU a group is cut into one chunk per worker thread; each thread runs
-exit waves, FFT, modulus constraint, inverse FFT and the update kernel on its
-chunk in one GIL-free call (:mod:`ptyxanes.ptycho._kernels`), then, after a
-barrier, adds the group's object increments on its own band of object rows and
-applies the probe step on its own band of probe rows (see :class:`_CpuGroups`).
+On the CPU runs of groups go through one numba call
+(:mod:`ptyxanes.ptycho._kernels`). With several worker threads a group is cut
+into one chunk per thread; each thread runs exit waves, FFT, modulus
+constraint, inverse FFT and the update kernel on its chunk, then adds the
+group's object increments on its own band of object rows and applies the probe
+step on its own band of probe rows (see :class:`_CpuGroups`).
 In the final ``anneal`` fraction of the iterations the object and probe steps
 fall as ``1 / (1 + t)``, which averages out the photon noise of the last updates.
 
@@ -38,9 +39,7 @@ every iteration (keeps their incoherent sum, sorts them by power).
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import logging
-import threading
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -237,6 +236,36 @@ def group_positions(
     ordered = order[np.argsort(group[order], kind="stable")]  # members in visiting order
     bounds = np.cumsum(np.bincount(group, minlength=int(group.max(initial=-1)) + 1))
     return [g.astype(np.intp) for g in np.split(ordered, bounds[:-1])] if len(c) else []
+
+
+def even_groups(
+    groups: list[NDArray[np.intp]], corners: NDArray[np.integer], separation: int
+) -> list[NDArray[np.intp]]:
+    """The groups with an even number of members where possible, so two threads share them equally.
+
+    One member of every odd group (picked to spread over the field) leaves it;
+    those members are grouped again by :func:`group_positions`, and so on
+    while that leaves two or more odd groups (at most four rounds). Every
+    group's boxes stay disjoint.
+
+    Examples
+    --------
+    >>> c = np.array([[0, 0], [0, 5], [0, 10], [20, 0], [20, 5], [20, 10]])
+    >>> [x.tolist() for x in even_groups([np.arange(3), np.arange(3, 6)], c, 5)]
+    [[1, 2], [3, 5], [0, 4]]
+    """
+    c = np.asarray(corners, dtype=np.int64).reshape(-1, 2)
+    out = [np.asarray(g, dtype=np.intp) for g in groups]
+    for _ in range(4):
+        odd = [i for i, g in enumerate(out) if len(g) % 2 and len(g) > 1]
+        if len(odd) < 2:
+            break
+        pick = [k * 7 % len(out[i]) for k, i in enumerate(odd)]
+        extra = np.array([out[i][m] for i, m in zip(odd, pick, strict=True)], dtype=np.intp)
+        for i, m in zip(odd, pick, strict=True):
+            out[i] = np.delete(out[i], m)
+        out += [extra[g] for g in group_positions(c[extra], separation)]
+    return out
 
 
 def orthogonalize_modes(probe: Any, xp: Any = np) -> Any:
@@ -439,7 +468,7 @@ def reconstruct(
     sup = min(sup, h, w)
     r0, c0 = (h - sup) // 2, (w - sup) // 2
     rng = np.random.default_rng(params.seed)
-    groups = group_positions(corners + [r0, c0], sup)
+    groups = even_groups(group_positions(corners + [r0, c0], sup), corners, sup)
     logger.debug("%s%d positions in %d groups (support %d px)", label, n_pos, len(groups), sup)
     fwd, inv = _fft_pair(xp, params.workers)
     Ob = xp.asarray(o)
@@ -453,8 +482,7 @@ def reconstruct(
     it_seconds: list[float] = []
     it_cpu: list[float] = []
     cpu = _CpuGroups(meas, good, (h, w), params.algorithm, alpha, beta, params.workers)
-    plans = [cpu.plan(g, corners) for g in groups] if xp is np and cpu.threads > 1 else []
-    if cpu.threads == 1:
+    if xp is np:
         cpu.flatten(groups, corners)
     for it in range(params.iterations):
         t_it = time.monotonic()
@@ -472,12 +500,14 @@ def reconstruct(
             p2 = (P.real**2 + P.imag**2).sum(axis=0)
             coef = _obj_coef(params.algorithm, alpha, p2)[None] * np.float32(gamma)
         order = rng.permutation(len(groups))
-        if fast and cpu.threads == 1:  # whole runs of groups in numba
-            # about 2e7 pattern pixels per call (~0.2 s): cancel stays prompt on big scans
-            per_call = max(1, int(2e7 * len(groups) / (n_pos * h * w * params.modes)))
+        if fast:  # whole runs of groups in numba
+            # about 2e7 pattern pixels per thread and call (~0.2 s): cancel stays prompt
+            per_call = max(
+                1, int(2e7 * cpu.threads * len(groups) / (n_pos * h * w * params.modes))
+            )
             for k in range(0, len(order), per_call):
                 control.check()
-                err += cpu.serial(
+                err += cpu.run(
                     Ob,
                     P,
                     order[k : k + per_call],
@@ -491,17 +521,6 @@ def reconstruct(
             idx = groups[gi]
             b = len(idx)
             rc = corners[idx]
-            if fast:
-                err += cpu.group(
-                    Ob,
-                    P,
-                    plans[gi],
-                    update_probe,
-                    coef,
-                    np.ascontiguousarray(frac[idx]) if subpixel else None,
-                    gamma,
-                )
-                continue
             patches = xp.stack([Ob[r : r + h, c : c + w] for r, c in rc])  # (B, H, W)
             ramp = xp.asarray(_ramps(frac[idx], (h, w))) if subpixel else None
             Pj = P[None] if ramp is None else inv(fwd(P.copy())[None] * ramp[:, None])
@@ -550,11 +569,8 @@ def reconstruct(
                 )
                 corners[ok] = newc[ok]
                 shifts[ok] -= step[ok]
-                groups = group_positions(corners + [r0, c0], sup)
-                plans = (
-                    [cpu.plan(g, corners) for g in groups] if xp is np and cpu.threads > 1 else []
-                )
-                if cpu.threads == 1:
+                groups = even_groups(group_positions(corners + [r0, c0], sup), corners, sup)
+                if xp is np:
                     cpu.flatten(groups, corners)
         errors.append(err / max(denom_meas, 1e-30))
         it_seconds.append(time.monotonic() - t_it)
@@ -662,29 +678,18 @@ def _obj_coef(algorithm: str, alpha: float, p2: NDArray[np.float32]) -> NDArray[
     return (1.0 / ((1 - alpha) * p2 + alpha * float(p2.max()))).astype(np.float32)
 
 
-@dataclass(frozen=True)
-class _GroupPlan:
-    """A group's members and their split over threads (fixed while the positions are)."""
-
-    idx: NDArray[np.int64]
-    rows: NDArray[np.int64]
-    cols: NDArray[np.int64]
-    chunks: tuple[int, ...]  # member bounds of the threads' chunks
-    bands: tuple[int, ...]  # object-row bounds of the threads' shares of the addition
-
-
 class _CpuGroups:
-    """The CPU path: one group at a time, split over ``threads`` threads, with fused kernels.
+    """The CPU path: runs of groups in one numba call, on one thread or split over several.
 
-    A group is cut into one chunk of consecutive members per thread; each thread
-    runs, on its chunk, the exit waves, a single-threaded in-place FFT, the
-    modulus constraint, the inverse FFT and the update kernel
-    (:mod:`ptyxanes.ptycho._kernels`). After a barrier the threads add the
-    group's object increments, each on its own band of object rows (every pixel
-    receives them in member order, so the result does not depend on timing),
-    and apply the probe step, each on its own band of probe rows. A group thus
-    costs one hand-over and one barrier, with no serial part in between. The
-    buffers are kept between groups.
+    One thread: :func:`ptyxanes.ptycho._kernels.serial_groups`. Several:
+    :func:`ptyxanes.ptycho._kernels.parallel_groups`, which cuts each group into
+    one chunk of consecutive members per thread; each thread runs, on its
+    chunk, the exit waves, a single-threaded in-place FFT, the modulus
+    constraint, the inverse FFT and the update kernel; then every thread adds
+    the group's object increments on its own band of object rows (every pixel
+    receives them in member order, so the result does not depend on timing)
+    and applies the probe step on its own band of probe rows. The buffers are
+    kept between calls.
     """
 
     def __init__(
@@ -703,15 +708,32 @@ class _CpuGroups:
         self.work: dict[Any, Any] = {}
 
     def flatten(self, groups: list[NDArray[np.intp]], corners: NDArray[np.int64]) -> None:
-        """The groups as flat arrays for :meth:`serial` (members, offsets, corners)."""
+        """The groups as flat arrays (members, offsets, corners) and their thread shares.
+
+        ``cuts`` (G, T + 1): member bounds of each group's chunks; ``bands``
+        (G, T + 1): object-row bands holding equal numbers of window rows.
+        """
         members = np.concatenate(groups).astype(np.int64) if groups else np.zeros(0, np.int64)
         self.members = members
         self.starts = np.concatenate([[0], np.cumsum([len(g) for g in groups])]).astype(np.int64)
         self.rows = np.ascontiguousarray(corners[members, 0], dtype=np.int64)
         self.cols = np.ascontiguousarray(corners[members, 1], dtype=np.int64)
         self.largest = max((len(g) for g in groups), default=1)
+        n, h = self.threads, self.hw[0]
+        self.cuts = np.zeros((len(groups), n + 1), np.int64)
+        self.bands = np.zeros((len(groups), n + 1), np.int64)
+        for gi, g in enumerate(groups):
+            self.cuts[gi] = np.linspace(0, len(g), n + 1).round()
+            rows = corners[g, 0]
+            lo, hi = int(rows.min()), int(rows.max()) + h
+            cover = np.zeros(hi - lo + 1, np.int64)
+            np.add.at(cover, rows - lo, 1)
+            np.add.at(cover, rows - lo + h, -1)
+            cum = np.cumsum(np.cumsum(cover)[:-1])
+            cut = [lo + int(np.searchsorted(cum, cum[-1] * t / n)) for t in range(1, n)]
+            self.bands[gi] = (lo, *cut, hi)
 
-    def serial(
+    def run(
         self,
         ob: NDArray[np.complex64],
         P: NDArray[np.complex64],
@@ -721,194 +743,53 @@ class _CpuGroups:
         gamma: float,
         frac: NDArray[np.float64] | None = None,
     ) -> float:
-        """The groups ``order`` on this thread in one numba call.
+        """The groups ``order`` in one numba call; returns their Fourier error.
 
-        ``frac`` (P, 2): the sub-pixel parts of the positions, by which each
-        position's probe is shifted (None: whole pixels).
+        ``coef`` is the object step (already scaled by ``gamma``); ``frac``
+        (P, 2) the sub-pixel parts of the positions, by which each position's
+        probe is shifted (None: whole pixels); ``gamma`` scales the probe step
+        (and rPIE's object step of shifted probes). ``ob`` and ``P`` are
+        updated in place.
         """
+        import numba
+
         from ptyxanes.ptycho import _kernels
 
         h, w = self.hw
         nk = P.shape[0]
         work = self.work
         big = self.largest
-        psi = _buffer(work, "psi", (big, nk, h, w), np.complex64)
-        o2sum = _buffer(work, "o2sum", (1, h if self.algorithm == "rpie" else 0, w), np.float32)
-        omax = _buffer(work, "omax", (big,), np.float32)
+        n = self.threads
         epie = self.algorithm == "epie"
         shift = frac is not None
-        err = _kernels.serial_groups(
-            ob,
-            P,
-            self.rows,
-            self.cols,
+        args = (
             np.zeros((0, 2)) if frac is None else np.ascontiguousarray(frac[self.members]),
             self.members,
             self.starts,
-            np.ascontiguousarray(order, dtype=np.int64),
-            self.meas,
-            self.good,
-            coef,
-            psi,
+        )
+        buffers = (
+            _buffer(work, "psi", (big, nk, h, w), np.complex64),
             _buffer(work, "shifted", (big if shift else 0, nk, h, w), np.complex64),
-            _buffer(work, "num_p", (big if shift else 1, nk, h, w), np.complex64),
+            _buffer(work, "num_p", (big if shift else n, nk, h, w), np.complex64),
             _buffer(work, "coefs", (big if shift and not epie else 0, h, w), np.float32),
-            _buffer(work, "spectrum", (nk, h, w), np.complex64),
-            o2sum,
-            omax,
-            update_probe,
-            epie,
-            self.alpha,
-            self.beta,
-            gamma,
+            _buffer(work, "spectra", (n, nk, h, w), np.complex64),
+            _buffer(work, "o2sum", (n, 0 if epie else h, w), np.float32),
+            _buffer(work, "omax", (big,), np.float32),
         )
-        return float(err)
-
-    def plan(self, idx: NDArray[np.intp], corners: NDArray[np.int64]) -> _GroupPlan:
-        """Rows, columns and thread shares of the group ``idx``."""
-        h = self.hw[0]
-        rc = corners[idx]
-        rows = np.ascontiguousarray(rc[:, 0], dtype=np.int64)
-        cols = np.ascontiguousarray(rc[:, 1], dtype=np.int64)
-        n = max(1, min(self.threads, len(idx)))
-        chunks = tuple(int(x) for x in np.linspace(0, len(idx), n + 1).round())
-        # object-row bands holding equal numbers of window rows
-        lo, hi = int(rows.min()), int(rows.max()) + h
-        cover = np.zeros(hi - lo + 1, np.int64)
-        np.add.at(cover, rows - lo, 1)
-        np.add.at(cover, rows - lo + h, -1)
-        cum = np.cumsum(np.cumsum(cover)[:-1])
-        cuts = [lo + int(np.searchsorted(cum, cum[-1] * t / n)) for t in range(1, n)]
-        return _GroupPlan(
-            np.ascontiguousarray(idx, dtype=np.int64), rows, cols, chunks, (lo, *cuts, hi)
-        )
-
-    def group(
-        self,
-        ob: NDArray[np.complex64],
-        P: NDArray[np.complex64],
-        g: _GroupPlan,
-        update_probe: bool,
-        coef: NDArray[np.float32],
-        frac: NDArray[np.float64] | None = None,
-        gamma: float = 1.0,
-    ) -> float:
-        """Update ``ob`` and ``P`` (in place) from the group ``g``; return its Fourier error.
-
-        ``coef`` is the object step (already scaled by ``gamma``); ``frac``
-        (B, 2) the sub-pixel parts of the members' positions, by which their
-        probes are shifted (None: whole pixels); ``gamma`` scales the probe step
-        (and rPIE's object step of shifted probes).
-        """
-        from ptyxanes.ptycho import _kernels
-
-        h, w = self.hw
-        b = len(g.idx)
-        nk = P.shape[0]
-        n = len(g.chunks) - 1
-        algorithm, alpha = self.algorithm, self.alpha
-        work = self.work
-        if frac is None:
-            pj = P[None]
-            cf = coef
-        else:  # the probe shifted by each position's sub-pixel part
-            pj = _buffer(work, "shifted", (b, nk, h, w), np.complex64)
-            spectrum = _buffer(work, "spectrum", (nk, h, w), np.complex64)
-            _kernels.shift_probes(P, frac, spectrum, pj)
-            cf = coef  # ePIE: the same for all (already scaled by gamma)
-            if algorithm == "rpie":
-                cf = _buffer(work, "coefs", (b, h, w), np.float32)
-                _kernels.rpie_coefs(pj, alpha, gamma, cf)
-        per_pos = frac is not None
-        # exit waves of the whole group; after the update, mode 0 holds the object increments
-        psi = _buffer(work, "psi", (b, nk, h, w), np.complex64)
-        omax = _buffer(work, "omax", (b,), np.float32)
-        num_p = _buffer(work, "num_p", (b if per_pos else n, nk, h, w), np.complex64)
-        # ePIE needs only max|O|^2 (omax); rPIE's probe step uses sum |O|^2
-        o2sum = _buffer(work, "o2sum", (n, h if algorithm == "rpie" else 0, w), np.float32)
-        barrier: threading.Barrier = work.get(("barrier", n)) or threading.Barrier(n)
-        if barrier.broken:  # an earlier group failed in a thread
-            barrier = threading.Barrier(n)
-        work[("barrier", n)] = barrier
-        p_cuts = [round(h * t / n) for t in range(n + 1)]
-
-        def task(t: int) -> float:
-            try:
-                sel = slice(g.chunks[t], g.chunks[t + 1])
-                pb = pj[sel] if per_pos else pj
-                if update_probe:
-                    num_p[sel if per_pos else slice(t, t + 1)] = 0
-                    o2sum[t] = 0
-                e = _kernels.chunk_step(
-                    ob,
-                    pb,
-                    g.rows[sel],
-                    g.cols[sel],
-                    psi[sel],
-                    self.meas,
-                    self.good,
-                    g.idx[sel],
-                    cf[sel] if cf.shape[0] > 1 else cf,
-                    num_p[sel] if per_pos else num_p[t : t + 1],
-                    update_probe,
-                    o2sum[t],
-                    omax[sel],
-                )
-                if n > 1:
-                    barrier.wait()
-                # the increments are added over the whole window: members' support boxes
-                # are disjoint, so only weak probe tails overlap (no truncation edges)
-                _kernels.add_patches(ob, psi, g.rows, g.cols, g.bands[t], g.bands[t + 1])
-                if update_probe and not per_pos:
-                    _kernels.probe_step(
-                        P,
-                        num_p,
-                        o2sum,
-                        *self._probe_scale(omax, b, gamma),
-                        p_cuts[t],
-                        p_cuts[t + 1],
-                    )
-                return e
-            except BaseException:
-                if n > 1:
-                    barrier.abort()  # the other threads leave the barrier instead of waiting
-                raise
-
+        tail = (update_probe, epie, self.alpha, self.beta, gamma)
+        data = (self.meas, self.good, coef)
+        order = np.ascontiguousarray(order, dtype=np.int64)
         if n == 1:
-            err = task(0)
+            err = _kernels.serial_groups(
+                ob, P, self.rows, self.cols, *args, order, *data, *buffers, *tail
+            )
         else:
-            futures = [_pool(n - 1).submit(task, t) for t in range(1, n)]
-            errs: list[float] = []
-            failure: BaseException | None = None
-            try:
-                errs.append(task(0))
-            except BaseException as exc:  # noqa: BLE001 - re-raised after the threads end
-                failure = exc
-            for f in futures:
-                try:
-                    errs.append(f.result())
-                except BaseException as exc:  # noqa: BLE001
-                    if failure is None or isinstance(failure, threading.BrokenBarrierError):
-                        failure = exc
-            if failure is not None:
-                raise failure
-            err = sum(errs)
-        if update_probe and frac is not None:  # back to the unshifted probe frame
-            _kernels.unshift_sum(num_p, frac, spectrum)
-            _kernels.probe_step(P, spectrum[None], o2sum, *self._probe_scale(omax, b, gamma), 0, h)
-        return err
-
-    def _probe_scale(
-        self, omax: NDArray[np.float32], b: int, gamma: float
-    ) -> tuple[float, float, float]:
-        """(scale, o2_weight, offset) of :func:`ptyxanes.ptycho._kernels.probe_step`.
-
-        ePIE: ``gamma beta / (B mean max|O|^2)``; rPIE:
-        ``gamma / ((1 - beta) sum |O|^2 + beta B max|O|^2)``.
-        """
-        if self.algorithm == "epie":
-            return self.beta * gamma / (b * float(omax.mean())), 0.0, 1.0
-        return gamma, 1.0 - self.beta, self.beta * float(omax.max()) * b
+            numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+            err = _kernels.parallel_groups(
+                ob, P, self.rows, self.cols, *args, self.cuts, self.bands, order, *data,
+                *buffers, *tail,
+            )
+        return float(err)
 
 
 def _buffer(work: dict[Any, Any], key: Any, shape: tuple[int, ...], dtype: Any) -> Any:
@@ -919,19 +800,6 @@ def _buffer(work: dict[Any, Any], key: Any, shape: tuple[int, ...], dtype: Any) 
         buf = np.empty(max(n, 1), dtype)
         work[key] = buf
     return buf[:n].reshape(shape)
-
-
-_POOL: tuple[int, cf.ThreadPoolExecutor] | None = None
-
-
-def _pool(n: int) -> cf.ThreadPoolExecutor:
-    """A thread pool with at least ``n`` workers (kept between calls)."""
-    global _POOL
-    if _POOL is None or _POOL[0] < n:
-        if _POOL is not None:
-            _POOL[1].shutdown(wait=True)
-        _POOL = (n, cf.ThreadPoolExecutor(max_workers=n, thread_name_prefix="ptycho-kernel"))
-    return _POOL[1]
 
 
 def _ramps(frac: NDArray[np.float64], hw: tuple[int, int]) -> NDArray[np.complex64]:

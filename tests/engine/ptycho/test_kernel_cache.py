@@ -1,5 +1,6 @@
 """A process that compiles the CPU kernels and one that loads them from numba's cache
-compute the same bits (Dask workers load what the client compiled)."""
+compute the same bits (Dask workers load what the client compiled), on one thread and
+on two."""
 
 from __future__ import annotations
 
@@ -26,18 +27,22 @@ members = np.arange(8, dtype=np.int64)
 starts = np.array([0, 3, 6, 8], np.int64)
 order = np.array([2, 0, 1], np.int64)
 coef = (rng.random((1, h, w)) * 0.01).astype(np.float32)
+cuts = np.array([[0, 2, 3], [0, 1, 3], [0, 1, 2]], np.int64)  # chunks of 2 threads
+bands = np.array([[int(rows[starts[g]:starts[g + 1]].min()), 50,
+                   int(rows[starts[g]:starts[g + 1]].max()) + h] for g in range(3)], np.int64)
 out = []
 for epie in (True, False):
-    o, p = ob.copy(), probe.copy()
-    buf = lambda: np.zeros((3, 1, h, w), np.complex64)
-    e1, e2 = (
-        K.serial_groups(o, p, rows, cols, fr, members, starts, order, meas, good, coef, buf(),
-                        buf(), buf(), np.zeros((3, h, w), np.float32),
-                        np.zeros((1, h, w), np.complex64), np.zeros((1, h, w), np.float32),
-                        np.zeros(3, np.float32), True, epie, 0.25, 0.9, 1.0)
-        for fr in (np.zeros((0, 2)), frac)  # whole pixels, then shifted probes
-    )
-    out.append(f"{e1!r} {e2!r} " + hashlib.md5(o.tobytes() + p.tobytes()).hexdigest())
+    for fr in (np.zeros((0, 2)), frac):  # whole pixels, then shifted probes
+        for nt in (1, 2):  # serial_groups, parallel_groups
+            o, p = ob.copy(), probe.copy()
+            buf = lambda: np.zeros((3, 1, h, w), np.complex64)
+            head = (o, p, rows, cols, fr, members, starts)
+            tail = (order, meas, good, coef, buf(), buf(), buf(), np.zeros((3, h, w), np.float32),
+                    np.zeros((nt, 1, h, w), np.complex64), np.zeros((nt, h, w), np.float32),
+                    np.zeros(3, np.float32), True, epie, 0.25, 0.9, 1.0)
+            e = (K.serial_groups(*head, *tail) if nt == 1
+                 else K.parallel_groups(*head, cuts, bands, *tail))
+            out.append(f"{e!r} " + hashlib.md5(o.tobytes() + p.tobytes()).hexdigest())
 print(" | ".join(out))
 """
 

@@ -145,13 +145,45 @@ def test_group_positions_is_first_fit(random_order):
     assert group_positions(np.zeros((0, 2), int), 5) == []
 
 
+@pytest.mark.parametrize("n_pos", [300, 1036])
+def test_even_groups_split_evenly_and_stay_disjoint(n_pos):
+    """A dense snake raster with jitter (as the fly scans): every position once, boxes
+    still disjoint within each group, at most one group of odd size left (so two threads
+    share every other group equally), and few groups added."""
+    from ptyxanes.ptycho.engine import even_groups
+
+    rng = np.random.default_rng(n_pos)
+    side = int(np.ceil(np.sqrt(n_pos)))
+    rr, cc = np.divmod(np.arange(n_pos), side)
+    c = np.stack([rr * 8, cc * 8], 1) + rng.integers(-2, 3, (n_pos, 2)) + 2
+    first = group_positions(c, 44)
+    got = even_groups(first, c, 44)
+    assert sorted(np.concatenate(got).tolist()) == list(range(n_pos))
+    for g in got:
+        d = np.abs(c[g][:, None] - c[g][None])
+        apart = (d[..., 0] >= 44) | (d[..., 1] >= 44)
+        assert apart[~np.eye(len(g), dtype=bool)].all()
+    odd_before = sum(len(g) % 2 for g in first if len(g) > 1)
+    assert odd_before >= 4  # the case is not trivially even already
+    assert sum(len(g) % 2 for g in got if len(g) > 1) <= 1
+    assert len(got) <= len(first) + odd_before // 2
+
+
 @pytest.mark.parametrize(
-    ("algorithm", "subpixel"), [("epie", False), ("rpie", False), ("epie", True), ("rpie", True)]
+    ("algorithm", "subpixel", "threads"),
+    [
+        ("epie", False, 2),
+        ("rpie", False, 2),
+        ("epie", True, 2),
+        ("rpie", True, 2),
+        ("epie", False, 3),  # groups of 2 leave a chunk empty
+        ("rpie", True, 3),
+    ],
 )
-def test_two_threads_deterministic_and_equal_to_one(algorithm, subpixel):
-    """Groups split over two threads (per-group Python path): the same result every run,
-    and the result of one thread (whole runs of groups in one numba call), with whole-pixel
-    positions and with probes shifted by sub-pixel positions."""
+def test_threads_deterministic_and_equal_to_one(algorithm, subpixel, threads):
+    """Groups split over threads (``parallel_groups``): the same result every run, and the
+    result of one thread (``serial_groups``), with whole-pixel positions and with probes
+    shifted by sub-pixel positions."""
     g = sp.with_geometry("tiny", fly=False, step=(0.4e-6, 0.4e-6))
     data, corners, probe, truth, mask = _scan(g)
     if subpixel:  # positions off whole pixels by up to 0.4 px
@@ -166,8 +198,9 @@ def test_two_threads_deterministic_and_equal_to_one(algorithm, subpixel):
             )
         )
 
-    one, two, again = run(1), run(2), run(2)
-    assert max(len(x) for x in group_positions(np.rint(corners), one.info["support"])) >= 2
+    one, two, again = run(1), run(threads), run(threads)
+    sizes = [len(x) for x in group_positions(np.rint(corners), one.info["support"])]
+    assert max(sizes) >= 2 and min(sizes) < threads
     assert np.array_equal(two.object, again.object) and np.array_equal(two.probe, again.probe)
     lit = one.illumination > 0.1 * one.illumination.max()
     scale = np.abs(one.object[lit]).max()
