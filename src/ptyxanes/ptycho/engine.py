@@ -238,36 +238,6 @@ def group_positions(
     return [g.astype(np.intp) for g in np.split(ordered, bounds[:-1])] if len(c) else []
 
 
-def even_groups(
-    groups: list[NDArray[np.intp]], corners: NDArray[np.integer], separation: int
-) -> list[NDArray[np.intp]]:
-    """The groups with an even number of members where possible, so two threads share them equally.
-
-    One member of every odd group (picked to spread over the field) leaves it;
-    those members are grouped again by :func:`group_positions`, and so on
-    while that leaves two or more odd groups (at most four rounds). Every
-    group's boxes stay disjoint.
-
-    Examples
-    --------
-    >>> c = np.array([[0, 0], [0, 5], [0, 10], [20, 0], [20, 5], [20, 10]])
-    >>> [x.tolist() for x in even_groups([np.arange(3), np.arange(3, 6)], c, 5)]
-    [[1, 2], [3, 5], [0, 4]]
-    """
-    c = np.asarray(corners, dtype=np.int64).reshape(-1, 2)
-    out = [np.asarray(g, dtype=np.intp) for g in groups]
-    for _ in range(4):
-        odd = [i for i, g in enumerate(out) if len(g) % 2 and len(g) > 1]
-        if len(odd) < 2:
-            break
-        pick = [k * 7 % len(out[i]) for k, i in enumerate(odd)]
-        extra = np.array([out[i][m] for i, m in zip(odd, pick, strict=True)], dtype=np.intp)
-        for i, m in zip(odd, pick, strict=True):
-            out[i] = np.delete(out[i], m)
-        out += [extra[g] for g in group_positions(c[extra], separation)]
-    return out
-
-
 def orthogonalize_modes(probe: Any, xp: Any = np) -> Any:
     """Orthogonalise probe modes by SVD, keeping their incoherent sum; sorted by power.
 
@@ -468,7 +438,7 @@ def reconstruct(
     sup = min(sup, h, w)
     r0, c0 = (h - sup) // 2, (w - sup) // 2
     rng = np.random.default_rng(params.seed)
-    groups = even_groups(group_positions(corners + [r0, c0], sup), corners, sup)
+    groups = group_positions(corners + [r0, c0], sup)
     logger.debug("%s%d positions in %d groups (support %d px)", label, n_pos, len(groups), sup)
     fwd, inv = _fft_pair(xp, params.workers)
     Ob = xp.asarray(o)
@@ -569,7 +539,7 @@ def reconstruct(
                 )
                 corners[ok] = newc[ok]
                 shifts[ok] -= step[ok]
-                groups = even_groups(group_positions(corners + [r0, c0], sup), corners, sup)
+                groups = group_positions(corners + [r0, c0], sup)
                 if xp is np:
                     cpu.flatten(groups, corners)
         errors.append(err / max(denom_meas, 1e-30))

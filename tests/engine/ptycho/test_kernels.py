@@ -145,30 +145,6 @@ def test_group_positions_is_first_fit(random_order):
     assert group_positions(np.zeros((0, 2), int), 5) == []
 
 
-@pytest.mark.parametrize("n_pos", [300, 1036])
-def test_even_groups_split_evenly_and_stay_disjoint(n_pos):
-    """A dense snake raster with jitter (as the fly scans): every position once, boxes
-    still disjoint within each group, at most one group of odd size left (so two threads
-    share every other group equally), and few groups added."""
-    from ptyxanes.ptycho.engine import even_groups
-
-    rng = np.random.default_rng(n_pos)
-    side = int(np.ceil(np.sqrt(n_pos)))
-    rr, cc = np.divmod(np.arange(n_pos), side)
-    c = np.stack([rr * 8, cc * 8], 1) + rng.integers(-2, 3, (n_pos, 2)) + 2
-    first = group_positions(c, 44)
-    got = even_groups(first, c, 44)
-    assert sorted(np.concatenate(got).tolist()) == list(range(n_pos))
-    for g in got:
-        d = np.abs(c[g][:, None] - c[g][None])
-        apart = (d[..., 0] >= 44) | (d[..., 1] >= 44)
-        assert apart[~np.eye(len(g), dtype=bool)].all()
-    odd_before = sum(len(g) % 2 for g in first if len(g) > 1)
-    assert odd_before >= 4  # the case is not trivially even already
-    assert sum(len(g) % 2 for g in got if len(g) > 1) <= 1
-    assert len(got) <= len(first) + odd_before // 2
-
-
 @pytest.mark.parametrize(
     ("algorithm", "subpixel", "threads"),
     [
