@@ -413,7 +413,11 @@ def reconstruct(
     ):
         raise ValueError("probe windows leave the object array")
     # measured amplitudes in FFT order (zero frequency at [0, 0])
-    meas = np.sqrt(np.maximum(sfft.ifftshift(d, axes=(-2, -1)), 0.0)).astype(np.float32)
+    # (C order throughout: the kernels are compiled for C-ordered arrays, and a Fortran-
+    # ordered probe, e.g. a transposed file, would compile a strided variant)
+    meas = np.ascontiguousarray(
+        np.sqrt(np.maximum(sfft.ifftshift(d, axes=(-2, -1)), 0.0)), dtype=np.float32
+    )
     good = (
         np.ones((h, w), np.float32)
         if mask is None
@@ -427,10 +431,10 @@ def reconstruct(
         pr = init_modes(p_in, params.modes, params.mode_power)
     # the probe power matches the mean counts (unitary FFT; |O| ~ 1)
     counts = float((meas**2).sum(axis=(1, 2)).mean()) / float(good.mean())
-    pr = pr * np.float32(np.sqrt(counts / float((np.abs(pr) ** 2).sum())))
+    pr = np.ascontiguousarray(pr * np.float32(np.sqrt(counts / float((np.abs(pr) ** 2).sum()))))
     if pr.shape[-2:] != (h, w):
         raise ValueError(f"probe shape {pr.shape[-2:]} differs from the patterns {(h, w)}")
-    o = np.ones(obj_shape, np.complex64) if obj is None else np.array(obj, np.complex64)
+    o = np.ones(obj_shape, np.complex64) if obj is None else np.array(obj, np.complex64, order="C")
     if o.shape != tuple(obj_shape):
         raise ValueError(f"initial object shape {o.shape} differs from {obj_shape}")
     # the support of the main mode (weak extra modes would spread it to the frame edge)
