@@ -1,13 +1,14 @@
 """Fused numba kernels of the CPU ePIE/rPIE path (no temporaries between the FFTs).
 
-Each kernel is single-threaded and releases the GIL; the engine runs them on
-chunks of a group in its own threads (one chunk per worker), which costs one
-hand-over per group instead of one per kernel. :func:`chunk_step` runs a
+Each kernel is single-threaded and releases the GIL. :func:`chunk_step` runs a
 chunk's whole chain (exit waves, FFT, modulus constraint, inverse FFT, update)
 in one call: the FFTs are pocketfft's, called from numba through rocket-fft
-(in place, single-threaded, its AVX2 build where the processor has it). The loops run along image rows
-(contiguous, mode loop outside) and use numpy's error model (no division-by-zero
-checks), so that LLVM vectorises them.
+(in place, single-threaded, its AVX2 build where the processor has it).
+:func:`serial_groups` runs many groups on one thread in one call;
+:func:`parallel_groups` splits every group over threads (numba ``prange``,
+one chunk per thread, then a band of object and probe rows per thread). The
+loops run along image rows (contiguous, mode loop outside) and use numpy's
+error model (no division-by-zero checks), so that LLVM vectorises them.
 """
 
 from __future__ import annotations
