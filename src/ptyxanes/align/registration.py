@@ -481,10 +481,15 @@ def _pcc(
 
 
 def _robust_z(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Robust z-score of how much *worse* than the median each residual is.
+
+    One-sided: a residual below the others (the reference registered to itself
+    has 0) is a good match, not an outlier.
+    """
     med = np.median(x)
     mad = 1.4826 * np.median(np.abs(x - med))
     scale = max(mad, 0.01)  # residuals are 1 - correlation: ignore spreads below 0.01
-    return np.abs(x - med) / scale
+    return (x - med) / scale
 
 
 def register_stack(

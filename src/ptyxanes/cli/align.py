@@ -152,9 +152,9 @@ def _run(args: argparse.Namespace) -> int:
         for e in np.flatnonzero(outliers):
             logger.warning(
                 "energy %d (%.2f eV) is a registration outlier (residual %.3f)",
-                e,
-                stack.energy[e],
-                reg.residual[e],
+                int(e),
+                float(stack.energy[e]),
+                float(reg.residual[e]),
             )
     aligned = out.data
     prov = {

@@ -116,3 +116,15 @@ def test_volumes_registered_in_3d():
     out, reg = run_sync(register_volumes(vols))
     assert np.sqrt(np.mean((reg.shifts - truth) ** 2)) < 0.1
     assert out.shape[0] == 3 and out.shape[1:] < vols.shape[1:]
+
+
+def test_only_worse_residuals_are_outliers():
+    """The reference matches itself (residual 0, far below the others): not an outlier;
+    a residual as far above the others is."""
+    from ptyxanes.align.registration import finish_registration
+
+    shifts = np.zeros((5, 2))
+    good = finish_registration(shifts, np.array([0.0, 0.30, 0.31, 0.29, 0.30]), 0, "phase", 10)
+    assert not good.outliers.any()
+    bad = finish_registration(shifts, np.array([0.0, 0.30, 0.31, 0.29, 0.60]), 0, "phase", 10)
+    assert bad.outliers.tolist() == [False, False, False, False, True]
