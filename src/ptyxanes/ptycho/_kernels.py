@@ -500,7 +500,10 @@ def serial_groups(
     K, H, W; one row for whole pixels); ``coefs`` (>= B, H, W; rPIE with
     sub-pixel parts); ``spectra`` (1, K, H, W); ``o2sum`` (1, H or 0, W);
     ``omax`` (>= B,). One call for many groups: no interpreter (and no GIL)
-    between them.
+    between them. Not compiled ``parallel``: the energies of a series call it
+    from several Python threads at once, which numba's ``workqueue`` threading
+    layer (used where neither TBB nor OpenMP is installed) does not allow for
+    parallel kernels.
     """
     shift = frac.shape[0] > 0
     err = 0.0

@@ -40,6 +40,7 @@ every iteration (keeps their incoherent sum, sorts them by power).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -759,11 +760,17 @@ class _CpuGroups:
             )
         else:
             numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
-            err = _kernels.parallel_groups(
-                ob, P, self.rows, self.cols, *args, self.cuts, self.bands, order, *data,
-                *buffers, *tail,
-            )
+            # one parallel kernel at a time: numba's workqueue threading layer (where
+            # neither OpenMP nor TBB is installed) aborts the process on concurrent launches
+            with _PARALLEL_LOCK:
+                err = _kernels.parallel_groups(
+                    ob, P, self.rows, self.cols, *args, self.cuts, self.bands, order, *data,
+                    *buffers, *tail,
+                )
         return float(err)
+
+
+_PARALLEL_LOCK = threading.Lock()
 
 
 def _buffer(work: dict[Any, Any], key: Any, shape: tuple[int, ...], dtype: Any) -> Any:
