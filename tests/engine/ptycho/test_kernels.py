@@ -210,3 +210,50 @@ def test_fortran_ordered_inputs_run_the_c_ordered_kernels():
     assert np.array_equal(c.object, f.object) and np.array_equal(c.probe, f.probe)
     layouts = {t.layout for sig in _kernels.serial_groups.signatures for t in sig if hasattr(t, "layout")}
     assert layouts == {"C"}, layouts
+
+
+_CONCURRENT = r"""
+import concurrent.futures as cf
+import json
+import numpy as np
+from ptyxanes.progress import run_sync
+from ptyxanes.ptycho import PtychoParams, reconstruct
+from ptyxanes.simulate import ptycho as sp
+from ptyxanes.simulate.sample import make_sample
+from ptyxanes.simulate import imaging
+
+g = sp.with_geometry("tiny", fly=False, step=(0.4e-6, 0.4e-6))
+e = 8350.0
+px = sp.object_pixel(e, g.window)
+rng = np.random.default_rng(0)
+pos = sp.scan_positions((4e-6, 4e-6), g.step, jitter=g.jitter, rng=rng)
+t = imaging.transmission_2d(make_sample("tiny", 200), e, px)
+data, rec, probe = sp.simulate_scan(t, e, px, pos, g, rng=rng)
+corners = rec / px
+corners -= corners.min(axis=0)
+
+def run(_):
+    p = PtychoParams(iterations=3, workers=2, preview_every=0)
+    return float(run_sync(reconstruct(data, corners, probe, params=p)).errors[-1])
+
+with cf.ThreadPoolExecutor(2) as ex:
+    print(json.dumps(list(ex.map(run, range(2)))))
+"""
+
+
+@pytest.mark.slow
+def test_concurrent_threaded_reconstructions_on_the_workqueue_layer(tmp_path):
+    """Two reconstructions with two threads each, at once, under numba's workqueue
+    threading layer (what numba uses without OpenMP or TBB), which terminates the
+    process on concurrent parallel launches: both finish, with equal results."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
+    r = subprocess.run([sys.executable, "-c", _CONCURRENT], env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    a, b = json.loads(r.stdout.strip().splitlines()[-1])
+    assert a == b and np.isfinite(a)
