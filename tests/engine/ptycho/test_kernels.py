@@ -242,7 +242,7 @@ with cf.ThreadPoolExecutor(2) as ex:
 
 
 @pytest.mark.slow
-def test_concurrent_threaded_reconstructions_on_the_workqueue_layer(tmp_path):
+def test_concurrent_threaded_reconstructions_on_the_workqueue_layer():
     """Two reconstructions with two threads each, at once, under numba's workqueue
     threading layer (what numba uses without OpenMP or TBB), which terminates the
     process on concurrent parallel launches: both finish, with equal results."""
