@@ -408,15 +408,14 @@ def _step_chunk(
     ``sum |O|^2``.
     """
     nk, h, w = spectrum.shape
+    cf = obj_coef
     if frac.shape[0] > 0:
         pjb = shifted
-        cf = obj_coef
         if not epie:
             _rpie_fill(coefs, alpha, gamma, a0)
             cf = coefs
     else:
         pjb = probe.reshape((1, nk, h, w))
-        cf = obj_coef
     if do_probe:
         num_p[:] = 0
         o2sum[:] = 0

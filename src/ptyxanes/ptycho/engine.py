@@ -686,7 +686,8 @@ class _CpuGroups:
         """The groups as flat arrays (members, offsets, corners) and their thread shares.
 
         ``cuts`` (G, T + 1): member bounds of each group's chunks; ``bands``
-        (G, T + 1): object-row bands holding equal numbers of window rows.
+        (G, T + 1): object-row bands holding equal numbers of window rows
+        (only read by ``parallel_groups``: left zero for one thread).
         """
         members = np.concatenate(groups).astype(np.int64) if groups else np.zeros(0, np.int64)
         self.members = members
@@ -697,7 +698,7 @@ class _CpuGroups:
         n, h = self.threads, self.hw[0]
         self.cuts = np.zeros((len(groups), n + 1), np.int64)
         self.bands = np.zeros((len(groups), n + 1), np.int64)
-        for gi, g in enumerate(groups):
+        for gi, g in enumerate(groups if n > 1 else []):  # one thread: no shares
             self.cuts[gi] = np.linspace(0, len(g), n + 1).round()
             rows = corners[g, 0]
             lo, hi = int(rows.min()), int(rows.max()) + h
